@@ -1,0 +1,25 @@
+# `make test` is what CI runs (.ci/run): lint, type-check, then the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: test lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+test: $(VENV)/.installed
+	$(BIN)/ruff check flows tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/ivm_meter_reads.py --store python --vs-stepping
+
+clean:
+	rm -rf $(VENV) bench/.venv-stepping .pytest_cache .mypy_cache .ruff_cache

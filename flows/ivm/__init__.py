@@ -1,0 +1,53 @@
+"""flows.ivm: incremental view maintenance (DBSP) with the `stepping` API.
+
+    import flows.ivm as st
+
+    graph = st.compile(query)
+    store = st.StorePython.from_graph(graph)
+    i_users, i_reads = st.actions(store, graph)
+    i_reads.insert(read)          # one iteration: returns the output changes
+
+This package imports nothing else from `flows`, so it can be used on its own.
+"""
+
+from flows.ivm.cache import Cache
+from flows.ivm.compile import compile  # noqa: A004 - stepping's name
+from flows.ivm.data import EMPTY, Data, Empty, Pair
+from flows.ivm.errors import CompileError, InputTypeError, IvmError, RemoveError, StoreError
+from flows.ivm.graph import Graph
+from flows.ivm.index import Index
+from flows.ivm.operators import (
+    Grouped,
+    add,
+    count,
+    delay,
+    differentiate,
+    distinct,
+    filter,  # noqa: A004 - stepping's name
+    first_n,
+    flatten,
+    group,
+    group_reduce_flatten,
+    integrate,
+    integrate_indexed,
+    join,
+    map,  # noqa: A004 - stepping's name
+    map_many,
+    neg,
+    outer_join,
+    per_group,
+    reduce,
+    transitive_closure,
+)
+from flows.ivm.run import Action, Time, actions, iteration
+from flows.ivm.store import CachedZSet, Store, StorePython
+from flows.ivm.zset import MATCH_ALL, ZSet, ZSetPython
+
+__all__ = [
+    "EMPTY", "MATCH_ALL", "Action", "Cache", "CachedZSet", "CompileError", "Data", "Empty",
+    "Graph", "Grouped", "Index", "InputTypeError", "IvmError", "Pair", "RemoveError", "Store",
+    "StoreError", "StorePython", "Time", "ZSet", "ZSetPython", "actions", "add", "compile",
+    "count", "delay", "differentiate", "distinct", "filter", "first_n", "flatten", "group",
+    "group_reduce_flatten", "integrate", "integrate_indexed", "iteration", "join", "map",
+    "map_many", "neg", "outer_join", "per_group", "reduce", "transitive_closure",
+]

@@ -1,0 +1,255 @@
+"""`compile`: turn a query function into a `Graph` by running it once on symbolic streams.
+
+Every operator call records a node. Nodes are named after the variables that hold them
+(``query.join_meters``), read from the function's locals when it returns, so names are
+readable and stable across runs and processes as long as the query's code is.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import traceback
+import typing
+from types import FrameType
+from typing import Any, Callable
+
+from flows.ivm.errors import CompileError
+from flows.ivm.graph import Graph, Node, Stream, is_library_frame, user_frame, where
+
+_current: Tracer | None = None
+
+
+def current_tracer(operator: str) -> Tracer:
+    if _current is None:
+        raise CompileError(
+            f"{where(user_frame())}: st.{operator} builds a query graph; call it inside the "
+            "query function passed to st.compile(query), not on concrete data"
+        )
+    return _current
+
+
+class Tracer:
+    """Collects the nodes created while the query function runs, and names them."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        self.root_name = func.__name__
+        self.nodes: list[Node] = []
+        self.cache_nodes: list[tuple[Any, Node]] = []
+        self._root_frame_id: int | None = None
+        self._pending: dict[int, list[Node]] = {}
+        self._paths: dict[int, tuple[str, ...]] = {}
+        self._creation_path: dict[int, tuple[str, ...]] = {}
+
+    def add(
+        self,
+        kind: str,
+        inputs: tuple[Stream, ...],
+        params: dict[str, Any],
+        *,
+        t: Any = None,
+        depth: int | None = None,
+        grouped: bool = False,
+        name: str = "",
+    ) -> Stream:
+        frame = user_frame()
+        for position, stream in enumerate(inputs):
+            self.check_stream(kind, stream, position)
+        depths = {stream.node.depth for stream in inputs}
+        if len(depths) > 1:
+            raise CompileError(
+                f"{where(frame)}: st.{kind} combines streams from inside and outside a "
+                "st.per_group scope; use only the group's own stream inside per_group"
+            )
+        node_depth = depth if depth is not None else (depths.pop() if depths else 0)
+        node = Node(len(self.nodes), kind, tuple(s.node for s in inputs), params, node_depth,
+                    t=t, name=name, origin=where(frame))
+        self.nodes.append(node)
+        if not name and frame is not None:
+            frame_id = id(frame)
+            self._pending.setdefault(frame_id, []).append(node)
+            self._creation_path[node.id] = self._path(frame)
+        return Stream(node, grouped)
+
+    def check_stream(self, kind: str, stream: Any, position: int, grouped: bool = False) -> None:
+        frame = user_frame()
+        if not isinstance(stream, Stream):
+            raise CompileError(
+                f"{where(frame)}: argument {position + 1} of st.{kind} must be a stream (a "
+                f"query parameter or an operator's result), got {type(stream).__name__}"
+            )
+        if stream.node.id >= len(self.nodes) or self.nodes[stream.node.id] is not stream.node:
+            raise CompileError(f"{where(frame)}: st.{kind} got a stream of another query")
+        if stream.grouped and not grouped:
+            raise CompileError(
+                f"{where(frame)}: st.{kind} got a grouped stream; apply operators per group "
+                "with st.per_group[grouped](lambda g: ...) or flatten it with st.flatten"
+            )
+        if grouped and not stream.grouped:
+            raise CompileError(f"{where(frame)}: st.{kind} needs a grouped stream (from st.group)")
+
+    def register_cache(self, cache: Any, node: Node) -> None:
+        variable = next((name for name, value in self.func.__globals__.items() if value is cache),
+                        None)
+        if variable is not None:
+            node.name = f"{self.root_name}.{variable}"
+            self._creation_path.pop(node.id, None)
+        self.cache_nodes.append((cache, node))
+
+    # Naming ---------------------------------------------------------------------------
+
+    def _path(self, frame: FrameType) -> tuple[str, ...]:
+        frame_id = id(frame)
+        if frame_id not in self._paths:
+            names: list[str] = []
+            current: FrameType | None = frame
+            while current is not None and id(current) != self._root_frame_id:
+                if not is_library_frame(current):
+                    names.append(current.f_code.co_name.strip("<>"))
+                current = current.f_back
+            self._paths[frame_id] = (self.root_name, *reversed(names))
+        return self._paths[frame_id]
+
+    def profile(self, frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and self._root_frame_id is None and frame.f_code is self.func.__code__:
+            self._root_frame_id = id(frame)
+            self._paths[id(frame)] = (self.root_name,)
+        elif event == "return":
+            nodes = self._pending.pop(id(frame), None)
+            if nodes:
+                self._name_from_locals(frame, nodes)
+
+    def _name_from_locals(self, frame: FrameType, nodes: list[Node]) -> None:
+        variables: dict[int, str] = {}
+        for variable, value in frame.f_locals.items():
+            if isinstance(value, Stream):
+                variables.setdefault(id(value.node), variable)
+        path = self._path(frame)
+        unnamed = []
+        for node in nodes:
+            if node.name:
+                continue
+            variable = variables.get(id(node))
+            if variable is not None and variable != "_":
+                node.name = ".".join((*path, variable))
+            else:
+                unnamed.append(node)
+        parent = user_frame(frame.f_back) if id(frame) != self._root_frame_id else None
+        if unnamed and parent is not None:
+            # Let the caller name them: `daily = helper(reads)` names helper's result "daily".
+            self._path(parent)
+            self._pending.setdefault(id(parent), []).extend(unnamed)
+
+    def finish_names(self) -> None:
+        for node in self.nodes:
+            if not node.name:
+                path = self._creation_path.get(node.id, (self.root_name,))
+                node.name = ".".join((*path, node.kind))
+        seen: dict[str, int] = {}
+        for node in self.nodes:
+            if node.name in seen:
+                seen[node.name] += 1
+                node.name = f"{node.name}_{seen[node.name]}"
+            else:
+                seen[node.name] = 1
+
+
+def compile(func: Callable[..., Any]) -> Graph[Any, Any]:  # noqa: A001 - stepping's name
+    """Build the graph of ``func(zset_1: st.ZSet[A], ...) -> st.ZSet[B] | tuple[...]``.
+
+    The function runs once, at compile time, on symbolic streams: its body may only combine
+    operator calls (plus ``+``/``-`` on streams, helper functions and ``cache[x](lambda a: ...)``).
+    Compiling the same function twice gives equal graphs.
+    """
+    global _current
+    if _current is not None:
+        raise CompileError("st.compile cannot be called while another query is compiling")
+    tracer = Tracer(func)
+    element_types = _parameter_types(func)
+    streams = [
+        tracer.add("input", (), {"position": position}, t=t, name=f"{func.__name__}.{param}")
+        for position, (param, t) in enumerate(element_types)
+    ]
+    previous_profiler = sys.getprofile()
+    _current = tracer
+    sys.setprofile(tracer.profile)
+    try:
+        result = func(*streams)
+    except CompileError:
+        raise
+    except Exception as error:
+        raise _wrap_error(func, error) from error
+    finally:
+        sys.setprofile(previous_profiler)
+        _current = None
+    outputs = _outputs(func, result, tracer)
+    tracer.finish_names()
+    for cache, node in tracer.cache_nodes:
+        cache.bind(node.name)
+    caches = {node.name: node for _, node in tracer.cache_nodes}
+    return Graph(func.__name__, tracer.nodes, [s.node for s in streams], outputs, caches)
+
+
+def _definition(func: Callable[..., Any]) -> str:
+    code = func.__code__
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def _parameter_types(func: Callable[..., Any]) -> list[tuple[str, Any]]:
+    from flows.ivm.zset import ZSet
+
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # noqa: BLE001 - unresolvable string annotations: use them raw if we can
+        hints = dict(getattr(func, "__annotations__", {}))
+    result = []
+    for param in inspect.signature(func).parameters.values():
+        if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            raise CompileError(f"{_definition(func)}: parameter {param.name!r} of "
+                               f"{func.__name__} must be positional (one per input Z-set)")
+        annotation = hints.get(param.name)
+        if typing.get_origin(annotation) is not ZSet:
+            raise CompileError(f"{_definition(func)}: parameter {param.name!r} of "
+                               f"{func.__name__} needs an annotation st.ZSet[ValueType], got "
+                               f"{annotation!r}")
+        (element_type,) = typing.get_args(annotation)
+        result.append((param.name, element_type))
+    if not result:
+        raise CompileError(f"{_definition(func)}: {func.__name__} needs at least one input")
+    return result
+
+
+def _outputs(func: Callable[..., Any], result: Any, tracer: Tracer) -> list[Node]:
+    streams = result if isinstance(result, tuple) else (result,)
+    for stream in streams:
+        if not isinstance(stream, Stream):
+            raise CompileError(f"{_definition(func)}: {func.__name__} must return a stream or "
+                               f"a tuple of streams, got {type(stream).__name__}")
+        if stream.grouped or stream.node.depth:
+            raise CompileError(f"{_definition(func)}: {func.__name__} returns a grouped "
+                               "stream; flatten it with st.flatten first")
+        tracer.check_stream("compile", stream, 0)
+    return [stream.node for stream in streams]
+
+
+def _wrap_error(func: Callable[..., Any], error: Exception) -> CompileError:
+    location = _definition(func)
+    for frame_summary in reversed(traceback.extract_tb(error.__traceback__)):
+        if not frame_summary.filename.startswith(_library_prefix()):
+            location = f"{frame_summary.filename}:{frame_summary.lineno}"
+            break
+    hint = ""
+    if isinstance(error, (UnboundLocalError, NameError)):
+        hint = ("; streams must be assigned before use (forward-declared recursive streams are "
+                "not supported: use st.transitive_closure for recursion)")
+    return CompileError(f"{location}: compiling {func.__name__} failed: "
+                        f"{type(error).__name__}: {error}{hint}")
+
+
+def _library_prefix() -> str:
+    from flows.ivm import graph
+
+    import os
+
+    return os.path.dirname(os.path.abspath(graph.__file__)) + os.sep

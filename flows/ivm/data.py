@@ -1,0 +1,106 @@
+"""Value types: `Data` records, `Pair` and the `EMPTY` marker of outer joins."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, dataclass_transform
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+_HASH_KEY = "_flows_hash"
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True)
+class Data:
+    """Base class of immutable records: ``class Meter(st.Data): meter_id: UUID``.
+
+    Subclasses become frozen, keyword-only dataclasses with value equality, ordering and a
+    cached hash (values are hashed many times as keys of the engine's state). Multiple
+    inheritance combines the fields of every base, in dataclass order. Construction does no
+    validation or conversion, so it stays cheap (well under a microsecond for a few fields).
+    """
+
+    st_field_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(frozen=True, kw_only=True, order=True)(cls)
+        names = tuple(field.name for field in dataclasses.fields(cls))  # type: ignore[arg-type]
+        cls.st_field_names = names
+        cls.__init__ = _make_init(cls, names)  # type: ignore[method-assign]
+        cls.__hash__ = _cached_hash  # type: ignore[method-assign]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The cached hash of a str-bearing value differs between processes: never pickle it.
+        state = dict(self.__dict__)
+        state.pop(_HASH_KEY, None)
+        return state
+
+
+def _cached_hash(self: Data) -> int:
+    try:
+        return self.__dict__[_HASH_KEY]  # type: ignore[no-any-return]
+    except KeyError:
+        value = hash((type(self), *(self.__dict__[name] for name in self.st_field_names)))
+        self.__dict__[_HASH_KEY] = value
+        return value
+
+
+def _make_init(cls: type, names: tuple[str, ...]) -> Any:
+    """A keyword-only __init__ that writes the instance dict directly (frozen-safe, fast)."""
+    defaults: dict[str, Any] = {}
+    factories: dict[str, Any] = {}
+    params: list[str] = []
+    body = ["    d = self.__dict__"]
+    for field in dataclasses.fields(cls):
+        name = field.name
+        if field.default is not dataclasses.MISSING:
+            defaults[name] = field.default
+            params.append(f"{name}=_defaults[{name!r}]")
+        elif field.default_factory is not dataclasses.MISSING:
+            factories[name] = field.default_factory
+            params.append(f"{name}=_missing")
+            body.append(f"    if {name} is _missing: {name} = _factories[{name!r}]()")
+        else:
+            params.append(name)
+        body.append(f"    d[{name!r}] = {name}")
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
+    signature = f"self, *, {', '.join(params)}" if params else "self"
+    source = f"def __init__({signature}):\n" + "\n".join(body)
+    namespace: dict[str, Any] = {"_defaults": defaults, "_factories": factories, "_missing": object()}
+    exec(source, namespace)  # noqa: S102 - generated from the class's own field names
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+class Pair(NamedTuple, Generic[T, U]):
+    """Two values, e.g. the result of a join: ``Pair(left, right)``.
+
+    A named tuple, so building and hashing one is as cheap as for a tuple.
+    """
+
+    left: T
+    right: U
+
+
+class Empty:
+    """Type of `EMPTY`, the right side of an outer-join row that matched nothing."""
+
+    _instance: ClassVar[Empty | None] = None
+
+    def __new__(cls) -> Empty:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<EMPTY>"
+
+    def __reduce__(self) -> str:
+        return "EMPTY"
+
+
+EMPTY = Empty()

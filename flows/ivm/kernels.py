@@ -1,0 +1,604 @@
+"""Incremental implementations of the operators ("kernels").
+
+A kernel turns the changes arriving at its node in one iteration into the node's output
+changes, reading its own state and staging updates to it on the transaction. Changes are
+plain dicts ``value → count`` without zero counts; kernels never modify the dicts they get.
+
+Inside `per_group` (node depth > 0) a value is ``(value, group_keys)``; kernels handle that by
+wrapping the user's functions once, at build time, so the loops below serve every depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flows.ivm.data import EMPTY, Pair
+from flows.ivm.errors import InputTypeError, IvmError, RemoveError
+from flows.ivm.graph import Node
+from flows.ivm.state import Aggregates, Bag, Counts, Transaction
+
+Changes = dict[Any, int]
+NO_CHANGES: Changes = {}
+
+
+def add_into(out: Changes, value: Any, count: int) -> None:
+    total = out.get(value, 0) + count
+    if total:
+        out[value] = total
+    else:
+        del out[value]
+
+
+def partition(changes: Mapping[Any, int], key: Callable[[Any], Any]) -> dict[Any, dict[Any, int]]:
+    by_key: dict[Any, dict[Any, int]] = {}
+    for value, count in changes.items():
+        k = key(value)
+        bucket = by_key.get(k)
+        if bucket is None:
+            by_key[k] = {value: count}
+        else:
+            bucket[value] = count
+    return by_key
+
+
+def merged(old: Mapping[Any, int] | None, change: Mapping[Any, int] | None) -> dict[Any, int]:
+    out = dict(old) if old else {}
+    if change:
+        for value, count in change.items():
+            add_into(out, value, count)
+    return out
+
+
+class StoreLike:
+    """What kernels need from a store: their named state primitives."""
+
+    def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = ()) -> Counts: ...
+    def bag(self, node: Node, role: str) -> Bag: ...
+    def aggregates(self, node: Node, role: str) -> Aggregates: ...
+
+
+class Kernel:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def runs_idle(self) -> bool:
+        """Whether `step` must run even when no input changed this iteration."""
+        return False
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        raise NotImplementedError
+
+
+# Depth helpers: lift a function on user values to the representation at a node's depth.
+
+
+def on_value(node: Node, f: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return f if node.depth == 0 else (lambda item: f(item[0]))
+
+
+def keep_group(node: Node, f: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``f`` applied to the value, the group keys carried along."""
+    return f if node.depth == 0 else (lambda item: (f(item[0]), item[1]))
+
+
+def group_keys(node: Node) -> Callable[[Any], Any]:
+    return (lambda item: ()) if node.depth == 0 else (lambda item: item[1])
+
+
+def with_group(node: Node) -> Callable[[Any, Any], Any]:
+    """Build an output item from a user value and the group keys it belongs to."""
+    return (lambda value, keys: value) if node.depth == 0 else (lambda value, keys: (value, keys))
+
+
+# Inputs and linear operators ------------------------------------------------------------
+
+
+class InputKernel(Kernel):
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        self.state = store.counts(node, "values")
+        t = node.t
+        self.check_type = t if isinstance(t, type) and t is not Any else None
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        (delta,) = changes
+        if self.check_type is not None:
+            for value in delta:
+                if not isinstance(value, self.check_type):
+                    raise InputTypeError(f"input {self.node.name!r} takes "
+                                         f"{self.check_type.__qualname__} values, got {value!r}")
+        removed = [value for value, count in delta.items() if count < 0]
+        if removed:
+            present = self.state.get_many(removed)
+            for value in removed:
+                left = present.get(value, 0) + delta[value]
+                if left < 0:
+                    have = present.get(value, 0)
+                    raise RemoveError(f"cannot remove {value!r} from input {self.node.name!r}: "
+                                      + ("it is not present" if not have else
+                                         f"only {have} present, removing {-delta[value]}")
+                                      + "; nothing was changed")
+        tx.stage(self.state, delta)
+        return delta
+
+
+class MapKernel(Kernel):
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        self.f = keep_group(node, node.params["f"])
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        f = self.f
+        out: Changes = {}
+        get = out.get
+        for value, count in changes[0].items():
+            mapped = f(value)
+            total = get(mapped, 0) + count
+            if total:
+                out[mapped] = total
+            else:
+                del out[mapped]
+        return out
+
+
+class MapManyKernel(Kernel):
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        self.f = node.params["f"]
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        f, depth, out = self.f, self.node.depth, {}
+        for value, count in changes[0].items():
+            if depth:
+                for mapped in f(value[0]):
+                    add_into(out, (mapped, value[1]), count)
+            else:
+                for mapped in f(value):
+                    add_into(out, mapped, count)
+        return out
+
+
+class FilterKernel(Kernel):
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        self.f = on_value(node, node.params["f"])
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        f = self.f
+        return {value: count for value, count in changes[0].items() if f(value)}
+
+
+class AddKernel(Kernel):
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        left, right = changes
+        if not right:
+            return left
+        if not left:
+            return right
+        out = dict(left)
+        for value, count in right.items():
+            add_into(out, value, count)
+        return out
+
+
+class NegKernel(Kernel):
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        return {value: -count for value, count in changes[0].items()}
+
+
+class GroupKernel(Kernel):
+    """Enter a group scope: append the value's group key to the group keys."""
+
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        by = node.params["by"].f
+        if node.depth == 1:
+            self.f: Callable[[Any], Any] = lambda value: (value, (by(value),))
+        else:
+            self.f = lambda item: (item[0], (*item[1], by(item[0])))
+
+    step = MapKernel.step
+
+
+class FlattenKernel(Kernel):
+    """Leave a group scope: ``(value, (..., key))`` becomes ``Pair(value, key)``."""
+
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        if node.depth == 0:
+            self.f: Callable[[Any], Any] = lambda item: Pair(item[0], item[1][-1])
+        else:
+            self.f = lambda item: (Pair(item[0], item[1][-1]), item[1][:-1])
+
+    step = MapKernel.step
+
+
+# Joins ----------------------------------------------------------------------------------
+
+
+class JoinKernel(Kernel):
+    """Δ(L ⋈ R) = ΔL ⋈ R + (L + ΔL) ⋈ ΔR, with L and R kept partitioned by join key."""
+
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        on_left, on_right = node.params["on_left"].f, node.params["on_right"].f
+        if node.depth == 0:
+            self.key_left, self.key_right = on_left, on_right
+            self.combine: Callable[[Any, Any], Any] = Pair
+        else:
+            self.key_left = lambda item: (item[1], on_left(item[0]))
+            self.key_right = lambda item: (item[1], on_right(item[0]))
+            self.combine = lambda left, right: (Pair(left[0], right[0]), left[1])
+        self.left = store.bag(node, "left")
+        self.right = store.bag(node, "right")
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        left_changes, right_changes = changes
+        combine = self.combine
+        out: Changes = {}
+        left_by_key = partition(left_changes, self.key_left) if left_changes else {}
+        right_by_key = partition(right_changes, self.key_right) if right_changes else {}
+        if left_by_key:
+            right_old = self.right.get_many(left_by_key)
+            for key, lefts in left_by_key.items():
+                rights = right_old.get(key)
+                if rights:
+                    for left, left_count in lefts.items():
+                        for right, right_count in rights.items():
+                            add_into(out, combine(left, right), left_count * right_count)
+            tx.stage(self.left, left_by_key)
+        if right_by_key:
+            left_old = self.left.get_many(right_by_key)
+            for key, rights in right_by_key.items():
+                for lefts in (left_old.get(key), left_by_key.get(key)):
+                    if lefts:
+                        for left, left_count in lefts.items():
+                            for right, right_count in rights.items():
+                                add_into(out, combine(left, right), left_count * right_count)
+            tx.stage(self.right, right_by_key)
+        return out
+
+
+class OuterJoinKernel(JoinKernel):
+    """The join, plus ``Pair(left, EMPTY)`` for left values whose key has no right value."""
+
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node, store)
+        self.unmatched = keep_group(node, lambda left: Pair(left, EMPTY))
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        left_changes, right_changes = changes
+        left_by_key = partition(left_changes, self.key_left) if left_changes else {}
+        right_by_key = partition(right_changes, self.key_right) if right_changes else {}
+        keys = left_by_key.keys() | right_by_key.keys()
+        left_old, right_old = self.left.get_many(keys), self.right.get_many(keys)
+        out = super().step(changes, tx)
+        unmatched = self.unmatched
+        for key in keys:
+            rights_before = right_old.get(key)
+            rights_after = merged(rights_before, right_by_key.get(key))
+            lefts_before = left_old.get(key)
+            if not rights_before and lefts_before:
+                for left, count in lefts_before.items():
+                    add_into(out, unmatched(left), -count)
+            if not rights_after:
+                for left, count in merged(lefts_before, left_by_key.get(key)).items():
+                    add_into(out, unmatched(left), count)
+        return out
+
+
+# Aggregates -----------------------------------------------------------------------------
+
+
+class GroupReduceKernel(Kernel):
+    """Running (weight, total) per group; a group's output row is replaced when it changes."""
+
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        params = node.params
+        self.zero = params["zero"]
+        self.pick = on_value(node, params["pick_value"])
+        self.state = store.aggregates(node, "groups")
+        if node.kind == "group_reduce_flatten":
+            by = params["by"].f
+            if node.depth == 0:
+                self.key: Callable[[Any], Any] = by
+                self.output: Callable[[Any, Any], Any] = Pair
+            else:
+                self.key = lambda item: (item[1], by(item[0]))
+                self.output = lambda total, key: (Pair(total, key[1]), key[0])
+        else:  # reduce / count inside per_group: one group per group keys
+            self.key = group_keys(node)
+            self.output = lambda total, keys: (total, keys)
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        pick, output, zero = self.pick, self.output, self.zero
+        by_key = partition(changes[0], self.key)
+        old = self.state.get_many(by_key)
+        out: Changes = {}
+        updates: dict[Any, tuple[int, Any] | None] = {}
+        for key, rows in by_key.items():
+            weight, total = old.get(key, (0, None))
+            if weight:
+                add_into(out, output(total, key), -1)
+            else:
+                total = zero()
+            for value, count in rows.items():
+                weight += count
+                total = total + pick(value) * count
+            if weight:
+                add_into(out, output(total, key), 1)
+                updates[key] = (weight, total)
+            else:
+                updates[key] = None
+        tx.stage(self.state, updates)
+        return out
+
+
+class ReduceKernel(Kernel):
+    """Whole-input reduce at depth 0: exactly one output value, emitted from the first iteration."""
+
+    KEY = ()
+
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        self.zero = node.params["zero"]
+        self.pick = node.params["pick_value"]
+        self.state = store.aggregates(node, "total")
+
+    def runs_idle(self) -> bool:
+        return not self.state.get_many([self.KEY])
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        previous = self.state.get_many([self.KEY]).get(self.KEY)
+        weight, total = previous if previous is not None else (0, self.zero())
+        old_total = total
+        pick = self.pick
+        for value, count in changes[0].items():
+            weight += count
+            total = total + pick(value) * count
+        if not weight:
+            total = self.zero()  # an empty input sums to exactly zero, whatever rounding did
+        tx.stage(self.state, {self.KEY: (weight, total)})
+        if previous is None:
+            return {total: 1}
+        if total == old_total:
+            return {}
+        return {total: 1, old_total: -1}
+
+
+def _count_one(value: Any) -> int:
+    return 1
+
+
+def count_params(node: Node) -> Node:
+    return Node(node.id, node.kind, node.inputs, {"zero": int, "pick_value": _count_one},
+                node.depth, node.t, node.name, node.origin)
+
+
+class DistinctKernel(Kernel):
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        self.state = store.counts(node, "values")
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        delta = changes[0]
+        old = self.state.get_many(delta)
+        out: Changes = {}
+        for value, count in delta.items():
+            before = old.get(value, 0)
+            after = before + count
+            if before <= 0 < after:
+                out[value] = 1
+            elif after <= 0 < before:
+                out[value] = -1
+        tx.stage(self.state, delta)
+        return out
+
+
+class FirstNKernel(Kernel):
+    """Keeps the input partitioned by group; re-ranks only the groups a change touches."""
+
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        index = node.params["index"]
+        self.n: int = node.params["n"]
+        self.group = group_keys(node)
+        order = on_value(node, index.f)
+        sort_key = index.sort_key
+        self.rank: Callable[[Any], Any] = lambda item: (sort_key(order(item[0])), repr(item[0]))
+        self.state = store.bag(node, "rows")
+
+    def _first(self, rows: Mapping[Any, int]) -> dict[Any, int]:
+        out: dict[Any, int] = {}
+        left = self.n
+        for value, count in sorted(rows.items(), key=self.rank):
+            if left <= 0:
+                break
+            if count > 0:
+                out[value] = min(count, left)
+                left -= out[value]
+        return out
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        by_group = partition(changes[0], self.group)
+        old = self.state.get_many(by_group)
+        out: Changes = {}
+        for key, rows in by_group.items():
+            before = old.get(key) or {}
+            for value, count in self._first(before).items():
+                add_into(out, value, -count)
+            for value, count in self._first(merged(before, rows)).items():
+                add_into(out, value, count)
+        tx.stage(self.state, by_group)
+        return out
+
+
+# Stream operators -----------------------------------------------------------------------
+
+
+class IntegrateKernel(Kernel):
+    def __init__(self, node: Node, store: StoreLike, consumed: bool) -> None:
+        super().__init__(node)
+        indexes = node.params["indexes"] if node.depth == 0 else ()
+        self.state = store.counts(node, "values", indexes)
+        self.consumed = consumed
+
+    def runs_idle(self) -> bool:
+        return self.consumed
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        delta = changes[0]
+        if delta:
+            tx.stage(self.state, delta)
+        if not self.consumed:
+            return NO_CHANGES  # only read through its cache: no snapshot to build
+        snapshot = dict(self.state.items())
+        for value, count in delta.items():
+            add_into(snapshot, value, count)
+        return snapshot
+
+
+class DelayKernel(Kernel):
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        self.state = store.counts(node, "previous")
+
+    def runs_idle(self) -> bool:
+        return True
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        previous = dict(self.state.items())
+        replace = {value: -count for value, count in previous.items()}
+        for value, count in changes[0].items():
+            add_into(replace, value, count)
+        if replace:
+            tx.stage(self.state, replace)
+        return previous
+
+
+class TransitiveClosureKernel(Kernel):
+    """Reachability. A source's reachable set can only change if it reached (before) the
+    source of a changed edge, or is one; exactly those sources are explored again."""
+
+    def __init__(self, node: Node, store: StoreLike) -> None:
+        super().__init__(node)
+        if node.depth == 0:
+            self.split: Callable[[Any], tuple[Any, Any, Any]] = _split_edge
+            self.build: Callable[[Any, Any, Any], Any] = lambda keys, a, b: Pair(a, b)
+        else:
+            self.split = lambda item: (item[1], *_split_edge(item[0])[1:])
+            self.build = lambda keys, a, b: (Pair(a, b), keys)
+        self.edges = store.bag(node, "edges")      # (keys, a) → {edge item: count}
+        self.paths = store.bag(node, "paths")      # (keys, a) → {path item: 1}
+        self.reaching = store.bag(node, "reaching")  # (keys, b) → {path item: 1}
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        split, build = self.split, self.build
+        edge_changes: dict[Any, dict[Any, int]] = {}
+        for item, count in changes[0].items():
+            keys, a, _ = split(item)
+            edge_changes.setdefault((keys, a), {})[item] = count
+        sources = set(edge_changes)
+        for paths in self.reaching.get_many(list(sources)).values():
+            for path in paths:
+                keys, a, _ = split(path)
+                sources.add((keys, a))
+        old_paths = self.paths.get_many(sources)
+        successors = self._successors(edge_changes)
+        out: Changes = {}
+        path_changes: dict[Any, dict[Any, int]] = {}
+        reaching_changes: dict[Any, dict[Any, int]] = {}
+        for source in sources:
+            keys, a = source
+            after = {build(keys, a, b) for b in self._reachable(source, successors)}
+            before = old_paths.get(source) or {}
+            for path in after.difference(before):
+                out[path] = 1
+            for path in before:
+                if path not in after:
+                    out[path] = -1
+        for path, count in out.items():
+            keys, a, b = split(path)
+            path_changes.setdefault((keys, a), {})[path] = count
+            reaching_changes.setdefault((keys, b), {})[path] = count
+        tx.stage(self.edges, edge_changes)
+        tx.stage(self.paths, path_changes)
+        tx.stage(self.reaching, reaching_changes)
+        return out
+
+    def _successors(self, edge_changes: dict[Any, dict[Any, int]]) -> Callable[[list[Any]], dict[Any, list[Any]]]:
+        known: dict[Any, list[Any]] = {}
+        split = self.split
+
+        def successors(nodes: list[Any]) -> dict[Any, list[Any]]:
+            missing = [n for n in nodes if n not in known]
+            stored = self.edges.get_many(missing)
+            for n in missing:
+                edges = merged(stored.get(n), edge_changes.get(n))
+                known[n] = [split(edge)[2] for edge, count in edges.items() if count > 0]
+            return known
+
+        return successors
+
+    @staticmethod
+    def _reachable(source: Any, successors: Callable[[list[Any]], dict[Any, list[Any]]]) -> set[Any]:
+        keys, start = source
+        seen: set[Any] = set()
+        frontier = [start]
+        while frontier:
+            known = successors([(keys, n) for n in frontier])
+            next_frontier = []
+            for n in frontier:
+                for b in known[(keys, n)]:
+                    if b not in seen:
+                        seen.add(b)
+                        next_frontier.append(b)
+            frontier = next_frontier
+        return seen
+
+
+def _split_edge(edge: Any) -> tuple[Any, Any, Any]:
+    try:
+        return (), edge[0], edge[1]
+    except (TypeError, IndexError):
+        raise IvmError(f"st.transitive_closure takes Pair(from, to) values, got {edge!r}") from None
+
+
+def make_kernel(node: Node, store: StoreLike, consumed: bool) -> Kernel:
+    kind = node.kind
+    if kind == "input":
+        return InputKernel(node, store)
+    if kind == "integrate":
+        return IntegrateKernel(node, store, consumed)
+    if kind in ("reduce", "count"):
+        node = count_params(node) if kind == "count" else node
+        if node.depth == 0:
+            return ReduceKernel(node, store)
+        return GroupReduceKernel(node, store)
+    return _SIMPLE[kind](node, store)
+
+
+_SIMPLE: dict[str, Callable[[Node, StoreLike], Kernel]] = {
+    "map": MapKernel,
+    "map_many": MapManyKernel,
+    "filter": FilterKernel,
+    "add": AddKernel,
+    "neg": NegKernel,
+    "group": GroupKernel,
+    "flatten": FlattenKernel,
+    "join": JoinKernel,
+    "outer_join": OuterJoinKernel,
+    "group_reduce_flatten": GroupReduceKernel,
+    "distinct": DistinctKernel,
+    "first_n": FirstNKernel,
+    "delay": DelayKernel,
+    "transitive_closure": TransitiveClosureKernel,
+}

@@ -1,0 +1,206 @@
+"""The query operators. Each one records a node while `compile` traces a query.
+
+Semantics are stated for *changes*: a query receives, per iteration, a Z-set of changes to each
+input (inserts count +1, removals -1) and every operator turns its input changes into output
+changes, so that the sum of all output changes so far equals the operator applied to the sum
+of all input changes so far. Exceptions are `integrate`, `integrate_indexed` and `delay`,
+which are plain stream operators (they output snapshots, see each docstring).
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any, Callable, Generic, Iterable, TypeVar
+
+from flows.ivm.compile import current_tracer
+from flows.ivm.data import Empty, Pair
+from flows.ivm.errors import CompileError
+from flows.ivm.graph import Stream, user_frame, where
+from flows.ivm.index import Index
+from flows.ivm.zset import ZSet
+
+T = TypeVar("T")
+U = TypeVar("U")
+V = TypeVar("V")
+K = TypeVar("K")
+R = TypeVar("R")
+
+
+class Grouped(Generic[T, K]):
+    """Type of `group`'s result: one Z-set per group key. Use it via `per_group`/`flatten`."""
+
+
+def _emit(kind: str, *inputs: Any, t: Any = None, **params: Any) -> Any:
+    return current_tracer(kind).add(kind, inputs, params, t=t)
+
+
+def _element_type(stream: Any) -> Any:
+    return stream.node.t if isinstance(stream, Stream) else None
+
+
+def _return_type(f: Callable[..., Any]) -> Any:
+    try:
+        return typing.get_type_hints(f).get("return")
+    except Exception:  # noqa: BLE001 - type information is optional
+        return None
+
+
+def map(a: ZSet[T], *, f: Callable[[T], V]) -> ZSet[V]:  # noqa: A001 - stepping's name
+    """Linear. Each value ``v`` with count ``c`` becomes ``f(v)`` with count ``c``; counts of
+    equal results add up (and vanish at zero)."""
+    return _emit("map", a, f=f, t=_return_type(f))  # type: ignore[no-any-return]
+
+
+def map_many(a: ZSet[T], *, f: Callable[[T], Iterable[V]]) -> ZSet[V]:
+    """Linear. Each value ``v`` with count ``c`` becomes every ``x`` in ``f(v)`` (a frozenset
+    or other iterable) with count ``c``."""
+    return _emit("map_many", a, f=f)  # type: ignore[no-any-return]
+
+
+def filter(a: ZSet[T], *, f: Callable[[T], bool]) -> ZSet[T]:  # noqa: A001 - stepping's name
+    """Linear. Keeps the values (with their counts) for which ``f(v)`` is true."""
+    return _emit("filter", a, f=f, t=_element_type(a))  # type: ignore[no-any-return]
+
+
+def add(a: ZSet[T], b: ZSet[T]) -> ZSet[T]:
+    """Linear. Union with counts added (``a + b`` on streams does the same)."""
+    return _emit("add", a, b, t=_element_type(a))  # type: ignore[no-any-return]
+
+
+def neg(a: ZSet[T]) -> ZSet[T]:
+    """Linear. Every count negated (``-a`` on a stream does the same)."""
+    return _emit("neg", a, t=_element_type(a))  # type: ignore[no-any-return]
+
+
+def join(
+    l: ZSet[T], r: ZSet[U], *, on_left: Index[T, K], on_right: Index[U, K]  # noqa: E741
+) -> ZSet[Pair[T, U]]:
+    """Inner equi-join. For each ``x`` in ``l`` and ``y`` in ``r`` with
+    ``on_left.f(x) == on_right.f(y)``: ``Pair(x, y)`` with count ``count(x) * count(y)``.
+    Incremental (bilinear): ``Δl ⋈ R + L ⋈ Δr + Δl ⋈ Δr``; both sides are kept indexed by
+    key, so a change only looks up the keys it touches."""
+    lt, rt = _element_type(l), _element_type(r)
+    t = Pair[lt, rt] if lt is not None and rt is not None else None  # type: ignore[valid-type]
+    return _emit("join", l, r, on_left=on_left, on_right=on_right, t=t)  # type: ignore[no-any-return]
+
+
+def outer_join(
+    l: ZSet[T], r: ZSet[U], *, on_left: Index[T, K], on_right: Index[U, K]  # noqa: E741
+) -> ZSet[Pair[T, U | Empty]]:
+    """Left outer join with SQL semantics: the rows of `join`, plus ``Pair(x, EMPTY)`` with
+    ``count(x)`` for every ``x`` in ``l`` whose key matches no value of ``r``. When a match
+    arrives later the ``EMPTY`` row is retracted, and it comes back when the last match goes."""
+    return _emit("outer_join", l, r, on_left=on_left, on_right=on_right)  # type: ignore[no-any-return]
+
+
+def group_reduce_flatten(
+    a: ZSet[T], *, by: Index[T, K], zero: Callable[[], R], pick_value: Callable[[T], R]
+) -> ZSet[Pair[R, K]]:
+    """Group by ``by.f(v)`` and sum each group: one ``Pair(total, key)`` (count 1) per group,
+    where ``total = zero() + Σ pick_value(v) * count(v)``. A group exists while the sum of
+    its rows' counts is non-zero; when its last row goes, its pair is retracted. Only the
+    groups a change touches are updated (their running totals are kept). Float totals are
+    running sums, so use int or Decimal where exactness matters."""
+    zero_type = zero if isinstance(zero, type) else None
+    t = Pair[zero_type, by.k] if zero_type is not None else None  # type: ignore[valid-type]
+    return _emit("group_reduce_flatten", a, by=by, zero=zero, pick_value=pick_value, t=t)  # type: ignore[no-any-return]
+
+
+def reduce(a: ZSet[T], *, zero: Callable[[], R], pick_value: Callable[[T], R]) -> ZSet[R]:
+    """Sum of the whole Z-set: always exactly one value, ``zero() + Σ pick_value(v) * count(v)``
+    with count 1 (``zero()`` when empty, like SQL's COUNT). Inside `per_group`, one value per
+    non-empty group instead."""
+    t = zero if isinstance(zero, type) else None
+    return _emit("reduce", a, zero=zero, pick_value=pick_value, t=t)  # type: ignore[no-any-return]
+
+
+def count(a: ZSet[T]) -> ZSet[int]:
+    """The sum of all counts as a single value (``0`` when empty); per group inside
+    `per_group`."""
+    return _emit("count", a, t=int)  # type: ignore[no-any-return]
+
+
+def distinct(a: ZSet[T]) -> ZSet[T]:
+    """Set semantics: every value whose accumulated count is positive, with count 1."""
+    return _emit("distinct", a, t=_element_type(a))  # type: ignore[no-any-return]
+
+
+def first_n(a: ZSet[T], *, index: Index[T, K], n: int) -> ZSet[T]:
+    """The first ``n`` rows in index order (keys sorted by the index's directions; ties
+    between different values of one key broken by their ``repr``); a value with count ``c``
+    counts as ``c`` rows. Keeps the whole input, indexed; per group inside `per_group`."""
+    if not isinstance(n, int) or n < 0:
+        raise CompileError(f"{where(user_frame())}: st.first_n needs n >= 0, got {n!r}")
+    return _emit("first_n", a, index=index, n=n, t=_element_type(a))  # type: ignore[no-any-return]
+
+
+def integrate(a: ZSet[T]) -> ZSet[T]:
+    """Stream operator: outputs, each iteration, the sum of all input changes so far (a
+    snapshot, not a change)."""
+    return _emit("integrate", a, indexes=(), t=_element_type(a))  # type: ignore[no-any-return]
+
+
+def integrate_indexed(a: ZSet[T], *, indexes: tuple[Index[T, Any], ...]) -> ZSet[T]:
+    """`integrate`, keeping the accumulated Z-set indexed by ``indexes`` for
+    ``iter_by_index``; this is what a `Cache` holds."""
+    return _emit("integrate", a, indexes=tuple(indexes), t=_element_type(a))  # type: ignore[no-any-return]
+
+
+def delay(a: ZSet[T]) -> ZSet[T]:
+    """Stream operator: outputs the previous iteration's input (empty in the first)."""
+    return _emit("delay", a, t=_element_type(a))  # type: ignore[no-any-return]
+
+
+def differentiate(a: ZSet[T]) -> ZSet[T]:
+    """Stream operator: this iteration's input minus the previous one (inverse of integrate)."""
+    return add(a, neg(delay(a)))
+
+
+def transitive_closure(a: ZSet[Pair[K, K]]) -> ZSet[Pair[K, K]]:
+    """Recursion: every ``Pair(x, z)`` such that a path ``x → … → z`` of one or more edges
+    ``Pair(x, y)`` (with positive count) exists, each with count 1. On a change, only the
+    sources that could reach a changed edge are re-explored."""
+    return _emit("transitive_closure", a, t=_element_type(a))  # type: ignore[no-any-return]
+
+
+def group(a: ZSet[T], *, by: Index[T, K]) -> Grouped[ZSet[T], K]:
+    """Partition into groups keyed by ``by.f(v)``; work on each group with `per_group`."""
+    tracer = current_tracer("group")
+    return tracer.add("group", (a,), {"by": by}, depth=_depth(a) + 1,  # type: ignore[return-value]
+                      grouped=True)
+
+
+def flatten(a: Grouped[ZSet[T], K]) -> ZSet[Pair[T, K]]:
+    """Back from groups to one Z-set: ``Pair(value, group_key)`` for every value of every group."""
+    tracer = current_tracer("flatten")
+    tracer.check_stream("flatten", a, 0, grouped=True)
+    inner = Stream(a.node)  # type: ignore[attr-defined]
+    return tracer.add("flatten", (inner,), {}, depth=inner.node.depth - 1)  # type: ignore[return-value]
+
+
+def _depth(stream: Any) -> int:
+    return stream.node.depth if isinstance(stream, Stream) else 0
+
+
+class PerGroup:
+    """``st.per_group[grouped](lambda g: query_on_one_group(g))``: run a sub-query on every
+    group independently; its operators keep their state per group."""
+
+    def __getitem__(
+        self, grouped: Grouped[ZSet[T], K]
+    ) -> Callable[[Callable[[ZSet[T]], ZSet[V]]], Grouped[ZSet[V], K]]:
+        tracer = current_tracer("per_group")
+        tracer.check_stream("per_group", grouped, 0, grouped=True)
+        node = grouped.node  # type: ignore[attr-defined]
+
+        def apply(sub_query: Callable[[ZSet[T]], ZSet[V]]) -> Grouped[ZSet[V], K]:
+            result = sub_query(Stream(node))  # type: ignore[arg-type]
+            if not isinstance(result, Stream) or result.grouped or result.node.depth != node.depth:
+                raise CompileError(f"{where(user_frame())}: the function given to st.per_group "
+                                   "must return a stream computed from its group argument")
+            return Stream(result.node, grouped=True)  # type: ignore[return-value]
+
+        return apply
+
+
+per_group = PerGroup()

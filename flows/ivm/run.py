@@ -1,0 +1,139 @@
+"""Running a compiled graph: one iteration turns input changes into output changes.
+
+`actions(store, graph)` is what users call: one `Action` per query input, each call to
+``insert``/``remove``/``replace`` runs exactly one iteration inside one store transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from flows.ivm.errors import IvmError, StoreError
+from flows.ivm.graph import Graph, Node
+from flows.ivm.kernels import NO_CHANGES, Changes, Kernel, add_into, make_kernel
+from flows.ivm.zset import ZSet, ZSetPython
+
+if TYPE_CHECKING:
+    from flows.ivm.store import Store
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Time:
+    """Accepted for compatibility with stepping; every call here is one complete iteration."""
+
+    input_time: int = -1
+    frontier: int = -1
+    flush_every_set: bool = False
+
+
+class Runner:
+    """The graph's kernels, in topological order, bound to one store's state."""
+
+    def __init__(self, store: Store, graph: Graph[Any, Any]) -> None:
+        self.store = store
+        self.graph = graph
+        consumed = {id(node) for node in graph.outputs}
+        for node in graph.nodes:
+            consumed.update(id(source) for source in node.inputs)
+        self.nodes: list[Node] = list(graph.nodes)
+        self.kernels: list[Kernel] = [make_kernel(node, store, id(node) in consumed)
+                                      for node in self.nodes]
+        slot = {id(node): position for position, node in enumerate(self.nodes)}
+        # For each node: where its input changes come from (negative: the iteration's inputs).
+        self.sources: list[tuple[int, ...]] = [
+            (-1 - node.params["position"],) if node.kind == "input"
+            else tuple(slot[id(source)] for source in node.inputs)
+            for node in self.nodes
+        ]
+        self.output_slots = [slot[id(node)] for node in graph.outputs]
+
+    def run(self, inputs: Sequence[Changes]) -> tuple[ZSetPython[Any], ...]:
+        if len(inputs) != len(self.graph.inputs):
+            raise IvmError(f"{self.graph.name} takes {len(self.graph.inputs)} inputs, "
+                           f"got {len(inputs)}")
+        results: list[Changes] = []
+        with self.store.transaction() as tx:
+            for kernel, sources in zip(self.kernels, self.sources):
+                changes = [inputs[-1 - s] if s < 0 else results[s] for s in sources]
+                if any(changes) or kernel.runs_idle():
+                    results.append(kernel.step(changes, tx))
+                else:
+                    results.append(NO_CHANGES)
+        # Copies: kernels may hand on dicts they still use (or the shared NO_CHANGES).
+        return tuple(ZSetPython.from_counts(dict(results[s])) for s in self.output_slots)
+
+
+def _changes(zset: ZSet[Any] | Iterable[tuple[Any, int]]) -> Changes:
+    out: Changes = {}
+    items = zset.iter() if hasattr(zset, "iter") else zset
+    for value, count in items:
+        if count:
+            add_into(out, value, count)
+    return out
+
+
+def iteration(
+    store: Store,
+    graph: Graph[Any, Any],
+    inputs: Sequence[ZSet[Any]],
+    time: Time | None = None,
+) -> tuple[ZSetPython[Any], ...]:
+    """Run one iteration with one change Z-set per input; returns one change Z-set per output."""
+    runner = store.runner(graph)
+    return runner.run([_changes(zset) for zset in inputs])
+
+
+class Action(Generic[T]):
+    """Changes to one input of a query; each call is one iteration (one transaction)."""
+
+    def __init__(self, runner: Runner, position: int) -> None:
+        self._runner = runner
+        self._position = position
+        self._inputs = len(runner.graph.inputs)
+
+    @property
+    def name(self) -> str:
+        return self._runner.graph.inputs[self._position].name
+
+    def _run(self, changes: Changes) -> tuple[ZSetPython[Any], ...]:
+        inputs: list[Changes] = [NO_CHANGES] * self._inputs
+        inputs[self._position] = changes
+        return self._runner.run(inputs)
+
+    def insert(self, *values: T, time: Time | None = None) -> tuple[ZSetPython[Any], ...]:
+        changes: Changes = {}
+        for value in values:
+            changes[value] = changes.get(value, 0) + 1
+        return self._run(changes)
+
+    def remove(self, *values: T, time: Time | None = None) -> tuple[ZSetPython[Any], ...]:
+        changes: Changes = {}
+        for value in values:
+            changes[value] = changes.get(value, 0) - 1
+        return self._run(changes)
+
+    def replace(self, old: T, new: T, time: Time | None = None) -> tuple[ZSetPython[Any], ...]:
+        changes: Changes = {}
+        add_into(changes, old, -1)
+        add_into(changes, new, 1)
+        return self._run(changes)
+
+    def __repr__(self) -> str:
+        return f"<Action {self.name}>"
+
+
+def actions(store: Store, graph: Graph[Any, Any]) -> tuple[Action[Any], ...]:
+    """One `Action` per input of ``graph``, in parameter order, running on ``store``."""
+    runner = store.runner(graph)
+    return tuple(Action(runner, position) for position in range(len(graph.inputs)))
+
+
+def check_graph(store_graph: Graph[Any, Any], graph: Graph[Any, Any]) -> None:
+    if store_graph is not graph and store_graph != graph:
+        raise StoreError(f"this store was built for query {store_graph.name!r} with a different "
+                         f"shape than the graph given ({graph.name!r}); compile the same query "
+                         "or build a new store")

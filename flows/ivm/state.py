@@ -1,0 +1,160 @@
+"""State primitives that operators keep between iterations, and their in-memory versions.
+
+Kernels only read state through batched lookups (`get_many`) and only change it by staging
+changes on the iteration's `Transaction`; a store applies them all at commit or none at all.
+`prepare(changes)` does everything that can fail (e.g. computing index keys with the user's
+functions) and returns a function that only applies, so a commit never stops half-way.
+That small surface is what a store backend (Python dicts, SQLite, PostgreSQL) implements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
+from typing import Any, Protocol
+
+from flows.ivm.errors import StoreError
+from flows.ivm.index import Index
+
+
+class Counts(Protocol):
+    """An integrated Z-set: value → count, optionally indexed for `iter_by_index`."""
+
+    indexes: tuple[Index[Any, Any], ...]
+
+    def get_many(self, values: Iterable[Any]) -> Mapping[Any, int]: ...
+
+    def items(self) -> Iterable[tuple[Any, int]]: ...
+
+    def iter_by_index(self, index: Index[Any, Any], keys: Any) -> Iterator[tuple[Any, Any, int]]: ...
+
+    def prepare(self, changes: Mapping[Any, int]) -> Callable[[], None]: ...
+
+
+class Bag(Protocol):
+    """An integrated Z-set partitioned by a key: key → {value: count}."""
+
+    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Mapping[Any, int]]: ...
+
+    def prepare(self, changes: Mapping[Any, Mapping[Any, int]]) -> Callable[[], None]: ...
+
+
+class Aggregates(Protocol):
+    """Per group key: (weight, total) of a running sum."""
+
+    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[int, Any]]: ...
+
+    def prepare(self, changes: Mapping[Any, tuple[int, Any] | None]) -> Callable[[], None]: ...
+
+
+class Transaction(Protocol):
+    def stage(self, state: Any, changes: Any) -> None: ...
+
+
+# In-memory implementations. `get_many` returns live inner dicts: callers must not change them.
+
+
+class PythonCounts:
+    def __init__(self, indexes: tuple[Index[Any, Any], ...] = ()) -> None:
+        self.indexes = indexes
+        self.counts: dict[Any, int] = {}
+        # Per index: key → values (a dict used as an insertion-ordered set).
+        self._by_index: list[dict[Any, dict[Any, None]]] = [{} for _ in indexes]
+
+    def get_many(self, values: Iterable[Any]) -> Mapping[Any, int]:
+        counts = self.counts
+        return {value: counts[value] for value in values if value in counts}
+
+    def items(self) -> Iterable[tuple[Any, int]]:
+        return self.counts.items()
+
+    def iter_by_index(self, index: Index[Any, Any], keys: Any) -> Iterator[tuple[Any, Any, int]]:
+        try:
+            by_key = self._by_index[self.indexes.index(index)]
+        except ValueError:
+            names = ", ".join(str(i.names) for i in self.indexes) or "none"
+            raise StoreError(f"no index {index.names} here (indexes: {names})") from None
+        present = by_key.keys() if keys is None else [k for k in keys if k in by_key]
+        counts = self.counts
+        for key in sorted(present, key=index.sort_key):
+            for value in by_key[key]:
+                yield key, value, counts[value]
+
+    def prepare(self, changes: Mapping[Any, int]) -> Callable[[], None]:
+        if not self.indexes:
+            return partial(self._apply, changes, None)
+        keyed = [(value, [index.f(value) for index in self.indexes]) for value in changes]
+        return partial(self._apply, changes, keyed)
+
+    def _apply(self, changes: Mapping[Any, int], keyed: list[tuple[Any, list[Any]]] | None) -> None:
+        counts = self.counts
+        if keyed is None:
+            for value, change in changes.items():
+                new = counts.get(value, 0) + change
+                if new:
+                    counts[value] = new
+                else:
+                    del counts[value]
+            return
+        for value, keys in keyed:
+            old = counts.get(value, 0)
+            new = old + changes[value]
+            if new:
+                counts[value] = new
+                if not old:
+                    for key, by_key in zip(keys, self._by_index):
+                        by_key.setdefault(key, {})[value] = None
+            else:
+                del counts[value]
+                for key, by_key in zip(keys, self._by_index):
+                    members = by_key[key]
+                    del members[value]
+                    if not members:
+                        del by_key[key]
+
+
+class PythonBag:
+    def __init__(self) -> None:
+        self.data: dict[Any, dict[Any, int]] = {}
+
+    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Mapping[Any, int]]:
+        data = self.data
+        return {key: data[key] for key in keys if key in data}
+
+    def prepare(self, changes: Mapping[Any, Mapping[Any, int]]) -> Callable[[], None]:
+        return partial(self._apply, changes)
+
+    def _apply(self, changes: Mapping[Any, Mapping[Any, int]]) -> None:
+        data = self.data
+        for key, values in changes.items():
+            bucket = data.get(key)
+            if bucket is None:
+                bucket = data[key] = {}
+            for value, change in values.items():
+                new = bucket.get(value, 0) + change
+                if new:
+                    bucket[value] = new
+                else:
+                    del bucket[value]
+            if not bucket:
+                del data[key]
+
+
+class PythonAggregates:
+    def __init__(self) -> None:
+        self.data: dict[Any, tuple[int, Any]] = {}
+
+    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[int, Any]]:
+        data = self.data
+        return {key: data[key] for key in keys if key in data}
+
+    def prepare(self, changes: Mapping[Any, tuple[int, Any] | None]) -> Callable[[], None]:
+        return partial(self._apply, changes)
+
+    def _apply(self, changes: Mapping[Any, tuple[int, Any] | None]) -> None:
+        data = self.data
+        for key, value in changes.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
