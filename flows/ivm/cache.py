@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from flows.ivm.compile import current_tracer
 from flows.ivm.errors import CompileError, StoreError
@@ -35,7 +36,7 @@ class Cache(Generic[T]):
                 raise CompileError(f"{where(user_frame())}: a cache cannot be filled inside "
                                    "st.per_group")
             tracer.register_cache(self, result.node)
-            return result  # type: ignore[no-any-return]
+            return result
 
         return apply
 
@@ -51,4 +52,4 @@ class Cache(Generic[T]):
         if self.node_name is None:
             raise StoreError("this cache is not used by any compiled query; st.compile the "
                              "query that fills it first")
-        return store.cached_zset(self.node_name)  # type: ignore[no-any-return]
+        return store.cached_zset(self.node_name)

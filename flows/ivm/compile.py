@@ -11,8 +11,9 @@ import inspect
 import sys
 import traceback
 import typing
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 from flows.ivm.errors import CompileError
 from flows.ivm.graph import Graph, Node, Stream, is_library_frame, user_frame, where
@@ -130,9 +131,9 @@ class Tracer:
         for node in nodes:
             if node.name:
                 continue
-            variable = variables.get(id(node))
-            if variable is not None and variable != "_":
-                node.name = ".".join((*path, variable))
+            name = variables.get(id(node))
+            if name is not None and name != "_":
+                node.name = ".".join((*path, name))
             else:
                 unnamed.append(node)
         parent = user_frame(frame.f_back) if id(frame) != self._root_frame_id else None
@@ -166,7 +167,8 @@ def compile(func: Callable[..., Any]) -> Graph[Any, Any]:  # noqa: A001 - steppi
     if _current is not None:
         raise CompileError("st.compile cannot be called while another query is compiling")
     tracer = Tracer(func)
-    element_types = _parameter_types(func)
+    caller = sys._getframe(1)
+    element_types = _parameter_types(func, dict(caller.f_locals))
     streams = [
         tracer.add("input", (), {"position": position}, t=t, name=f"{func.__name__}.{param}")
         for position, (param, t) in enumerate(element_types)
@@ -196,13 +198,17 @@ def _definition(func: Callable[..., Any]) -> str:
     return f"{code.co_filename}:{code.co_firstlineno}"
 
 
-def _parameter_types(func: Callable[..., Any]) -> list[tuple[str, Any]]:
+def _parameter_types(func: Callable[..., Any], caller_locals: dict[str, Any]) -> list[tuple[str, Any]]:
     from flows.ivm.zset import ZSet
 
+    # String annotations (``from __future__ import annotations``) may name classes local to
+    # the function that calls compile, so resolve them there too.
+    unresolved = ""
     try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # noqa: BLE001 - unresolvable string annotations: use them raw if we can
+        hints = typing.get_type_hints(func, localns=caller_locals)
+    except Exception as error:  # noqa: BLE001 - report it with the parameter it concerns
         hints = dict(getattr(func, "__annotations__", {}))
+        unresolved = f" (it could not be resolved: {error})"
     result = []
     for param in inspect.signature(func).parameters.values():
         if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
@@ -212,7 +218,7 @@ def _parameter_types(func: Callable[..., Any]) -> list[tuple[str, Any]]:
         if typing.get_origin(annotation) is not ZSet:
             raise CompileError(f"{_definition(func)}: parameter {param.name!r} of "
                                f"{func.__name__} needs an annotation st.ZSet[ValueType], got "
-                               f"{annotation!r}")
+                               f"{annotation!r}{unresolved}")
         (element_type,) = typing.get_args(annotation)
         result.append((param.name, element_type))
     if not result:
@@ -248,8 +254,8 @@ def _wrap_error(func: Callable[..., Any], error: Exception) -> CompileError:
 
 
 def _library_prefix() -> str:
-    from flows.ivm import graph
-
     import os
+
+    from flows.ivm import graph
 
     return os.path.dirname(os.path.abspath(graph.__file__)) + os.sep

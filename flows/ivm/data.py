@@ -29,7 +29,7 @@ class Data:
         names = tuple(field.name for field in dataclasses.fields(cls))  # type: ignore[arg-type]
         cls.st_field_names = names
         cls.__init__ = _make_init(cls, names)  # type: ignore[method-assign]
-        cls.__hash__ = _cached_hash  # type: ignore[method-assign]
+        cls.__hash__ = _cached_hash  # type: ignore[method-assign, assignment]
 
     def __getstate__(self) -> dict[str, Any]:
         # The cached hash of a str-bearing value differs between processes: never pickle it.
@@ -52,25 +52,27 @@ def _make_init(cls: type, names: tuple[str, ...]) -> Any:
     defaults: dict[str, Any] = {}
     factories: dict[str, Any] = {}
     params: list[str] = []
-    body = ["    d = self.__dict__"]
+    # Local names start with "__flows" so that no field name can shadow them.
+    body = ["    __flows_dict = __flows_self.__dict__"]
     for field in dataclasses.fields(cls):
         name = field.name
         if field.default is not dataclasses.MISSING:
             defaults[name] = field.default
-            params.append(f"{name}=_defaults[{name!r}]")
+            params.append(f"{name}=__flows_defaults[{name!r}]")
         elif field.default_factory is not dataclasses.MISSING:
             factories[name] = field.default_factory
-            params.append(f"{name}=_missing")
-            body.append(f"    if {name} is _missing: {name} = _factories[{name!r}]()")
+            params.append(f"{name}=__flows_missing")
+            body.append(f"    if {name} is __flows_missing: {name} = __flows_factories[{name!r}]()")
         else:
             params.append(name)
-        body.append(f"    d[{name!r}] = {name}")
+        body.append(f"    __flows_dict[{name!r}] = {name}")
     if hasattr(cls, "__post_init__"):
-        body.append("    self.__post_init__()")
-    signature = f"self, *, {', '.join(params)}" if params else "self"
+        body.append("    __flows_self.__post_init__()")
+    signature = f"__flows_self, *, {', '.join(params)}" if params else "__flows_self"
     source = f"def __init__({signature}):\n" + "\n".join(body)
-    namespace: dict[str, Any] = {"_defaults": defaults, "_factories": factories, "_missing": object()}
-    exec(source, namespace)  # noqa: S102 - generated from the class's own field names
+    namespace: dict[str, Any] = {"__flows_defaults": defaults, "__flows_factories": factories,
+                                 "__flows_missing": object()}
+    exec(source, namespace)
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     return init

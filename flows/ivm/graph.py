@@ -100,7 +100,7 @@ class Graph(Generic[TIn, TOut]):
 
 def user_frame(start: FrameType | None = None) -> FrameType | None:
     """The innermost frame that is not flows.ivm's own code: where the user's query is."""
-    frame = start if start is not None else sys._getframe(1)
+    frame: FrameType | None = start if start is not None else sys._getframe(1)
     while frame is not None and is_library_frame(frame):
         frame = frame.f_back
     return frame
@@ -123,7 +123,7 @@ class Stream:
     raises `CompileError` naming the line, because the query runs once, at compile time.
     """
 
-    __slots__ = ("node", "grouped")
+    __slots__ = ("grouped", "node")
 
     def __init__(self, node: Node, grouped: bool = False) -> None:
         self.node = node
@@ -150,17 +150,17 @@ class Stream:
     def __add__(self, other: Any) -> Any:
         from flows.ivm import operators
 
-        return operators.add(self, other)  # type: ignore[arg-type]
+        return operators.add(self, other)
 
     def __neg__(self) -> Any:
         from flows.ivm import operators
 
-        return operators.neg(self)  # type: ignore[arg-type]
+        return operators.neg(self)
 
     def __sub__(self, other: Any) -> Any:
         from flows.ivm import operators
 
-        return operators.add(self, operators.neg(other))  # type: ignore[arg-type]
+        return operators.add(self, operators.neg(other))
 
     def __repr__(self) -> str:
         return f"<Stream {self.node.name or self.node.kind}{' grouped' if self.grouped else ''}>"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar, get_args, get_origin
+from typing import Any, Generic, TypeVar, get_args, get_origin
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -36,7 +37,7 @@ class Index(Generic[T_co, K_co]):
     ) -> Index[T, K]:
         try:
             picked = f(_Proxy(t))  # type: ignore[arg-type]
-        except Exception as error:  # noqa: BLE001 - any failure means f is not a plain pick
+        except Exception as error:
             raise TypeError(
                 f"Index.pick({_type_name(t)}, f): f must only pick fields, e.g. "
                 f"lambda v: v.field or lambda v: (v.a, v.b); calling it on {_type_name(t)} "
@@ -60,13 +61,13 @@ class Index(Generic[T_co, K_co]):
             ascending = (ascending,) * len(names)
         if len(ascending) != len(names):
             raise ValueError(f"ascending has {len(ascending)} flags for {len(names)} key parts")
-        return cls(names, tuple(ascending), f, t, k, is_composite)  # type: ignore[arg-type]
+        return cls(names, tuple(ascending), f, t, k, is_composite)  # type: ignore[arg-type, return-value]
 
     @classmethod
     def atom(
         cls, name: str, t: type[T], k: type[K], f: Callable[[T], K], ascending: bool = True
     ) -> Index[T, K]:
-        return cls((name,), (ascending,), f, t, k, False)  # type: ignore[arg-type]
+        return cls((name,), (ascending,), f, t, k, False)  # type: ignore[arg-type, return-value]
 
     @classmethod
     def composite(
@@ -80,11 +81,11 @@ class Index(Generic[T_co, K_co]):
         ascendings = ascendings if ascendings is not None else (True,) * len(names)
         if len(ascendings) != len(names):
             raise ValueError(f"ascendings has {len(ascendings)} flags for {len(names)} names")
-        return cls(names, ascendings, f, t, k, True)  # type: ignore[arg-type]
+        return cls(names, ascendings, f, t, k, True)  # type: ignore[arg-type, return-value]
 
     @classmethod
     def identity(cls, t: type[T], ascending: bool = True) -> Index[T, T]:
-        return cls(("identity",), (ascending,), _identity, t, t, False)  # type: ignore[arg-type]
+        return cls(("identity",), (ascending,), _identity, t, t, False)  # type: ignore[arg-type, return-value]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Index):
@@ -113,7 +114,7 @@ def _identity(value: T) -> T:
 class _Directed:
     """Wraps an index key so that descending parts sort in reverse."""
 
-    __slots__ = ("key", "ascending", "is_composite")
+    __slots__ = ("ascending", "is_composite", "key")
 
     def __init__(self, key: Any, ascending: tuple[bool, ...], is_composite: bool) -> None:
         self.key, self.ascending, self.is_composite = key, ascending, is_composite
@@ -143,7 +144,9 @@ class _Picked:
 class _Proxy:
     """Stands in for a value of type ``t`` and records which fields are read from it."""
 
-    __slots__ = ("_t", "_path")
+    __slots__ = ("_path", "_t")
+    _path: tuple[str, ...]
+    _t: Any
 
     def __init__(self, t: Any, path: tuple[str, ...] = ()) -> None:
         object.__setattr__(self, "_t", t)

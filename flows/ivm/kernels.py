@@ -11,7 +11,7 @@ wrapping the user's functions once, at build time, so the loops below serve ever
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from flows.ivm.data import EMPTY, Pair
 from flows.ivm.errors import InputTypeError, IvmError, RemoveError
@@ -50,11 +50,13 @@ def merged(old: Mapping[Any, int] | None, change: Mapping[Any, int] | None) -> d
     return out
 
 
-class StoreLike:
+class StoreLike(Protocol):
     """What kernels need from a store: their named state primitives."""
 
     def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = ()) -> Counts: ...
+
     def bag(self, node: Node, role: str) -> Bag: ...
+
     def aggregates(self, node: Node, role: str) -> Aggregates: ...
 
 
@@ -148,7 +150,8 @@ class MapManyKernel(Kernel):
         self.f = node.params["f"]
 
     def step(self, changes: list[Changes], tx: Transaction) -> Changes:
-        f, depth, out = self.f, self.node.depth, {}
+        f, depth = self.f, self.node.depth
+        out: Changes = {}
         for value, count in changes[0].items():
             if depth:
                 for mapped in f(value[0]):
@@ -247,10 +250,10 @@ class JoinKernel(Kernel):
         right_by_key = partition(right_changes, self.key_right) if right_changes else {}
         if left_by_key:
             right_old = self.right.get_many(left_by_key)
-            for key, lefts in left_by_key.items():
+            for key, new_lefts in left_by_key.items():
                 rights = right_old.get(key)
                 if rights:
-                    for left, left_count in lefts.items():
+                    for left, left_count in new_lefts.items():
                         for right, right_count in rights.items():
                             add_into(out, combine(left, right), left_count * right_count)
             tx.stage(self.left, left_by_key)
@@ -534,7 +537,9 @@ class TransitiveClosureKernel(Kernel):
         tx.stage(self.reaching, reaching_changes)
         return out
 
-    def _successors(self, edge_changes: dict[Any, dict[Any, int]]) -> Callable[[list[Any]], dict[Any, list[Any]]]:
+    def _successors(
+        self, edge_changes: dict[Any, dict[Any, int]]
+    ) -> Callable[[list[Any]], dict[Any, list[Any]]]:
         known: dict[Any, list[Any]] = {}
         split = self.split
 

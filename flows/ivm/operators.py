@@ -10,7 +10,8 @@ which are plain stream operators (they output snapshots, see each docstring).
 from __future__ import annotations
 
 import typing
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 from flows.ivm.compile import current_tracer
 from flows.ivm.data import Empty, Pair
@@ -102,7 +103,8 @@ def group_reduce_flatten(
     groups a change touches are updated (their running totals are kept). Float totals are
     running sums, so use int or Decimal where exactness matters."""
     zero_type = zero if isinstance(zero, type) else None
-    t = Pair[zero_type, by.k] if zero_type is not None else None  # type: ignore[valid-type]
+    pair: Any = Pair  # built at run time from values, not a static type
+    t = pair[zero_type, by.k] if zero_type is not None else None
     return _emit("group_reduce_flatten", a, by=by, zero=zero, pick_value=pick_value, t=t)  # type: ignore[no-any-return]
 
 
@@ -166,7 +168,8 @@ def transitive_closure(a: ZSet[Pair[K, K]]) -> ZSet[Pair[K, K]]:
 def group(a: ZSet[T], *, by: Index[T, K]) -> Grouped[ZSet[T], K]:
     """Partition into groups keyed by ``by.f(v)``; work on each group with `per_group`."""
     tracer = current_tracer("group")
-    return tracer.add("group", (a,), {"by": by}, depth=_depth(a) + 1,  # type: ignore[return-value]
+    stream = typing.cast(Stream, a)
+    return tracer.add("group", (stream,), {"by": by}, depth=_depth(a) + 1,  # type: ignore[return-value]
                       grouped=True)
 
 
@@ -175,7 +178,7 @@ def flatten(a: Grouped[ZSet[T], K]) -> ZSet[Pair[T, K]]:
     tracer = current_tracer("flatten")
     tracer.check_stream("flatten", a, 0, grouped=True)
     inner = Stream(a.node)  # type: ignore[attr-defined]
-    return tracer.add("flatten", (inner,), {}, depth=inner.node.depth - 1)  # type: ignore[return-value]
+    return tracer.add("flatten", (inner,), {}, depth=inner.node.depth - 1)
 
 
 def _depth(stream: Any) -> int:
@@ -194,7 +197,7 @@ class PerGroup:
         node = grouped.node  # type: ignore[attr-defined]
 
         def apply(sub_query: Callable[[ZSet[T]], ZSet[V]]) -> Grouped[ZSet[V], K]:
-            result = sub_query(Stream(node))  # type: ignore[arg-type]
+            result = sub_query(Stream(node))
             if not isinstance(result, Stream) or result.grouped or result.node.depth != node.depth:
                 raise CompileError(f"{where(user_frame())}: the function given to st.per_group "
                                    "must return a stream computed from its group argument")
