@@ -39,14 +39,17 @@ from flows.ivm.operators import (
     reduce,
     transitive_closure,
 )
+from flows.ivm.postgres import StorePostgres, connection_postgres
 from flows.ivm.run import Action, Time, actions, iteration
+from flows.ivm.sqlite import StoreSQLite, connection_sqlite
 from flows.ivm.store import CachedZSet, Store, StorePython
 from flows.ivm.zset import MATCH_ALL, ZSet, ZSetPython
 
 __all__ = [
     "EMPTY", "MATCH_ALL", "Action", "Cache", "CachedZSet", "CompileError", "Data", "Empty",
     "Graph", "Grouped", "Index", "InputTypeError", "IvmError", "Pair", "RemoveError", "Store",
-    "StoreError", "StorePython", "Time", "ZSet", "ZSetPython", "actions", "add", "compile",
+    "StoreError", "StorePostgres", "StorePython", "StoreSQLite", "Time", "ZSet", "ZSetPython",
+    "actions", "add", "compile", "connection_postgres", "connection_sqlite",
     "count", "delay", "differentiate", "distinct", "filter", "first_n", "flatten", "group",
     "group_reduce_flatten", "integrate", "integrate_indexed", "iteration", "join", "map",
     "map_many", "neg", "outer_join", "per_group", "reduce", "transitive_closure",

@@ -40,6 +40,10 @@ class Tracer:
         self.cache_nodes: list[tuple[Any, Node]] = []
         self._root_frame_id: int | None = None
         self._pending: dict[int, list[Node]] = {}
+        # Frames that created nodes are kept alive so their final locals can be read after the
+        # query returned (CPython keeps a finished frame's locals while it is referenced).
+        self._frames: dict[int, FrameType] = {}
+        self._frame_depth: dict[int, int] = {}
         self._paths: dict[int, tuple[str, ...]] = {}
         self._creation_path: dict[int, tuple[str, ...]] = {}
 
@@ -68,8 +72,9 @@ class Tracer:
                     t=t, name=name, origin=where(frame))
         self.nodes.append(node)
         if not name and frame is not None:
-            frame_id = id(frame)
-            self._pending.setdefault(frame_id, []).append(node)
+            self._find_root(frame)
+            self._remember(frame)
+            self._pending.setdefault(id(frame), []).append(node)
             self._creation_path[node.id] = self._path(frame)
         return Stream(node, grouped)
 
@@ -112,14 +117,34 @@ class Tracer:
             self._paths[frame_id] = (self.root_name, *reversed(names))
         return self._paths[frame_id]
 
-    def profile(self, frame: FrameType, event: str, arg: Any) -> None:
-        if event == "call" and self._root_frame_id is None and frame.f_code is self.func.__code__:
-            self._root_frame_id = id(frame)
-            self._paths[id(frame)] = (self.root_name,)
-        elif event == "return":
-            nodes = self._pending.pop(id(frame), None)
-            if nodes:
-                self._name_from_locals(frame, nodes)
+    def _find_root(self, frame: FrameType) -> None:
+        if self._root_frame_id is not None:
+            return
+        current: FrameType | None = frame
+        while current is not None:
+            if current.f_code is self.func.__code__:
+                self._root_frame_id = id(current)
+                self._paths[id(current)] = (self.root_name,)
+                self._remember(current)
+            current = current.f_back
+
+    def _remember(self, frame: FrameType) -> None:
+        frame_id = id(frame)
+        if frame_id not in self._frames:
+            self._frames[frame_id] = frame
+            depth, current = 0, frame.f_back
+            while current is not None:
+                depth, current = depth + 1, current.f_back
+            self._frame_depth[frame_id] = depth
+
+    def name_from_variables(self) -> None:
+        """Name nodes after the variables holding them, innermost frames (lambdas, helpers)
+        first, so that a result a helper returns unnamed is named by its caller."""
+        while self._pending:
+            frame_id = max(self._pending, key=self._frame_depth.__getitem__)
+            nodes = self._pending.pop(frame_id)
+            self._name_from_locals(self._frames[frame_id], nodes)
+        self._frames.clear()
 
     def _name_from_locals(self, frame: FrameType, nodes: list[Node]) -> None:
         variables: dict[int, str] = {}
@@ -139,6 +164,7 @@ class Tracer:
         parent = user_frame(frame.f_back) if id(frame) != self._root_frame_id else None
         if unnamed and parent is not None:
             # Let the caller name them: `daily = helper(reads)` names helper's result "daily".
+            self._remember(parent)
             self._path(parent)
             self._pending.setdefault(id(parent), []).extend(unnamed)
 
@@ -173,9 +199,7 @@ def compile(func: Callable[..., Any]) -> Graph[Any, Any]:  # noqa: A001 - steppi
         tracer.add("input", (), {"position": position}, t=t, name=f"{func.__name__}.{param}")
         for position, (param, t) in enumerate(element_types)
     ]
-    previous_profiler = sys.getprofile()
     _current = tracer
-    sys.setprofile(tracer.profile)
     try:
         result = func(*streams)
     except CompileError:
@@ -183,9 +207,9 @@ def compile(func: Callable[..., Any]) -> Graph[Any, Any]:  # noqa: A001 - steppi
     except Exception as error:
         raise _wrap_error(func, error) from error
     finally:
-        sys.setprofile(previous_profiler)
         _current = None
     outputs = _outputs(func, result, tracer)
+    tracer.name_from_variables()
     tracer.finish_names()
     for cache, node in tracer.cache_nodes:
         cache.bind(node.name)

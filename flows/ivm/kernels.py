@@ -53,11 +53,21 @@ def merged(old: Mapping[Any, int] | None, change: Mapping[Any, int] | None) -> d
 class StoreLike(Protocol):
     """What kernels need from a store: their named state primitives."""
 
-    def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = ()) -> Counts: ...
+    def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = (),
+               value_type: Any = None) -> Counts: ...
 
-    def bag(self, node: Node, role: str) -> Bag: ...
+    def bag(self, node: Node, role: str, value_type: Any = None) -> Bag: ...
 
-    def aggregates(self, node: Node, role: str) -> Aggregates: ...
+    def aggregates(self, node: Node, role: str, total_type: Any = None) -> Aggregates: ...
+
+
+def stored_type(node: Node) -> Any:
+    """The type of the values a node's state keeps, when known (SQL stores decode with it)."""
+    return node.t if node.depth == 0 else None
+
+
+def total_type(zero: Any) -> Any:
+    return zero if isinstance(zero, type) else None
 
 
 class Kernel:
@@ -99,7 +109,7 @@ def with_group(node: Node) -> Callable[[Any, Any], Any]:
 class InputKernel(Kernel):
     def __init__(self, node: Node, store: StoreLike) -> None:
         super().__init__(node)
-        self.state = store.counts(node, "values")
+        self.state = store.counts(node, "values", value_type=node.t)
         t = node.t
         self.check_type = t if isinstance(t, type) and t is not Any else None
 
@@ -239,8 +249,8 @@ class JoinKernel(Kernel):
             self.key_left = lambda item: (item[1], on_left(item[0]))
             self.key_right = lambda item: (item[1], on_right(item[0]))
             self.combine = lambda left, right: (Pair(left[0], right[0]), left[1])
-        self.left = store.bag(node, "left")
-        self.right = store.bag(node, "right")
+        self.left = store.bag(node, "left", value_type=stored_type(node.inputs[0]))
+        self.right = store.bag(node, "right", value_type=stored_type(node.inputs[1]))
 
     def step(self, changes: list[Changes], tx: Transaction) -> Changes:
         left_changes, right_changes = changes
@@ -308,7 +318,7 @@ class GroupReduceKernel(Kernel):
         params = node.params
         self.zero = params["zero"]
         self.pick = on_value(node, params["pick_value"])
-        self.state = store.aggregates(node, "groups")
+        self.state = store.aggregates(node, "groups", total_type=total_type(self.zero))
         if node.kind == "group_reduce_flatten":
             by = params["by"].f
             if node.depth == 0:
@@ -354,7 +364,7 @@ class ReduceKernel(Kernel):
         super().__init__(node)
         self.zero = node.params["zero"]
         self.pick = node.params["pick_value"]
-        self.state = store.aggregates(node, "total")
+        self.state = store.aggregates(node, "total", total_type=total_type(self.zero))
 
     def runs_idle(self) -> bool:
         return not self.state.get_many([self.KEY])
@@ -389,7 +399,7 @@ def count_params(node: Node) -> Node:
 class DistinctKernel(Kernel):
     def __init__(self, node: Node, store: StoreLike) -> None:
         super().__init__(node)
-        self.state = store.counts(node, "values")
+        self.state = store.counts(node, "values", value_type=stored_type(node.inputs[0]))
 
     def step(self, changes: list[Changes], tx: Transaction) -> Changes:
         delta = changes[0]
@@ -417,7 +427,7 @@ class FirstNKernel(Kernel):
         order = on_value(node, index.f)
         sort_key = index.sort_key
         self.rank: Callable[[Any], Any] = lambda item: (sort_key(order(item[0])), repr(item[0]))
-        self.state = store.bag(node, "rows")
+        self.state = store.bag(node, "rows", value_type=stored_type(node.inputs[0]))
 
     def _first(self, rows: Mapping[Any, int]) -> dict[Any, int]:
         out: dict[Any, int] = {}
@@ -451,7 +461,7 @@ class IntegrateKernel(Kernel):
     def __init__(self, node: Node, store: StoreLike, consumed: bool) -> None:
         super().__init__(node)
         indexes = node.params["indexes"] if node.depth == 0 else ()
-        self.state = store.counts(node, "values", indexes)
+        self.state = store.counts(node, "values", indexes, value_type=stored_type(node))
         self.consumed = consumed
 
     def runs_idle(self) -> bool:
@@ -472,7 +482,7 @@ class IntegrateKernel(Kernel):
 class DelayKernel(Kernel):
     def __init__(self, node: Node, store: StoreLike) -> None:
         super().__init__(node)
-        self.state = store.counts(node, "previous")
+        self.state = store.counts(node, "previous", value_type=stored_type(node))
 
     def runs_idle(self) -> bool:
         return True

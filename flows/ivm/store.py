@@ -33,11 +33,12 @@ class Store(Protocol):
 
     def cached_zset(self, node_name: str) -> ZSet[Any]: ...
 
-    def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = ()) -> Counts: ...
+    def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = (),
+               value_type: Any = None) -> Counts: ...
 
-    def bag(self, node: Node, role: str) -> Bag: ...
+    def bag(self, node: Node, role: str, value_type: Any = None) -> Bag: ...
 
-    def aggregates(self, node: Node, role: str) -> Aggregates: ...
+    def aggregates(self, node: Node, role: str, total_type: Any = None) -> Aggregates: ...
 
 
 class _StagedChanges:
@@ -90,13 +91,14 @@ class StorePython:
 
     # State primitives, one per (node, role) -------------------------------------------
 
-    def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = ()) -> PythonCounts:
+    def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = (),
+               value_type: Any = None) -> PythonCounts:
         return self._state(node, role, lambda: PythonCounts(indexes))  # type: ignore[no-any-return]
 
-    def bag(self, node: Node, role: str) -> PythonBag:
+    def bag(self, node: Node, role: str, value_type: Any = None) -> PythonBag:
         return self._state(node, role, PythonBag)  # type: ignore[no-any-return]
 
-    def aggregates(self, node: Node, role: str) -> PythonAggregates:
+    def aggregates(self, node: Node, role: str, total_type: Any = None) -> PythonAggregates:
         return self._state(node, role, PythonAggregates)  # type: ignore[no-any-return]
 
     def _state(self, node: Node, role: str, make: Callable[[], Any]) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cProfile
 import inspect
 from typing import Any
 
@@ -137,3 +138,10 @@ def test_index_pick_only_picks_fields() -> None:
         st.Index.pick(seed.User, lambda u: u.user_id + 1)
     index = st.Index.pick(seed.UserMeterRead, lambda r: (r.user_id, r.meter_id, r.date))
     assert index.names == ("user_id", "meter_id", "date") and index.is_composite
+
+
+def test_compile_works_under_a_profiler() -> None:
+    profiler = cProfile.Profile()
+    graph = profiler.runcall(st.compile, seed.query)
+    assert graph == st.compile(seed.query)
+    assert [node.name for node in graph.nodes][3] == "query.join_meters"

@@ -8,11 +8,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
 import flows.ivm as st
 from tests.ivm import reference
+from tests.ivm.stores import StoreMaker
 
 
 class Row(st.Data):
@@ -113,9 +115,9 @@ def q_caches(a: st.ZSet[Row], b: st.ZSet[Row]) -> st.ZSet[Row]:
     return st.distinct(both)
 
 
-def run_random_steps(query: Callable[..., Any], data: hs.DataObject) -> None:
+def run_random_steps(query: Callable[..., Any], stores: StoreMaker, data: hs.DataObject) -> None:
     graph = st.compile(query)
-    store = st.StorePython.from_graph(graph)
+    store = stores.new(graph)
     actions = st.actions(store, graph)
     current: list[Counter[Row]] = [Counter() for _ in actions]
     totals: list[dict[Any, int]] = [{} for _ in graph.outputs]
@@ -144,9 +146,13 @@ def run_random_steps(query: Callable[..., Any], data: hs.DataObject) -> None:
                     del total[value]
         assert totals == reference.outputs(graph, [dict(c) for c in current])
         check_caches(graph, store, current)
+        if data.draw(hs.booleans(), label="reopen"):
+            reopened = stores.reopen(graph)  # a fresh store object reads everything back
+            if reopened is not None:
+                store, actions = reopened, st.actions(reopened, graph)
 
 
-def check_caches(graph: st.Graph[Any, Any], store: st.StorePython, current: list[Counter[Row]]) -> None:
+def check_caches(graph: st.Graph[Any, Any], store: st.Store, current: list[Counter[Row]]) -> None:
     expected_nodes = reference.evaluate(graph, [dict(c) for c in current])
     for cache in (cache_rows, cache_counts):
         if cache.node_name not in graph.caches:
@@ -166,18 +172,25 @@ QUERIES = [q_linear, q_join, q_outer_join, q_aggregates, q_distinct, q_first_n, 
            q_grouped_aggregates, q_recursion, q_caches]
 
 
-def _property(query: Callable[..., Any]) -> Callable[[], None]:
-    @settings(max_examples=120, deadline=None)
-    @given(data=hs.data())
-    def test(data: hs.DataObject) -> None:
-        run_random_steps(query, data)
+# Examples per query and store: SQL stores are slower to set up, and also run the same
+# operators through the same kernels, so fewer examples still cover their storage code well.
+EXAMPLES = {"python": 120, "sqlite": 40, "postgres": 15}
 
-    test.__name__ = f"test_{query.__name__}_matches_reference"
+
+def _property(query: Callable[..., Any], kind: str) -> Callable[..., None]:
+    @settings(max_examples=EXAMPLES[kind], deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(data=hs.data())
+    def test(request: pytest.FixtureRequest, data: hs.DataObject) -> None:
+        run_random_steps(query, request.getfixturevalue(f"{kind}_stores"), data)
+
+    test.__name__ = f"test_{query.__name__}_matches_reference_{kind}"
     return test
 
 
 for _query in QUERIES:
-    globals()[f"test_{_query.__name__}_matches_reference"] = _property(_query)
+    for _kind in EXAMPLES:
+        globals()[f"test_{_query.__name__}_matches_reference_{_kind}"] = _property(_query, _kind)
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,13 +1,21 @@
 """The seed example (../shared/seeds/stepping-meter-reads.txt) verbatim, on StorePython.
 
 Only the import line differs from the seed (and the store constructor, which is the part of the
-seed the issue allows to change for the in-memory store).
+seed the issue allows to change for the in-memory store). At the end, the same steps on SQLite and
+PostgreSQL, with the store also opened from a second process.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 from uuid import UUID
+
+import psycopg
 
 import flows.ivm as st
 
@@ -195,3 +203,81 @@ def test_insert_then_remove() -> None:
         ),
     ]
     assert actual == expected
+
+
+# The seed on the SQL stores: the same steps, with the store opened from a second process too.
+
+def read_in_another_process(kind: str, target: str, *extra: str) -> list[list[object]]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "tests.ivm.seed_process", kind, target, *extra],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, check=True,
+    )
+    return [json.loads(line) for line in completed.stdout.splitlines()]
+
+
+def run_seed_on(store: st.Store, graph: st.Graph[Any, Any], kind: str, target: str) -> None:
+    i_users, i_meters, i_reads = st.actions(store, graph)
+    i_users.insert(user_1)
+    i_meters.insert(meter_1)
+    i_reads.insert(*half_hourly_reads_1)
+
+    actual = list(
+        daily_cache.zset(store).iter_by_index(
+            index_daily, frozenset((date(2023, 1, 2), date(2023, 1, 3)))
+        )
+    )
+    assert [(day, usage.value, count) for day, usage, count in actual] == [
+        (date(2023, 1, 2), 18.5, 1), (date(2023, 1, 3), 8.0, 1)]
+    assert read_in_another_process(kind, target) == [["2023-01-02", 18.5, 1], ["2023-01-03", 8.0, 1]]
+
+    i_reads.remove(half_hourly_reads_1[2])  # remove a read from 2023-01-02
+    actual = list(
+        daily_cache.zset(store).iter_by_index(
+            index_daily, frozenset((date(2023, 1, 2), date(2023, 1, 3)))
+        )
+    )
+    expected = [
+        (
+            date(2023, 1, 2),
+            DailyUsage(
+                user_id=1,
+                meter_id=UUID("00000001-b3fb-47ef-b22f-a45ba5b7b645"),
+                date=date(2023, 1, 2),
+                value=6.0,
+            ),
+            1,
+        ),
+        (
+            date(2023, 1, 3),
+            DailyUsage(
+                user_id=1,
+                meter_id=UUID("00000001-b3fb-47ef-b22f-a45ba5b7b645"),
+                date=date(2023, 1, 3),
+                value=8.0,
+            ),
+            1,
+        ),
+    ]
+    assert actual == expected
+    assert read_in_another_process(kind, target) == [["2023-01-02", 6.0, 1], ["2023-01-03", 8.0, 1]]
+
+    # The other process removes another read; this process sees it on its next iteration.
+    i_reads.insert(half_hourly_reads_1[2])
+    assert read_in_another_process(kind, target, "remove") == [
+        ["2023-01-02", 6.0, 1], ["2023-01-03", 8.0, 1]]
+    (changes,) = i_reads.insert(half_hourly_reads_1[2])
+    assert {(usage.date, usage.value): count for usage, count in changes.iter()} == {
+        (date(2023, 1, 2), 6.0): -1, (date(2023, 1, 2), 18.5): 1}
+
+
+def test_seed_on_postgres(postgres_conn: psycopg.Connection[Any], postgres_url: str) -> None:
+    graph = st.compile(query)
+    store = st.StorePostgres.from_graph(postgres_conn, graph, create_tables=True)
+    run_seed_on(store, graph, "postgres", postgres_url)
+
+
+def test_seed_on_sqlite(tmp_path: Path) -> None:
+    path = str(tmp_path / "seed.db")
+    graph = st.compile(query)
+    store = st.StoreSQLite.from_graph(st.connection_sqlite(path), graph, create_tables=True)
+    run_seed_on(store, graph, "sqlite", path)

@@ -1,0 +1,118 @@
+"""How SQL stores write values: readable JSON, decoded back to the exact Python types.
+
+Every stored value is written as deterministic JSON (msgspec; sets sorted, fields in order), which
+is both the row's identity and what a person reads with plain SQL. Decoding needs the value's
+type: when a state's type is known (query inputs, annotated functions, join pairs, group keys)
+the JSON is decoded with a typed msgspec decoder; otherwise a pickled copy is kept beside it.
+
+Values equal in Python must encode equally to be one row: keep Decimals, floats (-0.0) and
+datetimes (one time zone) normalised, as Flows does (UTC, integer Wh).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import pickle
+import types
+import typing
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from flows.ivm.data import Empty
+from flows.ivm.errors import StoreError
+
+_EMPTY_JSON = {"$empty": True}
+
+
+def _encode_hook(value: Any) -> Any:
+    if isinstance(value, Empty):
+        return _EMPTY_JSON
+    raise NotImplementedError(f"cannot store values of type {type(value).__qualname__}")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_encode_hook, order="deterministic")
+
+
+def encode(value: Any) -> str:
+    """The canonical JSON text of ``value``."""
+    try:
+        return _encoder.encode(value).decode()
+    except (TypeError, NotImplementedError) as error:
+        raise StoreError(f"cannot store {value!r}: {error}") from error
+
+
+class Codec:
+    """Decodes one state's values: typed JSON when the type is known, else the pickled copy."""
+
+    def __init__(self, t: Any, where: str) -> None:
+        self.where = where
+        self.t = t
+        self.decoder: msgspec.json.Decoder[Any] | None = None
+        if _decodable(t):
+            try:
+                self.decoder = msgspec.json.Decoder(t)
+            except TypeError:
+                self.decoder = None
+
+    @property
+    def needs_payload(self) -> bool:
+        return self.decoder is None
+
+    def payload(self, value: Any) -> bytes | None:
+        return None if self.decoder is not None else pickle.dumps(value, protocol=5)
+
+    def decode(self, text: str, payload: bytes | None) -> Any:
+        if self.decoder is None:
+            if payload is None:
+                raise StoreError(f"{self.where}: a stored value has no payload to decode")
+            return pickle.loads(payload)
+        try:
+            return self.decoder.decode(text)
+        except msgspec.ValidationError as error:
+            raise StoreError(f"{self.where}: stored value {text} does not decode as "
+                             f"{_name(self.t)}: {error} (does the query's type annotation "
+                             "match the values it produces?)") from error
+
+
+_SCALARS = (int, float, str, bool, Decimal, date, datetime, UUID)
+
+
+def _decodable(t: Any) -> bool:
+    """Whether values of type ``t`` decode from their JSON to equal Python values."""
+    if t is None or t is Any:
+        return False
+    origin = typing.get_origin(t)
+    if origin is None:
+        if not isinstance(t, type):
+            return False
+        if t in _SCALARS or issubclass(t, enum.Enum):
+            return True
+        from flows.ivm.data import Data
+
+        if issubclass(t, Data):
+            try:
+                hints = typing.get_type_hints(t)
+            except Exception:  # noqa: BLE001 - unresolvable annotations: keep a pickled copy
+                return False
+            return all(_decodable(hints[field.name])
+                       for field in dataclasses.fields(t))  # type: ignore[arg-type]
+        return False
+    args = typing.get_args(t)
+    if origin in (tuple, frozenset, typing.Union, types.UnionType) or _is_pair(origin):
+        return all(arg is Ellipsis or arg is type(None) or _decodable(arg) for arg in args)
+    return False
+
+
+def _is_pair(origin: Any) -> bool:
+    from flows.ivm.data import Pair
+
+    return origin is Pair
+
+
+def _name(t: Any) -> str:
+    return getattr(t, "__qualname__", None) or repr(t)

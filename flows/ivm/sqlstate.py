@@ -1,0 +1,263 @@
+"""State primitives kept in SQL tables, with an in-memory mirror of what was read or written.
+
+Each primitive is one table. Reads go to the mirror first and fetch only the missing keys, in one
+batched query; writes happen when the iteration commits (`prepare` writes the rows inside the
+open database transaction and returns the mirror update, which runs only after COMMIT). The
+store clears every mirror whenever another process committed in between (see `SqlStore`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from flows.ivm.codec import Codec, encode
+from flows.ivm.errors import StoreError
+from flows.ivm.index import Index
+from flows.ivm.sqldialect import CHUNK, Dialect
+
+
+@dataclass(frozen=True)
+class KeyColumns:
+    """The typed columns one index of a cache table is stored in."""
+
+    index: Index[Any, Any]
+    columns: tuple[str, ...]
+    types: tuple[Any, ...]
+
+    def parts(self, key: Any) -> tuple[Any, ...]:
+        return tuple(key) if self.index.is_composite else (key,)
+
+
+def _unique_encodings(pairs: list[tuple[Any, str]], where: str) -> None:
+    seen: dict[str, Any] = {}
+    for value, text in pairs:
+        other = seen.setdefault(text, value)
+        if other is not value and other != value:
+            raise StoreError(f"{where}: {value!r} and {other!r} are different values with the "
+                             f"same stored form {text}; give them distinct types or fields")
+
+
+class SqlCounts:
+    """value → count (inputs, distinct, integrate/caches, delay)."""
+
+    def __init__(self, dialect: Dialect, table: str, codec: Codec,
+                 key_columns: tuple[KeyColumns, ...] = ()) -> None:
+        self.dialect, self.table, self.codec = dialect, table, codec
+        self.key_columns = key_columns
+        self.indexes = tuple(k.index for k in key_columns)
+        # Indexes may share a column (two indexes on the same field): write each column once.
+        every_column = tuple(c for k in key_columns for c in k.columns)
+        self.column_positions = _first_occurrences(every_column)
+        self.columns = tuple(every_column[p] for p in self.column_positions)
+        self.clear_mirror()
+
+    def clear_mirror(self) -> None:
+        self.known: dict[Any, int] = {}
+        self.absent: set[Any] = set()
+        self.complete = False
+
+    def get_many(self, values: Iterable[Any]) -> Mapping[Any, int]:
+        known, absent = self.known, self.absent
+        out: dict[Any, int] = {}
+        missing: list[Any] = []
+        for value in values:
+            count = known.get(value)
+            if count is not None:
+                out[value] = count
+            elif not self.complete and value not in absent:
+                missing.append(value)
+        if missing:
+            texts = [encode(value) for value in missing]
+            stored = self.dialect.counts_lookup(self.table, texts)
+            for value, text in zip(missing, texts):
+                count = stored.get(text)
+                if count:
+                    known[value] = out[value] = count
+                else:
+                    absent.add(value)
+        return out
+
+    def items(self) -> Iterable[tuple[Any, int]]:
+        if not self.complete:
+            decode = self.codec.decode
+            self.known = {decode(text, payload): count for text, payload, count
+                          in self.dialect.counts_scan(self.table, self.codec.needs_payload)}
+            self.absent = set()
+            self.complete = True
+        return self.known.items()
+
+    def iter_by_index(self, index: Index[Any, Any], keys: Any) -> Iterator[tuple[Any, Any, int]]:
+        columns = next((k for k in self.key_columns if k.index == index), None)
+        if columns is None:
+            names = ", ".join(str(k.index.names) for k in self.key_columns) or "none"
+            raise StoreError(f"no index {index.names} on {self.table} (indexes: {names})")
+        key_rows = None if keys is None else [
+            self.dialect.key_row(columns.parts(key), columns.types) for key in keys]
+        rows = self.dialect.rows_by_key(self.table, columns.columns, index.ascending, key_rows,
+                                        self.codec.needs_payload, columns.types)
+        decode, f = self.codec.decode, index.f
+        found = [(f(value), value, count) for value, count in
+                 ((decode(text, payload), count) for text, payload, count in rows)]
+        several_queries = key_rows is not None and len(key_rows) > CHUNK // len(columns.columns)
+        if several_queries or not self.dialect.orders_like_python(columns.types):
+            found.sort(key=lambda row: index.sort_key(row[0]))
+        return iter(found)
+
+    def prepare(self, changes: Mapping[Any, int]) -> Callable[[], None]:
+        pairs = [(value, encode(value)) for value in changes]
+        _unique_encodings(pairs, self.table)
+        payload = self.codec.payload
+        rows: list[tuple[Any, ...]] = []
+        if self.key_columns:
+            positions, key_row = self.column_positions, self.dialect.key_row
+            for value, text in pairs:
+                key_parts: list[Any] = []
+                for k in self.key_columns:
+                    key_parts.extend(key_row(k.parts(k.index.f(value)), k.types))
+                rows.append((text, payload(value), changes[value], *(key_parts[p] for p in positions)))
+        else:
+            rows = [(text, payload(value), changes[value]) for value, text in pairs]
+        self.dialect.counts_add(self.table, self.columns, rows)
+        removed = [text for value, text in pairs if changes[value] < 0]
+        if removed:
+            self.dialect.delete_zero_counts(self.table, removed)
+        return partial(self._apply, changes)
+
+    def _apply(self, changes: Mapping[Any, int]) -> None:
+        known, absent, complete = self.known, self.absent, self.complete
+        for value, change in changes.items():
+            if value in known:
+                new = known[value] + change
+                if new:
+                    known[value] = new
+                else:
+                    del known[value]
+                    absent.add(value)
+            elif complete or value in absent:
+                absent.discard(value)
+                known[value] = change
+
+
+def _first_occurrences(columns: tuple[str, ...]) -> tuple[int, ...]:
+    """Positions of the distinct column names (indexes may share a column)."""
+    seen: dict[str, int] = {}
+    for position, column in enumerate(columns):
+        seen.setdefault(column, position)
+    return tuple(seen.values())
+
+
+class SqlBag:
+    """key → {value: count} (join sides, first_n rows, recursion edges and paths)."""
+
+    def __init__(self, dialect: Dialect, table: str, codec: Codec) -> None:
+        self.dialect, self.table, self.codec = dialect, table, codec
+        self.clear_mirror()
+
+    def clear_mirror(self) -> None:
+        self.known: dict[Any, dict[Any, int]] = {}
+
+    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Mapping[Any, int]]:
+        known = self.known
+        out: dict[Any, Mapping[Any, int]] = {}
+        missing: list[Any] = []
+        for key in keys:
+            bucket = known.get(key)
+            if bucket is None:
+                missing.append(key)
+            elif bucket:
+                out[key] = bucket
+        if missing:
+            texts = [encode(key) for key in missing]
+            by_text: dict[str, dict[Any, int]] = {}
+            decode = self.codec.decode
+            for key_text, text, payload, count in self.dialect.bag_lookup(
+                    self.table, texts, self.codec.needs_payload):
+                by_text.setdefault(key_text, {})[decode(text, payload)] = count
+            for key, text in zip(missing, texts):
+                bucket = known[key] = by_text.get(text, {})
+                if bucket:
+                    out[key] = bucket
+        return out
+
+    def prepare(self, changes: Mapping[Any, Mapping[Any, int]]) -> Callable[[], None]:
+        payload = self.codec.payload
+        rows = []
+        removed = []
+        for key, values in changes.items():
+            key_text = encode(key)
+            pairs = [(value, encode(value)) for value in values]
+            _unique_encodings(pairs, self.table)
+            for value, text in pairs:
+                change = values[value]
+                rows.append((key_text, text, payload(value), change))
+                if change < 0:
+                    removed.append((key_text, text))
+        self.dialect.bag_add(self.table, rows, self.codec.needs_payload)
+        if removed:
+            self.dialect.delete_zero_bag_rows(self.table, removed)
+        return partial(self._apply, changes)
+
+    def _apply(self, changes: Mapping[Any, Mapping[Any, int]]) -> None:
+        known = self.known
+        for key, values in changes.items():
+            bucket = known.get(key)
+            if bucket is None:
+                continue  # never read here: the table has it
+            for value, change in values.items():
+                new = bucket.get(value, 0) + change
+                if new:
+                    bucket[value] = new
+                else:
+                    del bucket[value]
+
+
+class SqlAggregates:
+    """group key → (weight, total) of a running sum."""
+
+    def __init__(self, dialect: Dialect, table: str, codec: Codec) -> None:
+        self.dialect, self.table, self.codec = dialect, table, codec
+        self.clear_mirror()
+
+    def clear_mirror(self) -> None:
+        self.known: dict[Any, tuple[int, Any] | None] = {}
+
+    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[int, Any]]:
+        known = self.known
+        out: dict[Any, tuple[int, Any]] = {}
+        missing: list[Any] = []
+        for key in keys:
+            if key in known:
+                entry = known[key]
+                if entry is not None:
+                    out[key] = entry
+            else:
+                missing.append(key)
+        if missing:
+            texts = [encode(key) for key in missing]
+            decode = self.codec.decode
+            stored = {key_text: (weight, decode(total, payload)) for key_text, weight, total, payload
+                      in self.dialect.aggregates_lookup(self.table, texts, self.codec.needs_payload)}
+            for key, text in zip(missing, texts):
+                entry = known[key] = stored.get(text)
+                if entry is not None:
+                    out[key] = entry
+        return out
+
+    def prepare(self, changes: Mapping[Any, tuple[int, Any] | None]) -> Callable[[], None]:
+        payload = self.codec.payload
+        upserts = []
+        deletes = []
+        for key, entry in changes.items():
+            if entry is None:
+                deletes.append(encode(key))
+            else:
+                weight, total = entry
+                upserts.append((encode(key), weight, encode(total), payload(total)))
+        if upserts:
+            self.dialect.aggregates_set(self.table, upserts, self.codec.needs_payload)
+        if deletes:
+            self.dialect.aggregates_delete(self.table, deletes)
+        return partial(self.known.update, changes)

@@ -1,0 +1,250 @@
+"""`SqlStore`: a graph's state in SQL tables, one iteration per database transaction.
+
+Concurrency: an iteration starts by taking the store's row in ``ivm_stores`` for update (SQLite:
+``BEGIN IMMEDIATE``), so writers of one store run one at a time, and reads the store's version.
+If another process committed since this one last did, every in-memory mirror is dropped and
+re-read from the tables. Each commit bumps the version in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import msgspec
+
+from flows.ivm.codec import Codec
+from flows.ivm.errors import StoreError
+from flows.ivm.graph import Graph, Node
+from flows.ivm.index import Index
+from flows.ivm.run import Runner, check_graph
+from flows.ivm.sqldialect import Dialect
+from flows.ivm.sqlstate import KeyColumns, SqlAggregates, SqlBag, SqlCounts
+from flows.ivm.zset import MATCH_ALL, MatchAll, ZSet, ZSetPython
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+MAX_NAME = 60  # PostgreSQL truncates identifiers at 63 bytes
+
+
+def table_name(node_name: str, role: str) -> str:
+    """``query.daily_cache`` → ``query__daily_cache``; other roles get a suffix
+    (``query__join_reads__right``). Lower-case ASCII; a digest keeps names that had to be
+    shortened or changed unique."""
+    full = node_name.replace(".", "__") + ("" if role == "values" else f"__{role}")
+    name = re.sub(r"[^a-z0-9_]", "_", full.lower())
+    if name != full or len(name) > MAX_NAME:
+        digest = hashlib.blake2b(full.encode(), digest_size=4).hexdigest()
+        name = f"{name[:MAX_NAME - 9]}_{digest}"
+    return name
+
+
+def _key_types(index: Index[Any, Any]) -> tuple[Any, ...]:
+    if not index.is_composite:
+        return (index.k,)
+    args = typing.get_args(index.k)
+    if len(args) == len(index.names) and Ellipsis not in args:
+        return args
+    return (None,) * len(index.names)
+
+
+def _column(name: str) -> str:
+    return "key_" + re.sub(r"[^a-z0-9_]", "_", name.lower().replace(".", "__"))
+
+
+class SqlStore:
+    """Shared by `StoreSQLite` and `StorePostgres`; see the module docstring."""
+
+    def __init__(self, dialect: Dialect, graph: Graph[Any, Any], create_tables: bool) -> None:
+        self.graph = graph
+        self.dialect = dialect
+        self.name = graph.name
+        self._create = create_tables
+        self._states: dict[tuple[str, str], Any] = {}
+        self._tables: dict[str, tuple[str, str]] = {}
+        self._version: int | None = None
+        self._in_transaction = False
+        shape = msgspec.json.encode(graph.shape()).decode()
+        dialect.begin_schema()
+        try:
+            self._check_or_create(shape)
+            self._runner = Runner(self, graph)
+            for node in graph.caches.values():
+                self._cache_state(node)
+            dialect.commit()
+        except BaseException:
+            dialect.rollback()
+            raise
+
+    def _check_or_create(self, shape: str) -> None:
+        meta = self.dialect.read_meta(self.name)
+        if meta is None:
+            if not self._create:
+                raise StoreError(f"this database has no store for query {self.name!r}; open it "
+                                 "with create_tables=True to create one")
+            self.dialect.create_meta()
+            self.dialect.insert_meta(self.name, shape)
+        elif meta[0] != shape:
+            raise StoreError(f"the store for query {self.name!r} in this database was created "
+                             "by a query of a different shape; its tables would be misread. "
+                             "Compile the query that created it, or drop its tables (listed in "
+                             "ivm_stores) to start again")
+
+    def runner(self, graph: Graph[Any, Any]) -> Runner:
+        check_graph(self.graph, graph)
+        return self._runner
+
+    # State primitives ----------------------------------------------------------------
+
+    def _table(self, node: Node, role: str) -> str:
+        table = table_name(node.name, role)
+        owner = self._tables.setdefault(table, (node.name, role))
+        if owner != (node.name, role):
+            raise StoreError(f"table name {table} would hold both {owner} and "
+                             f"{(node.name, role)}; rename one of the query's variables")
+        if not self._create and not self.dialect.table_exists(table):
+            raise StoreError(f"table {table} of query {self.name!r} is missing; open the store "
+                             "with create_tables=True")
+        return table
+
+    def _state(self, node: Node, role: str, make: Callable[[str], Any]) -> Any:
+        key = (node.name, role)
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = make(self._table(node, role))
+        return state
+
+    def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = (),
+               value_type: Any = None) -> SqlCounts:
+        def make(table: str) -> SqlCounts:
+            key_columns = tuple(self._key_columns(index) for index in indexes)
+            if self._create:
+                columns: dict[str, Any] = {}
+                for k in key_columns:
+                    columns.update(zip(k.columns, k.types))
+                self.dialect.create_counts_table(
+                    table, list(columns.items()),
+                    [(k.columns, k.index.ascending) for k in key_columns])
+            return SqlCounts(self.dialect, table, Codec(value_type, table), key_columns)
+
+        return self._state(node, role, make)  # type: ignore[no-any-return]
+
+    def _key_columns(self, index: Index[Any, Any]) -> KeyColumns:
+        types = _key_types(index)
+        return KeyColumns(index, tuple(_column(name) for name in index.names), types)
+
+    def bag(self, node: Node, role: str, value_type: Any = None) -> SqlBag:
+        def make(table: str) -> SqlBag:
+            if self._create:
+                self.dialect.create_bag_table(table)
+            return SqlBag(self.dialect, table, Codec(value_type, table))
+
+        return self._state(node, role, make)  # type: ignore[no-any-return]
+
+    def aggregates(self, node: Node, role: str, total_type: Any = None) -> SqlAggregates:
+        def make(table: str) -> SqlAggregates:
+            if self._create:
+                self.dialect.create_aggregates_table(table)
+            return SqlAggregates(self.dialect, table, Codec(total_type, table))
+
+        return self._state(node, role, make)  # type: ignore[no-any-return]
+
+    def _cache_state(self, node: Node) -> SqlCounts:
+        return self.counts(node, "values", node.params["indexes"], node.t)
+
+    # Iterations -----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[_StagedChanges]:
+        if self._in_transaction:
+            raise StoreError("an iteration is already running on this store (nested call from "
+                             "inside a query function?)")
+        self._in_transaction = True
+        try:
+            version = self.dialect.begin_locked(self.name)
+            try:
+                if version is None:
+                    raise StoreError(f"the store for query {self.name!r} was deleted")
+                if version != self._version:
+                    for state in self._states.values():
+                        state.clear_mirror()
+                    self._version = version
+                staged = _StagedChanges()
+                yield staged
+                appliers = [state.prepare(changes) for state, changes in staged.staged]
+                new_version = self.dialect.bump_version(self.name) if appliers else version
+                self.dialect.commit()
+            except BaseException:
+                self.dialect.rollback()
+                raise
+            self._version = new_version
+            for apply in appliers:
+                apply()
+        finally:
+            self._in_transaction = False
+
+    def cached_zset(self, node_name: str) -> SqlCachedZSet[Any]:
+        try:
+            node = self.graph.caches[node_name]
+        except KeyError:
+            raise StoreError(f"no cache {node_name!r} in this store's query "
+                             f"{self.name!r}") from None
+        return SqlCachedZSet(self._cache_state(node))
+
+
+class _StagedChanges:
+    __slots__ = ("staged",)
+
+    def __init__(self) -> None:
+        self.staged: list[tuple[Any, Any]] = []
+
+    def stage(self, state: Any, changes: Any) -> None:
+        if changes:
+            self.staged.append((state, changes))
+
+
+class SqlCachedZSet(ZSet[T]):
+    """A cache as its table holds it now: every read is a query (indexed by key)."""
+
+    def __init__(self, counts: SqlCounts) -> None:
+        self._counts = counts
+
+    @property
+    def indexes(self) -> tuple[Index[T, Any], ...]:
+        return self._counts.indexes
+
+    @property
+    def table(self) -> str:
+        return self._counts.table
+
+    def iter(self, match: frozenset[T] | MatchAll = MATCH_ALL) -> Iterator[tuple[T, int]]:
+        counts = self._counts
+        rows = counts.dialect.counts_scan(counts.table, counts.codec.needs_payload)
+        decode = counts.codec.decode
+        for text, payload, count in rows:
+            value = decode(text, payload)
+            if isinstance(match, MatchAll) or value in match:
+                yield value, count
+
+    def iter_by_index(
+        self, index: Index[T, K], match_keys: frozenset[K] | MatchAll = MATCH_ALL
+    ) -> Iterator[tuple[K, T, int]]:
+        keys = None if isinstance(match_keys, MatchAll) else match_keys
+        return self._counts.iter_by_index(index, keys)
+
+    def to_zset(self) -> ZSetPython[T]:
+        return ZSetPython(dict(self.iter()), self.indexes)
+
+    def __add__(self, other: ZSet[T]) -> ZSet[T]:
+        return self.to_zset() + other
+
+    def __neg__(self) -> ZSet[T]:
+        return -self.to_zset()
+
+    def __repr__(self) -> str:
+        return f"<SqlCachedZSet {self.table}>"
