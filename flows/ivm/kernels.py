@@ -32,14 +32,22 @@ def add_into(out: Changes, value: Any, count: int) -> None:
 
 def partition(changes: Mapping[Any, int], key: Callable[[Any], Any]) -> dict[Any, dict[Any, int]]:
     by_key: dict[Any, dict[Any, int]] = {}
+    setdefault = by_key.setdefault
     for value, count in changes.items():
-        k = key(value)
-        bucket = by_key.get(k)
-        if bucket is None:
-            by_key[k] = {value: count}
-        else:
-            bucket[value] = count
+        setdefault(key(value), {})[value] = count
     return by_key
+
+
+def consolidated(pairs: list[tuple[Any, int]]) -> Changes:
+    """``value → count`` from pairs; one hash per value when the values are distinct, which is
+    the common case (maps and joins of distinct values rarely collide)."""
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    out = {}
+    for value, count in pairs:
+        add_into(out, value, count)
+    return out
 
 
 def merged(old: Mapping[Any, int] | None, change: Mapping[Any, int] | None) -> dict[Any, int]:
@@ -141,17 +149,8 @@ class MapKernel(Kernel):
         self.f = keep_group(node, node.params["f"])
 
     def step(self, changes: list[Changes], tx: Transaction) -> Changes:
-        f = self.f
-        out: Changes = {}
-        get = out.get
-        for value, count in changes[0].items():
-            mapped = f(value)
-            total = get(mapped, 0) + count
-            if total:
-                out[mapped] = total
-            else:
-                del out[mapped]
-        return out
+        delta = changes[0]
+        return consolidated(list(zip(map(self.f, delta), delta.values())))
 
 
 class MapManyKernel(Kernel):
@@ -255,7 +254,8 @@ class JoinKernel(Kernel):
     def step(self, changes: list[Changes], tx: Transaction) -> Changes:
         left_changes, right_changes = changes
         combine = self.combine
-        out: Changes = {}
+        out: list[tuple[Any, int]] = []
+        add = out.append
         left_by_key = partition(left_changes, self.key_left) if left_changes else {}
         right_by_key = partition(right_changes, self.key_right) if right_changes else {}
         if left_by_key:
@@ -265,7 +265,7 @@ class JoinKernel(Kernel):
                 if rights:
                     for left, left_count in new_lefts.items():
                         for right, right_count in rights.items():
-                            add_into(out, combine(left, right), left_count * right_count)
+                            add((combine(left, right), left_count * right_count))
             tx.stage(self.left, left_by_key)
         if right_by_key:
             left_old = self.left.get_many(right_by_key)
@@ -274,9 +274,9 @@ class JoinKernel(Kernel):
                     if lefts:
                         for left, left_count in lefts.items():
                             for right, right_count in rights.items():
-                                add_into(out, combine(left, right), left_count * right_count)
+                                add((combine(left, right), left_count * right_count))
             tx.stage(self.right, right_by_key)
-        return out
+        return consolidated(out)
 
 
 class OuterJoinKernel(JoinKernel):

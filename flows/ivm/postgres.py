@@ -40,9 +40,11 @@ _SCHEMA_LOCK = 0x666C6F7773  # "flows"
 
 
 class PostgresDialect(Dialect):
-    ph = "%s"
+    ph = "%b"
     blob_type = "BYTEA"
     bigint_type = "BIGINT"
+    # Byte-wise comparison: JSON keys need no linguistic collation, and it is much faster.
+    key_text_type = 'TEXT COLLATE "C"'
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(sql, params or None)
@@ -73,15 +75,15 @@ class PostgresDialect(Dialect):
 
     def table_exists(self, table: str) -> bool:
         return bool(self.fetchall("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
-                                  "AND tablename = %s", (table,)))
+                                  "AND tablename = %b", (table,)))
 
     def begin_schema(self) -> None:
         self.execute("BEGIN")
-        self.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        self.execute("SELECT pg_advisory_xact_lock(%b)", (_SCHEMA_LOCK,))
 
     def begin_locked(self, store: str) -> int | None:
         self.execute("BEGIN")
-        rows = self.fetchall("SELECT version FROM ivm_stores WHERE name = %s FOR UPDATE", (store,))
+        rows = self.fetchall("SELECT version FROM ivm_stores WHERE name = %b FOR UPDATE", (store,))
         return int(rows[0][0]) if rows else None
 
     def commit(self) -> None:
@@ -97,23 +99,58 @@ class PostgresDialect(Dialect):
 
     def counts_lookup(self, table: str, texts: Sequence[str]) -> dict[str, int]:
         return dict(self.fetchall(
-            f"SELECT value, count FROM {quote(table)} WHERE value = ANY(%s)", (list(texts),)))
+            f"SELECT value, count FROM {quote(table)} WHERE value = ANY(%b)", (list(texts),)))
 
     def delete_zero_counts(self, table: str, texts: Sequence[str]) -> None:
-        self.execute(f"DELETE FROM {quote(table)} WHERE count = 0 AND value = ANY(%s)",
+        self.execute(f"DELETE FROM {quote(table)} WHERE count = 0 AND value = ANY(%b)",
                      (list(texts),))
 
     def bag_lookup(self, table: str, keys: Sequence[str], payload: bool) -> list[tuple[Any, ...]]:
         return self.fetchall(f"SELECT key, value, {'payload' if payload else 'NULL'}, count "
-                             f"FROM {quote(table)} WHERE key = ANY(%s)", (list(keys),))
+                             f"FROM {quote(table)} WHERE key = ANY(%b)", (list(keys),))
 
     def aggregates_lookup(self, table: str, keys: Sequence[str],
                           payload: bool) -> list[tuple[Any, ...]]:
         return self.fetchall(f"SELECT key, weight, total, {'payload' if payload else 'NULL'} "
-                             f"FROM {quote(table)} WHERE key = ANY(%s)", (list(keys),))
+                             f"FROM {quote(table)} WHERE key = ANY(%b)", (list(keys),))
 
     def aggregates_delete(self, table: str, keys: Sequence[str]) -> None:
-        self.execute(f"DELETE FROM {quote(table)} WHERE key = ANY(%s)", (list(keys),))
+        self.execute(f"DELETE FROM {quote(table)} WHERE key = ANY(%b)", (list(keys),))
+
+    # Bulk writes: one statement per table and iteration, rows passed as column arrays.
+
+    def counts_add(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                   column_types: Sequence[Any] = ()) -> None:
+        if not rows:
+            return
+        types = ["TEXT", "BYTEA", "BIGINT", *map(self.column_type, column_types)]
+        names = ", ".join(["value", "payload", "count", *map(quote, columns)])
+        self._unnest_write(
+            f"INSERT INTO {quote(table)} AS t ({names}) SELECT * FROM {{unnest}} "
+            "ON CONFLICT (value) DO UPDATE SET count = t.count + excluded.count", types, rows)
+
+    def bag_add(self, table: str, rows: Sequence[Sequence[Any]], payload: bool) -> None:
+        if rows:
+            self._unnest_write(
+                f"INSERT INTO {quote(table)} AS t (key, value, payload, count) SELECT * FROM "
+                "{unnest} ON CONFLICT (key, value) DO UPDATE SET count = t.count + excluded.count",
+                ["TEXT", "TEXT", "BYTEA", "BIGINT"], rows)
+
+    def delete_zero_bag_rows(self, table: str, pairs: Sequence[tuple[str, str]]) -> None:
+        self._unnest_write(f"DELETE FROM {quote(table)} AS t USING {{unnest}} AS d(key, value) "
+                           "WHERE t.key = d.key AND t.value = d.value AND t.count = 0",
+                           ["TEXT", "TEXT"], pairs)
+
+    def aggregates_set(self, table: str, rows: Sequence[Sequence[Any]], payload: bool) -> None:
+        self._unnest_write(
+            f"INSERT INTO {quote(table)} (key, weight, total, payload) SELECT * FROM {{unnest}} "
+            "ON CONFLICT (key) DO UPDATE SET weight = excluded.weight, total = excluded.total, "
+            "payload = excluded.payload", ["TEXT", "BIGINT", "TEXT", "BYTEA"], rows)
+
+    def _unnest_write(self, sql: str, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        arrays = [list(column) for column in zip(*rows)]
+        unnest = "unnest(" + ", ".join(f"%b::{t}[]" for t in types) + ")"
+        self.execute(sql.format(unnest=unnest), arrays)
 
 
 class StorePostgres(SqlStore):

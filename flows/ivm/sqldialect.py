@@ -34,6 +34,7 @@ class Dialect:
     ph = "?"
     blob_type = "BLOB"
     bigint_type = "BIGINT"
+    key_text_type = "TEXT"  # for the JSON columns that are (part of) a primary key
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -110,8 +111,8 @@ class Dialect:
     def create_counts_table(self, table: str, key_columns: Sequence[tuple[str, Any]],
                             indexes: Sequence[tuple[Sequence[str], Sequence[bool]]]) -> None:
         extra = "".join(f", {quote(c)} {self.column_type(t)}" for c, t in key_columns)
-        self.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (value TEXT PRIMARY KEY, "
-                     f"payload {self.blob_type}, count {self.bigint_type} NOT NULL{extra})"
+        self.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (value {self.key_text_type} "
+                     f"PRIMARY KEY, payload {self.blob_type}, count {self.bigint_type} NOT NULL{extra})"
                      f"{self.clustered}")
         for number, (columns, ascending) in enumerate(indexes, 1):
             parts = ", ".join(f"{quote(c)}{'' if up else ' DESC'}"
@@ -120,13 +121,13 @@ class Dialect:
                          f"ON {quote(table)} ({parts})")
 
     def create_bag_table(self, table: str) -> None:
-        self.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (key TEXT NOT NULL, value TEXT "
-                     f"NOT NULL, payload {self.blob_type}, count {self.bigint_type} NOT NULL, "
+        self.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (key {self.key_text_type} NOT "
+                     f"NULL, value {self.key_text_type} NOT NULL, payload {self.blob_type}, count {self.bigint_type} NOT NULL, "
                      f"PRIMARY KEY (key, value)){self.clustered}")
 
     def create_aggregates_table(self, table: str) -> None:
-        self.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (key TEXT PRIMARY KEY, "
-                     f"weight {self.bigint_type} NOT NULL, total TEXT NOT NULL, "
+        self.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (key {self.key_text_type} "
+                     f"PRIMARY KEY, weight {self.bigint_type} NOT NULL, total TEXT NOT NULL, "
                      f"payload {self.blob_type}){self.clustered}")
 
     clustered = ""
@@ -145,7 +146,8 @@ class Dialect:
         return self.fetchall(f"SELECT value, {'payload' if payload else 'NULL'}, count "
                              f"FROM {quote(table)}")
 
-    def counts_add(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def counts_add(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                   column_types: Sequence[Any] = ()) -> None:
         names = ", ".join(["value", "payload", "count", *map(quote, columns)])
         marks = ", ".join([self.ph] * (3 + len(columns)))
         self.executemany(

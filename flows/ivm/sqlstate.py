@@ -52,6 +52,8 @@ class SqlCounts:
         every_column = tuple(c for k in key_columns for c in k.columns)
         self.column_positions = _first_occurrences(every_column)
         self.columns = tuple(every_column[p] for p in self.column_positions)
+        every_type = tuple(t for k in key_columns for t in k.types)
+        self.column_types = tuple(every_type[p] for p in self.column_positions)
         self.clear_mirror()
 
     def clear_mirror(self) -> None:
@@ -120,7 +122,7 @@ class SqlCounts:
                 rows.append((text, payload(value), changes[value], *(key_parts[p] for p in positions)))
         else:
             rows = [(text, payload(value), changes[value]) for value, text in pairs]
-        self.dialect.counts_add(self.table, self.columns, rows)
+        self.dialect.counts_add(self.table, self.columns, rows, self.column_types)
         removed = [text for value, text in pairs if changes[value] < 0]
         if removed:
             self.dialect.delete_zero_counts(self.table, removed)

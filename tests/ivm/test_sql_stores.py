@@ -1,0 +1,110 @@
+"""SQL stores: readable, typed tables; clear errors when a store does not match the query."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import flows.ivm as st
+from flows.ivm.sqlstore import table_name
+from tests.ivm import test_seed_meter_reads as seed
+from tests.ivm import workload
+
+
+def sqlite_store(path: Path, create: bool = True) -> tuple[st.StoreSQLite, Any]:
+    conn = st.connection_sqlite(path)
+    return st.StoreSQLite.from_graph(conn, st.compile(seed.query), create_tables=create), conn
+
+
+def fill(store: st.Store) -> None:
+    i_users, i_meters, i_reads = st.actions(store, st.compile(seed.query))
+    i_users.insert(seed.user_1)
+    i_meters.insert(seed.meter_1)
+    i_reads.insert(*seed.half_hourly_reads_1)
+
+
+def test_table_names_are_readable_and_stable() -> None:
+    assert table_name("query.daily_cache", "values") == "query__daily_cache"
+    assert table_name("query.join_reads", "right") == "query__join_reads__right"
+    long = table_name("q." + "x" * 80, "left")
+    assert len(long) <= 60 and long == table_name("q." + "x" * 80, "left")
+    assert table_name("query.Daily", "values") != table_name("query.daily", "values")
+
+
+def test_sqlite_cache_is_plain_sql_with_typed_key_columns(tmp_path: Path) -> None:
+    store, conn = sqlite_store(tmp_path / "s.db")
+    fill(store)
+    rows = conn.execute("SELECT key_date, count, value FROM query__daily_cache "
+                        "WHERE key_date = '2023-01-02'").fetchall()
+    assert rows == [("2023-01-02", 1, '{"user_id":1,"meter_id":"00000001-b3fb-47ef-b22f-'
+                     'a45ba5b7b645","date":"2023-01-02","value":18.5}')]
+    plan = " ".join(str(row) for row in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT value, NULL, count FROM query__daily_cache "
+        "WHERE key_date IN (?) ORDER BY key_date", ("2023-01-02",)).fetchall())
+    assert "query__daily_cache__index_1" in plan and "SCAN" not in plan
+
+
+def test_postgres_cache_is_plain_sql_with_typed_key_columns(
+        postgres_conn: psycopg.Connection[Any]) -> None:
+    store = st.StorePostgres.from_graph(postgres_conn, st.compile(seed.query), create_tables=True)
+    fill(store)
+    column_type = postgres_conn.execute(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = "
+        "'query__daily_cache' AND column_name = 'key_date'").fetchone()
+    assert column_type == ("date",)
+    rows = postgres_conn.execute("SELECT sum((value::jsonb->>'value')::float) FROM "
+                                 "query__daily_cache WHERE key_date = '2023-01-02'").fetchone()
+    assert rows == (18.5,)
+    postgres_conn.execute("SET enable_seqscan = off")  # tiny table: ask whether an index serves
+    plan = postgres_conn.execute("EXPLAIN SELECT value FROM query__daily_cache WHERE key_date = "
+                                 "ANY(ARRAY['2023-01-02'::date])").fetchall()
+    assert "query__daily_cache__index_1" in str(plan)
+
+
+def test_opening_without_tables_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(st.StoreError, match="no store for query 'query'.*create_tables=True"):
+        sqlite_store(tmp_path / "empty.db", create=False)
+
+
+def test_opening_with_another_query_shape_is_refused(tmp_path: Path) -> None:
+    sqlite_store(tmp_path / "s.db")
+
+    def query(users: st.ZSet[seed.User]) -> st.ZSet[seed.User]:  # same name, other shape
+        return st.distinct(users)
+
+    conn = st.connection_sqlite(tmp_path / "s.db")
+    for create in (True, False):
+        with pytest.raises(st.StoreError, match="created by a query of a different shape"):
+            st.StoreSQLite.from_graph(conn, st.compile(query), create_tables=create)
+
+
+def test_reopening_with_create_tables_keeps_the_data(tmp_path: Path) -> None:
+    store, _ = sqlite_store(tmp_path / "s.db")
+    fill(store)
+    again, _ = sqlite_store(tmp_path / "s.db", create=True)
+    days = frozenset((date(2023, 1, 2),))
+    assert [u.value for _, u, _ in seed.daily_cache.zset(again).iter_by_index(seed.index_daily, days)] == [18.5]
+
+
+def test_a_failed_iteration_leaves_sql_state_unchanged(tmp_path: Path) -> None:
+    store = workload.open_store("sqlite", str(tmp_path / "w.db"), create=True)
+    (i_reads,) = st.actions(store, st.compile(workload.daily_usage))
+    i_reads.insert(*workload.make_reads(0, 20))
+    with pytest.raises(st.RemoveError):
+        i_reads.remove(*workload.make_reads(15, 10))  # 20..24 were never inserted
+    assert dict(workload.daily_cache.zset(store).iter()) == workload.expected_daily(
+        workload.make_reads(0, 20))
+    i_reads.remove(*workload.make_reads(15, 5))
+    assert dict(workload.daily_cache.zset(store).iter()) == workload.expected_daily(
+        workload.make_reads(0, 15))
+
+
+def test_open_transaction_on_the_connection_is_refused(tmp_path: Path) -> None:
+    conn = st.connection_sqlite(tmp_path / "t.db")
+    conn.execute("BEGIN")
+    with pytest.raises(st.StoreError, match="inside a transaction"):
+        st.StoreSQLite.from_graph(conn, st.compile(seed.query), create_tables=True)
