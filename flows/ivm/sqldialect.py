@@ -122,8 +122,8 @@ class Dialect:
 
     def create_bag_table(self, table: str) -> None:
         self.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (key {self.key_text_type} NOT "
-                     f"NULL, value {self.key_text_type} NOT NULL, payload {self.blob_type}, count {self.bigint_type} NOT NULL, "
-                     f"PRIMARY KEY (key, value)){self.clustered}")
+                     f"NULL, value {self.key_text_type} NOT NULL, payload {self.blob_type}, "
+                     f"count {self.bigint_type} NOT NULL, PRIMARY KEY (key, value)){self.clustered}")
 
     def create_aggregates_table(self, table: str) -> None:
         self.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (key {self.key_text_type} "

@@ -66,7 +66,7 @@ def test_postgres_cache_is_plain_sql_with_typed_key_columns(
 
 
 def test_opening_without_tables_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(st.StoreError, match="no store for query 'query'.*create_tables=True"):
+    with pytest.raises(st.StoreError, match=r"no store for query 'query'.*create_tables=True"):
         sqlite_store(tmp_path / "empty.db", create=False)
 
 
@@ -87,7 +87,8 @@ def test_reopening_with_create_tables_keeps_the_data(tmp_path: Path) -> None:
     fill(store)
     again, _ = sqlite_store(tmp_path / "s.db", create=True)
     days = frozenset((date(2023, 1, 2),))
-    assert [u.value for _, u, _ in seed.daily_cache.zset(again).iter_by_index(seed.index_daily, days)] == [18.5]
+    rows = seed.daily_cache.zset(again).iter_by_index(seed.index_daily, days)
+    assert [usage.value for _, usage, _ in rows] == [18.5]
 
 
 def test_a_failed_iteration_leaves_sql_state_unchanged(tmp_path: Path) -> None:
