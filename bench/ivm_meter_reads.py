@@ -1,21 +1,29 @@
 """Benchmark: the seed's daily-usage query (users ⋈ meters ⋈ half-hourly reads → daily sum).
 
-Runs on ``flows.ivm`` (``--store python``) and, with ``--vs-stepping``, on the ``stepping``
-package from PyPI in a separate virtual environment (``bench/.venv-stepping``) with identical
-data, then prints both side by side.
+Runs on ``flows.ivm`` and, with ``--vs-stepping``, on the ``stepping`` package from PyPI (in a
+separate virtual environment, ``bench/.venv-stepping``) with identical data, side by side:
 
-    python bench/ivm_meter_reads.py --store python --vs-stepping
+    python bench/ivm_meter_reads.py --store python|sqlite|postgres [--vs-stepping]
 
-This file must import under both engines: it only imports ``flows`` when asked to run it.
+Scenarios, each on a fresh store: reads in time order (a batch of 1,000 is one half hour across
+the fleet, touching 1,000 daily groups) and in meter order, in batches of 1,000; one read per
+call; a 48-read batch after 0, half and all reads are stored; removing and replacing one read;
+``iter_by_index`` for one date; store size on disk. PostgreSQL runs on
+``--postgres-url``/``FLOWS_BENCH_DATABASE_URL``, or on a throwaway local cluster.
+
+This file must import under both engines (stepping's venv has no flows).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -121,52 +129,176 @@ def query(
     return as_daily
 
 
-def make_data(
-    n_meters: int, n_reads: int
-) -> tuple[list[User], list[Meter], list[HalfHourlyMeterRead]]:
+def make_registry(n_meters: int) -> tuple[list[User], list[Meter]]:
     users = [User(user_id=i, name=f"user {i}") for i in range(n_meters)]
     meters = [Meter(meter_id=UUID(int=i + 1), user_id=i) for i in range(n_meters)]
-    start = datetime(2023, 1, 1)
-    # Time order: each batch of n_meters reads is one half hour across the whole fleet.
-    reads = [
-        HalfHourlyMeterRead(
-            meter_id=UUID(int=(n % n_meters) + 1),
-            timestamp=start + timedelta(minutes=30 * (n // n_meters)),
-            value=float((n * 7) % 13) * 0.25,
-        )
-        for n in range(n_reads)
-    ]
-    return users, meters, reads
+    return users, meters
 
 
-def run(n_meters: int, n_reads: int, batch: int) -> dict[str, Any]:
-    users, meters, reads = make_data(n_meters, n_reads)
+START = datetime(2023, 1, 1)
+
+
+def make_read(n: int, n_meters: int) -> HalfHourlyMeterRead:
+    """Read n in time order: one half hour across the fleet per n_meters reads."""
+    return HalfHourlyMeterRead(
+        meter_id=UUID(int=(n % n_meters) + 1),
+        timestamp=START + timedelta(minutes=30 * (n // n_meters)),
+        value=float((n * 7) % 13) * 0.25,
+    )
+
+
+def time_order(n_meters: int, n_reads: int) -> list[HalfHourlyMeterRead]:
+    return [make_read(n, n_meters) for n in range(n_reads)]
+
+
+def meter_order(n_meters: int, n_reads: int) -> list[HalfHourlyMeterRead]:
+    return sorted(time_order(n_meters, n_reads), key=lambda r: (r.meter_id, r.timestamp))
+
+
+def later_reads(n_meters: int, n_reads: int, meter: int, count: int) -> list[HalfHourlyMeterRead]:
+    """``count`` reads of one meter after everything in the workload (a day's 48 half hours)."""
+    after = START + timedelta(minutes=30 * (n_reads // n_meters + 48 * (meter + 1)))
+    return [HalfHourlyMeterRead(meter_id=UUID(int=meter + 1),
+                                timestamp=after + timedelta(minutes=30 * i), value=0.5)
+            for i in range(count)]
+
+
+# Stores ----------------------------------------------------------------------------------
+
+
+def open_store(kind: str, target: str, graph: Any, stack: contextlib.ExitStack) -> Any:
+    if kind == "python":
+        return st.StorePython.from_graph(graph)
+    if ENGINE == "stepping":
+        from stepping.zset.sql import postgres as stepping_postgres
+        from stepping.zset.sql import sqlite as stepping_sqlite
+
+        if kind == "sqlite":
+            conn = stack.enter_context(stepping_sqlite.connection(Path(target)))
+            return st.StoreSQLite.from_graph(conn, graph, create_tables=True)
+        conn = stack.enter_context(stepping_postgres.connection(target))
+        return st.StorePostgres.from_graph(conn, graph, create_tables=True)
+    if kind == "sqlite":
+        conn = st.connection_sqlite(target)
+        stack.callback(conn.close)
+        return st.StoreSQLite.from_graph(conn, graph, create_tables=True)
+    conn = st.connection_postgres(target)
+    stack.callback(conn.close)
+    return st.StorePostgres.from_graph(conn, graph, create_tables=True)
+
+
+def timed(f: Any) -> float:
+    started = time.perf_counter()
+    f()
+    return time.perf_counter() - started
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# Scenarios: each returns its figures; `targets` gives each one a fresh database. -------
+
+
+def scenario_time_order(kind: str, target: str, n_meters: int, n_reads: int,
+                        batch: int) -> dict[str, Any]:
     graph = st.compile(query)
-    store = st.StorePython.from_graph(graph)
-    i_users, i_meters, i_reads = st.actions(store, graph)
+    with contextlib.ExitStack() as stack:
+        store = open_store(kind, target, graph, stack)
+        i_users, i_meters, i_reads = st.actions(store, graph)
+        users, meters = make_registry(n_meters)
+        i_users.insert(*users)
+        i_meters.insert(*meters)
+        reads = time_order(n_meters, n_reads)
+        out: dict[str, Any] = {}
+        out["batch48_after_0_ms"] = 1000 * timed(
+            lambda: i_reads.insert(*later_reads(n_meters, n_reads, 0, 48)))
+        elapsed = 0.0
+        for offset in range(0, len(reads), batch):
+            chunk = reads[offset:offset + batch]
+            elapsed += timed(lambda chunk=chunk: i_reads.insert(*chunk))
+            if offset + batch == len(reads) // 2:
+                out["batch48_after_half_ms"] = 1000 * timed(
+                    lambda: i_reads.insert(*later_reads(n_meters, n_reads, 1, 48)))
+        out["time_order_reads_per_s"] = len(reads) / elapsed
+        out["batch48_after_all_ms"] = 1000 * timed(
+            lambda: i_reads.insert(*later_reads(n_meters, n_reads, 2, 48)))
+        removes = [1000 * timed(lambda r=reads[n]: i_reads.remove(r)) for n in range(0, 50, 10)]
+        replaces = [1000 * timed(lambda r=reads[n]: i_reads.replace(
+            r, HalfHourlyMeterRead(meter_id=r.meter_id, timestamp=r.timestamp, value=r.value + 1)))
+            for n in range(1, 51, 10)]
+        out["remove_one_ms"] = statistics.median(removes)
+        out["replace_one_ms"] = statistics.median(replaces)
+        day = reads[len(reads) // 2].timestamp.date()
+        cache = daily_cache.zset(store)
+        lookups = []
+        rows: list[Any] = []
+        for _ in range(60):
+            started = time.perf_counter()
+            rows = list(cache.iter_by_index(index_daily, frozenset((day,))))
+            lookups.append(1000 * (time.perf_counter() - started))
+        out["lookup_rows"] = len(rows)
+        out["lookup_median_ms"] = statistics.median(lookups)
+        out["lookup_p99_ms"] = percentile(lookups, 99)
+        out["day_total"] = round(sum(row[1].value for row in rows), 6)
+    return out
 
-    started = time.perf_counter()
-    i_users.insert(*users)
-    i_meters.insert(*meters)
-    registry_s = time.perf_counter() - started
 
-    started = time.perf_counter()
-    for offset in range(0, len(reads), batch):
-        i_reads.insert(*reads[offset : offset + batch])
-    reads_s = time.perf_counter() - started
+def scenario_meter_order(kind: str, target: str, n_meters: int, n_reads: int,
+                         batch: int) -> dict[str, Any]:
+    graph = st.compile(query)
+    with contextlib.ExitStack() as stack:
+        store = open_store(kind, target, graph, stack)
+        i_users, i_meters, i_reads = st.actions(store, graph)
+        users, meters = make_registry(n_meters)
+        i_users.insert(*users)
+        i_meters.insert(*meters)
+        reads = meter_order(n_meters, n_reads)
+        elapsed = sum(timed(lambda offset=offset: i_reads.insert(*reads[offset:offset + batch]))
+                      for offset in range(0, len(reads), batch))
+    return {"meter_order_reads_per_s": len(reads) / elapsed}
 
-    some_day = reads[0].timestamp.date()
-    rows = list(daily_cache.zset(store).iter_by_index(index_daily, frozenset((some_day,))))
-    total = sum(row[1].value for row in rows)
-    return {
-        "engine": ENGINE,
-        "reads": len(reads),
-        "registry_s": registry_s,
-        "reads_s": reads_s,
-        "reads_per_s": len(reads) / reads_s,
-        "rows_day_1": len(rows),
-        "total_day_1": total,
-    }
+
+def scenario_one_per_call(kind: str, target: str, n_meters: int, n_reads: int,
+                          batch: int) -> dict[str, Any]:
+    graph = st.compile(query)
+    with contextlib.ExitStack() as stack:
+        store = open_store(kind, target, graph, stack)
+        i_users, i_meters, i_reads = st.actions(store, graph)
+        users, meters = make_registry(n_meters)
+        i_users.insert(*users)
+        i_meters.insert(*meters)
+        reads = time_order(n_meters, min(n_reads, 2000))
+        samples = [timed(lambda r=r: i_reads.insert(r)) for r in reads]
+    return {"one_per_call_reads_per_s": len(samples) / sum(samples),
+            "one_per_call_median_ms": 1000 * statistics.median(samples)}
+
+
+SCENARIOS = {"time": scenario_time_order, "meter": scenario_meter_order,
+             "single": scenario_one_per_call}
+
+
+def run_engine(kind: str, targets: dict[str, str], n_meters: int, n_reads: int,
+               batch: int) -> dict[str, Any]:
+    """Every scenario on this process's engine; ``targets``: scenario → database."""
+    out: dict[str, Any] = {"engine": ENGINE}
+    for name, scenario in SCENARIOS.items():
+        out.update(scenario(kind, targets.get(name, ""), n_meters, n_reads, batch))
+    return out
+
+
+def run_stepping(kind: str, targets: dict[str, str], n_meters: int, n_reads: int,
+                 batch: int) -> dict[str, Any]:
+    python = ensure_stepping_venv()
+    completed = subprocess.run(
+        [str(python), __file__, "--json", "--store", kind, "--targets", json.dumps(targets),
+         "--meters", str(n_meters), "--reads", str(n_reads), "--batch", str(batch)],
+        env={**os.environ, "BENCH_ENGINE": "stepping"},
+        check=True, capture_output=True, text=True,
+    )
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
 
 
 def ensure_stepping_venv() -> Path:
@@ -180,47 +312,126 @@ def ensure_stepping_venv() -> Path:
     return python
 
 
-def run_stepping(n_meters: int, n_reads: int, batch: int) -> dict[str, Any]:
-    python = ensure_stepping_venv()
-    completed = subprocess.run(
-        [str(python), __file__, "--json", "--meters", str(n_meters), "--reads", str(n_reads),
-         "--batch", str(batch)],
-        env={**os.environ, "BENCH_ENGINE": "stepping"},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    return result
+# Databases: a fresh one per engine and scenario. --------------------------------------
+
+
+class Databases:
+    def __init__(self, kind: str, postgres_url: str | None) -> None:
+        self.kind = kind
+        self.stack = contextlib.ExitStack()
+        self.directory = Path(self.stack.enter_context(tempfile.TemporaryDirectory()))
+        self.server_url = postgres_url
+        if kind == "postgres" and not self.server_url:
+            from flows.devtools.postgres import TemporaryCluster
+
+            cluster = TemporaryCluster()
+            self.stack.callback(cluster.stop)
+            self.server_url = cluster.url
+
+    def targets(self, engine: str) -> dict[str, str]:
+        return {name: self.new(f"{engine}_{name}") for name in SCENARIOS}
+
+    def new(self, name: str) -> str:
+        if self.kind == "sqlite":
+            return str(self.directory / f"{name}.db")
+        if self.kind == "python":
+            return ""
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        assert self.server_url is not None
+        with psycopg.connect(self.server_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS bench_{name}")
+            admin.execute(f"CREATE DATABASE bench_{name}")
+        params = conninfo_to_dict(self.server_url)
+        params["dbname"] = f"bench_{name}"
+        return make_conninfo(**params)
+
+    def size_mb(self, target: str) -> float:
+        if self.kind == "sqlite":
+            files = [Path(target), Path(target + "-wal")]
+            return sum(f.stat().st_size for f in files if f.exists()) / 1e6
+        if self.kind == "postgres":
+            import psycopg
+
+            with psycopg.connect(target) as conn:
+                row = conn.execute("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                                   "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+                                   "n.nspname NOT IN ('pg_catalog', 'information_schema') AND "
+                                   "c.relkind IN ('r', 'm')").fetchone()
+            return float(row[0] or 0) / 1e6 if row else 0.0
+        return float("nan")
+
+
+# Report -----------------------------------------------------------------------------------
+
+ROWS = [
+    ("time order, batch 1000 (reads/s)", "time_order_reads_per_s", "{:,.0f}", True),
+    ("meter order, batch 1000 (reads/s)", "meter_order_reads_per_s", "{:,.0f}", True),
+    ("one read per call (reads/s)", "one_per_call_reads_per_s", "{:,.0f}", True),
+    ("one read per call, median (ms)", "one_per_call_median_ms", "{:.2f}", False),
+    ("48 reads after 0 stored (ms)", "batch48_after_0_ms", "{:.1f}", False),
+    ("48 reads after half stored (ms)", "batch48_after_half_ms", "{:.1f}", False),
+    ("48 reads after all stored (ms)", "batch48_after_all_ms", "{:.1f}", False),
+    ("remove one read, median (ms)", "remove_one_ms", "{:.2f}", False),
+    ("replace one read, median (ms)", "replace_one_ms", "{:.2f}", False),
+    ("one date, iter_by_index median (ms)", "lookup_median_ms", "{:.2f}", False),
+    ("one date, iter_by_index p99 (ms)", "lookup_p99_ms", "{:.2f}", False),
+    ("rows for one date", "lookup_rows", "{}", None),
+    ("store size after all reads (MB)", "size_mb", "{:.1f}", None),
+]
+
+
+def report(kind: str, results: list[dict[str, Any]]) -> str:
+    names = [f"{r['engine']} {kind}" for r in results]
+    lines = [f"{'':<38}" + "".join(f"{n:>18}" for n in names)
+             + (f"{'ratio':>10}" if len(results) == 2 else "")]
+    for label, key, fmt, higher_is_better in ROWS:
+        values = [r.get(key) for r in results]
+        cells = "".join(f"{fmt.format(v) if v is not None else '-':>18}" for v in values)
+        ratio = ""
+        if len(results) == 2 and higher_is_better is not None and all(values):
+            first, second = float(values[0]), float(values[1])  # type: ignore[arg-type]
+            ratio = f"{(first / second if higher_is_better else second / first):>9.1f}x"
+        lines.append(f"{label:<38}{cells}{ratio}")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", choices=["python"], default="python")
+    parser.add_argument("--store", choices=["python", "sqlite", "postgres"], default="python")
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--reads", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--vs-stepping", action="store_true")
-    parser.add_argument("--json", action="store_true", help="print one JSON line (internal)")
+    parser.add_argument("--postgres-url", default=os.environ.get("FLOWS_BENCH_DATABASE_URL"))
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--targets", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    result = run(args.meters, args.reads, args.batch)
-    if args.json:
-        print(json.dumps(result))
+    if args.json:  # one engine's figures, for the parent process
+        targets = json.loads(args.targets)
+        print(json.dumps(run_engine(args.store, targets, args.meters, args.reads, args.batch)))
         return
-    results = [result]
-    if args.vs_stepping:
-        results.append(run_stepping(args.meters, args.reads, args.batch))
-    print(f"seed query, store={args.store}: {args.meters} users, {args.meters} meters, "
-          f"{args.reads} reads in batches of {args.batch}")
-    print(f"{'engine':<10} {'registry s':>10} {'reads s':>9} {'reads/s':>10} {'day-1 rows':>10}")
-    for r in results:
-        print(f"{r['engine']:<10} {r['registry_s']:>10.2f} {r['reads_s']:>9.2f} "
-              f"{r['reads_per_s']:>10,.0f} {r['rows_day_1']:>10}")
-    if len(results) == 2:
-        if results[0]["total_day_1"] != results[1]["total_day_1"]:
-            sys.exit(f"engines disagree: {results[0]['total_day_1']} != {results[1]['total_day_1']}")
-        print(f"flows.ivm / stepping: {results[0]['reads_per_s'] / results[1]['reads_per_s']:.1f}x")
+
+    print(f"seed query on {args.store}: {args.meters} users and meters, {args.reads:,} "
+          f"half-hourly reads, batches of {args.batch}", flush=True)
+    with contextlib.ExitStack() as stack:
+        databases = Databases(args.store, args.postgres_url)
+        stack.enter_context(databases.stack)
+        results = []
+        engines = ["flows", "stepping"] if args.vs_stepping else ["flows"]
+        for engine in engines:
+            targets = databases.targets(engine)
+            run = run_engine if engine == "flows" else run_stepping
+            result = run(args.store, targets, args.meters, args.reads, args.batch)
+            result["engine"] = "flows.ivm" if engine == "flows" else "stepping"
+            result["size_mb"] = databases.size_mb(targets["time"])
+            results.append(result)
+        print(report(args.store, results))
+        if len(results) == 2 and results[0]["day_total"] != results[1]["day_total"]:
+            sys.exit(f"engines disagree on one day's total: {results[0]['day_total']} != "
+                     f"{results[1]['day_total']}")
 
 
 if __name__ == "__main__":

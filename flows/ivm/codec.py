@@ -59,6 +59,20 @@ class Codec:
             except TypeError:
                 self.decoder = None
 
+        self.many_decoder: msgspec.json.Decoder[Any] | None = (
+            msgspec.json.Decoder(list[t]) if self.decoder is not None else None)  # type: ignore[valid-type]
+
+    def decode_many(self, texts: list[str], payloads: list[bytes | None] | None) -> list[Any]:
+        """Decode many values; typed JSON is decoded in one call, as one JSON array."""
+        if self.many_decoder is None:
+            if payloads is None:
+                raise StoreError(f"{self.where}: stored values have no payload to decode")
+            return [self.decode(text, payload) for text, payload in zip(texts, payloads)]
+        try:
+            return self.many_decoder.decode("[" + ",".join(texts) + "]")
+        except msgspec.ValidationError:
+            return [self.decode(text, None) for text in texts]  # to name the value that fails
+
     @property
     def needs_payload(self) -> bool:
         return self.decoder is None

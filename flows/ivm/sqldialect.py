@@ -207,10 +207,11 @@ class Dialect:
     def rows_by_key(self, table: str, columns: Sequence[str], ascending: Sequence[bool],
                     key_rows: Sequence[tuple[Any, ...]] | None, payload: bool,
                     types: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Rows ``(value, count[, payload])`` of a cache whose key columns match ``key_rows``."""
         order = ", ".join(f"{self.text_order(quote(c)) if t is str else quote(c)}"
                           f"{'' if up else ' DESC'}"
                           for c, up, t in zip(columns, ascending, types))
-        select = (f"SELECT value, {'payload' if payload else 'NULL'}, count FROM {quote(table)}")
+        select = f"SELECT value, count{', payload' if payload else ''} FROM {quote(table)}"
         if key_rows is None:
             return self.fetchall(f"{select} ORDER BY {order}")
         if not key_rows:

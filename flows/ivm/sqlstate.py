@@ -84,9 +84,9 @@ class SqlCounts:
 
     def items(self) -> Iterable[tuple[Any, int]]:
         if not self.complete:
-            decode = self.codec.decode
-            self.known = {decode(text, payload): count for text, payload, count
-                          in self.dialect.counts_scan(self.table, self.codec.needs_payload)}
+            rows = self.dialect.counts_scan(self.table, self.codec.needs_payload)
+            values = self.codec.decode_many([row[0] for row in rows], [row[1] for row in rows])
+            self.known = {value: row[2] for value, row in zip(values, rows)}
             self.absent = set()
             self.complete = True
         return self.known.items()
@@ -100,9 +100,10 @@ class SqlCounts:
             self.dialect.key_row(columns.parts(key), columns.types) for key in keys]
         rows = self.dialect.rows_by_key(self.table, columns.columns, index.ascending, key_rows,
                                         self.codec.needs_payload, columns.types)
-        decode, f = self.codec.decode, index.f
-        found = [(f(value), value, count) for value, count in
-                 ((decode(text, payload), count) for text, payload, count in rows)]
+        payloads = [row[2] for row in rows] if self.codec.needs_payload else None
+        values = self.codec.decode_many([row[0] for row in rows], payloads)
+        f = index.f
+        found = [(f(value), value, row[1]) for value, row in zip(values, rows)]
         several_queries = key_rows is not None and len(key_rows) > CHUNK // len(columns.columns)
         if several_queries or not self.dialect.orders_like_python(columns.types):
             found.sort(key=lambda row: index.sort_key(row[0]))

@@ -1,0 +1,1 @@
+"""Tools for developing and demonstrating Flows: throwaway database servers and the like."""

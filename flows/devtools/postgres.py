@@ -1,0 +1,76 @@
+"""A throwaway PostgreSQL cluster in a temporary directory, for tests, benchmarks and demos.
+
+``initdb`` and ``pg_ctl`` come from PATH or the Debian layout (/usr/lib/postgresql/*/bin). As
+root, the server runs as user ``postgres``, because PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def _postgres_bindir() -> Path:
+    """Where initdb and pg_ctl live: PATH first, then the usual Debian layout."""
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    if candidates:
+        return Path(candidates[0]).parent
+    raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found: install "
+                       "postgresql or set FLOWS_TEST_DATABASE_URL")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _as_postgres_user(command: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+class TemporaryCluster:
+    """A PostgreSQL cluster in a temporary directory; `stop` removes it."""
+
+    def __init__(self) -> None:
+        self.bindir = _postgres_bindir()
+        self.directory = Path(tempfile.mkdtemp(prefix="flows-pg-"))
+        self.data = self.directory / "data"
+        self.port = _free_port()
+        if os.geteuid() == 0:
+            postgres = pwd.getpwnam("postgres")
+            os.chown(self.directory, postgres.pw_uid, postgres.pw_gid)
+        self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
+                   "--auth=trust", "--encoding=UTF8", "--no-sync"])
+        options = (f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   "-c max_connections=200")
+        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
+                   str(self.directory / "server.log"), "-o", options, "-w", "start"])
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, command: list[str]) -> None:
+        result = subprocess.run(_as_postgres_user(command), capture_output=True, text=True,
+                                cwd=self.directory)
+        if result.returncode != 0:
+            log = self.directory / "server.log"
+            detail = log.read_text() if log.exists() else ""
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}{detail}")
+
+    def stop(self) -> None:
+        try:
+            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+                       "-w", "stop"])
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
