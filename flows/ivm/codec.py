@@ -60,7 +60,7 @@ class Codec:
                 self.decoder = None
 
         self.many_decoder: msgspec.json.Decoder[Any] | None = (
-            msgspec.json.Decoder(list[t]) if self.decoder is not None else None)  # type: ignore[valid-type]
+            msgspec.json.Decoder(list[t]) if self.decoder is not None else None)
 
     def decode_many(self, texts: list[str], payloads: list[bytes | None] | None) -> list[Any]:
         """Decode many values; typed JSON is decoded in one call, as one JSON array."""
@@ -69,7 +69,8 @@ class Codec:
                 raise StoreError(f"{self.where}: stored values have no payload to decode")
             return [self.decode(text, payload) for text, payload in zip(texts, payloads)]
         try:
-            return self.many_decoder.decode("[" + ",".join(texts) + "]")
+            values: list[Any] = self.many_decoder.decode("[" + ",".join(texts) + "]")
+            return values
         except msgspec.ValidationError:
             return [self.decode(text, None) for text in texts]  # to name the value that fails
 

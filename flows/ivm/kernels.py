@@ -114,10 +114,39 @@ def with_group(node: Node) -> Callable[[Any, Any], Any]:
 # Inputs and linear operators ------------------------------------------------------------
 
 
+class JoinSideCounts:
+    """An input's counts read from the join side it feeds, which holds exactly the same
+    Z-set (partitioned by join key): the input then needs no state of its own."""
+
+    def __init__(self, bag: Bag, key: Callable[[Any], Any]) -> None:
+        self.bag, self.key = bag, key
+
+    def get_many(self, values: list[Any]) -> Mapping[Any, int]:
+        key = self.key
+        buckets = self.bag.get_many({key(value) for value in values})
+        out = {}
+        for value in values:
+            count = buckets.get(key(value), {}).get(value)
+            if count:
+                out[value] = count
+        return out
+
+
 class InputKernel(Kernel):
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    """Checks types and removals; keeps the input's counts unless its only consumer is a join
+    (see `JoinSideCounts`)."""
+
+    def __init__(self, node: Node, store: StoreLike, sole_consumer: Node | None) -> None:
         super().__init__(node)
-        self.state = store.counts(node, "values", value_type=node.t)
+        self.own_state = True
+        if sole_consumer is not None and sole_consumer.kind == "join" and sole_consumer.depth == 0:
+            side = "left" if sole_consumer.inputs[0] is node else "right"
+            index = sole_consumer.params["on_left" if side == "left" else "on_right"]
+            bag = store.bag(sole_consumer, side, value_type=stored_type(node))
+            self.state: Any = JoinSideCounts(bag, index.f)
+            self.own_state = False
+        else:
+            self.state = store.counts(node, "values", value_type=node.t)
         t = node.t
         self.check_type = t if isinstance(t, type) and t is not Any else None
 
@@ -139,7 +168,8 @@ class InputKernel(Kernel):
                                       + ("it is not present" if not have else
                                          f"only {have} present, removing {-delta[value]}")
                                       + "; nothing was changed")
-        tx.stage(self.state, delta)
+        if self.own_state:
+            tx.stage(self.state, delta)
         return delta
 
 
@@ -587,10 +617,13 @@ def _split_edge(edge: Any) -> tuple[Any, Any, Any]:
         raise IvmError(f"st.transitive_closure takes Pair(from, to) values, got {edge!r}") from None
 
 
-def make_kernel(node: Node, store: StoreLike, consumed: bool) -> Kernel:
+def make_kernel(node: Node, store: StoreLike, consumers: list[Node], is_output: bool) -> Kernel:
+    """The kernel of ``node``; ``consumers`` are the nodes reading its output."""
     kind = node.kind
+    consumed = bool(consumers) or is_output
     if kind == "input":
-        return InputKernel(node, store)
+        sole = consumers[0] if len(consumers) == 1 and not is_output else None
+        return InputKernel(node, store, sole)
     if kind == "integrate":
         return IntegrateKernel(node, store, consumed)
     if kind in ("reduce", "count"):

@@ -101,9 +101,17 @@ class PostgresDialect(Dialect):
         return dict(self.fetchall(
             f"SELECT value, count FROM {quote(table)} WHERE value = ANY(%b)", (list(texts),)))
 
-    def delete_zero_counts(self, table: str, texts: Sequence[str]) -> None:
-        self.execute(f"DELETE FROM {quote(table)} WHERE count = 0 AND value = ANY(%b)",
-                     (list(texts),))
+    def delete_zero_counts(self, table: str, rows: Sequence[Sequence[Any]],
+                           cluster: Sequence[str] = (), cluster_types: Sequence[Any] = ()) -> None:
+        if not cluster:
+            self.execute(f"DELETE FROM {quote(table)} WHERE count = 0 AND value = ANY(%b)",
+                         ([row[-1] for row in rows],))
+            return
+        names = [*map(quote, cluster), "value"]
+        match = " AND ".join(f"t.{n} = d.{n}" for n in names)
+        self._unnest_write(f"DELETE FROM {quote(table)} AS t USING {{unnest}} AS d({', '.join(names)}) "
+                           f"WHERE t.count = 0 AND {match}",
+                           [*map(self.column_type, cluster_types), "TEXT"], rows)
 
     def bag_lookup(self, table: str, keys: Sequence[str], payload: bool) -> list[tuple[Any, ...]]:
         return self.fetchall(f"SELECT key, value, {'payload' if payload else 'NULL'}, count "
@@ -120,14 +128,15 @@ class PostgresDialect(Dialect):
     # Bulk writes: one statement per table and iteration, rows passed as column arrays.
 
     def counts_add(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-                   column_types: Sequence[Any] = ()) -> None:
+                   column_types: Sequence[Any] = (), cluster: Sequence[str] = ()) -> None:
         if not rows:
             return
         types = ["TEXT", "BYTEA", "BIGINT", *map(self.column_type, column_types)]
         names = ", ".join(["value", "payload", "count", *map(quote, columns)])
+        primary = ", ".join([*map(quote, cluster), "value"])
         self._unnest_write(
             f"INSERT INTO {quote(table)} AS t ({names}) SELECT * FROM {{unnest}} "
-            "ON CONFLICT (value) DO UPDATE SET count = t.count + excluded.count", types, rows)
+            f"ON CONFLICT ({primary}) DO UPDATE SET count = t.count + excluded.count", types, rows)
 
     def bag_add(self, table: str, rows: Sequence[Sequence[Any]], payload: bool) -> None:
         if rows:

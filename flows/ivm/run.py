@@ -36,11 +36,13 @@ class Runner:
     def __init__(self, store: Store, graph: Graph[Any, Any]) -> None:
         self.store = store
         self.graph = graph
-        consumed = {id(node) for node in graph.outputs}
+        outputs = {id(node) for node in graph.outputs}
+        consumers: dict[int, list[Node]] = {id(node): [] for node in graph.nodes}
         for node in graph.nodes:
-            consumed.update(id(source) for source in node.inputs)
+            for source in node.inputs:
+                consumers[id(source)].append(node)
         self.nodes: list[Node] = list(graph.nodes)
-        self.kernels: list[Kernel] = [make_kernel(node, store, id(node) in consumed)
+        self.kernels: list[Kernel] = [make_kernel(node, store, consumers[id(node)], id(node) in outputs)
                                       for node in self.nodes]
         slot = {id(node): position for position, node in enumerate(self.nodes)}
         # For each node: where its input changes come from (negative: the iteration's inputs).

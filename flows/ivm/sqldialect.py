@@ -109,12 +109,19 @@ class Dialect:
         return int(rows[0][0])
 
     def create_counts_table(self, table: str, key_columns: Sequence[tuple[str, Any]],
-                            indexes: Sequence[tuple[Sequence[str], Sequence[bool]]]) -> None:
-        extra = "".join(f", {quote(c)} {self.column_type(t)}" for c, t in key_columns)
+                            indexes: Sequence[tuple[Sequence[str], Sequence[bool]]],
+                            cluster: Sequence[str] = ()) -> None:
+        """``cluster``: key columns that lead the primary key, so that rows of one key (one
+        date, say) sit together and an iteration touching one key writes few pages."""
+        extra = "".join(f", {quote(c)} {self.column_type(t)}"
+                        f"{' NOT NULL' if c in cluster else ''}" for c, t in key_columns)
+        primary = ", ".join([*map(quote, cluster), "value"])
         self.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} (value {self.key_text_type} "
-                     f"PRIMARY KEY, payload {self.blob_type}, count {self.bigint_type} NOT NULL{extra})"
-                     f"{self.clustered}")
+                     f"NOT NULL, payload {self.blob_type}, count {self.bigint_type} NOT NULL"
+                     f"{extra}, PRIMARY KEY ({primary})){self.clustered}")
         for number, (columns, ascending) in enumerate(indexes, 1):
+            if cluster and tuple(columns) == tuple(cluster):
+                continue  # the primary key serves this index
             parts = ", ".join(f"{quote(c)}{'' if up else ' DESC'}"
                               for c, up in zip(columns, ascending))
             self.execute(f"CREATE INDEX IF NOT EXISTS {quote(f'{table}__index_{number}')} "
@@ -147,18 +154,25 @@ class Dialect:
                              f"FROM {quote(table)}")
 
     def counts_add(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-                   column_types: Sequence[Any] = ()) -> None:
+                   column_types: Sequence[Any] = (), cluster: Sequence[str] = ()) -> None:
         names = ", ".join(["value", "payload", "count", *map(quote, columns)])
         marks = ", ".join([self.ph] * (3 + len(columns)))
+        primary = ", ".join([*map(quote, cluster), "value"])
         self.executemany(
             f"INSERT INTO {quote(table)} AS t ({names}) VALUES ({marks}) "
-            "ON CONFLICT (value) DO UPDATE SET count = t.count + excluded.count", rows)
+            f"ON CONFLICT ({primary}) DO UPDATE SET count = t.count + excluded.count", rows)
 
-    def delete_zero_counts(self, table: str, texts: Sequence[str]) -> None:
-        for chunk in chunks(texts):
-            marks = ", ".join([self.ph] * len(chunk))
-            self.execute(f"DELETE FROM {quote(table)} WHERE count = 0 AND value IN ({marks})",
-                         chunk)
+    def delete_zero_counts(self, table: str, rows: Sequence[Sequence[Any]],
+                           cluster: Sequence[str] = (), cluster_types: Sequence[Any] = ()) -> None:
+        """Delete the rows ``(cluster key parts..., value)`` whose count reached zero."""
+        if not cluster:
+            for chunk in chunks([row[-1] for row in rows]):
+                marks = ", ".join([self.ph] * len(chunk))
+                self.execute(f"DELETE FROM {quote(table)} WHERE count = 0 AND value IN ({marks})",
+                             chunk)
+            return
+        match = " AND ".join(f"{quote(c)} = {self.ph}" for c in [*cluster, "value"])
+        self.executemany(f"DELETE FROM {quote(table)} WHERE count = 0 AND {match}", rows)
 
     # Bags -----------------------------------------------------------------------------
 

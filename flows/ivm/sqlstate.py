@@ -44,8 +44,11 @@ class SqlCounts:
     """value → count (inputs, distinct, integrate/caches, delay)."""
 
     def __init__(self, dialect: Dialect, table: str, codec: Codec,
-                 key_columns: tuple[KeyColumns, ...] = ()) -> None:
+                 key_columns: tuple[KeyColumns, ...] = (), clustered: bool = False) -> None:
         self.dialect, self.table, self.codec = dialect, table, codec
+        # Clustered: the first index's columns lead the primary key (see create_counts_table).
+        self.cluster = key_columns[0].columns if clustered else ()
+        self.cluster_types = key_columns[0].types if clustered else ()
         self.key_columns = key_columns
         self.indexes = tuple(k.index for k in key_columns)
         # Indexes may share a column (two indexes on the same field): write each column once.
@@ -123,10 +126,11 @@ class SqlCounts:
                 rows.append((text, payload(value), changes[value], *(key_parts[p] for p in positions)))
         else:
             rows = [(text, payload(value), changes[value]) for value, text in pairs]
-        self.dialect.counts_add(self.table, self.columns, rows, self.column_types)
-        removed = [text for value, text in pairs if changes[value] < 0]
+        self.dialect.counts_add(self.table, self.columns, rows, self.column_types, self.cluster)
+        width = len(self.cluster)
+        removed = [(*row[3:3 + width], row[0]) for row in rows if row[2] < 0]
         if removed:
-            self.dialect.delete_zero_counts(self.table, removed)
+            self.dialect.delete_zero_counts(self.table, removed, self.cluster, self.cluster_types)
         return partial(self._apply, changes)
 
     def _apply(self, changes: Mapping[Any, int]) -> None:

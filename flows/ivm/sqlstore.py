@@ -13,7 +13,10 @@ import re
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
+from uuid import UUID
 
 import msgspec
 
@@ -30,6 +33,8 @@ T = TypeVar("T")
 K = TypeVar("K")
 
 MAX_NAME = 60  # PostgreSQL truncates identifiers at 63 bytes
+# Key types a cache table may be clustered by (never NULL, ordered by SQL as by Python).
+CLUSTER_TYPES = (int, float, str, bool, date, datetime, UUID, Decimal)
 
 
 def table_name(node_name: str, role: str) -> str:
@@ -123,14 +128,16 @@ class SqlStore:
                value_type: Any = None) -> SqlCounts:
         def make(table: str) -> SqlCounts:
             key_columns = tuple(self._key_columns(index) for index in indexes)
+            clustered = bool(key_columns) and all(t in CLUSTER_TYPES for t in key_columns[0].types)
             if self._create:
                 columns: dict[str, Any] = {}
                 for k in key_columns:
                     columns.update(zip(k.columns, k.types))
                 self.dialect.create_counts_table(
                     table, list(columns.items()),
-                    [(k.columns, k.index.ascending) for k in key_columns])
-            return SqlCounts(self.dialect, table, Codec(value_type, table), key_columns)
+                    [(k.columns, k.index.ascending) for k in key_columns],
+                    key_columns[0].columns if clustered else ())
+            return SqlCounts(self.dialect, table, Codec(value_type, table), key_columns, clustered)
 
         return self._state(node, role, make)  # type: ignore[no-any-return]
 

@@ -45,6 +45,11 @@ def q_join(a: st.ZSet[Row], b: st.ZSet[Row]) -> tuple[st.ZSet[Any], st.ZSet[Any]
     return on_k, on_k_v
 
 
+def q_join_only(a: st.ZSet[Row], b: st.ZSet[Row]) -> st.ZSet[Any]:
+    """Each input feeds one join only: removals are checked against the join's sides."""
+    return st.join(a, b, on_left=by_k, on_right=by_v)
+
+
 def q_outer_join(a: st.ZSet[Row], b: st.ZSet[Row]) -> st.ZSet[Any]:
     return st.outer_join(a, b, on_left=by_k, on_right=by_k)
 
@@ -168,7 +173,7 @@ def check_caches(graph: st.Graph[Any, Any], store: st.Store, current: list[Count
             assert all(index.f(value) == key for key, value, _ in by_index)
 
 
-QUERIES = [q_linear, q_join, q_outer_join, q_aggregates, q_distinct, q_first_n, q_nested_groups,
+QUERIES = [q_linear, q_join, q_join_only, q_outer_join, q_aggregates, q_distinct, q_first_n, q_nested_groups,
            q_grouped_aggregates, q_recursion, q_caches]
 
 
