@@ -9,6 +9,7 @@ columns (bigint, double precision, text, date, timestamptz, uuid, boolean, numer
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -55,7 +56,7 @@ class PostgresDialect(Dialect):
                 cursor.executemany(sql, rows)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return list(self.conn.execute(sql, params or None).fetchall())
+        return list(self.conn.execute(sql, params or None, binary=True).fetchall())
 
     def column_type(self, t: Any) -> str:
         return _TYPES.get(t, "TEXT")
@@ -82,12 +83,18 @@ class PostgresDialect(Dialect):
         self.execute("SELECT pg_advisory_xact_lock(%b)", (_SCHEMA_LOCK,))
 
     def begin_locked(self, store: str) -> int | None:
-        self.execute("BEGIN")
-        rows = self.fetchall("SELECT version FROM ivm_stores WHERE name = %b FOR UPDATE", (store,))
+        with self.conn.pipeline():  # one round trip for both
+            self.execute("BEGIN")
+            cursor = self.conn.execute(
+                "SELECT version FROM ivm_stores WHERE name = %b FOR UPDATE", (store,))
+        rows = cursor.fetchall()
         return int(rows[0][0]) if rows else None
 
     def commit(self) -> None:
         self.execute("COMMIT")
+
+    def pipeline(self) -> contextlib.AbstractContextManager[Any]:
+        return self.conn.pipeline()  # type: ignore[no-any-return]
 
     def rollback(self) -> None:
         if self.conn.closed:

@@ -12,7 +12,8 @@ Tables (``q`` is a quoted table name):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 META_TABLE = "ivm_stores"
@@ -82,6 +83,10 @@ class Dialect:
     def table_exists(self, table: str) -> bool:
         raise NotImplementedError
 
+    def converter(self, t: Any) -> Callable[[Any], Any]:
+        """`key_value` for one declared type, as a function (dialects specialise it)."""
+        return lambda part: self.key_value(part, t)
+
     def key_row(self, parts: Sequence[Any], types: Sequence[Any]) -> tuple[Any, ...]:
         key_value = self.key_value
         return tuple(key_value(part, t) for part, t in zip(parts, types))
@@ -103,10 +108,14 @@ class Dialect:
         self.execute(f"INSERT INTO {META_TABLE} (name, shape, version) VALUES "
                      f"({self.ph}, {self.ph}, 0) ON CONFLICT (name) DO NOTHING", (store, shape))
 
-    def bump_version(self, store: str) -> int:
-        rows = self.fetchall(f"UPDATE {META_TABLE} SET version = version + 1 WHERE name = "
-                             f"{self.ph} RETURNING version", (store,))
-        return int(rows[0][0])
+    def set_version(self, store: str, version: int) -> None:
+        """Record a commit (the caller holds the store's lock, so it knows the version)."""
+        self.execute(f"UPDATE {META_TABLE} SET version = {self.ph} WHERE name = {self.ph}",
+                     (version, store))
+
+    def pipeline(self) -> contextlib.AbstractContextManager[Any]:
+        """Statements inside may be sent without waiting for each result (PostgreSQL)."""
+        return contextlib.nullcontext()
 
     def create_counts_table(self, table: str, key_columns: Sequence[tuple[str, Any]],
                             indexes: Sequence[tuple[Sequence[str], Sequence[bool]]],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +42,10 @@ def connection_sqlite(path: str | Path) -> sqlite3.Connection:
 
 
 _ORDERED = (int, float, str, bool, date, datetime, UUID)
+
+
+def _same(part: Any) -> Any:
+    return part
 _TYPES = {int: "INTEGER", float: "REAL", bool: "INTEGER", str: "TEXT"}
 
 
@@ -62,6 +66,13 @@ class SQLiteDialect(Dialect):
         if isinstance(part, (date, UUID, Decimal)):
             return str(part)
         return encode(part)
+
+    def converter(self, t: Any) -> Callable[[Any], Any]:
+        if t in (int, float, str):
+            return _same
+        if t is date:
+            return date.isoformat
+        return super().converter(t)
 
     def orders_like_python(self, types: Sequence[Any]) -> bool:
         return all(t in _ORDERED for t in types)

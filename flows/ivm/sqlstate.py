@@ -31,9 +31,11 @@ class KeyColumns:
         return tuple(key) if self.index.is_composite else (key,)
 
 
-def _unique_encodings(pairs: list[tuple[Any, str]], where: str) -> None:
+def _unique_encodings(values: list[Any], texts: list[str], where: str) -> None:
+    if len(set(texts)) == len(texts):
+        return
     seen: dict[str, Any] = {}
-    for value, text in pairs:
+    for value, text in zip(values, texts):
         other = seen.setdefault(text, value)
         if other is not value and other != value:
             raise StoreError(f"{where}: {value!r} and {other!r} are different values with the "
@@ -57,6 +59,7 @@ class SqlCounts:
         self.columns = tuple(every_column[p] for p in self.column_positions)
         every_type = tuple(t for k in key_columns for t in k.types)
         self.column_types = tuple(every_type[p] for p in self.column_positions)
+        self.to_columns = self._columns_function(dialect, key_columns)
         self.clear_mirror()
 
     def clear_mirror(self) -> None:
@@ -112,20 +115,32 @@ class SqlCounts:
             found.sort(key=lambda row: index.sort_key(row[0]))
         return iter(found)
 
+    def _columns_function(self, dialect: Dialect,
+                          key_columns: tuple[KeyColumns, ...]) -> Callable[[Any], tuple[Any, ...]]:
+        """value → the values of its key columns, as stored (each distinct column once)."""
+        if len(key_columns) == 1 and not key_columns[0].index.is_composite:
+            f, convert = key_columns[0].index.f, dialect.converter(key_columns[0].types[0])
+            return lambda value: (convert(f(value)),)
+        positions, key_row = self.column_positions, dialect.key_row
+
+        def columns(value: Any) -> tuple[Any, ...]:
+            parts: list[Any] = []
+            for k in key_columns:
+                parts.extend(key_row(k.parts(k.index.f(value)), k.types))
+            return tuple(parts[p] for p in positions)
+
+        return columns
+
     def prepare(self, changes: Mapping[Any, int]) -> Callable[[], None]:
-        pairs = [(value, encode(value)) for value in changes]
-        _unique_encodings(pairs, self.table)
-        payload = self.codec.payload
-        rows: list[tuple[Any, ...]] = []
+        values = list(changes)
+        texts = list(map(encode, values))
+        _unique_encodings(values, texts, self.table)
+        heads: Any = zip(texts, map(self.codec.payload, values), changes.values())
+        rows: list[tuple[Any, ...]]
         if self.key_columns:
-            positions, key_row = self.column_positions, self.dialect.key_row
-            for value, text in pairs:
-                key_parts: list[Any] = []
-                for k in self.key_columns:
-                    key_parts.extend(key_row(k.parts(k.index.f(value)), k.types))
-                rows.append((text, payload(value), changes[value], *(key_parts[p] for p in positions)))
+            rows = [head + columns for head, columns in zip(heads, map(self.to_columns, values))]
         else:
-            rows = [(text, payload(value), changes[value]) for value, text in pairs]
+            rows = list(heads)
         self.dialect.counts_add(self.table, self.columns, rows, self.column_types, self.cluster)
         width = len(self.cluster)
         removed = [(*row[3:3 + width], row[0]) for row in rows if row[2] < 0]
@@ -135,6 +150,8 @@ class SqlCounts:
 
     def _apply(self, changes: Mapping[Any, int]) -> None:
         known, absent, complete = self.known, self.absent, self.complete
+        if not (known or absent or complete):
+            return  # nothing mirrored (a cache only written here): the table has it all
         for value, change in changes.items():
             if value in known:
                 new = known[value] + change
@@ -196,7 +213,7 @@ class SqlBag:
         for key, values in changes.items():
             key_text = encode(key)
             pairs = [(value, encode(value)) for value in values]
-            _unique_encodings(pairs, self.table)
+            _unique_encodings(list(values), [text for _, text in pairs], self.table)
             for value, text in pairs:
                 change = values[value]
                 rows.append((key_text, text, payload(value), change))

@@ -183,9 +183,12 @@ class SqlStore:
                     self._version = version
                 staged = _StagedChanges()
                 yield staged
-                appliers = [state.prepare(changes) for state, changes in staged.staged]
-                new_version = self.dialect.bump_version(self.name) if appliers else version
-                self.dialect.commit()
+                with self.dialect.pipeline():  # all writes and the COMMIT in one round trip
+                    appliers = [state.prepare(changes) for state, changes in staged.staged]
+                    new_version = version + 1 if appliers else version
+                    if appliers:
+                        self.dialect.set_version(self.name, new_version)
+                    self.dialect.commit()
             except BaseException:
                 self.dialect.rollback()
                 raise
