@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import enum
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from flows.ivm.codec import encode
@@ -35,9 +36,8 @@ def connection_sqlite(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # Iterations touch many pages at random (one row per daily group, per meter, ...): a larger
-    # page cache and fewer, larger checkpoints write each page less often.
+    # page cache writes each page less often. Checkpoints run in a thread (`Checkpointer`).
     conn.execute("PRAGMA cache_size=-65536")  # KiB: 64 MiB at most
-    conn.execute("PRAGMA wal_autocheckpoint=10000")  # pages: about 40 MiB of WAL
     return conn
 
 
@@ -54,6 +54,10 @@ class SQLiteDialect(Dialect):
     blob_type = "BLOB"
     bigint_type = "INTEGER"
     clustered = " WITHOUT ROWID"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__(conn)
+        self.checkpointer = Checkpointer.for_connection(conn)
 
     def column_type(self, t: Any) -> str:
         return _TYPES.get(t, "TEXT")
@@ -91,10 +95,69 @@ class SQLiteDialect(Dialect):
 
     def commit(self) -> None:
         self.execute("COMMIT")
+        if self.checkpointer is not None:
+            self.checkpointer.nudge()
 
     def rollback(self) -> None:
         if self.conn.in_transaction:
             self.execute("ROLLBACK")
+
+
+class Checkpointer:
+    """Moves WAL checkpoints off the iterations: a thread with its own connection copies the
+    WAL back into the database once it grew past `WAL_LIMIT_BYTES`, while iterations go on
+    (a checkpoint waits for no writer and is crash-safe; SQLite resets the WAL afterwards)."""
+
+    WAL_LIMIT_BYTES = 32 << 20
+    _by_path: ClassVar[dict[str, Checkpointer]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, path: str) -> None:
+        self.wal = Path(path + "-wal")
+        self.wake = threading.Event()
+        self.passed = threading.Condition()
+        self.passes = 0
+        self.checkpoints = 0
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                    timeout=BUSY_TIMEOUT_MS / 1000)
+        threading.Thread(target=self._run, name=f"sqlite-checkpoint {path}", daemon=True).start()
+
+    @classmethod
+    def for_connection(cls, conn: sqlite3.Connection) -> Checkpointer | None:
+        """One per database file (none for in-memory databases); turns off the automatic
+        checkpoints of ``conn``, which would otherwise run inside an iteration's COMMIT."""
+        row = conn.execute("PRAGMA database_list").fetchone()
+        path = row[2] if row else ""
+        if not path:
+            return None
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        with cls._lock:
+            checkpointer = cls._by_path.get(path)
+            if checkpointer is None:
+                checkpointer = cls._by_path[path] = cls(path)
+        return checkpointer
+
+    def nudge(self) -> None:
+        self.wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            try:
+                if self.wal.exists() and self.wal.stat().st_size > self.WAL_LIMIT_BYTES:
+                    self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    self.checkpoints += 1
+            except (OSError, sqlite3.Error):
+                pass  # the next commit asks again; iterations never depend on this
+            with self.passed:
+                self.passes += 1
+                self.passed.notify_all()
+
+    def wait_for_pass(self, after: int, timeout: float) -> bool:
+        """Wait until more than ``after`` passes ran (for tests and orderly shutdowns)."""
+        with self.passed:
+            return self.passed.wait_for(lambda: self.passes > after, timeout)
 
 
 class StoreSQLite(SqlStore):

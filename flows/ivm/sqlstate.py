@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
+from itertools import repeat
 from typing import Any
 
 from flows.ivm.codec import Codec, encode
@@ -135,7 +136,8 @@ class SqlCounts:
         values = list(changes)
         texts = list(map(encode, values))
         _unique_encodings(values, texts, self.table)
-        heads: Any = zip(texts, map(self.codec.payload, values), changes.values())
+        payloads = map(self.codec.payload, values) if self.codec.needs_payload else repeat(None)
+        heads: Any = zip(texts, payloads, changes.values())
         rows: list[tuple[Any, ...]]
         if self.key_columns:
             rows = [head + columns for head, columns in zip(heads, map(self.to_columns, values))]
@@ -207,19 +209,18 @@ class SqlBag:
         return out
 
     def prepare(self, changes: Mapping[Any, Mapping[Any, int]]) -> Callable[[], None]:
-        payload = self.codec.payload
-        rows = []
-        removed = []
+        rows: list[tuple[Any, ...]] = []
+        add = rows.append
+        payload = self.codec.payload if self.codec.needs_payload else None
         for key, values in changes.items():
             key_text = encode(key)
-            pairs = [(value, encode(value)) for value in values]
-            _unique_encodings(list(values), [text for _, text in pairs], self.table)
-            for value, text in pairs:
-                change = values[value]
-                rows.append((key_text, text, payload(value), change))
-                if change < 0:
-                    removed.append((key_text, text))
+            for value, change in values.items():
+                add((key_text, encode(value), payload(value) if payload else None, change))
+        if len({row[:2] for row in rows}) != len(rows):
+            for values in changes.values():  # find the clash, to name it
+                _unique_encodings(list(values), [encode(value) for value in values], self.table)
         self.dialect.bag_add(self.table, rows, self.codec.needs_payload)
+        removed = [row[:2] for row in rows if row[3] < 0]
         if removed:
             self.dialect.delete_zero_bag_rows(self.table, removed)
         return partial(self._apply, changes)

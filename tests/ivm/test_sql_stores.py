@@ -110,3 +110,23 @@ def test_open_transaction_on_the_connection_is_refused(tmp_path: Path) -> None:
     conn.execute("BEGIN")
     with pytest.raises(st.StoreError, match="inside a transaction"):
         st.StoreSQLite.from_graph(conn, st.compile(seed.query), create_tables=True)
+
+
+def test_sqlite_checkpoints_run_beside_the_iterations(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.ivm.sqlite import Checkpointer
+
+    monkeypatch.setattr(Checkpointer, "WAL_LIMIT_BYTES", 1)
+    path = tmp_path / "c.db"
+    conn = st.connection_sqlite(path)
+    store = st.StoreSQLite.from_graph(conn, st.compile(workload.daily_usage), create_tables=True)
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)  # not inside COMMIT
+    checkpointer = Checkpointer.for_connection(conn)
+    assert checkpointer is not None
+    passes, checkpoints = checkpointer.passes, checkpointer.checkpoints
+    (i_reads,) = st.actions(store, st.compile(workload.daily_usage))
+    i_reads.insert(*workload.make_reads(0, 200))
+    assert checkpointer.wait_for_pass(passes, timeout=30)
+    assert checkpointer.checkpoints > checkpoints
+    assert dict(workload.daily_cache.zset(store).iter()) == workload.expected_daily(
+        workload.make_reads(0, 200))
