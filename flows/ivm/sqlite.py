@@ -106,7 +106,8 @@ class SQLiteDialect(Dialect):
 class Checkpointer:
     """Moves WAL checkpoints off the iterations: a thread with its own connection copies the
     WAL back into the database once it grew past `WAL_LIMIT_BYTES`, while iterations go on
-    (a checkpoint waits for no writer and is crash-safe; SQLite resets the WAL afterwards)."""
+    (a passive checkpoint waits for no writer; checkpoints are crash-safe). The WAL stays
+    bounded by the writer's own automatic checkpoint at twice the limit."""
 
     WAL_LIMIT_BYTES = 32 << 20
     _by_path: ClassVar[dict[str, Checkpointer]] = {}
@@ -130,7 +131,10 @@ class Checkpointer:
         path = row[2] if row else ""
         if not path:
             return None
-        conn.execute("PRAGMA wal_autocheckpoint=0")
+        # Passive checkpoints from another connection cannot finish while iterations keep
+        # committing, so the writer still checkpoints (and so resets the WAL) past twice the
+        # limit; by then the thread has copied most pages, so that checkpoint is short.
+        conn.execute(f"PRAGMA wal_autocheckpoint={max(1, 2 * cls.WAL_LIMIT_BYTES // 4096)}")
         with cls._lock:
             checkpointer = cls._by_path.get(path)
             if checkpointer is None:
@@ -145,7 +149,8 @@ class Checkpointer:
             self.wake.wait()
             self.wake.clear()
             try:
-                if self.wal.exists() and self.wal.stat().st_size > self.WAL_LIMIT_BYTES:
+                size = self.wal.stat().st_size if self.wal.exists() else 0
+                if size > self.WAL_LIMIT_BYTES:
                     self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     self.checkpoints += 1
             except (OSError, sqlite3.Error):
