@@ -27,6 +27,7 @@ from flows.ivm.index import Index
 from flows.ivm.run import Runner, check_graph
 from flows.ivm.sqldialect import Dialect
 from flows.ivm.sqlstate import KeyColumns, SqlAggregates, SqlBag, SqlCounts
+from flows.ivm.store import StagedChanges
 from flows.ivm.zset import MATCH_ALL, MatchAll, ZSet, ZSetPython
 
 T = TypeVar("T")
@@ -167,7 +168,7 @@ class SqlStore:
     # Iterations -----------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[_StagedChanges]:
+    def transaction(self) -> Iterator[StagedChanges]:
         if self._in_transaction:
             raise StoreError("an iteration is already running on this store (nested call from "
                              "inside a query function?)")
@@ -181,7 +182,7 @@ class SqlStore:
                     for state in self._states.values():
                         state.clear_mirror()
                     self._version = version
-                staged = _StagedChanges()
+                staged = StagedChanges()
                 yield staged
                 with self.dialect.pipeline():  # all writes and the COMMIT in one round trip
                     appliers = [state.prepare(changes) for state, changes in staged.staged]
@@ -205,17 +206,6 @@ class SqlStore:
             raise StoreError(f"no cache {node_name!r} in this store's query "
                              f"{self.name!r}") from None
         return SqlCachedZSet(self._cache_state(node))
-
-
-class _StagedChanges:
-    __slots__ = ("staged",)
-
-    def __init__(self) -> None:
-        self.staged: list[tuple[Any, Any]] = []
-
-    def stage(self, state: Any, changes: Any) -> None:
-        if changes:
-            self.staged.append((state, changes))
 
 
 class SqlCachedZSet(ZSet[T]):

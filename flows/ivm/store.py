@@ -41,7 +41,7 @@ class Store(Protocol):
     def aggregates(self, node: Node, role: str, total_type: Any = None) -> Aggregates: ...
 
 
-class _StagedChanges:
+class StagedChanges:
     """The changes one iteration staged, applied together at commit."""
 
     __slots__ = ("staged",)
@@ -77,13 +77,13 @@ class StorePython:
         return self._runner
 
     @contextmanager
-    def transaction(self) -> Iterator[_StagedChanges]:
+    def transaction(self) -> Iterator[StagedChanges]:
         if self._in_transaction:
             raise StoreError("an iteration is already running on this store (nested call from "
                              "inside a query function?)")
         self._in_transaction = True
         try:
-            staged = _StagedChanges()
+            staged = StagedChanges()
             yield staged
             staged.commit()
         finally:
