@@ -1,0 +1,295 @@
+"""Typed values of the EMOP objects, with their byte encodings (both directions: the client
+decodes what meters send; the simulated meters encode it).
+
+Multi-byte values are little-endian except where noted in the spec. Money is in units of
+1/100000 GBP, energy in Wh, voltage in deci-volts on the wire.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from flows.emop.errors import FrameFormatError
+
+EMOP_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+MONEY_SCALE = Decimal(100000)
+REGISTER_ERROR_SENTINEL = 16777215  # Wh: meters report this when a register cannot be read
+
+
+def _expect(value: bytes, size: int, what: str) -> None:
+    if len(value) != size:
+        raise FrameFormatError(f"{what} needs {size} bytes, got {len(value)}: {value.hex()}")
+
+
+# Time -----------------------------------------------------------------------------------
+
+
+def emop_seconds(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("EMOP times are UTC: give a timezone-aware datetime")
+    seconds = (moment - EMOP_EPOCH) // timedelta(seconds=1)
+    if not 0 <= seconds <= 0xFFFFFFFF:
+        raise ValueError(f"{moment} is outside the EMOP time range")
+    return int(seconds)
+
+
+def from_emop_seconds(seconds: int) -> datetime:
+    return EMOP_EPOCH + timedelta(seconds=seconds)
+
+
+def encode_timestamp(moment: datetime) -> bytes:
+    """u4le EMOP seconds (writes, event log, tariff activation)."""
+    return emop_seconds(moment).to_bytes(4, "little")
+
+
+def decode_timestamp(value: bytes) -> datetime:
+    _expect(value, 4, "timestamp")
+    return from_emop_seconds(int.from_bytes(value, "little"))
+
+
+def encode_clock(moment: datetime) -> bytes:
+    """7 bytes: year-2000, month, day, hour, minute, second, weekday (0 = Sunday); UTC."""
+    utc = moment.astimezone(UTC)
+    if not 2000 <= utc.year <= 2255:
+        raise ValueError(f"{moment} cannot be set on a meter clock")
+    weekday = (utc.weekday() + 1) % 7
+    return bytes((utc.year - 2000, utc.month, utc.day, utc.hour, utc.minute, utc.second, weekday))
+
+
+def decode_clock(value: bytes) -> datetime:
+    _expect(value, 7, "clock")
+    year, month, day, hour, minute, second, _ = value
+    try:
+        return datetime(2000 + year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError as error:
+        raise FrameFormatError(f"clock bytes {value.hex()} are not a date: {error}") from None
+
+
+# Registers and instantaneous values ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ElementRegisters:
+    """Cumulative registers of one element: Wh and VArh."""
+
+    import_active: int
+    export_active: int
+    import_reactive: int
+    export_reactive: int
+
+    def encode(self) -> bytes:
+        return struct.pack("<4I", self.import_active, self.export_active, self.import_reactive,
+                           self.export_reactive)
+
+    @classmethod
+    def decode(cls, value: bytes) -> ElementRegisters:
+        _expect(value, 16, "element registers")
+        return cls(*struct.unpack("<4I", value))
+
+
+def encode_money(amount: Decimal, signed: bool = False) -> bytes:
+    units = amount * MONEY_SCALE
+    if units != units.to_integral_value():
+        raise ValueError(f"{amount} GBP has more than 5 decimal places")
+    return int(units).to_bytes(4, "little", signed=signed)
+
+
+def decode_money(value: bytes, signed: bool = False) -> Decimal:
+    _expect(value, 4, "money")
+    return Decimal(int.from_bytes(value, "little", signed=signed)) / MONEY_SCALE
+
+
+def encode_balance(amount: Decimal) -> bytes:
+    return encode_money(amount, signed=True)
+
+
+def decode_balance(value: bytes) -> Decimal:
+    """Prepay balance in GBP (signed: negative when in debt)."""
+    return decode_money(value, signed=True)
+
+
+@dataclass(frozen=True)
+class SignalQuality:
+    csq: int  # 0-31
+    network_operator: int  # 0-7
+
+    def encode(self) -> bytes:
+        return bytes((self.csq & 0x1F | (self.network_operator & 0x07) << 5,))
+
+    @classmethod
+    def decode(cls, value: bytes) -> SignalQuality:
+        _expect(value, 1, "CSQ")
+        return cls(value[0] & 0x1F, value[0] >> 5)
+
+
+def encode_voltage(volts: Decimal) -> bytes:
+    return int(volts * 10).to_bytes(2, "little")
+
+
+def decode_voltage(value: bytes) -> Decimal:
+    _expect(value, 2, "voltage")
+    return Decimal(int.from_bytes(value, "little")) / 10
+
+
+def encode_u4(number: int) -> bytes:
+    return number.to_bytes(4, "little")
+
+
+def decode_u4(value: bytes) -> int:
+    _expect(value, 4, "u4")
+    return int.from_bytes(value, "little")
+
+
+def decode_flag(value: bytes) -> bool:
+    _expect(value, 1, "flag")
+    return value[0] == 1
+
+
+# Identity ---------------------------------------------------------------------------------
+
+HARDWARE = {"6C": "C1.w", "6Cw": "C1.w", "6Bw": "B1.w", "3Aw": "EMA1.w"}
+THREE_PHASE_CONFIG = {0: "P1.cx", 1: "P1.ax"}
+
+
+def decode_ascii(value: bytes) -> str:
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        raise FrameFormatError(f"not ASCII: {value.hex()}") from None
+
+
+def decode_hardware(value: bytes) -> str | None:
+    """The hardware name (`C1.w`, `B1.w`, `EMA1.w`); None means a three-phase meter, whose
+    variant comes from the three-phase configuration object."""
+    raw = decode_ascii(value).rstrip("\x00 ")
+    if not raw:
+        return None
+    return HARDWARE.get(raw, raw)
+
+
+def encode_hardware(raw: str, size: int = 10) -> bytes:
+    return raw.encode("ascii").ljust(size, b"\x00")
+
+
+def decode_three_phase_config(value: bytes) -> str:
+    _expect(value, 1, "three-phase configuration")
+    if value[0] not in THREE_PHASE_CONFIG:
+        raise FrameFormatError(f"unknown three-phase configuration {value[0]}")
+    return THREE_PHASE_CONFIG[value[0]]
+
+
+def decode_firmware(value: bytes) -> str:
+    """`"3032"` → `3_03_2` for single-phase meters; other firmware as hex."""
+    _expect(value, 4, "firmware version")
+    text = value.decode("ascii", errors="replace")
+    if text.isdigit():
+        return f"{text[0]}_{text[1:3]}_{text[3]}"
+    return value.hex().upper()
+
+
+def decode_serial(value: bytes) -> str:
+    return decode_ascii(value).strip(" \x00")
+
+
+def encode_serial(serial: str, size: int = 16) -> bytes:
+    return serial.encode("ascii").ljust(size, b" ")
+
+
+# Logs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    timestamp: datetime
+    event_id: int
+    event_set: int
+
+
+EVENTS_PER_PAGE = 10
+_EVENT = struct.Struct("<IBB")
+
+
+def encode_events(events: list[Event]) -> bytes:
+    if len(events) != EVENTS_PER_PAGE:
+        raise ValueError(f"an event log page holds {EVENTS_PER_PAGE} events")
+    return b"".join(_EVENT.pack(emop_seconds(e.timestamp), e.event_id, e.event_set) for e in events)
+
+
+def decode_events(value: bytes) -> list[Event]:
+    _expect(value, EVENTS_PER_PAGE * _EVENT.size, "event log page")
+    return [Event(from_emop_seconds(ts), event_id, event_set)
+            for ts, event_id, event_set in _EVENT.iter_unpack(value)]
+
+
+STATUS_VALID = 0x0080
+STATUS_RESET = 0x0100
+
+
+@dataclass(frozen=True)
+class ProfileLog1Record:
+    """One half hour of profile log 1: cumulative import Wh of elements A and B."""
+
+    timestamp: datetime
+    status: int
+    import_a: int
+    import_b: int
+
+
+_PL1 = struct.Struct("<IHII")
+
+
+def encode_profile_log_1(records: list[ProfileLog1Record]) -> bytes:
+    return b"".join(_PL1.pack(emop_seconds(r.timestamp), r.status, r.import_a, r.import_b)
+                    for r in records)
+
+
+def decode_profile_log_1(value: bytes) -> list[ProfileLog1Record]:
+    if len(value) % _PL1.size:
+        raise FrameFormatError(f"profile log 1 records are {_PL1.size} bytes each, got "
+                               f"{len(value)} bytes")
+    return [ProfileLog1Record(from_emop_seconds(ts), status, a, b)
+            for ts, status, a, b in _PL1.iter_unpack(value)]
+
+
+@dataclass(frozen=True)
+class ProfileLog2Record:
+    """One half hour of profile log 2; the `_b` values only on twin-element meters."""
+
+    timestamp: datetime
+    status: int
+    active_export_a: int
+    reactive_import_a: int
+    reactive_export_a: int
+    voltage: int  # deci-volts as on the wire
+    active_export_b: int | None = None
+    reactive_import_b: int | None = None
+    reactive_export_b: int | None = None
+
+
+_PL2_SINGLE = struct.Struct("<IHIIII")
+_PL2_TWIN = struct.Struct("<IHIIIIIII")
+
+
+def encode_profile_log_2(records: list[ProfileLog2Record], twin: bool) -> bytes:
+    out = []
+    for r in records:
+        head = (emop_seconds(r.timestamp), r.status, r.active_export_a, r.reactive_import_a,
+                r.reactive_export_a, r.voltage)
+        if twin:
+            out.append(_PL2_TWIN.pack(*head, r.active_export_b or 0, r.reactive_import_b or 0,
+                                      r.reactive_export_b or 0))
+        else:
+            out.append(_PL2_SINGLE.pack(*head))
+    return b"".join(out)
+
+
+def decode_profile_log_2(value: bytes, twin: bool) -> list[ProfileLog2Record]:
+    layout = _PL2_TWIN if twin else _PL2_SINGLE
+    if len(value) % layout.size:
+        raise FrameFormatError(f"profile log 2 records are {layout.size} bytes each "
+                               f"({'twin' if twin else 'single'} element), got {len(value)}")
+    return [ProfileLog2Record(from_emop_seconds(fields[0]), *fields[1:])
+            for fields in layout.iter_unpack(value)]

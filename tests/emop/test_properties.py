@@ -1,0 +1,159 @@
+"""Round trips for every record type and frame; the decoders, fed random or mutated bytes,
+raise nothing but the codec's own exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from flows.emop import (
+    Address,
+    ElementRegisters,
+    EmopError,
+    Event,
+    Frame,
+    ObjectId,
+    ProfileLog1Record,
+    ProfileLog2Record,
+    SignalQuality,
+    decode_frame,
+    event_log_value,
+    object_value,
+    profile_log_value,
+    read_request,
+    records,
+)
+from flows.emop.frame import MAX_DATA
+
+u4 = hs.integers(0, 2**32 - 1)
+u2 = hs.integers(0, 2**16 - 1)
+moments = hs.integers(0, 2**32 - 1).map(records.from_emop_seconds)
+addresses = hs.builds(Address, hs.integers(0, 255), hs.integers(0, 2**24 - 1))
+frames = hs.builds(Frame, addresses, addresses, hs.integers(0, 7), hs.integers(0, 31),
+                   hs.binary(max_size=MAX_DATA))
+
+
+@given(frames)
+def test_frame_round_trip(frame: Frame) -> None:
+    assert decode_frame(frame.encode()) == frame
+
+
+@given(hs.builds(ElementRegisters, u4, u4, u4, u4))
+def test_registers_round_trip(value: ElementRegisters) -> None:
+    assert ElementRegisters.decode(value.encode()) == value
+
+
+@given(hs.integers(-(2**31), 2**31 - 1))
+def test_balance_round_trip(units: int) -> None:
+    amount = Decimal(units) / 100000
+    assert records.decode_balance(records.encode_balance(amount)) == amount
+
+
+@given(u4)
+def test_money_round_trip(units: int) -> None:
+    amount = Decimal(units) / 100000
+    assert records.decode_money(records.encode_money(amount)) == amount
+
+
+@given(hs.builds(SignalQuality, hs.integers(0, 31), hs.integers(0, 7)))
+def test_signal_quality_round_trip(value: SignalQuality) -> None:
+    assert SignalQuality.decode(value.encode()) == value
+
+
+@given(hs.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2255, 12, 31),
+                    timezones=hs.just(UTC)).map(lambda d: d.replace(microsecond=0)))
+def test_clock_round_trip(moment: datetime) -> None:
+    assert records.decode_clock(records.encode_clock(moment)) == moment
+
+
+@given(moments)
+def test_timestamp_round_trip(moment: datetime) -> None:
+    assert records.decode_timestamp(records.encode_timestamp(moment)) == moment
+
+
+@given(u2)
+def test_voltage_round_trip(deci_volts: int) -> None:
+    volts = Decimal(deci_volts) / 10
+    assert records.decode_voltage(records.encode_voltage(volts)) == volts
+
+
+@given(hs.text(alphabet="ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=1, max_size=16))
+def test_serial_round_trip(serial: str) -> None:
+    assert records.decode_serial(records.encode_serial(serial)) == serial
+
+
+@given(hs.lists(hs.builds(Event, moments, hs.integers(1, 105), hs.integers(0, 255)),
+                min_size=10, max_size=10))
+def test_event_page_round_trip(events: list[Event]) -> None:
+    assert records.decode_events(records.encode_events(events)) == events
+
+
+@given(hs.lists(hs.builds(ProfileLog1Record, moments, u2, u4, u4), max_size=5))
+def test_profile_log_1_round_trip(rows: list[ProfileLog1Record]) -> None:
+    assert records.decode_profile_log_1(records.encode_profile_log_1(rows)) == rows
+
+
+@given(hs.booleans(), hs.lists(hs.tuples(moments, u2, u4, u4, u4, u4, u4, u4, u4), max_size=3))
+def test_profile_log_2_round_trip(twin: bool, fields: list[tuple[Any, ...]]) -> None:
+    rows = [ProfileLog2Record(*f) if twin else ProfileLog2Record(*f[:6]) for f in fields]
+    assert records.decode_profile_log_2(records.encode_profile_log_2(rows, twin), twin) == rows
+
+
+def test_timestamps_before_the_epoch_are_refused() -> None:
+    early = datetime(2000, 1, 1, tzinfo=UTC) - timedelta(seconds=1)
+    for bad in (early, datetime(2024, 1, 1)):
+        try:
+            records.encode_timestamp(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad} was accepted")
+
+
+# Fuzzing: any bytes, and valid frames with bytes flipped, cut or appended.
+
+DECODERS: list[Callable[[bytes], Any]] = [
+    decode_frame, ElementRegisters.decode, records.decode_balance, SignalQuality.decode,
+    records.decode_clock, records.decode_timestamp, records.decode_voltage, records.decode_serial,
+    records.decode_hardware, records.decode_firmware, records.decode_three_phase_config,
+    records.decode_events, records.decode_profile_log_1, records.decode_flag,
+    lambda b: records.decode_profile_log_2(b, twin=True),
+]
+
+
+@settings(max_examples=500)
+@given(hs.binary(max_size=300))
+def test_decoders_raise_only_codec_errors_on_random_bytes(raw: bytes) -> None:
+    for decode in DECODERS:
+        try:
+            decode(raw)
+        except EmopError:
+            pass
+
+
+@settings(max_examples=500)
+@given(frames, hs.data())
+def test_mutated_frames_raise_only_codec_errors(frame: Frame, data: hs.DataObject) -> None:
+    raw = bytearray(frame.encode())
+    mutation = data.draw(hs.sampled_from(["flip", "cut", "append"]))
+    if mutation == "flip":
+        position = data.draw(hs.integers(0, len(raw) - 1))
+        raw[position] ^= data.draw(hs.integers(1, 255))
+    elif mutation == "cut":
+        raw = raw[: data.draw(hs.integers(0, len(raw) - 1))]
+    else:
+        raw += data.draw(hs.binary(min_size=1, max_size=10))
+    request = read_request(ObjectId.ELEMENT_A)
+    try:
+        reply = decode_frame(bytes(raw))
+    except EmopError:
+        return
+    for value in (object_value, profile_log_value, event_log_value):
+        try:
+            value(reply, request)
+        except EmopError:
+            pass
