@@ -143,6 +143,10 @@ def decode_u4(value: bytes) -> int:
     return int.from_bytes(value, "little")
 
 
+def encode_flag(flag: bool) -> bytes:
+    return bytes((int(flag),))
+
+
 def decode_flag(value: bytes) -> bool:
     _expect(value, 1, "flag")
     return value[0] == 1
@@ -174,11 +178,25 @@ def encode_hardware(raw: str, size: int = 10) -> bytes:
     return raw.encode("ascii").ljust(size, b"\x00")
 
 
+def encode_three_phase_config(name: str) -> bytes:
+    codes = {v: k for k, v in THREE_PHASE_CONFIG.items()}
+    if name not in codes:
+        raise ValueError(f"three-phase configuration is one of {sorted(codes)}, not {name!r}")
+    return bytes((codes[name],))
+
+
 def decode_three_phase_config(value: bytes) -> str:
     _expect(value, 1, "three-phase configuration")
     if value[0] not in THREE_PHASE_CONFIG:
         raise FrameFormatError(f"unknown three-phase configuration {value[0]}")
     return THREE_PHASE_CONFIG[value[0]]
+
+
+def encode_firmware(version: str) -> bytes:
+    """`3_03_2` → `"3032"` (single phase); 8 hex digits otherwise."""
+    if "_" in version:
+        return version.replace("_", "").encode("ascii")
+    return bytes.fromhex(version)
 
 
 def decode_firmware(value: bytes) -> str:
@@ -196,6 +214,33 @@ def decode_serial(value: bytes) -> str:
 
 def encode_serial(serial: str, size: int = 16) -> bytes:
     return serial.encode("ascii").ljust(size, b" ")
+
+
+# Tariff thresholds ----------------------------------------------------------------------
+
+THRESHOLDS = 7
+
+
+def encode_threshold_values(values: tuple[int, ...]) -> bytes:
+    if len(values) != THRESHOLDS:
+        raise ValueError(f"a tariff has {THRESHOLDS} threshold values")
+    return struct.pack(f"<{THRESHOLDS}H", *values)
+
+
+def decode_threshold_values(value: bytes) -> tuple[int, ...]:
+    """The block thresholds of the active tariff (kWh), object FFFF1E."""
+    _expect(value, 2 * THRESHOLDS, "threshold values")
+    return struct.unpack(f"<{THRESHOLDS}H", value)
+
+
+def decode_threshold_mask(value: bytes) -> frozenset[int]:
+    """Which rates (1..8) have a threshold, object FFFF20: one bit per rate."""
+    _expect(value, 1, "threshold mask")
+    return frozenset(bit + 1 for bit in range(8) if value[0] >> bit & 1)
+
+
+def encode_threshold_mask(rates: frozenset[int]) -> bytes:
+    return bytes((sum(1 << (rate - 1) for rate in rates),))
 
 
 # Logs ---------------------------------------------------------------------------------------

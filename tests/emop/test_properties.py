@@ -121,6 +121,7 @@ DECODERS: list[Callable[[bytes], Any]] = [
     records.decode_clock, records.decode_timestamp, records.decode_voltage, records.decode_serial,
     records.decode_hardware, records.decode_firmware, records.decode_three_phase_config,
     records.decode_events, records.decode_profile_log_1, records.decode_flag,
+    records.decode_threshold_values, records.decode_threshold_mask, records.decode_u4,
     lambda b: records.decode_profile_log_2(b, twin=True),
 ]
 
@@ -157,3 +158,32 @@ def test_mutated_frames_raise_only_codec_errors(frame: Frame, data: hs.DataObjec
             value(reply, request)
         except EmopError:
             pass
+
+
+@given(hs.sampled_from(["6C", "6Cw", "6Bw", "3Aw", ""]))
+def test_hardware_round_trip(code: str) -> None:
+    expected = records.HARDWARE.get(code) if code else None
+    assert records.decode_hardware(records.encode_hardware(code)) == expected
+
+
+@given(hs.sampled_from(["P1.cx", "P1.ax"]))
+def test_three_phase_config_round_trip(name: str) -> None:
+    assert records.decode_three_phase_config(records.encode_three_phase_config(name)) == name
+
+
+@given(hs.text(alphabet="0123456789", min_size=4, max_size=4))
+def test_firmware_round_trip(digits: str) -> None:
+    version = f"{digits[0]}_{digits[1:3]}_{digits[3]}"
+    assert records.decode_firmware(records.encode_firmware(version)) == version
+
+
+@given(hs.booleans(), u4)
+def test_flag_and_u4_round_trip(flag: bool, number: int) -> None:
+    assert records.decode_flag(records.encode_flag(flag)) is flag
+    assert records.decode_u4(records.encode_u4(number)) == number
+
+
+@given(hs.tuples(*[u2] * 7), hs.frozensets(hs.integers(1, 8)))
+def test_thresholds_round_trip(values: tuple[int, ...], rates: frozenset[int]) -> None:
+    assert records.decode_threshold_values(records.encode_threshold_values(values)) == values
+    assert records.decode_threshold_mask(records.encode_threshold_mask(rates)) == rates

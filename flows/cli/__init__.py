@@ -1,0 +1,16 @@
+"""The `flows` command: one entry point, with the sub-commands of each part."""
+
+from __future__ import annotations
+
+import click
+
+from flows.meters.cli import simulate
+
+
+@click.group()
+@click.version_option(package_name="flows")
+def main() -> None:
+    """Flows: collect smart prepayment meter reads and keep usage up to date."""
+
+
+main.add_command(simulate)

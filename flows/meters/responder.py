@@ -1,0 +1,130 @@
+"""What a virtual meter answers to one EMOP request frame (the protocol side, without sockets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from flows.emop import records
+from flows.emop.errors import FrameFormatError
+from flows.emop.frame import ANY_METER, Address, Frame
+from flows.emop.messages import READ, WRITE, Format, ObjectId
+from flows.meters.model import VirtualMeter
+
+NAK_FORMAT, NAK_LENGTH, NAK_UNKNOWN_OBJECT, NAK_READ_ONLY, NAK_ADDRESS = 2, 3, 5, 6, 7
+
+Reader = Callable[[VirtualMeter, datetime], bytes]
+
+
+def _money(amount: str) -> Reader:
+    from decimal import Decimal
+
+    value = records.encode_money(Decimal(amount))
+    return lambda meter, now: value
+
+
+def _three_phase_total(meter: VirtualMeter, now: datetime, which: int) -> bytes:
+    """Wh, or Wh × 10000 on CT meters (`P1.cx`): a 32-bit counter that rolls over."""
+    scale = 10000 if meter.three_phase_config == 0 else 1
+    return records.encode_u4(meter.registers(now)[which] * scale % 2**32)
+
+
+READERS: dict[int, Reader] = {
+    ObjectId.ELEMENT_A: lambda m, now: m.element_a(now).encode(),
+    ObjectId.ELEMENT_B: lambda m, now: m.element_b(now).encode(),
+    ObjectId.PREPAY_BALANCE: lambda m, now: records.encode_balance(m.balance(now)),
+    ObjectId.CSQ_NET_OP: lambda m, now: m.signal_quality(now).encode(),
+    ObjectId.TIME: lambda m, now: records.encode_clock(m.clock(now)),
+    ObjectId.HARDWARE_VERSION: lambda m, now: records.encode_hardware(m.hardware_code),
+    ObjectId.THREE_PHASE_CONFIGURATION: lambda m, now: bytes((m.three_phase_config,)),
+    ObjectId.FIRMWARE_VERSION: lambda m, now: m.firmware,
+    ObjectId.SERIAL: lambda m, now: records.encode_serial(m.serial),
+    ObjectId.INSTANTANEOUS_VOLTAGE: lambda m, now: m.voltage_dv(now).to_bytes(2, "little"),
+    ObjectId.THREE_PHASE_VOLTAGE_L1: lambda m, now: m.voltage_dv(now, 1).to_bytes(2, "little"),
+    ObjectId.THREE_PHASE_VOLTAGE_L2: lambda m, now: m.voltage_dv(now, 2).to_bytes(2, "little"),
+    ObjectId.THREE_PHASE_VOLTAGE_L3: lambda m, now: m.voltage_dv(now, 3).to_bytes(2, "little"),
+    ObjectId.THREE_PHASE_TOTAL_ACTIVE_IMPORT: lambda m, now: _three_phase_total(m, now, 0),
+    ObjectId.THREE_PHASE_TOTAL_ACTIVE_EXPORT: lambda m, now: _three_phase_total(m, now, 1),
+    ObjectId.PREPAY_ENABLED_FLAG: lambda m, now: bytes((int(m.prepay_enabled),)),
+    ObjectId.TARIFF_ACTIVE_STANDING_CHARGE: lambda m, now: records.encode_money(m.standing_charge),
+    ObjectId.TARIFF_ACTIVE_THRESHOLD_MASK: lambda m, now: records.encode_threshold_mask(frozenset()),
+    ObjectId.TARIFF_ACTIVE_THRESHOLD_VALUES: lambda m, now: records.encode_threshold_values((0,) * 7),
+    ObjectId.TARIFF_ACTIVE_BLOCK_8_RATE_1: lambda m, now: records.encode_money(m.unit_rate),
+    ObjectId.TARIFF_ACTIVE_EMERGENCY_CREDIT: _money("5.00"),
+    ObjectId.TARIFF_ACTIVE_ECREDIT_AVAILABILITY: _money("2.50"),
+    ObjectId.TARIFF_ACTIVE_DEBT_RECOVERY_RATE: _money("0.50"),
+    ObjectId.TARIFF_FUTURE_STANDING_CHARGE: lambda m, now: records.encode_money(m.standing_charge),
+    ObjectId.TARIFF_FUTURE_ACTIVATION_DATETIME: lambda m, now: records.encode_timestamp(
+        m.installed.replace(year=m.installed.year + 2)),
+    ObjectId.TARIFF_FUTURE_BLOCK_8_RATE_1: lambda m, now: records.encode_money(m.unit_rate),
+    ObjectId.TARIFF_FUTURE_ELEMENT_B_TOU_RATE_1: lambda m, now: records.encode_money(m.unit_rate),
+    ObjectId.TARIFF_FUTURE_EMERGENCY_CREDIT: _money("5.00"),
+    ObjectId.TARIFF_FUTURE_ECREDIT_AVAILABILITY: _money("2.50"),
+    ObjectId.TARIFF_FUTURE_DEBT_RECOVERY_RATE: _money("0.50"),
+}
+for _rate in range(1, 9):  # element B time-of-use rates and the block pricing matrices
+    READERS[0xFFF700 + _rate] = lambda m, now: records.encode_money(m.unit_rate)
+    for _block in range(1, 9):
+        READERS[0xFFF900 + (_block - 1) * 8 + _rate] = lambda m, now: records.encode_money(m.unit_rate)
+        READERS[0xFFF800 + (_block - 1) * 8 + _rate] = lambda m, now: records.encode_money(m.unit_rate)
+
+
+def _write(meter: VirtualMeter, object_id: int, payload: bytes, now: datetime) -> int:
+    """Apply a write; the NAK code, 0 when accepted."""
+    if object_id == ObjectId.PREPAY_ENABLED_FLAG and len(payload) == 1:
+        meter.prepay_enabled = payload[0] == 1
+        return 0
+    if object_id == ObjectId.TIME and len(payload) == 7:
+        try:
+            meter.set_clock(records.decode_clock(payload), now)
+        except FrameFormatError:
+            return NAK_FORMAT
+        return 0
+    if object_id in READERS:
+        return NAK_READ_ONLY
+    return NAK_UNKNOWN_OBJECT
+
+
+def respond(meter: VirtualMeter, request: Frame, now: datetime) -> Frame:
+    """The meter's reply: addresses swapped, same sequence; a NAK echoes ``01 oid rw``."""
+    own = Address(0x00, meter.address)
+    data = request.data
+
+    def nak(code: int) -> Frame:
+        return Frame(request.source, own, request.sequence, code, data[:5])
+
+    if request.destination not in (ANY_METER, own):
+        return nak(NAK_ADDRESS)
+    if not data:
+        return nak(NAK_FORMAT)
+    if meter.faults.nak_code is not None:
+        return nak(meter.faults.nak_code)
+    kind = data[0]
+    if kind == Format.OBJECT:
+        if len(data) < 5 or data[4] not in (READ, WRITE):
+            return nak(NAK_LENGTH)
+        object_id = int.from_bytes(data[1:4], "big")
+        if data[4] == WRITE:
+            code = _write(meter, object_id, data[5:], now)
+            return nak(code) if code else Frame(request.source, own, request.sequence, 0, data[:5])
+        if len(data) != 5:
+            return nak(NAK_LENGTH)
+        read = READERS.get(object_id)
+        if read is None:
+            return nak(NAK_UNKNOWN_OBJECT)
+        return Frame(request.source, own, request.sequence, 0, data[:5] + read(meter, now))
+    if kind in (Format.PROFILE_LOG_1, Format.PROFILE_LOG_2):
+        if len(data) != 5:
+            return nak(NAK_LENGTH)
+        since = records.from_emop_seconds(int.from_bytes(data[1:5], "big"))
+        if kind == Format.PROFILE_LOG_1:
+            body = records.encode_profile_log_1(meter.profile_log_1(since, now))
+        else:
+            body = records.encode_profile_log_2(meter.profile_log_2(since, now), meter.twin_element)
+        return Frame(request.source, own, request.sequence, 0, data[:5] + body)
+    if kind == Format.EVENT_LOG:
+        if len(data) != 5 or data[1:4] != ObjectId.EVENT_LOG.to_bytes(3, "big") or data[4] > 9:
+            return nak(NAK_FORMAT)
+        body = records.encode_events(meter.event_page(data[4], now))
+        return Frame(request.source, own, request.sequence, 0, data[:4] + b"\x00" + body)
+    return nak(NAK_FORMAT)

@@ -1,0 +1,145 @@
+"""The fleet on the network: one listening socket per virtual meter, each at its own address.
+
+Meters listen on their own loopback address (``127.10.x.y``, port 8080 by default) as real meters
+do on their private addresses, or, with ``port=0``, on 127.0.0.1 with a port each. A meter serves
+one connection at a time and refuses a second concurrent one, as real Emlite meters do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from dataclasses import dataclass
+
+from flows.emop.errors import ConnectionClosedError, FrameError
+from flows.emop.frame import decode_frame
+from flows.emop.transport import read_frame
+from flows.meters.fleet import SimClock
+from flows.meters.model import VirtualMeter
+from flows.meters.responder import respond
+
+log = logging.getLogger(__name__)
+SPLIT_CHUNK = 3  # bytes per piece for meters that deliver replies in pieces
+
+
+def loopback_host(number: int) -> str:
+    """Meter ``number``'s own loopback address: 127.10.0.1, 127.10.0.2, …"""
+    n = number + 1
+    return f"127.{10 + n // 65536}.{n // 256 % 256}.{n % 256}"
+
+
+@dataclass
+class MeterEndpoint:
+    meter: VirtualMeter
+    host: str
+    port: int
+
+
+class FleetServer:
+    """``async with FleetServer(meters, clock) as fleet: fleet.endpoints[i].host/.port``."""
+
+    def __init__(self, meters: list[VirtualMeter], clock: SimClock, *, port: int = 8080,
+                 own_addresses: bool = True) -> None:
+        self.meters, self.clock = meters, clock
+        self.port, self.own_addresses = port, own_addresses
+        self.endpoints: list[MeterEndpoint] = []
+        self._servers: list[asyncio.base_events.Server] = []
+        self._busy: set[int] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._rng = random.Random(0)
+
+    async def start(self) -> None:
+        for meter in self.meters:
+            host = loopback_host(meter.number) if self.own_addresses else "127.0.0.1"
+            if meter.faults.refuse_connections:
+                # Nothing listens: record where it would be, so clients get "refused".
+                self.endpoints.append(MeterEndpoint(meter, host, self.port or _unused_port()))
+                continue
+            server = await asyncio.start_server(
+                functools.partial(self._serve, meter), host, self.port, backlog=64)
+            self._servers.append(server)
+            self.endpoints.append(MeterEndpoint(meter, host, server.sockets[0].getsockname()[1]))
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in self._handlers:  # connections still open: end them before the loop does
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    async def __aenter__(self) -> FleetServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _serve(self, meter: VirtualMeter, reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        if meter.number in self._busy and not meter.faults.allow_second_connection:
+            writer.close()  # a real meter refuses a second connection while one is open
+            return
+        self._busy.add(meter.number)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            while True:
+                try:
+                    raw = await read_frame(reader)
+                except (ConnectionClosedError, FrameError, ConnectionError):
+                    return
+                if not await self._answer(meter, raw, writer):
+                    return
+        except asyncio.CancelledError:
+            pass  # the fleet is stopping
+        finally:
+            self._busy.discard(meter.number)
+            if task is not None:
+                self._handlers.discard(task)
+            writer.close()
+
+    async def _answer(self, meter: VirtualMeter, raw: bytes, writer: asyncio.StreamWriter) -> bool:
+        """Reply to one request; False when the connection must end."""
+        faults = meter.faults
+        try:
+            request = decode_frame(raw)
+        except FrameError:
+            return True  # a garbled request gets no answer, as on a real meter
+        if faults.no_answer:
+            return True
+        if faults.latency_s:
+            await asyncio.sleep(self._rng.expovariate(1 / faults.latency_s))  # simulated slowness
+        try:
+            reply = bytearray(respond(meter, request, self.clock.now()).encode())
+        except Exception:  # a simulator bug must not hang the client: log it, drop the link
+            log.exception("meter %s failed to answer %s", meter.serial, raw.hex())
+            return False
+        if faults.corrupt_crc:
+            reply[-1] ^= 0x5A
+        if faults.close_mid_frame:
+            writer.write(bytes(reply[: len(reply) // 2]))
+            await writer.drain()
+            return False
+        if faults.split_reply:
+            for start in range(0, len(reply), SPLIT_CHUNK):
+                writer.write(bytes(reply[start:start + SPLIT_CHUNK]))
+                await writer.drain()
+                await asyncio.sleep(0)  # let each piece leave as its own TCP segment
+        else:
+            writer.write(bytes(reply))
+            await writer.drain()
+        return True
+
+
+def _unused_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
