@@ -216,6 +216,13 @@ def encode_serial(serial: str, size: int = 16) -> bytes:
     return serial.encode("ascii").ljust(size, b" ")
 
 
+def encode_token(token: str) -> bytes:
+    """A prepayment top-up token (write to FFC803): 20 ASCII digits."""
+    if len(token) != 20 or not token.isdigit():
+        raise ValueError(f"a top-up token is 20 digits, got {token!r}")
+    return token.encode("ascii")
+
+
 # Tariff thresholds ----------------------------------------------------------------------
 
 THRESHOLDS = 7

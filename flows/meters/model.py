@@ -68,6 +68,7 @@ class VirtualMeter:
     faults: Faults = field(default_factory=Faults)
     prepay_enabled: bool = True
     clock_offset_s: float = 0.0  # set by a clock write
+    extra_credit: Decimal = Decimal(0)  # from top-up tokens
     _import_sums: list[int] = field(default_factory=lambda: [0], repr=False)
     _export_sums: list[int] = field(default_factory=lambda: [0], repr=False)
 
@@ -138,13 +139,18 @@ class VirtualMeter:
         """Credit left: topped up to `initial_credit` every `topup_days`, then falling with
         usage × unit rate and the daily standing charge (may go negative: debt)."""
         if moment <= self.installed:
-            return self.initial_credit
+            return self.initial_credit + self.extra_credit
         period = timedelta(days=self.topup_days)
         topped_up = self.installed + ((moment - self.installed) // period) * period
         imported = self._energy_since_install(moment)[0] - self._energy_since_install(topped_up)[0]
         days = Decimal((moment - topped_up) / timedelta(days=1))
         spent = Decimal(imported) / 1000 * self.unit_rate + days * self.standing_charge
-        return (self.initial_credit - spent).quantize(MONEY, rounding=ROUND_HALF_EVEN)
+        return (self.initial_credit + self.extra_credit - spent).quantize(
+            MONEY, rounding=ROUND_HALF_EVEN)
+
+    def top_up(self, amount: Decimal) -> None:
+        """A token entered: credit on top of the regular top-ups."""
+        self.extra_credit += amount
 
     def clock(self, moment: datetime) -> datetime:
         days = (moment - self.installed) / timedelta(days=1)

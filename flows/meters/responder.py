@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from flows.emop import records
 from flows.emop.errors import FrameFormatError
@@ -14,11 +15,10 @@ from flows.meters.model import VirtualMeter
 NAK_FORMAT, NAK_LENGTH, NAK_UNKNOWN_OBJECT, NAK_READ_ONLY, NAK_ADDRESS = 2, 3, 5, 6, 7
 
 Reader = Callable[[VirtualMeter, datetime], bytes]
+TOKEN_VALUE = Decimal("10.00")  # what any valid-looking token adds in the simulation
 
 
 def _money(amount: str) -> Reader:
-    from decimal import Decimal
-
     value = records.encode_money(Decimal(amount))
     return lambda meter, now: value
 
@@ -79,6 +79,11 @@ def _write(meter: VirtualMeter, object_id: int, payload: bytes, now: datetime) -
             meter.set_clock(records.decode_clock(payload), now)
         except FrameFormatError:
             return NAK_FORMAT
+        return 0
+    if object_id == ObjectId.TOKEN_TOP_UP:
+        if len(payload) != 20 or not payload.isdigit():
+            return NAK_FORMAT
+        meter.top_up(TOKEN_VALUE)
         return 0
     if object_id in READERS:
         return NAK_READ_ONLY

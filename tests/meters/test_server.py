@@ -121,6 +121,11 @@ def test_every_object_reads_back_as_the_meter_holds_it() -> None:
                 assert (
                     records.decode_flag(await read_value(connection, ObjectId.PREPAY_ENABLED_FLAG)) is False
                 )
+                before = records.decode_balance(await read_value(connection, ObjectId.PREPAY_BALANCE))
+                top_up = write_request(ObjectId.TOKEN_TOP_UP, records.encode_token("12345678901234567890"))
+                object_value(await connection.exchange(top_up), top_up)
+                after = records.decode_balance(await read_value(connection, ObjectId.PREPAY_BALANCE))
+                assert after - before == Decimal("10.00")
                 with pytest.raises(NakError) as refused:
                     await read_value(connection, 0x123456)
                 assert refused.value.code == 5
