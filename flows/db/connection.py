@@ -1,0 +1,125 @@
+"""`connect(url)`: one small interface over SQLite (embedded default) and PostgreSQL.
+
+SQL in flows.db is written once with ``:name`` parameters; timestamps go in and come out as
+UTC-aware datetimes on both engines (SQLite stores ISO 8601 text that sorts in time order).
+PostgreSQL tables live in the schema ``flows`` (the search path is set on connect).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+
+DEFAULT_URL = "sqlite:///flows.db"
+_PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+class DatabaseError(Exception):
+    """A problem with the Flows database (connection, migration, bad data)."""
+
+
+def sqlite_time(moment: datetime) -> str:
+    """How SQLite stores a timestamp: UTC, millisecond precision, sortable text."""
+    if moment.tzinfo is None:
+        raise DatabaseError(f"timestamps must be timezone-aware (UTC), got {moment!r}")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return sqlite_time(value)
+    if isinstance(value, (UUID, Decimal)):
+        return str(value)
+    return value
+
+
+class Database:
+    """A connection to the Flows database. ``engine`` is ``"sqlite"`` or ``"postgres"``."""
+
+    def __init__(self, url: str, raw: Any, engine: str) -> None:
+        self.url, self.raw, self.engine = url, raw, engine
+
+    def _sql(self, sql: str) -> str:
+        if self.engine == "postgres":
+            return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+        return sql
+
+    def _params(self, params: Mapping[str, Any] | None) -> Any:
+        if not params:
+            return {}
+        if self.engine == "sqlite":
+            return {key: _sqlite_value(value) for key, value in params.items()}
+        return dict(params)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run one statement; the number of rows it changed. A constraint violation (a
+        duplicate serial, say) raises `DatabaseError` naming it."""
+        try:
+            cursor = self.raw.execute(self._sql(sql), self._params(params))
+        except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as error:
+            raise DatabaseError(f"rejected by the database: {error}".strip()) from error
+        return int(cursor.rowcount)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        cursor = self.raw.execute(self._sql(sql), self._params(params))
+        rows = cursor.fetchall()
+        if self.engine == "sqlite":
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in rows]
+        return [dict(row) for row in rows]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """All or nothing: commits on success, rolls back on any exception."""
+        if self.engine == "sqlite":
+            self.raw.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self.raw.execute("ROLLBACK")
+                raise
+            self.raw.execute("COMMIT")
+        else:
+            with self.raw.transaction():
+                yield self
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(url: str = DEFAULT_URL) -> Database:
+    """``sqlite:///path/flows.db`` (or a plain path) or ``postgresql://…``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            raw = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+        except psycopg.OperationalError as error:
+            raise DatabaseError(f"cannot connect to {url}: {error}") from None
+        raw.execute("CREATE SCHEMA IF NOT EXISTS flows")
+        raw.execute("SET search_path TO flows, public")
+        raw.execute("SET TimeZone TO 'UTC'")
+        return Database(url, raw, "postgres")
+    path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    raw_sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+    raw_sqlite.execute("PRAGMA journal_mode=WAL")
+    raw_sqlite.execute("PRAGMA foreign_keys=ON")
+    raw_sqlite.execute("PRAGMA busy_timeout=60000")
+    return Database(url, raw_sqlite, "sqlite")
