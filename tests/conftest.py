@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from flows.devtools.postgres import TemporaryCluster
 
@@ -40,9 +40,13 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     with psycopg.connect(postgres_server_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     params = conninfo_to_dict(postgres_server_url)
-    params["dbname"] = name
+    user = f"{params['user']}@" if params.get("user") else ""
+    password = f":{params['password']}" if params.get("password") else ""
+    if password:
+        user = f"{params['user']}{password}@"
+    host = f"{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}"
     try:
-        yield make_conninfo(**params)  # type: ignore[arg-type]
+        yield f"postgresql://{user}{host}/{name}"  # a URL, as FLOWS_DATABASE_URL would be
     finally:
         with psycopg.connect(postgres_server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

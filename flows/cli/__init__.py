@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from flows.db.cli import COMMANDS as DB_COMMANDS
 from flows.meters.cli import simulate
 
 
@@ -14,3 +15,5 @@ def main() -> None:
 
 
 main.add_command(simulate)
+for _command in DB_COMMANDS:
+    main.add_command(_command)

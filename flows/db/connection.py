@@ -115,6 +115,9 @@ def connect(url: str = DEFAULT_URL) -> Database:
         raw.execute("SET search_path TO flows, public")
         raw.execute("SET TimeZone TO 'UTC'")
         return Database(url, raw, "postgres")
+    if "=" in url and not url.startswith("sqlite:"):
+        raise DatabaseError(f"{url!r} looks like a PostgreSQL conninfo string: give a "
+                            "postgresql://user@host:port/dbname URL (or sqlite:///path)")
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     else:
         url = request.getfixturevalue("postgres_url")
     database = connect(url)
+    assert database.engine == request.param
     migrate(database)
     yield database
     database.close()

@@ -22,7 +22,7 @@ CREATE TABLE meter_registry (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     serial text NOT NULL UNIQUE,
     name text,
-    ip_address inet UNIQUE,
+    ip_address inet,
     port integer NOT NULL DEFAULT 8080,
     hardware text,
     firmware_version text,
@@ -31,7 +31,8 @@ CREATE TABLE meter_registry (
     mode meter_mode NOT NULL DEFAULT 'active',
     daylight_savings_correction_enabled boolean,
     created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (ip_address, port)  -- real meters all use port 8080; simulated ones may share a host
 );
 
 CREATE TABLE meter_registers (
@@ -134,15 +135,21 @@ CREATE TRIGGER meter_registry_create_shadow AFTER INSERT ON meter_registry
 CREATE FUNCTION touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.updated_at := now();
-    IF TG_TABLE_NAME = 'meter_shadows' AND NEW.health = 'healthy' THEN
-        NEW.last_healthy_at := now();
+    RETURN NEW;
+END $$;
+CREATE TRIGGER meter_registry_updated_at BEFORE UPDATE ON meter_registry
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+
+CREATE FUNCTION shadow_before_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    IF NEW.health = 'healthy' THEN
+        NEW.last_healthy_at := now();  -- a healthy write
     END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER meter_shadows_updated_at BEFORE UPDATE ON meter_shadows
-    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
-CREATE TRIGGER meter_registry_updated_at BEFORE UPDATE ON meter_registry
-    FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+    FOR EACH ROW EXECUTE FUNCTION shadow_before_update();
 
 -- One history row per register per read: fires when a read happened (reads_at moved, or a
 -- register value changed for writers that do not set reads_at), never for unrelated updates.

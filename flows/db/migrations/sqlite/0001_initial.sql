@@ -17,7 +17,7 @@ CREATE TABLE meter_registry (
         || '-' || lower(hex(randomblob(6)))),
     serial TEXT NOT NULL UNIQUE,
     name TEXT,
-    ip_address TEXT UNIQUE,
+    ip_address TEXT,
     port INTEGER NOT NULL DEFAULT 8080,
     hardware TEXT,
     firmware_version TEXT,
@@ -26,7 +26,8 @@ CREATE TABLE meter_registry (
     mode TEXT NOT NULL DEFAULT 'active' CHECK (mode IN ('active', 'passive')),
     daylight_savings_correction_enabled INTEGER,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (ip_address, port)
 );
 
 CREATE TABLE meter_registers (
