@@ -3,10 +3,14 @@ in its own transaction, recorded in ``schema_migrations``. Running again applies
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
+from zoneinfo import ZoneInfo
 
-from flows.db.connection import Database, DatabaseError
+from flows.db.connection import Database, DatabaseError, sqlite_time
 
 
 @dataclass(frozen=True)
@@ -53,13 +57,38 @@ def migrate(db: Database) -> list[Migration]:
             raise DatabaseError(f"migration {migration.version:04d}_{migration.name} failed "
                                 f"({db.engine}): {error}; nothing of it was applied") from error
         applied.append(migration)
+    fill_local_days(db)
     return applied
+
+
+LOCAL_ZONE = "Europe/London"
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def local_days(first: date = FIRST_DAY, last: date = LAST_DAY,
+               zone: str = LOCAL_ZONE) -> Iterator[tuple[date, datetime, datetime, int]]:
+    """(day, start UTC, end UTC, half-hours) for each local day: 46/48/50 around clock changes."""
+    tz = ZoneInfo(zone)
+    day = first
+    start = datetime.combine(day, time(), tz).astimezone(UTC)
+    while day <= last:
+        following = day + timedelta(days=1)
+        end = datetime.combine(following, time(), tz).astimezone(UTC)
+        yield day, start, end, int((end - start) / timedelta(minutes=30))
+        day, start = following, end
+
+
+def fill_local_days(db: Database) -> None:
+    """Fill SQLite's ``local_days`` once (it has no time zones; PostgreSQL fills it in SQL)."""
+    if db.engine != "sqlite" or db.query("SELECT count(*) AS n FROM local_days")[0]["n"]:
+        return
+    rows = [(d.isoformat(), sqlite_time(s), sqlite_time(e), n) for d, s, e, n in local_days()]
+    with db.transaction():
+        db.raw.executemany("INSERT INTO local_days VALUES (?, ?, ?, ?)", rows)
 
 
 def _statements(script: str) -> list[str]:
     """Split an SQLite script into statements (``executescript`` would commit on its own)."""
-    import sqlite3
-
     statements, current = [], ""
     for line in script.splitlines(keepends=True):
         current += line
@@ -67,6 +96,4 @@ def _statements(script: str) -> list[str]:
             if current.strip():
                 statements.append(current)
             current = ""
-    if current.strip().strip(";").strip() and not current.strip().startswith("--"):
-        statements.append(current)
     return statements

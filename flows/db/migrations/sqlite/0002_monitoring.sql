@@ -1,0 +1,47 @@
+-- Monitoring views, and local days (Europe/London) for missing half-hour counts that expect
+-- 46, 48 or 50 half-hours on clock-change days. local_days is filled by flows.db.migrate.
+
+CREATE TABLE local_days (
+    day TEXT PRIMARY KEY,
+    start_utc TEXT NOT NULL,
+    end_utc TEXT NOT NULL,
+    half_hours INTEGER NOT NULL
+);
+
+CREATE VIEW meters_last_seen AS
+    SELECT r.id AS meter_id, r.serial, max(c.timestamp) AS last_csq_at
+      FROM meter_registry r LEFT JOIN meter_csq c ON c.meter_id = r.id
+     WHERE r.mode = 'active'
+     GROUP BY r.id, r.serial;
+
+CREATE VIEW meters_offline_all AS
+    SELECT * FROM meters_last_seen
+     WHERE last_csq_at IS NULL
+        OR last_csq_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-3 hours');
+
+CREATE VIEW meters_offline_recently AS
+    SELECT * FROM meters_last_seen
+     WHERE last_csq_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-3 hours')
+       AND last_csq_at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-24 hours');
+
+CREATE VIEW meters_low_balance AS
+    SELECT r.id AS meter_id, r.serial, s.balance, s.balance_at
+      FROM meter_registry r JOIN meter_shadows s ON s.id = r.id
+     WHERE CAST(s.balance AS REAL) < 15.00;
+
+CREATE VIEW meters_clock_drift AS
+    SELECT r.id AS meter_id, r.serial, s.clock_time_diff_seconds, s.clock_time_diff_synced_at
+      FROM meter_registry r JOIN meter_shadows s ON s.id = r.id
+     WHERE abs(s.clock_time_diff_seconds) >= 60;
+
+CREATE VIEW register_interval_hh_missing AS
+    WITH spans AS (SELECT register_id, min(timestamp) AS first_at, max(timestamp) AS last_at
+                     FROM register_interval_hh GROUP BY register_id)
+    SELECT s.register_id, d.day, d.half_hours AS expected,
+           (SELECT count(*) FROM register_interval_hh i
+             WHERE i.register_id = s.register_id
+               AND i.timestamp >= d.start_utc AND i.timestamp < d.end_utc) AS present,
+           d.half_hours - (SELECT count(*) FROM register_interval_hh i
+                            WHERE i.register_id = s.register_id
+                              AND i.timestamp >= d.start_utc AND i.timestamp < d.end_utc) AS missing
+      FROM spans s JOIN local_days d ON d.end_utc > s.first_at AND d.start_utc <= s.last_at;

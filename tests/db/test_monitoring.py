@@ -1,0 +1,68 @@
+"""Monitoring views on both engines; missing half-hours expect 46/48/50 per Europe/London day."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from flows.db import Database
+from flows.db import repository as repo
+from flows.db.migrate import local_days
+
+
+def a_meter(db: Database, serial: str = "EML1", address: str = "127.10.0.1") -> UUID:
+    escos = repo.esco_ids(db)
+    esco = escos.get("MOR") or repo.add_esco(db, "MOR")
+    return repo.add_meter(db, serial, address, "B1.w", esco)
+
+
+def register_of(db: Database, meter: UUID) -> Any:
+    return db.query("SELECT register_id FROM meter_registers WHERE meter_id = :m",
+                    {"m": meter})[0]["register_id"]
+
+
+@pytest.mark.parametrize(("day", "expected"), [(date(2025, 3, 30), 46), (date(2025, 10, 26), 50),
+                                               (date(2025, 6, 1), 48)])
+def test_missing_half_hours_per_local_day(db: Database, day: date, expected: int) -> None:
+    (_, start, end, half_hours), = local_days(day, day)
+    assert half_hours == expected
+    register = register_of(db, a_meter(db))
+    skipped = {3, 7}
+    for n in range(expected):
+        if n not in skipped:
+            db.execute("INSERT INTO register_interval_hh (register_id, timestamp, kwh) "
+                       "VALUES (:r, :t, :k)", {"r": register, "t": start + n * timedelta(minutes=30),
+                                               "k": Decimal("0.25")})
+    rows = db.query("SELECT day, expected, present, missing FROM register_interval_hh_missing "
+                    "WHERE register_id = :r", {"r": register})
+    assert [(str(r["day"]), r["expected"], r["present"], r["missing"]) for r in rows] == [
+        (day.isoformat(), expected, expected - 2, 2)]
+    assert end - start == expected * timedelta(minutes=30)
+
+
+def test_low_balance_and_clock_drift(db: Database) -> None:
+    low, fine = a_meter(db, "EML1", "127.10.0.1"), a_meter(db, "EML2", "127.10.0.2")
+    now = datetime.now(UTC)
+    repo.update_shadow_healthy(db, low, {"balance": Decimal("14.99"), "balance_at": now,
+                                         "clock_time_diff_seconds": -75})
+    repo.update_shadow_healthy(db, fine, {"balance": Decimal("15.00"), "balance_at": now,
+                                          "clock_time_diff_seconds": 59})
+    assert [r["serial"] for r in db.query("SELECT serial FROM meters_low_balance")] == ["EML1"]
+    assert [r["serial"] for r in db.query("SELECT serial FROM meters_clock_drift")] == ["EML1"]
+
+
+def test_offline_views(db: Database) -> None:
+    now = datetime.now(UTC)
+    seen = {"EML1": now - timedelta(minutes=10), "EML2": now - timedelta(hours=5),
+            "EML3": now - timedelta(days=2)}
+    for number, (serial, at) in enumerate(seen.items(), start=1):
+        meter = a_meter(db, serial, f"127.10.0.{number}")
+        repo.update_shadow_healthy(db, meter, {"csq": 15, "csq_at": at})
+    a_meter(db, "EML4", "127.10.0.4")  # never seen
+    offline = sorted(r["serial"] for r in db.query("SELECT serial FROM meters_offline_all"))
+    recent = [r["serial"] for r in db.query("SELECT serial FROM meters_offline_recently")]
+    assert offline == ["EML2", "EML3", "EML4"] and recent == ["EML2"]
