@@ -1,0 +1,1 @@
+-- Nothing to do on SQLite: history tables are not partitioned (see the PostgreSQL migration).
