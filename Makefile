@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck pytest bench clean
+.PHONY: test lint typecheck pytest bench clean proto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,10 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) bench/.venv-stepping .pytest_cache .mypy_cache .ruff_cache
+
+# Regenerate the checked-in gRPC modules from flows/mediator/proto/mediator.proto.
+proto: $(VENV)/.installed
+	$(BIN)/python -m grpc_tools.protoc -I flows/mediator/proto --python_out=flows/mediator/proto \
+		--grpc_python_out=flows/mediator/proto flows/mediator/proto/mediator.proto
+	sed -i 's/^import mediator_pb2 as/from flows.mediator.proto import mediator_pb2 as/' \
+		flows/mediator/proto/mediator_pb2_grpc.py

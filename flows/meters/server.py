@@ -11,10 +11,11 @@ import asyncio
 import functools
 import logging
 import random
+import time
 from dataclasses import dataclass
 
 from flows.emop.errors import ConnectionClosedError, FrameError
-from flows.emop.frame import decode_frame
+from flows.emop.frame import Frame, decode_frame
 from flows.emop.transport import read_frame
 from flows.meters.fleet import SimClock
 from flows.meters.model import VirtualMeter
@@ -48,6 +49,10 @@ class FleetServer:
         self._servers: list[asyncio.base_events.Server] = []
         self._busy: set[int] = set()
         self._handlers: set[asyncio.Task[None]] = set()
+        # Per meter number: (started, finished, request data field) of every request received,
+        # in monotonic seconds, so tests can check spacing, overlap and "sent exactly once".
+        self.requests: dict[int, list[tuple[float, float, bytes]]] = {}
+        self.request_arrived = asyncio.Event()  # set whenever a meter starts on a request
         self._rng = random.Random(0)
 
     async def start(self) -> None:
@@ -106,11 +111,21 @@ class FleetServer:
 
     async def _answer(self, meter: VirtualMeter, raw: bytes, writer: asyncio.StreamWriter) -> bool:
         """Reply to one request; False when the connection must end."""
-        faults = meter.faults
         try:
             request = decode_frame(raw)
         except FrameError:
             return True  # a garbled request gets no answer, as on a real meter
+        started = time.monotonic()
+        self.request_arrived.set()
+        received = self.requests.setdefault(meter.number, [])
+        try:
+            return await self._reply(meter, request, raw, writer)
+        finally:
+            received.append((started, time.monotonic(), request.data))
+
+    async def _reply(self, meter: VirtualMeter, request: Frame, raw: bytes,
+                     writer: asyncio.StreamWriter) -> bool:
+        faults = meter.faults
         if faults.no_answer:
             return True
         if faults.latency_s:

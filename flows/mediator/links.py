@@ -1,0 +1,138 @@
+"""Talking to meters safely: one request at a time per meter (others wait in order, for a bounded
+time), a minimum gap between two requests to one meter, and connection retries that can never
+send a frame twice: a frame is only re-sent for reads, never for writes."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.emop import EmopError, Frame, MeterConnection, NakError, TransportError
+from flows.emop.errors import ConnectionRefusedByMeterError, ConnectTimeoutError
+
+
+class LinkError(Exception):
+    """Why a request to a meter did not get an answer; `status` names the gRPC status."""
+
+    status = "INTERNAL"
+
+
+class UnknownMeter(LinkError):
+    status = "NOT_FOUND"
+
+
+class MeterBusy(LinkError):
+    status = "RESOURCE_EXHAUSTED"
+
+
+class ConnectFailed(LinkError):
+    status = "INTERNAL"
+
+
+class MeterFailed(LinkError):
+    status = "INTERNAL"
+
+
+Resolver = Callable[[str], Awaitable[tuple[str, int] | None]]
+
+
+@dataclass
+class LinkSettings:
+    min_gap_s: float = 2.0  # real meters need about 2 s between requests
+    lock_wait_s: float = 60.0  # longest wait for a busy meter
+    connect_attempts: int = 5
+    connect_backoff_s: float = 7.0
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 10.0
+
+
+class MeterLinks:
+    def __init__(self, resolve: Resolver, settings: LinkSettings | None = None) -> None:
+        self.resolve = resolve
+        self.settings = settings or LinkSettings()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last_done: dict[str, float] = {}
+        self.queue_wait_observer: Callable[[str, float], None] = lambda serial, seconds: None
+
+    async def exchange(self, serial: str, request: Frame, *, is_write: bool) -> Frame:
+        """Send ``request`` to the meter and return its checked reply frame."""
+        address = await self.resolve(serial)
+        if address is None:
+            raise UnknownMeter(f"Meter '{serial}' not known")
+        lock = self._locks.setdefault(serial, asyncio.Lock())
+        queued = time.monotonic()
+        try:
+            await asyncio.wait_for(lock.acquire(), self.settings.lock_wait_s)
+        except TimeoutError:
+            raise MeterBusy(f"Meter {serial} is busy (timeout)") from None
+        self.queue_wait_observer(serial, time.monotonic() - queued)
+        try:
+            attempts = 1 if is_write else 2  # a read may be asked again; a write never
+            for attempt in range(attempts):
+                try:
+                    return await self._once(serial, address, request)
+                except (TransportError, EmopError) as error:
+                    if isinstance(error, (NakError, LinkError)) or attempt + 1 == attempts:
+                        raise
+            raise AssertionError("unreachable")
+        except NakError as error:
+            raise MeterFailed(f"Meter communication failed: {error}") from error
+        except LinkError:
+            raise
+        except EmopError as error:
+            raise MeterFailed(f"Meter communication failed: {error}") from error
+        finally:
+            self._last_done[serial] = time.monotonic()
+            lock.release()
+
+    async def _once(self, serial: str, address: tuple[str, int], request: Frame) -> Frame:
+        """One exchange on a fresh connection; connecting is retried, sending never."""
+        await self._keep_gap(serial)
+        settings = self.settings
+        connection = MeterConnection(
+            *address, connect_timeout=settings.connect_timeout_s, read_timeout=settings.read_timeout_s
+        )
+        for attempt in range(settings.connect_attempts):
+            try:
+                await connection.open()
+                break
+            except (ConnectTimeoutError, ConnectionRefusedByMeterError, TransportError):
+                if attempt + 1 == settings.connect_attempts:
+                    raise ConnectFailed("failed to connect after retries") from None
+                await asyncio.sleep(settings.connect_backoff_s)  # back off before trying again
+        try:
+            return await connection.exchange(request)
+        finally:
+            await connection.close()
+            self._last_done[serial] = time.monotonic()
+
+    async def _keep_gap(self, serial: str) -> None:
+        last = self._last_done.get(serial)
+        if last is not None:
+            wait = self.settings.min_gap_s - (time.monotonic() - last)
+            if wait > 0:
+                await asyncio.sleep(wait)  # the meter needs this pause between requests
+
+
+class CsvDirectory:
+    """serial → (ip_address, port) from a registry CSV, re-read when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._mtime = -1.0
+        self._addresses: dict[str, tuple[str, int]] = {}
+
+    async def __call__(self, serial: str) -> tuple[str, int] | None:
+        mtime = self.path.stat().st_mtime
+        if mtime != self._mtime:
+            with self.path.open(newline="") as handle:
+                self._addresses = {
+                    row["serial"]: (row["ip_address"], int(row.get("port") or 8080))
+                    for row in csv.DictReader(handle)
+                }
+            self._mtime = mtime
+        return self._addresses.get(serial)
