@@ -4,6 +4,7 @@ status, writes never sent twice, per-meter serialisation and spacing under load.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import resource
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -170,7 +171,7 @@ def test_a_thousand_meters_three_reads_each() -> None:
         for number, received in fleet.requests.items():
             spans = sorted((start, end) for start, end, _ in received)
             assert len(spans) == (6 if number < 50 else 3)
-            for (_, end), (next_start, _) in zip(spans, spans[1:]):
+            for (_, end), (next_start, _) in itertools.pairwise(spans):
                 assert next_start >= end  # never two requests at once on one meter
                 assert next_start - end >= settings.min_gap_s * 0.9  # the gap is kept
 
