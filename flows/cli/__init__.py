@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from flows.db.cli import COMMANDS as DB_COMMANDS
+from flows.mediator.cli import mediator
 from flows.meters.cli import simulate
 
 
@@ -15,5 +16,6 @@ def main() -> None:
 
 
 main.add_command(simulate)
+main.add_command(mediator)
 for _command in DB_COMMANDS:
     main.add_command(_command)

@@ -38,15 +38,16 @@ class MediatorClient:
         deadline_s: float = DEFAULT_DEADLINE_S,
         credentials: grpc.ChannelCredentials | None = None,
         max_in_flight: int = 256,
+        options: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.target, self.deadline_s = target, deadline_s
         # Thousands of simultaneous calls on one channel get CANCELLED by the transport before
         # reaching the server; more wait here, in order, and their deadline starts once sent.
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._channel = (
-            grpc.aio.secure_channel(target, credentials)
+            grpc.aio.secure_channel(target, credentials, options=options)
             if credentials is not None
-            else grpc.aio.insecure_channel(target)
+            else grpc.aio.insecure_channel(target, options=options)
         )
         self._meters = pb_grpc.EmliteMediatorServiceStub(self._channel)
         self._info = pb_grpc.InfoServiceStub(self._channel)
