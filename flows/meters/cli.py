@@ -50,10 +50,12 @@ def write_registry(path: Path, fleet: FleetServer) -> None:
               help="Port of every meter (0: any free port each).")
 @click.option("--shared-host", is_flag=True,
               help="All meters on 127.0.0.1 (needs --port 0) instead of one loopback address each.")
+@click.option("--latency", type=float, default=0.0, show_default=True,
+              help="A fixed delay (seconds) every meter adds before each reply.")
 @click.option("--registry", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("meters.csv"), show_default=True, help="Where to write the fleet's CSV.")
 def simulate(count: int, seed: int, faults: str, speed: float, start_text: str | None, port: int,
-             shared_host: bool, registry: Path) -> None:
+             shared_host: bool, latency: float, registry: Path) -> None:
     """Run a fleet of simulated Emlite meters speaking EMOP on loopback until stopped."""
     try:
         rates = FaultRates.parse(faults)
@@ -64,6 +66,8 @@ def simulate(count: int, seed: int, faults: str, speed: float, start_text: str |
                                  param_hint="--shared-host")
     start = _parse_start(start_text)
     meters = build_fleet(count, seed, start, rates)
+    for meter in meters:
+        meter.faults.fixed_latency_s = latency
     asyncio.run(_serve(meters, SimClock(start, speed), port, not shared_host, registry))
 
 

@@ -28,6 +28,7 @@ class Faults:
     corrupt_crc: bool = False
     nak_code: int | None = None       # answers every request with this NAK code
     latency_s: float = 0.0            # mean extra delay before replying (exponential)
+    fixed_latency_s: float = 0.0      # a constant delay before every reply (benchmarks)
     sentinel_registers: bool = False  # element A import reads 16777215 Wh (meter error)
     reset_at: datetime | None = None  # registers restart from zero at this time
     allow_second_connection: bool = False  # real meters refuse a concurrent second connection

@@ -128,8 +128,11 @@ class FleetServer:
         faults = meter.faults
         if faults.no_answer:
             return True
-        if faults.latency_s:
-            await asyncio.sleep(self._rng.expovariate(1 / faults.latency_s))  # simulated slowness
+        if faults.latency_s or faults.fixed_latency_s:
+            delay = faults.fixed_latency_s
+            if faults.latency_s:
+                delay += self._rng.expovariate(1 / faults.latency_s)
+            await asyncio.sleep(delay)  # a slow meter, simulated
         try:
             reply = bytearray(respond(meter, request, self.clock.now()).encode())
         except Exception:  # a simulator bug must not hang the client: log it, drop the link

@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 
 from flows.emop import ObjectId
+from flows.emop.records import REGISTER_ERROR_SENTINEL
 from flows.mediator.client import MediatorClient, MediatorError
 from flows.mediator.links import LinkSettings, MeterLinks
 from flows.mediator.server import Metrics, start_server
@@ -21,8 +22,14 @@ from flows.meters import Faults, FleetServer, SimClock, build_fleet
 from flows.meters.model import VirtualMeter
 
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-FAST = LinkSettings(min_gap_s=0.02, lock_wait_s=5.0, connect_attempts=2, connect_backoff_s=0.01,
-                    connect_timeout_s=2.0, read_timeout_s=0.5)
+FAST = LinkSettings(
+    min_gap_s=0.02,
+    lock_wait_s=5.0,
+    connect_attempts=2,
+    connect_backoff_s=0.01,
+    connect_timeout_s=2.0,
+    read_timeout_s=0.5,
+)
 
 Check = Callable[[MediatorClient, FleetServer], Awaitable[None]]
 
@@ -31,8 +38,7 @@ def run(meters: list[VirtualMeter], check: Check, settings: LinkSettings = FAST)
     metrics = Metrics.create()
 
     async def main() -> None:
-        async with FleetServer(meters, SimClock(START, speed=0), port=0,
-                               own_addresses=False) as fleet:
+        async with FleetServer(meters, SimClock(START, speed=0), port=0, own_addresses=False) as fleet:
             addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
 
             async def resolve(serial: str) -> tuple[str, int] | None:
@@ -163,8 +169,9 @@ def test_a_thousand_meters_three_reads_each() -> None:
             a = await client.read_element_a(meter.serial)
             balance = await client.prepay_balance(meter.serial)
             serial = await client.serial_number(meter.serial)
-            return bool(a == meter.element_a(START) and balance == meter.balance(START)
-                        and serial == meter.serial)
+            return bool(
+                a == meter.element_a(START) and balance == meter.balance(START) and serial == meter.serial
+            )
 
         results = await asyncio.gather(*(three(m) for m in meters), *(three(m) for m in meters[:50]))
         assert all(results) and len(results) == 1050
@@ -177,3 +184,16 @@ def test_a_thousand_meters_three_reads_each() -> None:
 
     metrics = run(meters, check, settings)
     assert metrics.requests.labels("readElement")._value.get() == 3150
+
+
+def test_split_replies_and_the_sentinel_pass_through_unchanged() -> None:
+    base = build_fleet(2, seed=2, start=START)
+    split = replace(base[0], faults=Faults(split_reply=True))
+    sentinel = replace(base[1], faults=Faults(sentinel_registers=True))
+
+    async def check(client: MediatorClient, fleet: FleetServer) -> None:
+        assert await client.read_element_a(split.serial) == split.element_a(START)
+        # The mediator passes what the meter said; flagging the sentinel is the views' job.
+        assert (await client.read_element_a(sentinel.serial)).import_active == REGISTER_ERROR_SENTINEL
+
+    run([split, sentinel], check)
