@@ -27,8 +27,8 @@ from flows.ivm.index import Index
 from flows.ivm.run import Runner, check_graph
 from flows.ivm.sqldialect import Dialect
 from flows.ivm.sqlstate import KeyColumns, SqlAggregates, SqlBag, SqlCounts
-from flows.ivm.store import StagedChanges
-from flows.ivm.zset import MATCH_ALL, MatchAll, ZSet, ZSetPython
+from flows.ivm.store import CacheView, StagedChanges
+from flows.ivm.zset import MATCH_ALL, MatchAll
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -208,7 +208,7 @@ class SqlStore:
         return SqlCachedZSet(self._cache_state(node))
 
 
-class SqlCachedZSet(ZSet[T]):
+class SqlCachedZSet(CacheView[T]):
     """A cache as its table holds it now: every read is a query (indexed by key)."""
 
     def __init__(self, counts: SqlCounts) -> None:
@@ -225,26 +225,16 @@ class SqlCachedZSet(ZSet[T]):
     def iter(self, match: frozenset[T] | MatchAll = MATCH_ALL) -> Iterator[tuple[T, int]]:
         counts = self._counts
         rows = counts.dialect.counts_scan(counts.table, counts.codec.needs_payload)
-        decode = counts.codec.decode
-        for text, payload, count in rows:
-            value = decode(text, payload)
+        values = counts.codec.decode_many([row[0] for row in rows], [row[1] for row in rows])
+        for value, row in zip(values, rows):
             if isinstance(match, MatchAll) or value in match:
-                yield value, count
+                yield value, row[2]
 
     def iter_by_index(
         self, index: Index[T, K], match_keys: frozenset[K] | MatchAll = MATCH_ALL
     ) -> Iterator[tuple[K, T, int]]:
         keys = None if isinstance(match_keys, MatchAll) else match_keys
         return self._counts.iter_by_index(index, keys)
-
-    def to_zset(self) -> ZSetPython[T]:
-        return ZSetPython(dict(self.iter()), self.indexes)
-
-    def __add__(self, other: ZSet[T]) -> ZSet[T]:
-        return self.to_zset() + other
-
-    def __neg__(self) -> ZSet[T]:
-        return -self.to_zset()
 
     def __repr__(self) -> str:
         return f"<SqlCachedZSet {self.table}>"

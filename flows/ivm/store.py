@@ -117,8 +117,34 @@ class StorePython:
         return CachedZSet(self.counts(node, "values", node.params["indexes"]))
 
 
-class CachedZSet(ZSet[T]):
-    """A read-only view of a cache's integrated Z-set, as the store holds it now."""
+class CacheView(ZSet[T]):
+    """A read-only view of a cache's integrated Z-set, as its store holds it now. Stores
+    provide `iter`, `iter_by_index` and `indexes`; arithmetic works on a copy."""
+
+    @property
+    def indexes(self) -> tuple[Index[T, Any], ...]:
+        raise NotImplementedError
+
+    def iter(self, match: frozenset[T] | MatchAll = MATCH_ALL) -> Iterator[tuple[T, int]]:
+        raise NotImplementedError
+
+    def iter_by_index(
+        self, index: Index[T, K], match_keys: frozenset[K] | MatchAll = MATCH_ALL
+    ) -> Iterator[tuple[K, T, int]]:
+        raise NotImplementedError
+
+    def to_zset(self) -> ZSetPython[T]:
+        return ZSetPython(dict(self.iter()), self.indexes)
+
+    def __add__(self, other: ZSet[T]) -> ZSet[T]:
+        return self.to_zset() + other
+
+    def __neg__(self) -> ZSet[T]:
+        return -self.to_zset()
+
+
+class CachedZSet(CacheView[T]):
+    """A cache of `StorePython`: reads its live counts."""
 
     def __init__(self, counts: PythonCounts) -> None:
         self._counts = counts
@@ -138,15 +164,6 @@ class CachedZSet(ZSet[T]):
     ) -> Iterator[tuple[K, T, int]]:
         keys = None if isinstance(match_keys, MatchAll) else match_keys
         yield from list(self._counts.iter_by_index(index, keys))
-
-    def to_zset(self) -> ZSetPython[T]:
-        return ZSetPython(dict(self._counts.items()), self.indexes)
-
-    def __add__(self, other: ZSet[T]) -> ZSet[T]:
-        return self.to_zset() + other
-
-    def __neg__(self) -> ZSet[T]:
-        return -self.to_zset()
 
     def __len__(self) -> int:
         return len(self._counts.counts)
