@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from flows.collect.cli import sync
 from flows.db.cli import COMMANDS as DB_COMMANDS
 from flows.mediator.cli import mediator
 from flows.meters.cli import simulate
@@ -17,5 +18,6 @@ def main() -> None:
 
 main.add_command(simulate)
 main.add_command(mediator)
+main.add_command(sync)
 for _command in DB_COMMANDS:
     main.add_command(_command)

@@ -65,7 +65,9 @@ INSERT INTO meter_metrics (name, run_frequency) VALUES
 
 CREATE TABLE meter_shadows (
     id uuid PRIMARY KEY REFERENCES meter_registry(id) ON DELETE CASCADE,
-    import_a real, import_b real, export_a real, export_b real,
+    -- kWh; double precision (the deployed `real` keeps only ~7 digits: 38630.933 → 38630.934)
+    import_a double precision, import_b double precision,
+    export_a double precision, export_b double precision,
     reads_at timestamptz,          -- when the registers were read (database time)
     reads_meter_time timestamptz,  -- the meter's own clock at that read
     balance numeric, balance_at timestamptz,
@@ -82,7 +84,7 @@ CREATE TABLE meter_shadows (
 CREATE TABLE register_import (
     register_id uuid NOT NULL REFERENCES meter_registers(register_id),
     timestamp timestamptz NOT NULL,
-    read real NOT NULL,
+    read double precision NOT NULL,
     meter_time timestamptz,
     UNIQUE (register_id, timestamp)
 );
@@ -120,7 +122,7 @@ CREATE TABLE meter_event_log (meter_id uuid NOT NULL, timestamp timestamptz NOT 
 -- A read for an element the meter has no register for: kept here instead of being lost.
 CREATE TABLE read_problems (meter_id uuid NOT NULL, timestamp timestamptz NOT NULL,
                             element register_element NOT NULL, direction text NOT NULL,
-                            read real NOT NULL, problem text NOT NULL);
+                            read double precision NOT NULL, problem text NOT NULL);
 
 -- Triggers -----------------------------------------------------------------------------------
 
@@ -153,7 +155,8 @@ CREATE TRIGGER meter_shadows_updated_at BEFORE UPDATE ON meter_shadows
 
 -- One history row per register per read: fires when a read happened (reads_at moved, or a
 -- register value changed for writers that do not set reads_at), never for unrelated updates.
-CREATE FUNCTION append_register(meter uuid, elem register_element, direction text, value real,
+CREATE FUNCTION append_register(meter uuid, elem register_element, direction text,
+                                value double precision,
                                 at timestamptz, meter_time timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -1,0 +1,120 @@
+"""Simulated fleet (real TCP) → mediator (real gRPC) → sync cycles → the Flows database, on
+SQLite and PostgreSQL: values land exactly, faulty meters are unhealthy with specific details."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from flows.collect import sync_cycle
+from flows.db import Database
+from flows.db import repository as repo
+from flows.mediator.client import MediatorClient
+from flows.mediator.links import LinkSettings, MeterLinks
+from flows.mediator.server import Metrics, start_server
+from flows.meters import FaultRates, FleetServer, SimClock, build_fleet
+
+# The simulated fleet's (frozen) time is the real time: syncers ask for the last 30 days.
+START = datetime.now(UTC).replace(microsecond=0)
+RATES = FaultRates(no_answer=0.03, corrupt_crc=0.03, nak=0.02, refuse_connections=0.02)
+HALF_HOUR = timedelta(minutes=30)
+SETTINGS = LinkSettings(min_gap_s=0.0, connect_attempts=2, connect_backoff_s=0.01, read_timeout_s=0.5)
+
+
+def run_cycles(db: Database, meters: list, frequencies: tuple[str, ...]) -> dict[str, object]:  # type: ignore[type-arg]
+    async def main() -> dict[str, object]:
+        async with FleetServer(meters, SimClock(START, speed=0), port=0, own_addresses=False) as fleet:
+            addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
+            for code in {m.esco for m in meters}:
+                repo.add_esco(db, code)
+            escos = repo.esco_ids(db)
+            with db.transaction():
+                for endpoint in fleet.endpoints:
+                    repo.add_meter(
+                        db,
+                        endpoint.meter.serial,
+                        endpoint.host,
+                        endpoint.meter.hardware,
+                        escos[endpoint.meter.esco],
+                        port=endpoint.port,
+                    )
+
+            async def resolve(serial: str) -> tuple[str, int] | None:
+                return addresses.get(serial)
+
+            server, port = await start_server("127.0.0.1:0", MeterLinks(resolve, SETTINGS), Metrics.create())
+            try:
+                async with MediatorClient(f"127.0.0.1:{port}", deadline_s=30) as client:
+                    return {
+                        frequency: await sync_cycle(db, client, frequency, parallel=50)
+                        for frequency in frequencies
+                    }
+            finally:
+                await server.stop(None)
+
+    return asyncio.run(main())
+
+
+def test_a_fleet_syncs_into_the_database(db: Database) -> None:
+    repo.set_metric(db, "SyncerProfileLog", enabled=False)  # its 30-day backfill: own test
+    meters = build_fleet(200, seed=21, start=START, rates=RATES)
+    faulty = {m.serial: m.faults.active()[0] for m in meters if m.faults.active()}
+    assert 8 <= len(faulty) <= 40
+
+    summaries = run_cycles(db, meters, ("hourly", "daily"))
+    for summary in summaries.values():
+        assert summary.ok == 200 - len(faulty) and summary.unhealthy == len(faulty)  # type: ignore[attr-defined]
+    stored = {m.serial: m for m in repo.meters(db)}
+    for meter in meters:
+        row = repo.shadow(db, stored[meter.serial].id)
+        if meter.serial in faulty:
+            assert row["health"] == "unhealthy" and row["csq"] is None
+            expected = {
+                "no_answer": "sent no complete reply",
+                "corrupt_crc": "CRC mismatch",
+                "refuse_connections": "failed to connect after retries",
+            }
+            kind = faulty[meter.serial]
+            assert expected.get(kind, "NAK") in row["health_details"], (kind, row["health_details"])
+            continue
+        assert row["health"] == "healthy" and row["health_details"] == ""
+        element_a = meter.element_a(START)
+        if not meter.three_phase:
+            assert row["import_a"] == element_a.import_active / 1000
+            assert Decimal(str(row["balance"])) == meter.balance(START)
+            history = repo.register_history(db, stored[meter.serial].id, "A")
+            assert [read for _, read in history] == [element_a.import_active / 1000]
+        assert row["csq"] == meter.signal_quality(START).csq
+    twin = next(m for m in meters if m.hardware == "C1.w" and m.serial not in faulty)
+    registry = db.query(
+        "SELECT firmware_version, prepay_enabled FROM meter_registry WHERE serial = :s", {"s": twin.serial}
+    )[0]
+    assert registry["firmware_version"].startswith("3_0") and registry["prepay_enabled"]
+    events = db.query(
+        "SELECT count(*) AS n FROM meter_event_log WHERE meter_id = :m", {"m": stored[twin.serial].id}
+    )[0]["n"]
+    assert events == len(twin.events(START))
+
+
+def test_profile_log_backfills_30_days(db: Database) -> None:
+    for name in repo.enabled_metrics(db, "daily"):
+        repo.set_metric(db, name, enabled=name == "SyncerProfileLog")
+    twin = next(m for m in build_fleet(20, seed=5, start=START) if m.hardware == "C1.w")
+    summary = run_cycles(db, [twin], ("daily",))["daily"]
+    assert summary.ok == 1  # type: ignore[attr-defined]
+    meter_id = repo.meters(db)[0].id
+    profile = db.query(
+        "SELECT r.element, p.timestamp, p.cumulative_wh FROM register_profile_hh p "
+        "JOIN meter_registers r ON r.register_id = p.register_id WHERE r.meter_id = :m "
+        "ORDER BY r.element, p.timestamp",
+        {"m": meter_id},
+    )
+    element_a = [
+        (repo.as_datetime(p["timestamp"]), p["cumulative_wh"]) for p in profile if p["element"] == "A"
+    ]
+    element_b = [p for p in profile if p["element"] == "B"]
+    assert 30 * 48 <= len(element_a) == len(element_b) <= 30 * 48 + 2  # 30 days, both ends
+    assert all(wh == twin.element_a(ts).import_active for ts, wh in element_a)
+    assert all(b - a == HALF_HOUR for (a, _), (b, _) in itertools.pairwise(element_a))
