@@ -12,34 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from flows.devtools.processes import free_port, start_flows, stop_flows
 from flows.mediator.client import MediatorClient
 
 ROOT = Path(__file__).resolve().parents[1]
-FLOWS = [sys.executable, "-c", "from flows.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start(args: list[str], ready: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen([*FLOWS, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if ready not in line:
-        process.kill()
-        sys.exit(f"{args[0]} did not start: {line!r}")
-    return process
 
 
 async def drive(target: str, serials: list[str], total: int, concurrency: int) -> tuple[float, int]:
@@ -71,10 +51,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         registry = Path(tmp) / "meters.csv"
-        fleet = start(["simulate", "--meters", str(args.meters), "--port", "0", "--shared-host",
+        fleet = start_flows(["simulate", "--meters", str(args.meters), "--port", "0", "--shared-host",
                        "--latency", str(args.latency), "--registry", str(registry)], "meters ready")
         port = free_port()
-        mediator = start(["mediator", "--meters", str(registry), "--listen", f"127.0.0.1:{port}",
+        mediator = start_flows(["mediator", "--meters", str(registry), "--listen", f"127.0.0.1:{port}",
                           "--min-gap", str(args.min_gap)], "mediator listening")
         try:
             serials = [row["serial"] for row in csv.DictReader(registry.open())]
@@ -88,8 +68,7 @@ def main() -> None:
                 print(f"{concurrency:>12} {rate:>12,.0f} {failures:>9} {ideal:>9,.0f}")
         finally:
             for process in (mediator, fleet):
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=30)
+                stop_flows(process)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from flows.devtools.processes import free_port
 
 
 def _postgres_bindir() -> Path:
@@ -26,12 +27,6 @@ def _postgres_bindir() -> Path:
         return Path(candidates[0]).parent
     raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found: install "
                        "postgresql or set FLOWS_TEST_DATABASE_URL")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _as_postgres_user(command: list[str]) -> list[str]:
@@ -47,7 +42,7 @@ class TemporaryCluster:
         self.bindir = _postgres_bindir()
         self.directory = Path(tempfile.mkdtemp(prefix="flows-pg-"))
         self.data = self.directory / "data"
-        self.port = _free_port()
+        self.port = free_port()
         if os.geteuid() == 0:
             postgres = pwd.getpwnam("postgres")
             os.chown(self.directory, postgres.pw_uid, postgres.pw_gid)

@@ -14,6 +14,7 @@ import random
 import time
 from dataclasses import dataclass
 
+from flows.devtools.processes import free_port
 from flows.emop.errors import ConnectionClosedError, FrameError
 from flows.emop.frame import Frame, decode_frame
 from flows.emop.transport import read_frame
@@ -60,7 +61,7 @@ class FleetServer:
             host = loopback_host(meter.number) if self.own_addresses else "127.0.0.1"
             if meter.faults.refuse_connections:
                 # Nothing listens: record where it would be, so clients get "refused".
-                self.endpoints.append(MeterEndpoint(meter, host, self.port or _unused_port()))
+                self.endpoints.append(MeterEndpoint(meter, host, self.port or free_port()))
                 continue
             server = await asyncio.start_server(
                 functools.partial(self._serve, meter), host, self.port, backlog=64)
@@ -154,10 +155,3 @@ class FleetServer:
             await writer.drain()
         return True
 
-
-def _unused_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -4,11 +4,11 @@ failure raising its own exception. The peer here is a minimal scripted server, n
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 
 import pytest
 
+from flows.devtools.processes import free_port
 from flows.emop import (
     ConnectionClosedError,
     ConnectionRefusedByMeterError,
@@ -144,9 +144,7 @@ def test_nak_code() -> None:
 
 
 def test_refused_connection() -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens on it
 
     async def check() -> None:
         async with MeterConnection("127.0.0.1", port) as meter:

@@ -6,10 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import signal
-import socket
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -23,43 +19,18 @@ from cryptography.x509.oid import NameOID
 from flows.db import connect, migrate
 from flows.db import repository as repo
 from flows.db.registry_csv import import_registry
+from flows.devtools.processes import free_port, start_flows, stop_flows
 from flows.mediator.client import MediatorClient, MediatorError
 from flows.mediator.links import LinkSettings, MeterLinks
 from flows.mediator.server import Metrics, TlsFiles, start_server
 from flows.meters import FleetServer, SimClock, build_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOWS = [sys.executable, "-c", "from flows.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start(args: list[str], ready: str) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [*FLOWS, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if ready not in line:
-        process.kill()
-        raise AssertionError(
-            f"{args[0]} did not start: {line}{process.stderr.read() if process.stderr else ''}"
-        )
-    return process, line
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
 
 
 def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
     registry = tmp_path / "meters.csv"
-    fleet, _ = start(
+    fleet = start_flows(
         [
             "simulate",
             "--meters",
@@ -85,7 +56,7 @@ def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
         first = repo.meters(db)[0]
         esco = first.esco_code
     metrics_port, port = free_port(), free_port()
-    mediator, _ = start(
+    mediator = start_flows(
         [
             "mediator",
             "--database",
@@ -117,8 +88,8 @@ def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
         assert 'mediator_requests_total{method="readElement"} 2.0' in scraped
         assert "mediator_queue_wait_seconds_count" in scraped
     finally:
-        stop(mediator)
-        stop(fleet)
+        stop_flows(mediator)
+        stop_flows(fleet)
 
 
 def _certificate(

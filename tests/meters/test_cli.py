@@ -5,27 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
+from flows.devtools.processes import FLOWS_COMMAND, start_flows, stop_flows
 from flows.emop import MeterConnection, ObjectId, object_value, read_request, records
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOWS = [sys.executable, "-c", "from flows.cli import main; main()"]
+FLOWS = FLOWS_COMMAND
 
 
 def test_simulate_serves_the_fleet_it_lists(tmp_path: Path) -> None:
     registry = tmp_path / "meters.csv"
-    process = subprocess.Popen(
-        [*FLOWS, "simulate", "--meters", "5", "--seed", "3", "--port", "0", "--shared-host",
-         "--faults", "corrupt_crc=0.0", "--registry", str(registry)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start_flows(
+        ["simulate", "--meters", "5", "--seed", "3", "--port", "0", "--shared-host",
+         "--faults", "corrupt_crc=0.0", "--registry", str(registry)], "5 meters ready")
     try:
-        assert process.stdout is not None
-        ready = process.stdout.readline()
-        assert "5 meters ready" in ready, process.stderr.read() if process.stderr else ""
         rows = list(csv.DictReader(registry.open()))
         assert [row["serial"][:3] for row in rows] == ["EML"] * 5
         assert set(rows[0]) == {"serial", "ip_address", "port", "hardware", "esco",
@@ -42,9 +37,8 @@ def test_simulate_serves_the_fleet_it_lists(tmp_path: Path) -> None:
 
         assert asyncio.run(serials()) == [row["serial"] for row in rows]
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-    assert process.returncode == 0
+        returncode = stop_flows(process)
+    assert returncode == 0
 
 
 def test_bad_options_are_named() -> None:
