@@ -203,15 +203,22 @@ def percentile(samples: list[float], p: float) -> float:
 # Scenarios: each returns its figures; `targets` gives each one a fresh database. -------
 
 
+def registered_store(kind: str, target: str, n_meters: int,
+                     stack: contextlib.ExitStack) -> tuple[Any, Any]:
+    """A fresh store of the seed query holding the users and meters; its reads action."""
+    graph = st.compile(query)
+    store = open_store(kind, target, graph, stack)
+    i_users, i_meters, i_reads = st.actions(store, graph)
+    users, meters = make_registry(n_meters)
+    i_users.insert(*users)
+    i_meters.insert(*meters)
+    return store, i_reads
+
+
 def scenario_time_order(kind: str, target: str, n_meters: int, n_reads: int,
                         batch: int) -> dict[str, Any]:
-    graph = st.compile(query)
     with contextlib.ExitStack() as stack:
-        store = open_store(kind, target, graph, stack)
-        i_users, i_meters, i_reads = st.actions(store, graph)
-        users, meters = make_registry(n_meters)
-        i_users.insert(*users)
-        i_meters.insert(*meters)
+        store, i_reads = registered_store(kind, target, n_meters, stack)
         reads = time_order(n_meters, n_reads)
         out: dict[str, Any] = {}
         out["batch48_after_0_ms"] = 1000 * timed(
@@ -259,13 +266,8 @@ def scenario_time_order(kind: str, target: str, n_meters: int, n_reads: int,
 
 def scenario_meter_order(kind: str, target: str, n_meters: int, n_reads: int,
                          batch: int) -> dict[str, Any]:
-    graph = st.compile(query)
     with contextlib.ExitStack() as stack:
-        store = open_store(kind, target, graph, stack)
-        i_users, i_meters, i_reads = st.actions(store, graph)
-        users, meters = make_registry(n_meters)
-        i_users.insert(*users)
-        i_meters.insert(*meters)
+        _, i_reads = registered_store(kind, target, n_meters, stack)
         reads = meter_order(n_meters, n_reads)
         elapsed = sum(timed(lambda offset=offset: i_reads.insert(*reads[offset:offset + batch]))
                       for offset in range(0, len(reads), batch))
@@ -274,13 +276,8 @@ def scenario_meter_order(kind: str, target: str, n_meters: int, n_reads: int,
 
 def scenario_one_per_call(kind: str, target: str, n_meters: int, n_reads: int,
                           batch: int) -> dict[str, Any]:
-    graph = st.compile(query)
     with contextlib.ExitStack() as stack:
-        store = open_store(kind, target, graph, stack)
-        i_users, i_meters, i_reads = st.actions(store, graph)
-        users, meters = make_registry(n_meters)
-        i_users.insert(*users)
-        i_meters.insert(*meters)
+        _, i_reads = registered_store(kind, target, n_meters, stack)
         reads = time_order(n_meters, min(n_reads, 2000))
         samples = [timed(lambda r=r: i_reads.insert(r)) for r in reads]
     return {"one_per_call_reads_per_s": len(samples) / sum(samples),

@@ -19,8 +19,6 @@ from pathlib import Path
 from flows.devtools.processes import free_port, start_flows, stop_flows
 from flows.mediator.client import MediatorClient
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 async def drive(target: str, serials: list[str], total: int, concurrency: int) -> tuple[float, int]:
     """(requests/s, failures) for ``total`` reads spread over the meters."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -35,23 +36,35 @@ def postgres_server_url() -> Iterator[str]:
         cluster.stop()
 
 
+def _database_url(server_url: str, name: str) -> str:
+    """A postgresql:// URL (as FLOWS_DATABASE_URL would be) for database ``name`` on the server."""
+    params = conninfo_to_dict(server_url)
+    user = params.get("user") or ""
+    if user and params.get("password"):
+        user = f"{user}:{params['password']}"
+    return (f"postgresql://{user + '@' if user else ''}{params.get('host', '127.0.0.1')}:"
+            f"{params.get('port', 5432)}/{name}")
+
+
+@contextmanager
+def _throwaway_database(server_url: str, prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database (a copy of ``template``), dropped afterwards; its name."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"{copy}')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """URL of a fresh, empty database for one test; dropped afterwards."""
-    name = f"flows_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(postgres_server_url)
-    user = f"{params['user']}@" if params.get("user") else ""
-    password = f":{params['password']}" if params.get("password") else ""
-    if password:
-        user = f"{params['user']}{password}@"
-    host = f"{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}"
-    try:
-        yield f"postgresql://{user}{host}/{name}"  # a URL, as FLOWS_DATABASE_URL would be
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _throwaway_database(postgres_server_url, "flows_test") as name:
+        yield _database_url(postgres_server_url, name)
 
 
 @pytest.fixture
@@ -65,32 +78,18 @@ def postgres_conn(postgres_url: str) -> Iterator[psycopg.Connection[tuple[object
 # copies of one migrated template, made once per session: migrating for every test is slow.
 
 
-def _url(server_url: str, name: str) -> str:
-    params = conninfo_to_dict(server_url)
-    user = f"{params['user']}@" if params.get("user") else ""
-    return f"postgresql://{user}{params.get('host', '127.0.0.1')}:{params.get('port', 5432)}/{name}"
-
-
 @pytest.fixture(scope="session")
 def migrated_template(postgres_server_url: str) -> Iterator[str]:
-    name = f"flows_template_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    with connect(_url(postgres_server_url, name)) as template:
-        migrate(template)
-    yield name
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _throwaway_database(postgres_server_url, "flows_template") as name:
+        with connect(_database_url(postgres_server_url, name)) as template:
+            migrate(template)
+        yield name
 
 
 @pytest.fixture
 def migrated_postgres_url(postgres_server_url: str, migrated_template: str) -> Iterator[str]:
-    name = f"flows_db_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    yield _url(postgres_server_url, name)
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _throwaway_database(postgres_server_url, "flows_db", migrated_template) as name:
+        yield _database_url(postgres_server_url, name)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -53,17 +53,16 @@ def sync(frequency: str, esco: str | None, serial: str | None, url: str, target:
 async def _run(
     db: Database, target: str, frequency: str, esco: str | None, serial: str | None, parallel: int
 ) -> CycleSummary:
-    async with MediatorClient(target) as client:
-        if sys.stderr.isatty():
-            with Progress(transient=True) as bar:
-                task = bar.add_task(f"{frequency} sync", total=None)
-                return await sync_cycle(
-                    db,
-                    client,
-                    frequency,
-                    esco=esco,
-                    serial=serial,
-                    parallel=parallel,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
-        return await sync_cycle(db, client, frequency, esco=esco, serial=serial, parallel=parallel)
+    # A progress bar on a terminal; elsewhere (services, CI) the log lines only.
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(f"{frequency} sync", total=None)
+        async with MediatorClient(target) as client:
+            return await sync_cycle(
+                db,
+                client,
+                frequency,
+                esco=esco,
+                serial=serial,
+                parallel=parallel,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )

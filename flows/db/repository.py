@@ -95,11 +95,6 @@ def meters(db: Database, esco: str | None = None, active_only: bool = False) -> 
                   r["esco_code"], r["mode"]) for r in rows]
 
 
-def meter_by_serial(db: Database, serial: str) -> Meter | None:
-    found = [m for m in meters(db) if m.serial == serial]
-    return found[0] if found else None
-
-
 def update_registry_if_changed(db: Database, meter_id: UUID, **fields: Any) -> bool:
     """Write registry facts only when they differ from what is stored; whether anything did."""
     unknown = set(fields) - REGISTRY_COLUMNS

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.emop import EmopError, Frame, MeterConnection, NakError, TransportError
-from flows.emop.errors import ConnectionRefusedByMeterError, ConnectTimeoutError
 
 
 class LinkError(Exception):
@@ -75,14 +74,10 @@ class MeterLinks:
             for attempt in range(attempts):
                 try:
                     return await self._once(serial, address, request)
-                except (TransportError, EmopError) as error:
-                    if isinstance(error, (NakError, LinkError)) or attempt + 1 == attempts:
+                except EmopError as error:  # a NAK is the meter's answer: never asked again
+                    if isinstance(error, NakError) or attempt + 1 == attempts:
                         raise
             raise AssertionError("unreachable")
-        except NakError as error:
-            raise MeterFailed(f"Meter communication failed: {error}") from error
-        except LinkError:
-            raise
         except EmopError as error:
             raise MeterFailed(f"Meter communication failed: {error}") from error
         finally:
@@ -100,7 +95,7 @@ class MeterLinks:
             try:
                 await connection.open()
                 break
-            except (ConnectTimeoutError, ConnectionRefusedByMeterError, TransportError):
+            except TransportError:  # refused, timed out, unreachable: nothing was sent yet
                 if attempt + 1 == settings.connect_attempts:
                     raise ConnectFailed("failed to connect after retries") from None
                 await asyncio.sleep(settings.connect_backoff_s)  # back off before trying again

@@ -8,13 +8,13 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from flows.collect import sync_cycle
+from flows.collect import CycleSummary, sync_cycle
 from flows.db import Database
 from flows.db import repository as repo
 from flows.mediator.client import MediatorClient
 from flows.mediator.links import LinkSettings, MeterLinks
 from flows.mediator.server import Metrics, start_server
-from flows.meters import FaultRates, FleetServer, SimClock, build_fleet
+from flows.meters import FaultRates, FleetServer, SimClock, VirtualMeter, build_fleet
 
 # The simulated fleet's (frozen) time is the real time: syncers ask for the last 30 days.
 START = datetime.now(UTC).replace(microsecond=0)
@@ -23,8 +23,10 @@ HALF_HOUR = timedelta(minutes=30)
 SETTINGS = LinkSettings(min_gap_s=0.0, connect_attempts=2, connect_backoff_s=0.01, read_timeout_s=0.5)
 
 
-def run_cycles(db: Database, meters: list, frequencies: tuple[str, ...]) -> dict[str, object]:  # type: ignore[type-arg]
-    async def main() -> dict[str, object]:
+def run_cycles(
+    db: Database, meters: list[VirtualMeter], frequencies: tuple[str, ...]
+) -> dict[str, CycleSummary]:
+    async def main() -> dict[str, CycleSummary]:
         async with FleetServer(meters, SimClock(START, speed=0), port=0, own_addresses=False) as fleet:
             addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
             for code in {m.esco for m in meters}:
@@ -65,7 +67,7 @@ def test_a_fleet_syncs_into_the_database(db: Database) -> None:
 
     summaries = run_cycles(db, meters, ("hourly", "daily"))
     for summary in summaries.values():
-        assert summary.ok == 200 - len(faulty) and summary.unhealthy == len(faulty)  # type: ignore[attr-defined]
+        assert summary.ok == 200 - len(faulty) and summary.unhealthy == len(faulty)
     stored = {m.serial: m for m in repo.meters(db)}
     for meter in meters:
         row = repo.shadow(db, stored[meter.serial].id)
@@ -103,7 +105,7 @@ def test_profile_log_backfills_30_days(db: Database) -> None:
         repo.set_metric(db, name, enabled=name == "SyncerProfileLog")
     twin = next(m for m in build_fleet(20, seed=5, start=START) if m.hardware == "C1.w")
     summary = run_cycles(db, [twin], ("daily",))["daily"]
-    assert summary.ok == 1  # type: ignore[attr-defined]
+    assert summary.ok == 1
     meter_id = repo.meters(db)[0].id
     profile = db.query(
         "SELECT r.element, p.timestamp, p.cumulative_wh FROM register_profile_hh p "

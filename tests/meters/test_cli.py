@@ -12,7 +12,6 @@ from flows.devtools.processes import FLOWS_COMMAND, start_flows, stop_flows
 from flows.emop import MeterConnection, ObjectId, object_value, read_request, records
 
 ROOT = Path(__file__).resolve().parents[2]
-FLOWS = FLOWS_COMMAND
 
 
 def test_simulate_serves_the_fleet_it_lists(tmp_path: Path) -> None:
@@ -45,6 +44,6 @@ def test_bad_options_are_named() -> None:
     for args, message in ((["--faults", "gremlins=0.5"], "unknown fault 'gremlins'"),
                           (["--faults", "nak=2"], "between 0 and 1"),
                           (["--shared-host"], "--port 0")):
-        completed = subprocess.run([*FLOWS, "simulate", *args], cwd=ROOT, capture_output=True,
+        completed = subprocess.run([*FLOWS_COMMAND, "simulate", *args], cwd=ROOT, capture_output=True,
                                    text=True, timeout=60)
         assert completed.returncode == 2 and message in completed.stderr
