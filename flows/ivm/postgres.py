@@ -10,6 +10,8 @@ columns (bigint, double precision, text, date, timestamptz, uuid, boolean, numer
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -17,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+import psycopg.conninfo
 from psycopg import pq
 
 from flows.ivm.codec import encode
@@ -46,6 +49,11 @@ class PostgresDialect(Dialect):
     bigint_type = "BIGINT"
     # Byte-wise comparison: JSON keys need no linguistic collation, and it is much faster.
     key_text_type = 'TEXT COLLATE "C"'
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        super().__init__(conn)
+        self.written: Counter[str] = Counter()  # rows written per table in this transaction
+        self.vacuumer = Vacuumer(conn)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(sql, params or None)
@@ -92,6 +100,8 @@ class PostgresDialect(Dialect):
 
     def commit(self) -> None:
         self.execute("COMMIT")
+        self.vacuumer.add(self.written)
+        self.written = Counter()
 
     def pipeline(self) -> contextlib.AbstractContextManager[Any]:
         return self.conn.pipeline()  # type: ignore[no-any-return]
@@ -99,6 +109,7 @@ class PostgresDialect(Dialect):
     def rollback(self) -> None:
         if self.conn.closed:
             return
+        self.written = Counter()
         if self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
             self.execute("ROLLBACK")
 
@@ -113,11 +124,12 @@ class PostgresDialect(Dialect):
         if not cluster:
             self.execute(f"DELETE FROM {quote(table)} WHERE count = 0 AND value = ANY(%b)",
                          ([row[-1] for row in rows],))
+            self.written[table] += len(rows)
             return
         names = [*map(quote, cluster), "value"]
         match = " AND ".join(f"t.{n} = d.{n}" for n in names)
-        self._unnest_write(f"DELETE FROM {quote(table)} AS t USING {{unnest}} AS d({', '.join(names)}) "
-                           f"WHERE t.count = 0 AND {match}",
+        self._unnest_write(table, f"DELETE FROM {{table}} AS t USING {{unnest}} AS "
+                           f"d({', '.join(names)}) WHERE t.count = 0 AND {match}",
                            [*map(self.column_type, cluster_types), "TEXT"], rows)
 
     def bag_lookup(self, table: str, keys: Sequence[str], payload: bool) -> list[tuple[Any, ...]]:
@@ -131,6 +143,7 @@ class PostgresDialect(Dialect):
 
     def aggregates_delete(self, table: str, keys: Sequence[str]) -> None:
         self.execute(f"DELETE FROM {quote(table)} WHERE key = ANY(%b)", (list(keys),))
+        self.written[table] += len(keys)
 
     # Bulk writes: one statement per table and iteration, rows passed as column arrays.
 
@@ -142,31 +155,107 @@ class PostgresDialect(Dialect):
         names = ", ".join(["value", "payload", "count", *map(quote, columns)])
         primary = ", ".join([*map(quote, cluster), "value"])
         self._unnest_write(
-            f"INSERT INTO {quote(table)} AS t ({names}) SELECT * FROM {{unnest}} "
+            table, f"INSERT INTO {{table}} AS t ({names}) SELECT * FROM {{unnest}} "
             f"ON CONFLICT ({primary}) DO UPDATE SET count = t.count + excluded.count", types, rows)
 
     def bag_add(self, table: str, rows: Sequence[Sequence[Any]], payload: bool) -> None:
         if rows:
             self._unnest_write(
-                f"INSERT INTO {quote(table)} AS t (key, value, payload, count) SELECT * FROM "
+                table, "INSERT INTO {table} AS t (key, value, payload, count) SELECT * FROM "
                 "{unnest} ON CONFLICT (key, value) DO UPDATE SET count = t.count + excluded.count",
                 ["TEXT", "TEXT", "BYTEA", "BIGINT"], rows)
 
     def delete_zero_bag_rows(self, table: str, pairs: Sequence[tuple[str, str]]) -> None:
-        self._unnest_write(f"DELETE FROM {quote(table)} AS t USING {{unnest}} AS d(key, value) "
+        self._unnest_write(table, "DELETE FROM {table} AS t USING {unnest} AS d(key, value) "
                            "WHERE t.key = d.key AND t.value = d.value AND t.count = 0",
                            ["TEXT", "TEXT"], pairs)
 
     def aggregates_set(self, table: str, rows: Sequence[Sequence[Any]], payload: bool) -> None:
         self._unnest_write(
-            f"INSERT INTO {quote(table)} (key, weight, total, payload) SELECT * FROM {{unnest}} "
+            table, "INSERT INTO {table} (key, weight, total, payload) SELECT * FROM {unnest} "
             "ON CONFLICT (key) DO UPDATE SET weight = excluded.weight, total = excluded.total, "
             "payload = excluded.payload", ["TEXT", "BIGINT", "TEXT", "BYTEA"], rows)
 
-    def _unnest_write(self, sql: str, types: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def _unnest_write(self, table: str, sql: str, types: Sequence[str],
+                      rows: Sequence[Sequence[Any]]) -> None:
         arrays = [list(column) for column in zip(*rows)]
         unnest = "unnest(" + ", ".join(f"%b::{t}[]" for t in types) + ")"
-        self.execute(sql.format(unnest=unnest), arrays)
+        self.execute(sql.format(table=quote(table), unnest=unnest), arrays)
+        self.written[table] += len(rows)
+
+
+class Vacuumer:
+    """Vacuums a store's tables from a thread with its own connection, soon after iterations
+    rewrote many of their rows. A cache row is replaced whenever its value changes, so a busy
+    cache leaves dead row versions behind much faster than autovacuum (a pass per minute,
+    past 20 % of the table) clears them; lookups then wade through them and the heap grows.
+    Vacuum never blocks iterations, and iterations never depend on it."""
+
+    MIN_ROWS = 5_000  # vacuum a table once this many rows, and half its size, were rewritten
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conninfo = psycopg.conninfo.make_conninfo(conn.info.dsn,
+                                                       password=conn.info.password or None)
+        row = conn.execute("SELECT current_schema()").fetchone()
+        self.schema = quote(row[0]) if row and row[0] else "public"
+        self.pending: Counter[str] = Counter()
+        self.sizes: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.passed = threading.Condition()
+        self.passes = 0
+        self.vacuums = 0
+        self.thread: threading.Thread | None = None
+
+    def add(self, written: Counter[str]) -> None:
+        with self.lock:
+            self.pending.update(written)
+            due = any(count >= max(self.MIN_ROWS, self.sizes.get(table, 0) / 2)
+                      for table, count in self.pending.items())
+        if due:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="ivm-vacuum", daemon=True)
+                self.thread.start()
+            self.wake.set()
+
+    def _due(self) -> list[str]:
+        with self.lock:
+            tables = [table for table, count in self.pending.items()
+                      if count >= max(self.MIN_ROWS, self.sizes.get(table, 0) / 2)]
+            for table in tables:
+                del self.pending[table]
+        return tables
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            try:
+                self._vacuum(self._due())
+            except psycopg.Error:
+                pass  # autovacuum remains; the next due table tries again
+            with self.passed:
+                self.passes += 1
+                self.passed.notify_all()
+
+    def _vacuum(self, tables: list[str]) -> None:
+        if not tables:
+            return
+        # A connection per pass: passes are rare, and an idle connection would keep the
+        # database from being dropped.
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            for table in tables:
+                name = f"{self.schema}.{quote(table)}"
+                conn.execute(f"VACUUM {name}")
+                row = conn.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                                   (name,)).fetchone()
+                self.sizes[table] = max(0.0, float(row[0])) if row else 0.0
+                self.vacuums += 1
+
+    def wait_for_pass(self, after: int, timeout: float) -> bool:
+        """Wait until more than ``after`` passes ran (for tests and orderly shutdowns)."""
+        with self.passed:
+            return self.passed.wait_for(lambda: self.passes > after, timeout)
 
 
 class StorePostgres(SqlStore):

@@ -109,8 +109,12 @@ class SqlCounts:
                                         self.codec.needs_payload, columns.types)
         payloads = [row[2] for row in rows] if self.codec.needs_payload else None
         values = self.codec.decode_many([row[0] for row in rows], payloads)
-        f = index.f
-        found = [(f(value), value, row[1]) for value, row in zip(values, rows)]
+        if key_rows is not None and len(key_rows) == 1 and values:
+            key = index.f(values[0])  # one key asked: every row has it
+            found = [(key, value, row[1]) for value, row in zip(values, rows)]
+        else:
+            f = index.f
+            found = [(f(value), value, row[1]) for value, row in zip(values, rows)]
         several_queries = key_rows is not None and len(key_rows) > CHUNK // len(columns.columns)
         if several_queries or not self.dialect.orders_like_python(columns.types):
             found.sort(key=lambda row: index.sort_key(row[0]))

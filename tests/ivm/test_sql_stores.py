@@ -131,3 +131,25 @@ def test_sqlite_checkpoints_run_beside_the_iterations(tmp_path: Path,
     assert checkpointer.checkpoints > checkpoints
     assert dict(workload.daily_cache.zset(store).iter()) == workload.expected_daily(
         workload.make_reads(0, 200))
+
+
+def test_postgres_tables_rewritten_by_iterations_are_vacuumed_beside_them(
+        postgres_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.ivm.postgres import PostgresDialect, Vacuumer
+
+    monkeypatch.setattr(Vacuumer, "MIN_ROWS", 50)
+    graph = st.compile(workload.daily_usage)
+    store = st.StorePostgres.from_graph(postgres_conn, graph, create_tables=True)
+    assert isinstance(store.dialect, PostgresDialect)
+    vacuumer = store.dialect.vacuumer
+    (i_reads,) = st.actions(store, graph)
+    for start in range(0, 200, 20):  # every batch rewrites the daily rows it touches
+        i_reads.insert(*workload.make_reads(start, 20))
+    assert vacuumer.wait_for_pass(0, timeout=30)
+    assert vacuumer.vacuums > 0
+    vacuumed = postgres_conn.execute(
+        "SELECT max(vacuum_count) FROM pg_stat_user_tables WHERE relname LIKE 'daily_usage%'"
+    ).fetchone()
+    assert vacuumed is not None and vacuumed[0] > 0
+    assert dict(workload.daily_cache.zset(store).iter()) == workload.expected_daily(
+        workload.make_reads(0, 200))
