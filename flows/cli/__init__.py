@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from flows.collect.cli import sync
+from flows.collect.cli import scheduler, sync
 from flows.db.cli import COMMANDS as DB_COMMANDS
 from flows.mediator.cli import mediator
 from flows.meters.cli import simulate
@@ -19,5 +19,6 @@ def main() -> None:
 main.add_command(simulate)
 main.add_command(mediator)
 main.add_command(sync)
+main.add_command(scheduler)
 for _command in DB_COMMANDS:
     main.add_command(_command)

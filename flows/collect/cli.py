@@ -1,68 +1,123 @@
-"""`flows sync`: one sync cycle for a frequency."""
+"""`flows sync` (one cycle) and `flows scheduler` (cycles on their schedule, until SIGTERM)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import click
 from rich.progress import Progress
 
-from flows.collect.sync import DEFAULT_PARALLEL, CycleSummary, sync_cycle
+from flows.collect.logs import configure_logging
+from flows.collect.scheduler import run_scheduler
+from flows.collect.sync import DEFAULT_PARALLEL, CycleSummary, default_collector_name, sync_cycle
 from flows.db import DEFAULT_URL, Database, DatabaseError, connect, migrate
 from flows.db.repository import FREQUENCIES
 from flows.mediator.client import MediatorClient
+
+T = TypeVar("T")
+log = logging.getLogger("flows.collect")
+
+
+def _common(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every collector command takes (flags or environment)."""
+    options = [
+        click.option("--database", "url", envvar="FLOWS_DATABASE_URL", default=DEFAULT_URL,
+                     show_default=True, help="Database URL (env FLOWS_DATABASE_URL)."),
+        click.option("--mediator", "target", envvar="FLOWS_MEDIATOR", default="127.0.0.1:50051",
+                     show_default=True, help="host:port of the mediator (env FLOWS_MEDIATOR)."),
+        click.option("--parallel", envvar="MAX_PARALLEL_JOBS", type=click.IntRange(1),
+                     default=DEFAULT_PARALLEL, show_default=True,
+                     help="Meters synced at once (env MAX_PARALLEL_JOBS)."),
+        click.option("--collector", default=default_collector_name, show_default="host:pid",
+                     help="This collector's name in the sync records."),
+        click.option("--json-logs/--text-logs", default=None,
+                     help="Log format [default: text on a terminal, JSON lines otherwise]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _open(url: str) -> Database:
+    try:
+        db = connect(url)
+        migrate(db)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    return db
+
+
+def _until_signal(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run ``work(stop)``; SIGTERM or Ctrl-C sets ``stop`` (in-flight meters then finish)."""
+
+    async def main() -> T:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, stop.set)
+        return await work(stop)
+
+    return asyncio.run(main())
 
 
 @click.command()
 @click.option("--frequency", required=True, type=click.Choice(FREQUENCIES))
 @click.option("--esco", help="Only this esco's meters.")
 @click.option("--meter", "serial", help="Only this meter.")
-@click.option("--database", "url", envvar="FLOWS_DATABASE_URL", default=DEFAULT_URL, show_default=True)
-@click.option(
-    "--mediator",
-    "target",
-    envvar="FLOWS_MEDIATOR",
-    default="127.0.0.1:50051",
-    show_default=True,
-    help="host:port of the mediator (env FLOWS_MEDIATOR).",
-)
-@click.option(
-    "--parallel",
-    envvar="MAX_PARALLEL_JOBS",
-    type=click.IntRange(1),
-    default=DEFAULT_PARALLEL,
-    show_default=True,
-    help="Meters synced at once (env MAX_PARALLEL_JOBS).",
-)
-def sync(frequency: str, esco: str | None, serial: str | None, url: str, target: str, parallel: int) -> None:
-    """Sync every active meter once with the metrics enabled for FREQUENCY."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        db = connect(url)
-        migrate(db)
-    except DatabaseError as error:
-        raise click.ClickException(str(error)) from None
-    summary = asyncio.run(_run(db, target, frequency, esco, serial, parallel))
+@_common
+def sync(frequency: str, esco: str | None, serial: str | None, url: str, target: str,
+         parallel: int, collector: str, json_logs: bool | None) -> None:
+    """Sync every active meter once with the metrics enabled for FREQUENCY.
+
+    Collectors running at the same time on one PostgreSQL database share the cycle: each meter
+    is synced by one of them."""
+    configure_logging(json_lines=json_logs)
+    db = _open(url)
+
+    async def work(stop: asyncio.Event) -> CycleSummary:
+        # A progress bar on a terminal; elsewhere (services, CI) the log lines only.
+        with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task(f"{frequency} sync", total=None)
+            async with MediatorClient(target) as client:
+                return await sync_cycle(
+                    db, client, frequency, esco=esco, serial=serial, parallel=parallel,
+                    collector=collector, stop=stop,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+    summary = _until_signal(work)
     click.echo(summary.line())
     for failed, reason in sorted(summary.problems.items()):
         click.echo(f"  {failed}: {reason}")
 
 
-async def _run(
-    db: Database, target: str, frequency: str, esco: str | None, serial: str | None, parallel: int
-) -> CycleSummary:
-    # A progress bar on a terminal; elsewhere (services, CI) the log lines only.
-    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task(f"{frequency} sync", total=None)
+@click.command()
+@click.option("--frequency", "frequencies", multiple=True, type=click.Choice(FREQUENCIES),
+              help="Only these frequencies (repeat the option) [default: all].")
+@click.option("--jitter", "jitter_s", type=click.FloatRange(0), default=60.0, show_default=True,
+              help="Start each cycle up to this many seconds after its slot, at random.")
+@_common
+def scheduler(frequencies: tuple[str, ...], jitter_s: float, url: str, target: str,
+              parallel: int, collector: str, json_logs: bool | None) -> None:
+    """Sync each frequency on its schedule until SIGTERM: hourly at :00, 12hourly at 00:00 and
+    12:00 UTC, daily at 00:00 UTC; the current slot right away if it is not done yet.
+
+    SIGTERM starts no new meter, lets the ones in flight finish, and exits."""
+    configure_logging(json_lines=json_logs)
+    db = _open(url)
+    chosen = frequencies or FREQUENCIES
+    log.info("scheduler %s started: %s", collector, ", ".join(chosen),
+             extra={"event": "scheduler_started", "collector": collector})
+
+    async def work(stop: asyncio.Event) -> None:
         async with MediatorClient(target) as client:
-            return await sync_cycle(
-                db,
-                client,
-                frequency,
-                esco=esco,
-                serial=serial,
-                parallel=parallel,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
+            await run_scheduler(db, client, chosen, parallel=parallel, jitter_s=jitter_s,
+                                stop=stop, collector=collector)
+
+    _until_signal(work)
+    log.info("scheduler %s stopped", collector, extra={"event": "scheduler_stopped",
+                                                       "collector": collector})

@@ -6,14 +6,19 @@ meter's sync — others go on, delayed by nothing but their own timeouts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import UUID
 
 from flows.collect.syncers import SYNCERS, WITHOUT_OBJECT, MeterContext, SyncResult
-from flows.db import Database
+from flows.db import Database, cycles
 from flows.db import repository as repo
 from flows.emop import EmopError
 from flows.mediator.client import MediatorClient, MediatorError
@@ -27,14 +32,18 @@ class CycleSummary:
     frequency: str
     ok: int = 0
     unhealthy: int = 0
-    skipped: int = 0
+    skipped: int = 0  # synced by another collector in this cycle (or not a syncable meter)
+    left: int = 0  # not synced: the cycle was stopped first
+    cycle_id: int = 0
+    slot: datetime | None = None
     duration_s: float = 0.0
     problems: dict[str, str] = field(default_factory=dict)  # serial → reason
 
     def line(self) -> str:
+        left = f", {self.left} left for the next run" if self.left else ""
         return (
             f"{self.frequency} sync: {self.ok} ok, {self.unhealthy} unhealthy, "
-            f"{self.skipped} skipped in {self.duration_s:.1f} s"
+            f"{self.skipped} skipped{left} in {self.duration_s:.1f} s"
         )
 
 
@@ -75,6 +84,12 @@ async def sync_meter(db: Database, client: MediatorClient, meter: repo.Meter, na
     return None
 
 
+def _scope(esco: str | None, serial: str | None) -> str:
+    if serial is not None:
+        return f"meter:{serial}"
+    return f"esco:{esco}" if esco is not None else "all"
+
+
 async def sync_cycle(
     db: Database,
     client: MediatorClient,
@@ -82,11 +97,21 @@ async def sync_cycle(
     *,
     esco: str | None = None,
     serial: str | None = None,
-    parallel: int = DEFAULT_PARALLEL,
+    parallel: int | asyncio.Semaphore = DEFAULT_PARALLEL,
+    slot: datetime | None = None,
+    collector: str = "",
+    stop: asyncio.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
+    wait_for_others_s: float = 1.0,
 ) -> CycleSummary:
+    """Join (or open) the cycle of ``frequency`` for the scope and sync each of its meters not
+    done yet, at most ``parallel`` at once; return when every meter is done, by this collector
+    or another. With ``stop`` set, no meter is started any more; those in flight finish."""
     started = time.monotonic()
     summary = CycleSummary(frequency)
+    collector = collector or default_collector_name()
+    gate = parallel if isinstance(parallel, asyncio.Semaphore) else asyncio.Semaphore(max(1, parallel))
+    stop = stop or asyncio.Event()
     names = repo.enabled_metrics(db, frequency)
     for name in names:
         if name in WITHOUT_OBJECT:
@@ -97,22 +122,69 @@ async def sync_cycle(
     if serial is not None and not meters:
         summary.skipped = 1
         summary.problems[serial] = "not an active meter with an address"
-    gate = asyncio.Semaphore(max(1, parallel))
-    done = 0
+    cycle = cycles.join_cycle(db, frequency, _scope(esco, serial), slot)
+    summary.cycle_id, summary.slot = cycle.id, cycle.slot
+    log.info("%s cycle %d joined by %s: %d meters", frequency, cycle.id, collector, len(meters),
+             extra={"event": "cycle_joined", "cycle": cycle.id, "frequency": frequency,
+                    "collector": collector, "meters": len(meters)})
+
+    mine: set[UUID] = set()
 
     async def one(meter: repo.Meter) -> None:
-        nonlocal done
-        async with gate:
+        meter_started = time.monotonic()
+        try:
             reason = await sync_meter(db, client, meter, names)
+            cycles.finish_meter(db, cycle, meter.id, collector, reason)
+        except Exception as error:  # a bug or a lost database: the other meters go on
+            log.exception("%s: not synced", meter.serial)
+            summary.problems[meter.serial] = f"collector error: {error!r}"
+            return
+        finally:
+            cycles.release(db, cycle, meter.id)
+            gate.release()
+        mine.add(meter.id)
         if reason is None:
             summary.ok += 1
         else:
             summary.unhealthy += 1
             summary.problems[meter.serial] = reason
-        done += 1
+        log.log(logging.INFO if reason is None else logging.WARNING, "%s %s", meter.serial,
+                "ok" if reason is None else f"unhealthy: {reason}",
+                extra={"event": "meter_synced", "cycle": cycle.id, "serial": meter.serial,
+                       "healthy": reason is None, "reason": reason,
+                       "duration_ms": round(1000 * (time.monotonic() - meter_started))})
         if progress is not None:
-            progress(done, len(meters))
+            progress(summary.ok + summary.unhealthy, len(meters))
 
-    await asyncio.gather(*(one(m) for m in meters))
+    pending = {m.id: m for m in meters}
+    while not stop.is_set():
+        for done in cycles.done_meters(db, cycle):
+            pending.pop(done, None)
+        if not pending:
+            cycles.close_cycle(db, cycle)
+            break
+        order = list(pending.values())
+        random.shuffle(order)  # collectors start at different meters, so claims rarely clash
+        in_flight: list[asyncio.Task[None]] = []
+        for meter in order:
+            await gate.acquire()
+            if stop.is_set() or not cycles.claim(db, cycle, meter.id):
+                gate.release()
+                if stop.is_set():
+                    break
+                continue
+            in_flight.append(asyncio.create_task(one(meter)))
+        await asyncio.gather(*in_flight)
+        if not in_flight and not stop.is_set():
+            # Every meter left is another collector's; it finishes them, or dies and frees them.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait_for_others_s)
+    summary.left = len(set(pending) - mine) if stop.is_set() else 0
+    summary.skipped += len(meters) - len(mine) - summary.left - (
+        len(summary.problems) - summary.unhealthy)
     summary.duration_s = time.monotonic() - started
     return summary
+
+
+def default_collector_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

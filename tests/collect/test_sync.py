@@ -5,56 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from flows.collect import CycleSummary, sync_cycle
 from flows.db import Database
 from flows.db import repository as repo
 from flows.mediator.client import MediatorClient
-from flows.mediator.links import LinkSettings, MeterLinks
-from flows.mediator.server import Metrics, start_server
-from flows.meters import FaultRates, FleetServer, SimClock, VirtualMeter, build_fleet
+from flows.meters import FaultRates, VirtualMeter, build_fleet
+from tests.collect.fleet import START, fleet_behind_mediator
 
-# The simulated fleet's (frozen) time is the real time: syncers ask for the last 30 days.
-START = datetime.now(UTC).replace(microsecond=0)
 RATES = FaultRates(no_answer=0.03, corrupt_crc=0.03, nak=0.02, refuse_connections=0.02)
 HALF_HOUR = timedelta(minutes=30)
-SETTINGS = LinkSettings(min_gap_s=0.0, connect_attempts=2, connect_backoff_s=0.01, read_timeout_s=0.5)
 
 
 def run_cycles(
     db: Database, meters: list[VirtualMeter], frequencies: tuple[str, ...]
 ) -> dict[str, CycleSummary]:
     async def main() -> dict[str, CycleSummary]:
-        async with FleetServer(meters, SimClock(START, speed=0), port=0, own_addresses=False) as fleet:
-            addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
-            for code in {m.esco for m in meters}:
-                repo.add_esco(db, code)
-            escos = repo.esco_ids(db)
-            with db.transaction():
-                for endpoint in fleet.endpoints:
-                    repo.add_meter(
-                        db,
-                        endpoint.meter.serial,
-                        endpoint.host,
-                        endpoint.meter.hardware,
-                        escos[endpoint.meter.esco],
-                        port=endpoint.port,
-                    )
-
-            async def resolve(serial: str) -> tuple[str, int] | None:
-                return addresses.get(serial)
-
-            server, port = await start_server("127.0.0.1:0", MeterLinks(resolve, SETTINGS), Metrics.create())
-            try:
-                async with MediatorClient(f"127.0.0.1:{port}", deadline_s=30) as client:
-                    return {
-                        frequency: await sync_cycle(db, client, frequency, parallel=50)
-                        for frequency in frequencies
-                    }
-            finally:
-                await server.stop(None)
+        async with fleet_behind_mediator(db, meters) as running, MediatorClient(
+                running.mediator, deadline_s=30) as client:
+            return {frequency: await sync_cycle(db, client, frequency, parallel=50)
+                    for frequency in frequencies}
 
     return asyncio.run(main())
 

@@ -1,0 +1,87 @@
+"""`flows scheduler`: each frequency's sync cycle at its slots (hourly at :00, 12-hourly at
+00:00 and 12:00 UTC, daily at 00:00 UTC), each collector starting a random jitter after the
+slot so a fleet of collectors does not hit the database and mediator at one instant.
+
+A scheduled cycle carries its slot: collectors share it, and one that starts late finds it done.
+On start, the current slot is synced unless it is done already. When a cycle overruns into the
+next slot, that slot is skipped rather than queued. Setting ``stop`` (SIGTERM) starts no new
+meter; meters in flight finish and are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from flows.collect.sync import sync_cycle
+from flows.db import Database
+from flows.mediator.client import MediatorClient
+
+log = logging.getLogger(__name__)
+PERIODS = {"hourly": timedelta(hours=1), "12hourly": timedelta(hours=12), "daily": timedelta(days=1)}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def slot_of(moment: datetime, frequency: str) -> datetime:
+    """The start of the slot ``moment`` falls in."""
+    period = PERIODS[frequency]
+    return EPOCH + (moment - EPOCH) // period * period
+
+
+def next_slot(moment: datetime, frequency: str) -> datetime:
+    return slot_of(moment, frequency) + PERIODS[frequency]
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds`` unless stopped first; whether stopped."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+    return stop.is_set()
+
+
+async def run_scheduler(
+    db: Database,
+    client: MediatorClient,
+    frequencies: tuple[str, ...],
+    *,
+    parallel: int,
+    jitter_s: float,
+    stop: asyncio.Event,
+    collector: str = "",
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    rng: random.Random | None = None,
+) -> None:
+    """Run until ``stop`` is set. ``parallel`` bounds the meters in flight over all
+    frequencies together."""
+    gate = asyncio.Semaphore(max(1, parallel))
+    rng = rng or random.Random()
+
+    async def sync_slot(frequency: str, slot: datetime) -> None:
+        while not stop.is_set():
+            summary = await sync_cycle(db, client, frequency, slot=slot, parallel=gate,
+                                       stop=stop, collector=collector)
+            log.info("%s", summary.line(), extra={
+                "event": "cycle_done", "frequency": frequency, "cycle": summary.cycle_id,
+                "slot": slot.isoformat(), "ok": summary.ok, "unhealthy": summary.unhealthy,
+                "skipped": summary.skipped, "left": summary.left,
+                "duration_s": round(summary.duration_s, 3)})
+            if summary.slot == slot:
+                return  # else it finished an earlier, overrunning cycle first
+
+    async def follow(frequency: str) -> None:
+        slot = slot_of(clock(), frequency)
+        while not stop.is_set():
+            await sync_slot(frequency, slot)
+            slot = next_slot(clock(), frequency)
+            delay = (slot - clock()).total_seconds() + rng.uniform(0, jitter_s)
+            log.info("next %s cycle in %.0f s", frequency, delay,
+                     extra={"event": "cycle_scheduled", "frequency": frequency,
+                            "slot": slot.isoformat()})
+            if await _wait(stop, delay):
+                return
+
+    await asyncio.gather(*(follow(frequency) for frequency in frequencies))

@@ -1,0 +1,110 @@
+"""Sync cycles in the database: which meters a cycle still needs, and claims on them.
+
+A cycle is one pass of one frequency over a scope of meters ("all", "esco:CODE",
+"meter:SERIAL"). Collectors join the open cycle of their frequency and scope, claim meters one
+by one, and record each finished meter in ``sync_cycle_meters``. On PostgreSQL a claim is a
+session advisory lock: when a collector dies, its connection closes, its claims vanish with it,
+and the others take its unfinished meters over. On SQLite (one collector per database file) a
+claim only checks the meter is not done yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from flows.db.connection import Database
+
+# A cycle still open after this long was left by collectors that all stopped: a new one starts.
+ABANDON_AFTER = {"hourly": timedelta(hours=1), "12hourly": timedelta(hours=12),
+                 "daily": timedelta(days=1)}
+
+
+@dataclass(frozen=True)
+class Cycle:
+    id: int
+    frequency: str
+    scope: str
+    slot: datetime | None
+    finished: bool
+
+
+def _cycle(row: dict[str, Any]) -> Cycle:
+    from flows.db.repository import as_datetime
+
+    slot = as_datetime(row["slot"]) if row["slot"] is not None else None
+    return Cycle(int(row["id"]), row["frequency"], row["scope"], slot,
+                 row["finished_at"] is not None)
+
+
+def _find(db: Database, where: str, params: dict[str, Any]) -> Cycle | None:
+    rows = db.query("SELECT id, frequency, scope, slot, finished_at FROM sync_cycles "
+                    f"WHERE frequency = :frequency AND scope = :scope AND {where}", params)
+    return _cycle(rows[0]) if rows else None
+
+
+def join_cycle(db: Database, frequency: str, scope: str, slot: datetime | None = None,
+               now: datetime | None = None) -> Cycle:
+    """The cycle to work on: the slot's cycle if it exists (perhaps finished already), else the
+    open cycle of this frequency and scope, else a new one (for ``slot`` when given). An open
+    cycle with another slot is returned as is: finish it first, then ask again."""
+    now = now or datetime.now(UTC)
+    params: dict[str, Any] = {"frequency": frequency, "scope": scope, "slot": slot,
+                              "stale": now - ABANDON_AFTER[frequency], "now": now}
+    db.execute("UPDATE sync_cycles SET finished_at = :now, abandoned = TRUE "
+               "WHERE frequency = :frequency AND scope = :scope AND finished_at IS NULL "
+               "AND started_at < :stale", params)
+    for _ in range(3):  # lost races: another collector opened or finished one meanwhile
+        if slot is not None and (found := _find(db, "slot = :slot", params)):
+            return found
+        if found := _find(db, "finished_at IS NULL", params):
+            return found
+        db.execute("INSERT INTO sync_cycles (frequency, scope, slot, started_at) "
+                   "VALUES (:frequency, :scope, :slot, :now) ON CONFLICT DO NOTHING", params)
+    raise RuntimeError(f"could not join a {frequency} cycle for {scope}")  # pragma: no cover
+
+
+def done_meters(db: Database, cycle: Cycle) -> set[UUID]:
+    rows = db.query("SELECT meter_id FROM sync_cycle_meters WHERE cycle_id = :c", {"c": cycle.id})
+    return {UUID(str(row["meter_id"])) for row in rows}
+
+
+def _lock_key(cycle: Cycle, meter_id: UUID) -> dict[str, Any]:
+    return {"key": f"{cycle.id}:{meter_id}"}
+
+
+def claim(db: Database, cycle: Cycle, meter_id: UUID) -> bool:
+    """Whether this collector now owns the meter for the cycle (not done, nobody else on it)."""
+    if db.engine == "postgres":
+        locked = db.query("SELECT pg_try_advisory_lock(hashtextextended(:key, 0)) AS ok",
+                          _lock_key(cycle, meter_id))
+        if not locked[0]["ok"]:
+            return False
+    # Checked after locking: a meter another collector finished just now is not done twice.
+    done = db.query("SELECT 1 AS done FROM sync_cycle_meters WHERE cycle_id = :c AND meter_id = :m",
+                    {"c": cycle.id, "m": meter_id})
+    if done:
+        release(db, cycle, meter_id)
+    return not done
+
+
+def release(db: Database, cycle: Cycle, meter_id: UUID) -> None:
+    if db.engine == "postgres":
+        db.query("SELECT pg_advisory_unlock(hashtextextended(:key, 0)) AS released",
+                 _lock_key(cycle, meter_id))
+
+
+def finish_meter(db: Database, cycle: Cycle, meter_id: UUID, collector: str,
+                 reason: str | None) -> None:
+    """Record the meter done for the cycle (its claim is released by `release`)."""
+    db.execute("INSERT INTO sync_cycle_meters (cycle_id, meter_id, collector, healthy, reason, "
+               "finished_at) VALUES (:c, :m, :collector, :healthy, :reason, :now)",
+               {"c": cycle.id, "m": meter_id, "collector": collector, "healthy": reason is None,
+                "reason": reason, "now": datetime.now(UTC)})
+
+
+def close_cycle(db: Database, cycle: Cycle) -> None:
+    db.execute("UPDATE sync_cycles SET finished_at = :now WHERE id = :c AND finished_at IS NULL",
+               {"c": cycle.id, "now": datetime.now(UTC)})

@@ -1,0 +1,58 @@
+"""A simulated fleet (real TCP) behind a mediator (real gRPC), registered in a Flows database."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flows.db import Database
+from flows.db import repository as repo
+from flows.mediator.links import LinkSettings, MeterLinks
+from flows.mediator.server import Metrics, start_server
+from flows.meters import FleetServer, SimClock, VirtualMeter
+
+# The simulated fleet's (frozen) time is the real time: syncers ask for the last 30 days.
+START = datetime.now(UTC).replace(microsecond=0)
+SETTINGS = LinkSettings(min_gap_s=0.0, connect_attempts=2, connect_backoff_s=0.01, read_timeout_s=0.5)
+
+
+@dataclass
+class Running:
+    fleet: FleetServer
+    mediator: str  # host:port
+
+    def requests_by_serial(self) -> dict[str, list[bytes]]:
+        """Each meter's request frames so far."""
+        return {e.meter.serial: [raw for *_, raw in self.fleet.requests.get(e.meter.number, [])]
+                for e in self.fleet.endpoints}
+
+
+@contextlib.asynccontextmanager
+async def fleet_behind_mediator(db: Database, meters: list[VirtualMeter]) -> AsyncIterator[Running]:
+    async with FleetServer(meters, SimClock(START, speed=0), port=0, own_addresses=False) as fleet:
+        addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
+        for code in {m.esco for m in meters}:
+            repo.add_esco(db, code)
+        escos = repo.esco_ids(db)
+        with db.transaction():
+            for endpoint in fleet.endpoints:
+                repo.add_meter(db, endpoint.meter.serial, endpoint.host, endpoint.meter.hardware,
+                               escos[endpoint.meter.esco], port=endpoint.port)
+
+        async def resolve(serial: str) -> tuple[str, int] | None:
+            return addresses.get(serial)
+
+        server, port = await start_server("127.0.0.1:0", MeterLinks(resolve, SETTINGS), Metrics.create())
+        try:
+            yield Running(fleet, f"127.0.0.1:{port}")
+        finally:
+            await server.stop(None)
+
+
+def only_metric(db: Database, frequency: str, name: str) -> None:
+    """Collect only ``name``, at ``frequency``."""
+    for row in db.query("SELECT name FROM meter_metrics"):
+        repo.set_metric(db, row["name"], enabled=False)
+    repo.set_metric(db, name, enabled=True, frequency=frequency)
