@@ -1,7 +1,8 @@
 """One sync cycle: every active meter (of an esco), the enabled syncers of one frequency, with
 bounded concurrency. Syncers of one meter run in sequence; each success writes its values with
 health healthy; the first failure writes unhealthy with the reason (and NULL csq) and ends that
-meter's sync — others go on, delayed by nothing but their own timeouts."""
+meter's sync — others go on, delayed by nothing but their own timeouts. A meter's writes and its
+done-mark for the cycle are one transaction."""
 
 from __future__ import annotations
 
@@ -48,23 +49,32 @@ class CycleSummary:
 
 
 def _write(db: Database, meter: repo.Meter, result: SyncResult) -> None:
-    with db.transaction():
-        repo.update_shadow_healthy(db, meter.id, result.shadow)
-        if result.registry:
-            repo.update_registry_if_changed(db, meter.id, **result.registry)
-        if result.events:
-            repo.append_events(db, meter.id, result.events)
-        for register, timestamp, wh, status in result.profile:
-            db.execute(
-                "INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, "
-                "status) VALUES (:r, :t, :wh, :s) ON CONFLICT DO NOTHING",
-                {"r": register, "t": timestamp, "wh": wh, "s": status},
-            )
+    repo.update_shadow_healthy(db, meter.id, result.shadow)
+    if result.registry:
+        repo.update_registry_if_changed(db, meter.id, **result.registry)
+    if result.events:
+        repo.append_events(db, meter.id, result.events)
+    for register, timestamp, wh, status in result.profile:
+        db.execute(
+            "INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, "
+            "status) VALUES (:r, :t, :wh, :s) ON CONFLICT DO NOTHING",
+            {"r": register, "t": timestamp, "wh": wh, "s": status},
+        )
 
 
-async def sync_meter(db: Database, client: MediatorClient, meter: repo.Meter, names: list[str]) -> str | None:
-    """Run the syncers; None when all succeeded, else the reason the meter is unhealthy."""
+async def sync_meter(
+    db: Database,
+    client: MediatorClient,
+    meter: repo.Meter,
+    names: list[str],
+    record_done: Callable[[str | None], None] | None = None,
+) -> str | None:
+    """Run the syncers until one fails; None when all succeeded, else the reason the meter is
+    unhealthy. What they read is written in one transaction at the end, with ``record_done``
+    (the cycle's done-mark): a meter's values and its done-mark land together or not at all."""
     context = MeterContext(meter, client, db, datetime.now(UTC))
+    results: list[SyncResult] = []
+    reason: str | None = None
     for name in names:
         syncer = SYNCERS.get(name)
         if syncer is None:
@@ -77,11 +87,17 @@ async def sync_meter(db: Database, client: MediatorClient, meter: repo.Meter, na
             reason = f"{name}: the meter's answer could not be decoded: {error}"
         else:
             if result is not None:
-                _write(db, meter, result)
+                results.append(result)
             continue
-        repo.update_shadow_unhealthy(db, meter.id, reason)
-        return reason
-    return None
+        break
+    with db.transaction():
+        for result in results:
+            _write(db, meter, result)
+        if reason is not None:
+            repo.update_shadow_unhealthy(db, meter.id, reason)
+        if record_done is not None:
+            record_done(reason)
+    return reason
 
 
 def _scope(esco: str | None, serial: str | None) -> str:
@@ -133,8 +149,8 @@ async def sync_cycle(
     async def one(meter: repo.Meter) -> None:
         meter_started = time.monotonic()
         try:
-            reason = await sync_meter(db, client, meter, names)
-            cycles.finish_meter(db, cycle, meter.id, collector, reason)
+            reason = await sync_meter(db, client, meter, names, lambda reason: cycles.finish_meter(
+                db, cycle, meter.id, collector, reason))
         except Exception as error:  # a bug or a lost database: the other meters go on
             log.exception("%s: not synced", meter.serial)
             summary.problems[meter.serial] = f"collector error: {error!r}"

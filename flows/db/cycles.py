@@ -5,7 +5,7 @@ A cycle is one pass of one frequency over a scope of meters ("all", "esco:CODE",
 by one, and record each finished meter in ``sync_cycle_meters``. On PostgreSQL a claim is a
 session advisory lock: when a collector dies, its connection closes, its claims vanish with it,
 and the others take its unfinished meters over. On SQLite (one collector per database file) a
-claim only checks the meter is not done yet.
+claim is implied by the meter not being done when the pass began.
 """
 
 from __future__ import annotations
@@ -77,11 +77,12 @@ def _lock_key(cycle: Cycle, meter_id: UUID) -> dict[str, Any]:
 
 def claim(db: Database, cycle: Cycle, meter_id: UUID) -> bool:
     """Whether this collector now owns the meter for the cycle (not done, nobody else on it)."""
-    if db.engine == "postgres":
-        locked = db.query("SELECT pg_try_advisory_lock(hashtextextended(:key, 0)) AS ok",
-                          _lock_key(cycle, meter_id))
-        if not locked[0]["ok"]:
-            return False
+    if db.engine != "postgres":
+        return True  # one collector per SQLite file: it asked for the meters not done
+    locked = db.query("SELECT pg_try_advisory_lock(hashtextextended(:key, 0)) AS ok",
+                      _lock_key(cycle, meter_id))
+    if not locked[0]["ok"]:
+        return False
     # Checked after locking: a meter another collector finished just now is not done twice.
     done = db.query("SELECT 1 AS done FROM sync_cycle_meters WHERE cycle_id = :c AND meter_id = :m",
                     {"c": cycle.id, "m": meter_id})

@@ -11,11 +11,15 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from flows.collect import sync_meter
 from flows.collect.logs import JsonLines
 from flows.collect.scheduler import next_slot, slot_of
 from flows.db import Database, connect, cycles, migrate
 from flows.db import repository as repo
 from flows.devtools.processes import FLOWS_COMMAND
+from flows.mediator.client import MediatorClient
 from flows.meters import VirtualMeter, build_fleet
 from tests.collect.fleet import START, fleet_behind_mediator, only_metric
 
@@ -193,3 +197,22 @@ def test_json_log_lines_carry_the_extra_fields() -> None:
     assert line["message"] == "EML1 unhealthy" and line["level"] == "warning"
     assert line["event"] == "meter_synced" and line["serial"] == "EML1"
     assert line["time"].endswith("+00:00")
+
+
+def test_a_meters_values_and_its_done_mark_land_together_or_not_at_all(db: Database) -> None:
+    only_metric(db, "hourly", "SyncerReads")
+
+    def lost_database(reason: str | None) -> None:
+        raise RuntimeError("connection lost while recording the meter done")
+
+    async def main() -> None:
+        async with fleet_behind_mediator(db, build_fleet(1, seed=3, start=START)) as running, \
+                MediatorClient(running.mediator, deadline_s=30) as client:
+            meter = repo.meters(db)[0]
+            with pytest.raises(RuntimeError, match="connection lost"):
+                await sync_meter(db, client, meter, ["SyncerReads"], lost_database)
+            assert repo.shadow(db, meter.id)["import_a"] is None
+            assert await sync_meter(db, client, meter, ["SyncerReads"]) is None
+            assert repo.shadow(db, meter.id)["import_a"] is not None
+
+    asyncio.run(main())
