@@ -50,8 +50,8 @@ class MeterConnection:
 
     async def open(self) -> None:
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.connect_timeout)
+            async with asyncio.timeout(self.connect_timeout):  # cheaper than wait_for: no task
+                self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         except TimeoutError:
             raise ConnectTimeoutError(f"no connection to {self.host}:{self.port} within "
                                       f"{self.connect_timeout:g} s") from None
@@ -69,7 +69,8 @@ class MeterConnection:
         try:
             self._writer.write(request.encode())
             await self._writer.drain()
-            raw = await asyncio.wait_for(read_frame(self._reader), self.read_timeout)
+            async with asyncio.timeout(self.read_timeout):
+                raw = await read_frame(self._reader)
         except TimeoutError:
             raise ReadTimeoutError(f"{self.host}:{self.port} sent no complete reply within "
                                    f"{self.read_timeout:g} s") from None

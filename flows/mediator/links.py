@@ -65,7 +65,8 @@ class MeterLinks:
         lock = self._locks.setdefault(serial, asyncio.Lock())
         queued = time.monotonic()
         try:
-            await asyncio.wait_for(lock.acquire(), self.settings.lock_wait_s)
+            async with asyncio.timeout(self.settings.lock_wait_s):
+                await lock.acquire()
         except TimeoutError:
             raise MeterBusy(f"Meter {serial} is busy (timeout)") from None
         self.queue_wait_observer(serial, time.monotonic() - queued)
