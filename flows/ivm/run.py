@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -53,7 +53,9 @@ class Runner:
         ]
         self.output_slots = [slot[id(node)] for node in graph.outputs]
 
-    def run(self, inputs: Sequence[Changes]) -> tuple[ZSetPython[Any], ...]:
+    def run(self, inputs: Sequence[Changes],
+            before_commit: Callable[[tuple[ZSetPython[Any], ...]], None] | None = None,
+            ) -> tuple[ZSetPython[Any], ...]:
         if len(inputs) != len(self.graph.inputs):
             raise IvmError(f"{self.graph.name} takes {len(self.graph.inputs)} inputs, "
                            f"got {len(inputs)}")
@@ -65,8 +67,11 @@ class Runner:
                     results.append(kernel.step(changes, tx))
                 else:
                     results.append(NO_CHANGES)
-        # Copies: kernels may hand on dicts they still use (or the shared NO_CHANGES).
-        return tuple(ZSetPython.from_counts(dict(results[s])) for s in self.output_slots)
+            # Copies: kernels may hand on dicts they still use (or the shared NO_CHANGES).
+            outputs = tuple(ZSetPython.from_counts(dict(results[s])) for s in self.output_slots)
+            if before_commit is not None:
+                tx.before_commit.append(lambda: before_commit(outputs))
+        return outputs
 
 
 def _changes(zset: ZSet[Any] | Iterable[tuple[Any, int]]) -> Changes:
@@ -83,10 +88,15 @@ def iteration(
     graph: Graph[Any, Any],
     inputs: Sequence[ZSet[Any]],
     time: Time | None = None,
+    before_commit: Callable[[tuple[ZSetPython[Any], ...]], None] | None = None,
 ) -> tuple[ZSetPython[Any], ...]:
-    """Run one iteration with one change Z-set per input; returns one change Z-set per output."""
+    """Run one iteration with one change Z-set per input; returns one change Z-set per output.
+
+    ``before_commit(outputs)`` runs inside the iteration's transaction, after the store's
+    writes: what it writes on the store's connection commits together with them, or not at all
+    (e.g. a derived table, or the position of the feed the inputs came from)."""
     runner = store.runner(graph)
-    return runner.run([_changes(zset) for zset in inputs])
+    return runner.run([_changes(zset) for zset in inputs], before_commit)
 
 
 class Action(Generic[T]):

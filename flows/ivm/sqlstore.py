@@ -186,6 +186,8 @@ class SqlStore:
                 yield staged
                 with self.dialect.pipeline():  # all writes and the COMMIT in one round trip
                     appliers = [state.prepare(changes) for state, changes in staged.staged]
+                    for hook in staged.before_commit:
+                        hook()
                     new_version = version + 1 if appliers else version
                     if appliers:
                         self.dialect.set_version(self.name, new_version)

@@ -44,10 +44,12 @@ class Store(Protocol):
 class StagedChanges:
     """The changes one iteration staged, applied together at commit."""
 
-    __slots__ = ("staged",)
+    __slots__ = ("before_commit", "staged")
 
     def __init__(self) -> None:
         self.staged: list[tuple[Any, Any]] = []
+        # Called inside the iteration's transaction, after its writes, before COMMIT.
+        self.before_commit: list[Callable[[], None]] = []
 
     def stage(self, state: Any, changes: Any) -> None:
         if changes:
@@ -55,6 +57,8 @@ class StagedChanges:
 
     def commit(self) -> None:
         appliers: list[Callable[[], None]] = [state.prepare(changes) for state, changes in self.staged]
+        for hook in self.before_commit:
+            hook()
         for apply in appliers:
             apply()
 

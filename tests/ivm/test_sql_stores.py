@@ -153,3 +153,30 @@ def test_postgres_tables_rewritten_by_iterations_are_vacuumed_beside_them(
     assert vacuumed is not None and vacuumed[0] > 0
     assert dict(workload.daily_cache.zset(store).iter()) == workload.expected_daily(
         workload.make_reads(0, 200))
+
+
+def test_before_commit_writes_commit_with_the_iteration_or_not_at_all(tmp_path: Path) -> None:
+    conn = st.connection_sqlite(tmp_path / "h.db")
+    conn.execute("CREATE TABLE feed_position (position INTEGER)")
+    graph = st.compile(workload.daily_usage)
+    store = st.StoreSQLite.from_graph(conn, graph, create_tables=True)
+    reads = workload.make_reads(0, 10)
+
+    def failing(outputs: Any) -> None:
+        conn.execute("INSERT INTO feed_position VALUES (1)")
+        raise RuntimeError("lost")
+
+    with pytest.raises(RuntimeError):
+        st.iteration(store, graph, [st.ZSetPython({r: 1 for r in reads})], before_commit=failing)
+    assert conn.execute("SELECT count(*) FROM feed_position").fetchone() == (0,)
+    assert dict(workload.daily_cache.zset(store).iter()) == {}
+    seen: list[Any] = []
+
+    def record(outputs: Any) -> None:
+        seen.append(outputs)
+        conn.execute("INSERT INTO feed_position VALUES (2)")
+
+    st.iteration(store, graph, [st.ZSetPython({r: 1 for r in reads})], before_commit=record)
+    assert conn.execute("SELECT position FROM feed_position").fetchall() == [(2,)]
+    assert dict(workload.daily_cache.zset(store).iter()) == workload.expected_daily(reads)
+    assert len(seen) == 1 and dict(seen[0][0].iter())  # the iteration's output changes
