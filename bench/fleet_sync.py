@@ -13,9 +13,9 @@ An untimed cycle first warms the simulator up (it computes a meter's history on 
 from __future__ import annotations
 
 import argparse
-import os
 import asyncio
 import concurrent.futures
+import os
 import tempfile
 import threading
 import time

@@ -8,6 +8,7 @@ from flows.collect.cli import scheduler, sync
 from flows.db.cli import COMMANDS as DB_COMMANDS
 from flows.mediator.cli import mediator
 from flows.meters.cli import simulate
+from flows.views.cli import COMMANDS as VIEWS_COMMANDS
 
 
 @click.group()
@@ -20,5 +21,5 @@ main.add_command(simulate)
 main.add_command(mediator)
 main.add_command(sync)
 main.add_command(scheduler)
-for _command in DB_COMMANDS:
+for _command in (*DB_COMMANDS, *VIEWS_COMMANDS):
     main.add_command(_command)

@@ -1,0 +1,132 @@
+"""`flows views update|follow`, `flows reads correct|delete`, `flows customers add|link`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from flows.collect.logs import configure_logging
+from flows.db import DEFAULT_URL, Database, DatabaseError, connect, migrate
+from flows.views import edits
+from flows.views.feeder import DEFAULT_BATCH, ViewsError, follow, update
+
+database_option = click.option(
+    "--database", "url", envvar="FLOWS_DATABASE_URL", default=DEFAULT_URL, show_default=True,
+    help="sqlite:///path or postgresql://… (env FLOWS_DATABASE_URL).")
+
+
+def _open(url: str) -> Database:
+    try:
+        db = connect(url)
+        migrate(db)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    return db
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+TIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"])
+
+
+@click.group("views")
+def views_group() -> None:
+    """Half-hourly intervals and daily usage, kept up to date incrementally."""
+
+
+@views_group.command("update")
+@click.option("--batch", type=click.IntRange(1), default=DEFAULT_BATCH, show_default=True,
+              help="Profile changes per transaction.")
+@database_option
+def views_update(batch: int, url: str) -> None:
+    """Apply every profile-log change not applied yet, then exit."""
+    try:
+        click.echo(update(_open(url), batch).line())
+    except ViewsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@views_group.command("follow")
+@click.option("--poll", "poll_s", type=click.FloatRange(0.1), default=2.0, show_default=True,
+              help="Seconds between looks for new changes.")
+@database_option
+def views_follow(poll_s: float, url: str) -> None:
+    """Keep the views up to date until interrupted."""
+    configure_logging()
+    try:
+        follow(_open(url), poll_s)
+    except ViewsError as error:
+        raise click.ClickException(str(error)) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@click.group("reads")
+def reads_group() -> None:
+    """Correct or delete profile-log values (the views re-derive what depends on them)."""
+
+
+@reads_group.command("correct")
+@click.option("--meter", "serial", required=True)
+@click.option("--element", type=click.Choice(["A", "B"]), default="A", show_default=True)
+@click.option("--timestamp", required=True, type=TIME, help="UTC unless an offset is given.")
+@click.option("--wh", required=True, type=click.IntRange(0), help="Cumulative Wh at that time.")
+@database_option
+def reads_correct(serial: str, element: str, timestamp: datetime, wh: int, url: str) -> None:
+    db = _open(url)
+    try:
+        edits.correct_profile_value(db, edits.register_id(db, serial, element), _utc(timestamp), wh)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: {wh} Wh")
+
+
+@reads_group.command("delete")
+@click.option("--meter", "serial", required=True)
+@click.option("--element", type=click.Choice(["A", "B"]), default="A", show_default=True)
+@click.option("--timestamp", required=True, type=TIME, help="UTC unless an offset is given.")
+@database_option
+def reads_delete(serial: str, element: str, timestamp: datetime, url: str) -> None:
+    db = _open(url)
+    try:
+        edits.delete_profile_value(db, edits.register_id(db, serial, element), _utc(timestamp))
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: deleted")
+
+
+@click.group("customers")
+def customers_group() -> None:
+    """Customers and the meters they have (with validity periods)."""
+
+
+@customers_group.command("add")
+@click.argument("customer_id")
+@click.option("--name", default="")
+@database_option
+def customers_add(customer_id: str, name: str, url: str) -> None:
+    try:
+        edits.add_customer(_open(url), customer_id, name)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@customers_group.command("link")
+@click.argument("customer_id")
+@click.option("--meter", "serial", required=True)
+@click.option("--from", "valid_from", required=True, type=TIME)
+@click.option("--to", "valid_to", type=TIME, help="Exclusive; open-ended when left out.")
+@database_option
+def customers_link(customer_id: str, serial: str, valid_from: datetime,
+                   valid_to: datetime | None, url: str) -> None:
+    try:
+        edits.link_meter(_open(url), customer_id, serial, _utc(valid_from),
+                         _utc(valid_to) if valid_to else None)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+
+
+COMMANDS = (views_group, reads_group, customers_group)

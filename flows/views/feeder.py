@@ -1,0 +1,218 @@
+"""The feeder: applies every profile-log change to the views exactly once.
+
+Changes are read from ``register_profile_changes`` after the views' position and applied in
+batches; each batch is one flows.ivm iteration whose transaction also moves the position and
+writes ``register_interval_hh``, so a process killed at any point resumes where the last
+committed batch ended. The registers and customer links are compared with their tables at each
+update and their differences go into the first batch. One feeder at a time per database (a lock
+that the operating system or PostgreSQL releases when the process dies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import flows.ivm as st
+from flows.db import Database, DatabaseError
+from flows.db.repository import as_datetime
+from flows.views import query as q
+
+log = logging.getLogger(__name__)
+DEFAULT_BATCH = 5_000
+_FEEDER_LOCK = 0x666C6F7773_76  # "flows" "v"
+
+
+class ViewsError(Exception):
+    """A problem maintaining the views (another feeder running, a store of another shape)."""
+
+
+@dataclass
+class UpdateSummary:
+    changes: int = 0
+    batches: int = 0
+    position: int = 0
+    duration_s: float = 0.0
+
+    def line(self) -> str:
+        return (f"views: {self.changes:,} profile changes applied in {self.batches} batches "
+                f"(position {self.position}) in {self.duration_s:.1f} s")
+
+
+@dataclass
+class Views:
+    """The views' store, on its own connection to the Flows database."""
+
+    store: st.Store
+    graph: st.Graph[Any, Any]
+    writer: Database  # the store's connection: writes commit with the iteration
+
+    def position(self, feed: str = "profile") -> int:
+        rows = list(q.positions_cache.zset(self.store).iter_by_index(q.index_feed, frozenset((feed,))))
+        return max((value.position for _, value, _ in rows), default=0)
+
+
+_graph = st.compile(q.views)
+
+
+@contextlib.contextmanager
+def open_views(db: Database) -> Iterator[Views]:
+    """The views of ``db`` (created on first use), locked for this process."""
+    lock: Any = None
+    conn: Any
+    if db.engine == "postgres":
+        conn = st.connection_postgres(db.url)
+        conn.execute("SET search_path TO flows, public")
+        locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (_FEEDER_LOCK,)).fetchone()
+        if not (locked and locked[0]):
+            conn.close()
+            raise ViewsError("another process is updating the views of this database")
+        store: st.Store = st.StorePostgres.from_graph(conn, _graph, create_tables=True)
+    else:
+        path = db.url.removeprefix("sqlite:///").removeprefix("sqlite://")
+        lock = _file_lock(Path(path + ".views-lock"))
+        conn = st.connection_sqlite(path)
+        store = st.StoreSQLite.from_graph(conn, _graph, create_tables=True)
+    try:
+        yield Views(store, _graph, Database(db.url, conn, db.engine))
+    finally:
+        conn.close()
+        if lock is not None:
+            lock.close()
+
+
+def _file_lock(path: Path) -> Any:
+    handle = path.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ViewsError("another process is updating the views of this database") from None
+    return handle
+
+
+# Reading the tables -------------------------------------------------------------------------
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _table_diff(current: dict[Any, int], wanted: set[Any]) -> st.ZSetPython[Any]:
+    changes = {value: -count for value, count in current.items() if value not in wanted}
+    changes.update({value: 1 for value in wanted if value not in current})
+    return st.ZSetPython(changes)
+
+
+def registry_changes(db: Database, views: Views) -> tuple[st.ZSetPython[Any], st.ZSetPython[Any]]:
+    """What changed in meter_registers and customer_meters since the views last saw them."""
+    registers = {q.Register(register_id=_uuid(r["register_id"]), meter_id=_uuid(r["meter_id"]))
+                 for r in db.query("SELECT register_id, meter_id FROM meter_registers")}
+    links = {q.CustomerMeter(customer_id=r["customer_id"], meter_id=_uuid(r["meter_id"]),
+                             valid_from=as_datetime(r["valid_from"]),
+                             valid_to=as_datetime(r["valid_to"]) if r["valid_to"] else None)
+             for r in db.query("SELECT customer_id, meter_id, valid_from, valid_to FROM customer_meters")}
+    return (_table_diff(dict(q.registers_cache.zset(views.store).iter()), registers),
+            _table_diff(dict(q.links_cache.zset(views.store).iter()), links))
+
+
+def profile_changes(db: Database, after: int, limit: int) -> list[dict[str, Any]]:
+    return db.query("SELECT seq, register_id, timestamp, old_wh, new_wh FROM "
+                    "register_profile_changes WHERE seq > :after ORDER BY seq LIMIT :limit",
+                    {"after": after, "limit": limit})
+
+
+def as_profile_zset(rows: list[dict[str, Any]]) -> st.ZSetPython[q.ProfileValue]:
+    changes: dict[q.ProfileValue, int] = {}
+    for row in rows:
+        register, stamp = _uuid(row["register_id"]), as_datetime(row["timestamp"])
+        for wh, sign in ((row["old_wh"], -1), (row["new_wh"], 1)):
+            if wh is not None:
+                value = q.ProfileValue(register_id=register, timestamp=stamp, cumulative_wh=int(wh))
+                changes[value] = changes.get(value, 0) + sign
+    return st.ZSetPython({value: count for value, count in changes.items() if count})
+
+
+# Writing register_interval_hh in the iteration's transaction ---------------------------------
+
+
+def interval_writer(writer: Database) -> Callable[[tuple[st.ZSetPython[Any], ...]], None]:
+    def write(outputs: tuple[st.ZSetPython[Any], ...]) -> None:
+        removed: list[q.Interval] = []
+        added: list[q.Interval] = []
+        for interval, count in outputs[0].iter():
+            (added if count > 0 else removed).append(interval)
+        for interval in removed:
+            writer.execute("DELETE FROM register_interval_hh WHERE register_id = :r AND "
+                           "timestamp = :t", {"r": interval.register_id, "t": interval.start})
+        for interval in added:
+            writer.execute(
+                "INSERT INTO register_interval_hh (register_id, timestamp, kwh, wh, flags, "
+                "derived) VALUES (:r, :t, :kwh, :wh, :flags, FALSE) ON CONFLICT (register_id, "
+                "timestamp) DO UPDATE SET kwh = excluded.kwh, wh = excluded.wh, "
+                "flags = excluded.flags, derived = excluded.derived",
+                {"r": interval.register_id, "t": interval.start, "kwh": Decimal(interval.wh) / 1000,
+                 "wh": interval.wh, "flags": interval.flags})
+    return write
+
+
+# Update and follow --------------------------------------------------------------------------
+
+
+def apply_batch(views: Views, registers: st.ZSetPython[Any], links: st.ZSetPython[Any],
+                rows: list[dict[str, Any]], position: int) -> int:
+    """One iteration: the registry differences, the profile rows and the new position."""
+    new_position = int(rows[-1]["seq"]) if rows else position
+    positions: dict[q.FeedPosition, int] = {}
+    if new_position != position:
+        if position:
+            positions[q.FeedPosition(feed="profile", position=position)] = -1
+        positions[q.FeedPosition(feed="profile", position=new_position)] = 1
+    st.iteration(views.store, views.graph,
+                 [registers, as_profile_zset(rows), links, st.ZSetPython(positions)],
+                 before_commit=interval_writer(views.writer))
+    return new_position
+
+
+def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = None) -> UpdateSummary:
+    """Apply every profile change committed so far (``max_batches``: stop after that many)."""
+    started = time.monotonic()
+    summary = UpdateSummary()
+    try:
+        with open_views(db) as views:
+            position = views.position()
+            registers, links = registry_changes(db, views)
+            while max_batches is None or summary.batches < max_batches:
+                rows = profile_changes(db, position, batch)
+                if not rows and not (registers or links):
+                    break
+                position = apply_batch(views, registers, links, rows, position)
+                registers, links = st.ZSetPython({}), st.ZSetPython({})
+                summary.changes += len(rows)
+                summary.batches += 1
+            summary.position = position
+    except (st.StoreError, DatabaseError) as error:
+        raise ViewsError(str(error)) from error
+    summary.duration_s = time.monotonic() - started
+    return summary
+
+
+def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda: False,
+           batch: int = DEFAULT_BATCH) -> None:
+    """Keep the views up to date until ``stop()``: update, then wait for new changes."""
+    while not stop():
+        summary = update(db, batch)
+        if summary.changes:
+            log.info("%s", summary.line(), extra={"event": "views_updated",
+                                                  "changes": summary.changes})
+        deadline = time.monotonic() + poll_s
+        while not stop() and time.monotonic() < deadline:
+            time.sleep(min(0.2, poll_s))
