@@ -11,10 +11,10 @@ import asyncio
 import functools
 import logging
 import random
+import socket
 import time
 from dataclasses import dataclass
 
-from flows.devtools.processes import free_port
 from flows.emop.errors import ConnectionClosedError, FrameError
 from flows.emop.frame import Frame, decode_frame
 from flows.emop.transport import read_frame
@@ -48,6 +48,7 @@ class FleetServer:
         self.port, self.own_addresses = port, own_addresses
         self.endpoints: list[MeterEndpoint] = []
         self._servers: list[asyncio.base_events.Server] = []
+        self._reserved: list[socket.socket] = []
         self._busy: set[int] = set()
         self._handlers: set[asyncio.Task[None]] = set()
         # Per meter number: (started, finished, request data field) of every request received,
@@ -60,15 +61,25 @@ class FleetServer:
         for meter in self.meters:
             host = loopback_host(meter.number) if self.own_addresses else "127.0.0.1"
             if meter.faults.refuse_connections:
-                # Nothing listens: record where it would be, so clients get "refused".
-                self.endpoints.append(MeterEndpoint(meter, host, self.port or free_port()))
+                # Nothing listens: record where it would be, so clients get "refused". With
+                # port 0 the port stays bound (not listening) so no other meter can take it.
+                self.endpoints.append(MeterEndpoint(meter, host, self.port or self._reserve_port()))
                 continue
             server = await asyncio.start_server(
                 functools.partial(self._serve, meter), host, self.port, backlog=64)
             self._servers.append(server)
             self.endpoints.append(MeterEndpoint(meter, host, server.sockets[0].getsockname()[1]))
 
+    def _reserve_port(self) -> int:
+        reserved = socket.socket()
+        reserved.bind(("127.0.0.1", 0))
+        self._reserved.append(reserved)
+        return int(reserved.getsockname()[1])
+
     async def stop(self) -> None:
+        for reserved in self._reserved:
+            reserved.close()
+        self._reserved.clear()
         for server in self._servers:
             server.close()
         for task in self._handlers:  # connections still open: end them before the loop does

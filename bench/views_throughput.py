@@ -1,0 +1,144 @@
+"""Benchmark: profile-log half hours through the usage views, and one late day for one meter
+against recomputing the daily table with SQL GROUP BY.
+
+    python bench/views_throughput.py [--meters 1000] [--days 90] [--store sqlite|postgres]
+
+Single-element meters, each linked to a customer; every half hour of every day is written to
+`register_profile_hh` first (as the collector would), then `flows.views.update` applies them.
+The late day: one meter's values for one day are held back, applied after everything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flows.db import Database, connect, migrate
+from flows.db import repository as repo
+from flows.views import edits, update
+from flows.views.feeder import open_views
+from flows.views.query import daily_cache
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+HALF_HOUR = timedelta(minutes=30)
+RECOMPUTE_SQL = {
+    "sqlite": (
+        # SQLite has no time zones: the local day is the last local_days row starting at or
+        # before the interval (an index seek per interval, not a range join).
+        "SELECT c.customer_id, r.meter_id, (SELECT d.day FROM local_days d "
+        "WHERE d.start_utc <= i.timestamp ORDER BY d.start_utc DESC LIMIT 1) AS day, "
+        "sum(i.wh) AS wh FROM register_interval_hh i "
+        "JOIN meter_registers r ON r.register_id = i.register_id "
+        "JOIN customer_meters c ON c.meter_id = r.meter_id AND i.timestamp >= c.valid_from "
+        "AND (c.valid_to IS NULL OR i.timestamp < c.valid_to) "
+        "WHERE i.flags = '' GROUP BY 1, 2, 3"),
+    "postgres": (
+        "SELECT c.customer_id, r.meter_id, (i.timestamp AT TIME ZONE 'Europe/London')::date AS day, "
+        "sum(i.wh) AS wh FROM register_interval_hh i "
+        "JOIN meter_registers r ON r.register_id = i.register_id "
+        "JOIN customer_meters c ON c.meter_id = r.meter_id AND i.timestamp >= c.valid_from "
+        "AND (c.valid_to IS NULL OR i.timestamp < c.valid_to) "
+        "WHERE i.flags = '' GROUP BY 1, 2, 3"),
+}
+
+
+@contextlib.contextmanager
+def database(kind: str, directory: Path) -> Iterator[Database]:
+    if kind == "sqlite":
+        db = connect(f"sqlite:///{directory / 'views.db'}")
+        migrate(db)
+        yield db
+        return
+    from flows.devtools.postgres import TemporaryCluster
+
+    cluster = TemporaryCluster()
+    try:
+        db = connect(cluster.url)
+        migrate(db)
+        yield db
+        db.close()
+    finally:
+        cluster.stop()
+
+
+def fill(db: Database, meters: int, days: int, late_meter: str, late_day: datetime) -> list[tuple]:
+    """Write every half hour except the late day of one meter; return those held back."""
+    held_back = []
+    for n in range(meters):
+        serial = f"EML{n:06d}"
+        repo.add_meter(db, serial, f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", "B1.w", None)
+        edits.add_customer(db, f"C{n}")
+        edits.link_meter(db, f"C{n}", serial, START)
+        register = edits.register_id(db, serial)
+        rows = []
+        for half_hour in range(days * 48 + 1):
+            stamp = START + half_hour * HALF_HOUR
+            row = {"r": register, "t": stamp, "wh": 100_000 + half_hour * (50 + n % 7)}
+            if serial == late_meter and late_day <= stamp < late_day + timedelta(days=1):
+                held_back.append(row)
+            else:
+                rows.append(row)
+        with db.transaction():
+            for row in rows:
+                db.execute("INSERT INTO register_profile_hh (register_id, timestamp, "
+                           "cumulative_wh, status) VALUES (:r, :t, :wh, 0)", row)
+    return held_back
+
+
+def check_against_views(db: Database, recomputed: list[dict[str, Any]]) -> None:
+    """The views' daily cache must equal the SQL recomputation, row for row."""
+    expected = {(row["customer_id"], str(row["meter_id"]), str(row["day"])): int(row["wh"])
+                for row in recomputed}
+    with open_views(db) as views:
+        actual = {(value.customer_id, str(value.meter_id), str(value.date)): value.wh
+                  for value, _ in daily_cache.zset(views.store).iter()}
+    if actual != expected:
+        raise SystemExit(f"views differ from the SQL recomputation: {len(actual)} vs "
+                         f"{len(expected)} days")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meters", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--batch", type=int, default=20_000)
+    args = parser.parse_args()
+    late_day = START + timedelta(days=args.days // 2)
+    with tempfile.TemporaryDirectory() as tmp, database(args.store, Path(tmp)) as db:
+        started = time.perf_counter()
+        held_back = fill(db, args.meters, args.days, "EML000000", late_day)
+        written = time.perf_counter() - started
+        started = time.perf_counter()
+        summary = update(db, batch=args.batch)
+        applied = time.perf_counter() - started
+        intervals = db.query("SELECT count(*) AS n FROM register_interval_hh")[0]["n"]
+        with db.transaction():
+            for row in held_back:
+                db.execute("INSERT INTO register_profile_hh (register_id, timestamp, "
+                           "cumulative_wh, status) VALUES (:r, :t, :wh, 0)", row)
+        started = time.perf_counter()
+        update(db)
+        late = time.perf_counter() - started
+        started = time.perf_counter()
+        recomputed = db.query(RECOMPUTE_SQL[db.engine])
+        recompute = time.perf_counter() - started
+        check_against_views(db, recomputed)
+        print(f"views on {args.store}: {args.meters} meters x {args.days} days "
+              f"({summary.changes:,} profile values, {intervals:,} intervals)")
+        print(f"{'profile values written (collector side), s':50}{written:>10.1f}")
+        print(f"{'views update, s':50}{applied:>10.1f}")
+        print(f"{'intervals per second':50}{intervals / applied:>10,.0f}")
+        print(f"{'one late day for one meter, ms':50}{1000 * late:>10.1f}")
+        print(f"{'recompute daily table with SQL GROUP BY, ms':50}{1000 * recompute:>10.1f}")
+        print(f"{'ratio':50}{recompute / late:>9.1f}x")
+
+
+if __name__ == "__main__":
+    main()
