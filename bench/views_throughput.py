@@ -67,9 +67,9 @@ def database(kind: str, directory: Path) -> Iterator[Database]:
         cluster.stop()
 
 
-def fill(db: Database, meters: int, days: int, late_meter: str, late_day: datetime) -> list[tuple]:
+def fill(db: Database, meters: int, days: int, late_meter: str, late_day: datetime) -> list[dict[str, object]]:
     """Write every half hour except the late day of one meter; return those held back."""
-    held_back = []
+    held_back: list[dict[str, object]] = []
     for n in range(meters):
         serial = f"EML{n:06d}"
         repo.add_meter(db, serial, f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", "B1.w", None)
