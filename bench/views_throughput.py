@@ -27,6 +27,8 @@ from flows.views.query import daily_cache
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 HALF_HOUR = timedelta(minutes=30)
+INSERT_VALUE = ("INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, status) "
+                "VALUES (:r, :t, :wh, 0)")
 RECOMPUTE_SQL = {
     "sqlite": (
         # SQLite has no time zones: the local day is the last local_days row starting at or
@@ -67,16 +69,19 @@ def database(kind: str, directory: Path) -> Iterator[Database]:
         cluster.stop()
 
 
-def fill(db: Database, meters: int, days: int, late_meter: str, late_day: datetime) -> list[dict[str, object]]:
+Row = dict[str, object]
+
+
+def fill(db: Database, meters: int, days: int, late_meter: str, late_day: datetime) -> list[Row]:
     """Write every half hour except the late day of one meter; return those held back."""
-    held_back: list[dict[str, object]] = []
+    held_back: list[Row] = []
     for n in range(meters):
         serial = f"EML{n:06d}"
         repo.add_meter(db, serial, f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", "B1.w", None)
         edits.add_customer(db, f"C{n}")
         edits.link_meter(db, f"C{n}", serial, START)
         register = edits.register_id(db, serial)
-        rows = []
+        rows: list[Row] = []
         for half_hour in range(days * 48 + 1):
             stamp = START + half_hour * HALF_HOUR
             row = {"r": register, "t": stamp, "wh": 100_000 + half_hour * (50 + n % 7)}
@@ -85,9 +90,7 @@ def fill(db: Database, meters: int, days: int, late_meter: str, late_day: dateti
             else:
                 rows.append(row)
         with db.transaction():
-            for row in rows:
-                db.execute("INSERT INTO register_profile_hh (register_id, timestamp, "
-                           "cumulative_wh, status) VALUES (:r, :t, :wh, 0)", row)
+            db.executemany(INSERT_VALUE, rows)
     return held_back
 
 
@@ -120,9 +123,7 @@ def main() -> None:
         applied = time.perf_counter() - started
         intervals = db.query("SELECT count(*) AS n FROM register_interval_hh")[0]["n"]
         with db.transaction():
-            for row in held_back:
-                db.execute("INSERT INTO register_profile_hh (register_id, timestamp, "
-                           "cumulative_wh, status) VALUES (:r, :t, :wh, 0)", row)
+            db.executemany(INSERT_VALUE, held_back)
         started = time.perf_counter()
         update(db)
         late = time.perf_counter() - started

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -71,13 +71,26 @@ class Database:
             raise DatabaseError(f"rejected by the database: {error}".strip()) from error
         return int(cursor.rowcount)
 
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run one statement for each of ``rows`` (one call, pipelined on PostgreSQL)."""
+        if not rows:
+            return
+        try:
+            if self.engine == "sqlite":
+                self.raw.executemany(sql, [self._params(row) for row in rows])
+            else:
+                with self.raw.cursor() as cursor:
+                    cursor.executemany(self._sql(sql), rows)
+        except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as error:
+            raise DatabaseError(f"rejected by the database: {error}".strip()) from error
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        if self.engine == "postgres":  # dict rows whatever the connection's row factory
+            with self.raw.cursor(row_factory=dict_row) as cursor:
+                return list(cursor.execute(self._sql(sql), self._params(params)).fetchall())
         cursor = self.raw.execute(self._sql(sql), self._params(params))
-        rows = cursor.fetchall()
-        if self.engine == "sqlite":
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in rows]
-        return [dict(row) for row in rows]
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:

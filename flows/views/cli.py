@@ -39,10 +39,10 @@ def views_group() -> None:
 
 @views_group.command("update")
 @click.option("--batch", type=click.IntRange(1), default=DEFAULT_BATCH, show_default=True,
-              help="Profile changes per transaction.")
+              help="Register value changes per transaction.")
 @database_option
 def views_update(batch: int, url: str) -> None:
-    """Apply every profile-log change not applied yet, then exit."""
+    """Apply every profile-log and register-read change not applied yet, then exit."""
     try:
         click.echo(update(_open(url), batch).line())
     except ViewsError as error:
@@ -66,33 +66,45 @@ def views_follow(poll_s: float, url: str) -> None:
 
 @click.group("reads")
 def reads_group() -> None:
-    """Correct or delete profile-log values (the views re-derive what depends on them)."""
+    """Correct or delete profile-log values or register reads (the views re-derive only what
+    depends on them at the next `flows views update`)."""
+
+
+register_read_option = click.option(
+    "--register-read", is_flag=True,
+    help="A periodic register read (register_import), not a profile-log value.")
 
 
 @reads_group.command("correct")
+@register_read_option
 @click.option("--meter", "serial", required=True)
 @click.option("--element", type=click.Choice(["A", "B"]), default="A", show_default=True)
 @click.option("--timestamp", required=True, type=TIME, help="UTC unless an offset is given.")
 @click.option("--wh", required=True, type=click.IntRange(0), help="Cumulative Wh at that time.")
 @database_option
-def reads_correct(serial: str, element: str, timestamp: datetime, wh: int, url: str) -> None:
+def reads_correct(register_read: bool, serial: str, element: str, timestamp: datetime, wh: int,
+                  url: str) -> None:
     db = _open(url)
+    correct = edits.correct_register_read if register_read else edits.correct_profile_value
     try:
-        edits.correct_profile_value(db, edits.register_id(db, serial, element), _utc(timestamp), wh)
+        correct(db, edits.register_id(db, serial, element), _utc(timestamp), wh)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: {wh} Wh")
 
 
 @reads_group.command("delete")
+@register_read_option
 @click.option("--meter", "serial", required=True)
 @click.option("--element", type=click.Choice(["A", "B"]), default="A", show_default=True)
 @click.option("--timestamp", required=True, type=TIME, help="UTC unless an offset is given.")
 @database_option
-def reads_delete(serial: str, element: str, timestamp: datetime, url: str) -> None:
+def reads_delete(register_read: bool, serial: str, element: str, timestamp: datetime,
+                 url: str) -> None:
     db = _open(url)
+    delete = edits.delete_register_read if register_read else edits.delete_profile_value
     try:
-        edits.delete_profile_value(db, edits.register_id(db, serial, element), _utc(timestamp))
+        delete(db, edits.register_id(db, serial, element), _utc(timestamp))
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: deleted")

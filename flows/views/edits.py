@@ -54,6 +54,25 @@ def correct_profile_value(db: Database, register: UUID, timestamp: datetime, wh:
                    "status) VALUES (:r, :t, :wh, 0)", {"r": register, "t": timestamp, "wh": wh})
 
 
+def correct_register_read(db: Database, register: UUID, timestamp: datetime, wh: int) -> None:
+    """Set the periodic register read (import) at ``timestamp``, adding it if it was missing."""
+    if wh < 0:
+        raise DatabaseError(f"a cumulative register value cannot be negative: {wh}")
+    params = {"r": register, "t": timestamp, "kwh": wh / 1000}  # stored as kWh, as collected
+    changed = db.execute("UPDATE register_import SET read = :kwh WHERE register_id = :r AND "
+                         "timestamp = :t", params)
+    if not changed:
+        db.execute("INSERT INTO register_import (register_id, timestamp, read) "
+                   "VALUES (:r, :t, :kwh)", params)
+
+
+def delete_register_read(db: Database, register: UUID, timestamp: datetime) -> None:
+    removed = db.execute("DELETE FROM register_import WHERE register_id = :r AND timestamp = :t",
+                         {"r": register, "t": timestamp})
+    if not removed:
+        raise DatabaseError(f"no register read of register {register} at {timestamp.isoformat()}")
+
+
 def delete_profile_value(db: Database, register: UUID, timestamp: datetime) -> None:
     removed = db.execute("DELETE FROM register_profile_hh WHERE register_id = :r AND timestamp = :t",
                          {"r": register, "t": timestamp})

@@ -1,8 +1,9 @@
-"""The feeder: applies every profile-log change to the views exactly once.
+"""The feeder: applies every change of the profile log and of the register reads to the views
+exactly once.
 
-Changes are read from ``register_profile_changes`` after the views' position and applied in
+Changes are read from ``register_value_changes`` after the views' position and applied in
 batches; each batch is one flows.ivm iteration whose transaction also moves the position and
-writes ``register_interval_hh``, so a process killed at any point resumes where the last
+writes ``register_interval_hh`` and ``views_spans``, so a process killed at any point resumes where the last
 committed batch ended. The registers and customer links are compared with their tables at each
 update and their differences go into the first batch. One feeder at a time per database (a lock
 that the operating system or PostgreSQL releases when the process dies).
@@ -25,9 +26,11 @@ import flows.ivm as st
 from flows.db import Database, DatabaseError
 from flows.db.repository import as_datetime
 from flows.views import query as q
+from flows.views.consecutive import changes_for, touched_windows, write_spans
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 5_000
+FEED = "register_value_changes"
 _FEEDER_LOCK = 0x666C6F7773_76  # "flows" "v"
 
 
@@ -43,7 +46,7 @@ class UpdateSummary:
     duration_s: float = 0.0
 
     def line(self) -> str:
-        return (f"views: {self.changes:,} profile changes applied in {self.batches} batches "
+        return (f"views: {self.changes:,} register value changes applied in {self.batches} batches "
                 f"(position {self.position}) in {self.duration_s:.1f} s")
 
 
@@ -55,7 +58,7 @@ class Views:
     graph: st.Graph[Any, Any]
     writer: Database  # the store's connection: writes commit with the iteration
 
-    def position(self, feed: str = "profile") -> int:
+    def position(self, feed: str = FEED) -> int:
         rows = list(q.positions_cache.zset(self.store).iter_by_index(q.index_feed, frozenset((feed,))))
         return max((value.position for _, value, _ in rows), default=0)
 
@@ -124,43 +127,34 @@ def registry_changes(db: Database, views: Views) -> tuple[st.ZSetPython[Any], st
             _table_diff(dict(q.links_cache.zset(views.store).iter()), links))
 
 
-def profile_changes(db: Database, after: int, limit: int) -> list[dict[str, Any]]:
-    return db.query("SELECT seq, register_id, timestamp, old_wh, new_wh FROM "
-                    "register_profile_changes WHERE seq > :after ORDER BY seq LIMIT :limit",
+def value_changes(db: Database, after: int, limit: int) -> list[dict[str, Any]]:
+    return db.query("SELECT seq, source, register_id, timestamp, old_wh, new_wh FROM "
+                    "register_value_changes WHERE seq > :after ORDER BY seq LIMIT :limit",
                     {"after": after, "limit": limit})
-
-
-def as_profile_zset(rows: list[dict[str, Any]]) -> st.ZSetPython[q.ProfileValue]:
-    changes: dict[q.ProfileValue, int] = {}
-    for row in rows:
-        register, stamp = _uuid(row["register_id"]), as_datetime(row["timestamp"])
-        for wh, sign in ((row["old_wh"], -1), (row["new_wh"], 1)):
-            if wh is not None:
-                value = q.ProfileValue(register_id=register, timestamp=stamp, cumulative_wh=int(wh))
-                changes[value] = changes.get(value, 0) + sign
-    return st.ZSetPython({value: count for value, count in changes.items() if count})
 
 
 # Writing register_interval_hh in the iteration's transaction ---------------------------------
 
 
-def interval_writer(writer: Database) -> Callable[[tuple[st.ZSetPython[Any], ...]], None]:
+def views_writer(writer: Database, spans: dict[q.Span, int]
+                 ) -> Callable[[tuple[st.ZSetPython[Any], ...]], None]:
     def write(outputs: tuple[st.ZSetPython[Any], ...]) -> None:
+        write_spans(writer, spans)
         removed: list[q.Interval] = []
         added: list[q.Interval] = []
         for interval, count in outputs[0].iter():
             (added if count > 0 else removed).append(interval)
-        for interval in removed:
-            writer.execute("DELETE FROM register_interval_hh WHERE register_id = :r AND "
-                           "timestamp = :t", {"r": interval.register_id, "t": interval.start})
-        for interval in added:
-            writer.execute(
-                "INSERT INTO register_interval_hh (register_id, timestamp, kwh, wh, flags, "
-                "derived) VALUES (:r, :t, :kwh, :wh, :flags, FALSE) ON CONFLICT (register_id, "
-                "timestamp) DO UPDATE SET kwh = excluded.kwh, wh = excluded.wh, "
-                "flags = excluded.flags, derived = excluded.derived",
-                {"r": interval.register_id, "t": interval.start, "kwh": Decimal(interval.wh) / 1000,
-                 "wh": interval.wh, "flags": interval.flags})
+        writer.executemany(
+            "DELETE FROM register_interval_hh WHERE register_id = :r AND timestamp = :t",
+            [{"r": interval.register_id, "t": interval.start} for interval in removed])
+        writer.executemany(
+            "INSERT INTO register_interval_hh (register_id, timestamp, kwh, wh, flags, "
+            "derived) VALUES (:r, :t, :kwh, :wh, :flags, :derived) ON CONFLICT (register_id, "
+            "timestamp) DO UPDATE SET kwh = excluded.kwh, wh = excluded.wh, "
+            "flags = excluded.flags, derived = excluded.derived",
+            [{"r": interval.register_id, "t": interval.start, "kwh": Decimal(interval.wh) / 1000,
+              "wh": interval.wh, "flags": interval.flags, "derived": interval.derived}
+             for interval in added])
     return write
 
 
@@ -169,16 +163,19 @@ def interval_writer(writer: Database) -> Callable[[tuple[st.ZSetPython[Any], ...
 
 def apply_batch(views: Views, registers: st.ZSetPython[Any], links: st.ZSetPython[Any],
                 rows: list[dict[str, Any]], position: int) -> int:
-    """One iteration: the registry differences, the profile rows and the new position."""
+    """One iteration: the registry differences, the changed values and spans, the new
+    position."""
     new_position = int(rows[-1]["seq"]) if rows else position
     positions: dict[q.FeedPosition, int] = {}
     if new_position != position:
         if position:
-            positions[q.FeedPosition(feed="profile", position=position)] = -1
-        positions[q.FeedPosition(feed="profile", position=new_position)] = 1
+            positions[q.FeedPosition(feed=FEED, position=position)] = -1
+        positions[q.FeedPosition(feed=FEED, position=new_position)] = 1
+    changes = changes_for(views.writer, touched_windows(rows))
     st.iteration(views.store, views.graph,
-                 [registers, as_profile_zset(rows), links, st.ZSetPython(positions)],
-                 before_commit=interval_writer(views.writer))
+                 [registers, st.ZSetPython(changes.actual), st.ZSetPython(changes.spans), links,
+                  st.ZSetPython(positions)],
+                 before_commit=views_writer(views.writer, changes.spans))
     return new_position
 
 
@@ -191,7 +188,7 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
             position = views.position()
             registers, links = registry_changes(db, views)
             while max_batches is None or summary.batches < max_batches:
-                rows = profile_changes(db, position, batch)
+                rows = value_changes(db, position, batch)
                 if not rows and not (registers or links):
                     break
                 position = apply_batch(views, registers, links, rows, position)
@@ -205,14 +202,40 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
     return summary
 
 
+NOTIFY_CHANNEL = "flows_register_changes"  # notified by the change-log trigger (PostgreSQL)
+
+
 def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda: False,
            batch: int = DEFAULT_BATCH) -> None:
-    """Keep the views up to date until ``stop()``: update, then wait for new changes."""
-    while not stop():
-        summary = update(db, batch)
-        if summary.changes:
-            log.info("%s", summary.line(), extra={"event": "views_updated",
-                                                  "changes": summary.changes})
-        deadline = time.monotonic() + poll_s
-        while not stop() and time.monotonic() < deadline:
-            time.sleep(min(0.2, poll_s))
+    """Keep the views up to date until ``stop()``: update, then wait for new changes. On
+    PostgreSQL the wait ends as soon as a change commits (LISTEN/NOTIFY; ``poll_s`` is then
+    only a safety net); on SQLite it polls every ``poll_s`` seconds."""
+    with _change_listener(db) as wait_for_changes:
+        while not stop():
+            summary = update(db, batch)
+            if summary.changes:
+                log.info("%s", summary.line(), extra={"event": "views_updated",
+                                                      "changes": summary.changes})
+            deadline = time.monotonic() + poll_s
+            while not stop() and time.monotonic() < deadline:
+                if wait_for_changes(min(0.5, poll_s)):
+                    break
+
+
+@contextlib.contextmanager
+def _change_listener(db: Database) -> Iterator[Callable[[float], bool]]:
+    """A function that waits up to N seconds and tells whether changes were notified."""
+    if db.engine != "postgres":
+        def sleep(seconds: float) -> bool:
+            time.sleep(seconds)
+            return False
+        yield sleep
+        return
+    import psycopg
+
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+        def wait(seconds: float) -> bool:
+            return any(True for _ in conn.notifies(timeout=seconds, stop_after=1))
+        yield wait

@@ -1,9 +1,10 @@
 """The views as one flows.ivm query, in the seed's style.
 
-profile values ⋈ the next half hour's value → intervals (Wh, flags) ⋈ registers → meter;
-intervals ⋈ customer_meters (valid at the interval) → group by (customer, meter, local date) → sum.
-Intervals only come from two on-grid values exactly 30 minutes apart: a gap leaves the interval
-out (the monitoring view `register_interval_hh_missing` counts them), a late value fills it.
+The feeder pairs consecutive values of each register (a question for SQL, see consecutive.py):
+actual intervals (two on-grid profile values half an hour apart) and spans (profile gaps, spans
+over off-grid values, periodic register reads). Spans → apportioned to half hours → derived
+intervals (register reads only where the profile log has nothing); intervals ⋈ registers →
+meter ⋈ customer_meters (valid at the interval) → group by (customer, meter, local date) → sum.
 """
 
 from __future__ import annotations
@@ -18,18 +19,14 @@ HALF_HOUR = timedelta(minutes=30)
 LOCAL_ZONE = ZoneInfo("Europe/London")
 REGISTER_SENTINEL_WH = 16_777_215  # 0xFFFFFF: the meter's "register error"
 SPIKE_WH = 24_000  # more than 24 kWh in half an hour is not a household's import
-FEEDS = ("profile",)
+REGISTER_MAX_WH = 0xFFFFFFFF  # registers are u4 Wh: after this they wrap to 0
+ROLLOVER_MARGIN_WH = 1_000_000  # a wrap goes from within this of the maximum to within this of 0
+UNUSABLE_FLAGS = frozenset({"reversal", "sentinel", "spike"})  # kept and shown, not summed
 
 
 class Register(st.Data):
     register_id: UUID
     meter_id: UUID
-
-
-class ProfileValue(st.Data):
-    register_id: UUID
-    timestamp: datetime
-    cumulative_wh: int
 
 
 class CustomerMeter(st.Data):
@@ -46,11 +43,68 @@ class FeedPosition(st.Data):
     position: int
 
 
+class Span(st.Data):
+    """Two consecutive values of a register that do not make one half hour: on-grid profile
+    values either side of a gap ("gap") or of off-grid values ("clock_skew"), or two periodic
+    register reads (source "reads", flag "")."""
+
+    register_id: UUID
+    source: str  # "profile" or "reads"
+    flag: str
+    first_at: datetime
+    first_wh: int
+    last_at: datetime
+    last_wh: int
+
+
+class SlotTotal(st.Data):
+    """A half hour's share of spans: Wh, and how many shares carry each flag (a group total:
+    shares are added and retracted)."""
+
+    wh: int
+    gap: int
+    clock_skew: int
+    reversal: int
+    rollover: int
+    sentinel: int
+
+    def __add__(self, other: SlotTotal) -> SlotTotal:
+        return SlotTotal(wh=self.wh + other.wh, gap=self.gap + other.gap,
+                         clock_skew=self.clock_skew + other.clock_skew,
+                         reversal=self.reversal + other.reversal,
+                         rollover=self.rollover + other.rollover,
+                         sentinel=self.sentinel + other.sentinel)
+
+    def __mul__(self, count: int) -> SlotTotal:
+        return SlotTotal(wh=self.wh * count, gap=self.gap * count,
+                         clock_skew=self.clock_skew * count, reversal=self.reversal * count,
+                         rollover=self.rollover * count, sentinel=self.sentinel * count)
+
+    @staticmethod
+    def zero() -> SlotTotal:
+        return SlotTotal(wh=0, gap=0, clock_skew=0, reversal=0, rollover=0, sentinel=0)
+
+    def flags(self) -> str:
+        names = [name for name in ("gap", "clock_skew", "reversal", "rollover", "sentinel")
+                 if getattr(self, name)]
+        if self.wh > SPIKE_WH:
+            names.append("spike")
+        return ",".join(names)
+
+
+class SlotShare(st.Data):
+    register_id: UUID
+    source: str
+    start: datetime
+    share: SlotTotal
+
+
 class RegisterInterval(st.Data):
     register_id: UUID
     start: datetime
     wh: int
     flags: str
+    derived: bool
 
 
 class Interval(st.Data):
@@ -59,6 +113,7 @@ class Interval(st.Data):
     start: datetime
     wh: int
     flags: str
+    derived: bool
 
 
 class CustomerInterval(st.Data):
@@ -79,38 +134,95 @@ def local_date(moment: datetime) -> date:
     return moment.astimezone(LOCAL_ZONE).date()
 
 
-def interval_flags(first: int, last: int) -> str:
+def advance(first: int, last: int) -> tuple[int, str]:
+    """The energy between two cumulative values, and its flag ("" when plausible)."""
     wh = last - first
-    flags = []
     if REGISTER_SENTINEL_WH in (first, last):
-        flags.append("sentinel")
-    elif wh < 0:
-        flags.append("reversal")
-    elif wh > SPIKE_WH:
-        flags.append("spike")
-    return ",".join(flags)
+        return wh, "sentinel"
+    if wh < 0 and first > REGISTER_MAX_WH - ROLLOVER_MARGIN_WH and last < ROLLOVER_MARGIN_WH:
+        return REGISTER_MAX_WH + 1 + wh, "rollover"
+    if wh < 0:
+        return wh, "reversal"
+    return wh, ""
 
 
-def on_grid(value: ProfileValue) -> bool:
-    """Whether the value is at :00 or :30 (else the meter's clock was off: not used)."""
-    stamp = value.timestamp
-    return stamp.second == 0 and stamp.microsecond == 0 and stamp.minute in (0, 30)
+def interval_flags(wh: int, flag: str) -> str:
+    if not flag and wh > SPIKE_WH:
+        return "spike"
+    return flag
 
 
-def next_half_hour(value: ProfileValue) -> tuple[UUID, datetime]:
-    return value.register_id, value.timestamp + HALF_HOUR
+def is_on_grid(moment: datetime) -> bool:
+    return moment.second == 0 and moment.microsecond == 0 and moment.minute in (0, 30)
 
 
-def to_register_interval(p: st.Pair[ProfileValue, ProfileValue]) -> RegisterInterval:
-    first, last = p.left, p.right
-    return RegisterInterval(register_id=first.register_id, start=first.timestamp,
-                            wh=last.cumulative_wh - first.cumulative_wh,
-                            flags=interval_flags(first.cumulative_wh, last.cumulative_wh))
+def actual_interval(register_id: UUID, start: datetime, first_wh: int, last_wh: int
+                    ) -> RegisterInterval:
+    """The interval between two on-grid profile values half an hour apart."""
+    wh, flag = advance(first_wh, last_wh)
+    return RegisterInterval(register_id=register_id, start=start, wh=wh,
+                            flags=interval_flags(wh, flag), derived=False)
+
+
+def slot_start(moment: datetime) -> datetime:
+    return moment.replace(minute=moment.minute // 30 * 30, second=0, microsecond=0)
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def apportion(span: Span) -> list[SlotShare]:
+    """Split a span's advance over the half hours it covers in proportion to time, in whole Wh
+    that add up to exactly the advance (each share is the floor of the running total)."""
+    wh, flag = advance(span.first_wh, span.last_wh)
+    gap, clock_skew = int(span.flag == "gap"), int(span.flag == "clock_skew")
+    duration = (span.last_at - span.first_at) // _MICROSECOND
+    shares, allocated, slot = [], 0, slot_start(span.first_at)
+    while slot < span.last_at:
+        end = min(slot + HALF_HOUR, span.last_at)
+        upto = wh * ((end - span.first_at) // _MICROSECOND) // duration
+        share = SlotTotal(wh=upto - allocated, gap=gap, clock_skew=clock_skew,
+                          reversal=int(flag == "reversal"), rollover=int(flag == "rollover"),
+                          sentinel=int(flag == "sentinel"))
+        shares.append(SlotShare(register_id=span.register_id, source=span.source, start=slot,
+                                share=share))
+        allocated, slot = upto, slot + HALF_HOUR
+    return shares
+
+
+def from_profile(share: SlotShare) -> bool:
+    return share.source == "profile"
+
+
+def from_reads(share: SlotShare) -> bool:
+    return share.source == "reads"
+
+
+def pick_share(share: SlotShare) -> SlotTotal:
+    return share.share
+
+
+def to_derived_interval(p: st.Pair[SlotTotal, tuple[UUID, datetime]]) -> RegisterInterval:
+    register_id, start = p.right
+    return RegisterInterval(register_id=register_id, start=start, wh=p.left.wh,
+                            flags=p.left.flags(), derived=True)
+
+
+def no_profile_interval(p: st.Pair[RegisterInterval, RegisterInterval | st.Empty]) -> bool:
+    return isinstance(p.right, st.Empty)
+
+
+def left_interval(p: st.Pair[RegisterInterval, RegisterInterval | st.Empty]) -> RegisterInterval:
+    return p.left
+
+
+def interval_key(i: RegisterInterval) -> tuple[UUID, datetime]:
+    return i.register_id, i.start
 
 
 def to_interval(p: st.Pair[RegisterInterval, Register]) -> Interval:
     return Interval(register_id=p.left.register_id, meter_id=p.right.meter_id, start=p.left.start,
-                    wh=p.left.wh, flags=p.left.flags)
+                    wh=p.left.wh, flags=p.left.flags, derived=p.left.derived)
 
 
 def counts_for_customer(p: st.Pair[Interval, CustomerMeter]) -> bool:
@@ -119,8 +231,8 @@ def counts_for_customer(p: st.Pair[Interval, CustomerMeter]) -> bool:
 
 
 def to_customer_interval(p: st.Pair[Interval, CustomerMeter]) -> CustomerInterval:
-    # Flagged intervals (reversal, sentinel, spike) are kept and shown, but not summed as usage.
-    wh = 0 if p.left.flags else p.left.wh
+    # Implausible intervals (reversal, sentinel, spike) are kept and shown, not summed as usage.
+    wh = 0 if UNUSABLE_FLAGS.intersection(p.left.flags.split(",")) else p.left.wh
     return CustomerInterval(customer_id=p.right.customer_id, meter_id=p.left.meter_id,
                             date=local_date(p.left.start), wh=wh)
 
@@ -150,22 +262,37 @@ index_daily_customer = st.Index.pick(DailyUsage, lambda d: d.customer_id)
 
 def views(
     registers: st.ZSet[Register],
-    profile: st.ZSet[ProfileValue],
+    actual_intervals: st.ZSet[RegisterInterval],
+    spans: st.ZSet[Span],
     links: st.ZSet[CustomerMeter],
     positions: st.ZSet[FeedPosition],
 ) -> tuple[st.ZSet[Interval], st.ZSet[DailyUsage]]:
     _ = registers_cache[registers](lambda a: st.integrate_indexed(a, indexes=(index_register,)))
     _ = links_cache[links](lambda a: st.integrate_indexed(a, indexes=(index_link,)))
     _ = positions_cache[positions](lambda a: st.integrate_indexed(a, indexes=(index_feed,)))
-    usable = st.filter(profile, f=on_grid)
-    consecutive = st.join(
-        usable,
-        usable,
-        on_left=st.Index.composite(("register_id", "next_half_hour"), ProfileValue,
-                                   tuple[UUID, datetime], next_half_hour),
-        on_right=st.Index.pick(ProfileValue, lambda v: (v.register_id, v.timestamp)),
+    shares = st.map_many(spans, f=apportion)
+    profile_slots = st.group_reduce_flatten(
+        st.filter(shares, f=from_profile),
+        by=st.Index.pick(SlotShare, lambda s: (s.register_id, s.start)),
+        zero=SlotTotal.zero,
+        pick_value=pick_share,
     )
-    register_intervals = st.map(consecutive, f=to_register_interval)
+    profile_intervals = st.add(actual_intervals, st.map(profile_slots, f=to_derived_interval))
+    read_slots = st.group_reduce_flatten(
+        st.filter(shares, f=from_reads),
+        by=st.Index.pick(SlotShare, lambda s: (s.register_id, s.start)),
+        zero=SlotTotal.zero,
+        pick_value=pick_share,
+    )
+    # Register reads fill only the half hours the profile log says nothing about.
+    reads_beside_profile = st.outer_join(
+        st.map(read_slots, f=to_derived_interval),
+        profile_intervals,
+        on_left=st.Index.pick(RegisterInterval, interval_key),
+        on_right=st.Index.pick(RegisterInterval, interval_key),
+    )
+    read_intervals = st.map(st.filter(reads_beside_profile, f=no_profile_interval), f=left_interval)
+    register_intervals = st.add(profile_intervals, read_intervals)
     with_meter = st.join(
         register_intervals,
         registers,

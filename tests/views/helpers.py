@@ -1,10 +1,13 @@
-"""A registry with customers, profile values written like the collector writes them, and an
-independent from-scratch recomputation of the daily usage."""
+"""A registry with customers, profile values and register reads written like the collector
+writes them, and an independent from-scratch recomputation of the intervals and daily usage."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -40,29 +43,119 @@ def write_values(db: Database, values: list[tuple[UUID, datetime, int]]) -> None
                        {"r": register, "t": stamp, "wh": wh})
 
 
+def write_reads(db: Database, reads: list[tuple[UUID, datetime, int]]) -> None:
+    """Periodic register reads, stored as the collector stores them (kWh)."""
+    with db.transaction():
+        for register, stamp, wh in reads:
+            db.execute("INSERT INTO register_import (register_id, timestamp, read) "
+                       "VALUES (:r, :t, :kwh)", {"r": register, "t": stamp, "kwh": wh / 1000})
+
+
+# An independent, from-scratch recomputation of the intervals and daily usage -----------------
+
+SENTINEL, WRAP, MARGIN, SPIKE = 16_777_215, 2**32, 1_000_000, 24_000
+
+
+def _advance(first: int, last: int) -> tuple[int, set[str]]:
+    if SENTINEL in (first, last):
+        return last - first, {"sentinel"}
+    if last < first and first >= WRAP - MARGIN and last < MARGIN:
+        return last + WRAP - first, {"rollover"}
+    return last - first, ({"reversal"} if last < first else set())
+
+
+def _slot(moment: datetime) -> datetime:
+    return moment - timedelta(minutes=moment.minute % 30, seconds=moment.second,
+                              microseconds=moment.microsecond)
+
+
+def _shares(first_at: datetime, last_at: datetime, wh: int) -> dict[datetime, int]:
+    """wh spread over the half hours in proportion to time, floors of the running total."""
+    whole = Fraction((last_at - first_at).total_seconds())
+    out: dict[datetime, int] = {}
+    slot, before = _slot(first_at), 0
+    while slot < last_at:
+        upto = math.floor(wh * Fraction((min(slot + HALF_HOUR, last_at) - first_at).total_seconds())
+                          / whole)
+        out[slot] = upto - before
+        slot, before = slot + HALF_HOUR, upto
+    return out
+
+
+def _on_grid(moment: datetime) -> bool:
+    return moment.minute in (0, 30) and moment.second == 0 and moment.microsecond == 0
+
+
+Intervals = dict[tuple[str, datetime], tuple[int, frozenset[str], bool]]
+
+
+def recomputed_intervals(db: Database) -> Intervals:
+    """(register, start) → (Wh, flags, derived), from the profile values and register reads."""
+    profile: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    for row in db.query("SELECT register_id, timestamp, cumulative_wh FROM register_profile_hh"):
+        profile[str(row["register_id"])].append((repo.as_datetime(row["timestamp"]),
+                                                 int(row["cumulative_wh"])))
+    reads: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+    for row in db.query("SELECT register_id, timestamp, read FROM register_import"):
+        reads[str(row["register_id"])].append((repo.as_datetime(row["timestamp"]),
+                                               round(row["read"] * 1000)))
+    out: Intervals = {}
+    for register, values in profile.items():
+        values.sort()
+        grid = [(t, wh) for t, wh in values if _on_grid(t)]
+        slots: dict[datetime, list[Any]] = {}
+        for (t0, w0), (t1, w1) in itertools.pairwise(grid):
+            wh, flags = _advance(w0, w1)
+            if t1 - t0 == HALF_HOUR:
+                if not flags and wh > SPIKE:
+                    flags = {"spike"}
+                out[(register, t0)] = (wh, frozenset(flags), False)
+                continue
+            skewed = any(t0 < t < t1 and not _on_grid(t) for t, _ in values)
+            for slot, share in _shares(t0, t1, wh).items():
+                total = slots.setdefault(slot, [0, set()])
+                total[0] += share
+                total[1] |= flags | {"clock_skew" if skewed else "gap"}
+        for slot, (wh, flags) in slots.items():
+            out[(register, slot)] = (wh, frozenset(flags | ({"spike"} if wh > SPIKE else set())), True)
+    for register, values in reads.items():
+        values.sort()
+        slots = {}
+        for (t0, w0), (t1, w1) in itertools.pairwise(values):
+            wh, flags = _advance(w0, w1)
+            for slot, share in _shares(t0, t1, wh).items():
+                total = slots.setdefault(slot, [0, set()])
+                total[0] += share
+                total[1] |= flags
+        for slot, (wh, flags) in slots.items():
+            if (register, slot) not in out:
+                out[(register, slot)] = (
+                    wh, frozenset(flags | ({"spike"} if wh > SPIKE else set())), True)
+    return out
+
+
+def stored_intervals(db: Database) -> Intervals:
+    return {(str(row["register_id"]), repo.as_datetime(row["timestamp"])): (
+                int(row["wh"]), frozenset(filter(None, row["flags"].split(","))), bool(row["derived"]))
+            for row in db.query("SELECT register_id, timestamp, wh, flags, derived "
+                                "FROM register_interval_hh")}
+
+
 def recomputed_daily(db: Database) -> dict[tuple[str, UUID, date], int]:
-    """Daily Wh per (customer, meter, local day) from the raw profile values, from scratch."""
-    rows = db.query(
-        "SELECT p.register_id, p.timestamp, p.cumulative_wh, r.meter_id, c.customer_id, "
-        "c.valid_from, c.valid_to FROM register_profile_hh p JOIN meter_registers r ON "
-        "r.register_id = p.register_id JOIN customer_meters c ON c.meter_id = r.meter_id")
-    values: dict[tuple[Any, ...], dict[datetime, int]] = defaultdict(dict)
-    for row in rows:
-        key = (row["customer_id"], UUID(str(row["meter_id"])), str(row["register_id"]),
-               repo.as_datetime(row["valid_from"]),
-               repo.as_datetime(row["valid_to"]) if row["valid_to"] else None)
-        values[key][repo.as_datetime(row["timestamp"])] = int(row["cumulative_wh"])
+    """Daily Wh per (customer, meter, local day), from scratch."""
+    meters = {str(row["register_id"]): UUID(str(row["meter_id"]))
+              for row in db.query("SELECT register_id, meter_id FROM meter_registers")}
+    links = db.query("SELECT customer_id, meter_id, valid_from, valid_to FROM customer_meters")
     daily: dict[tuple[str, UUID, date], int] = defaultdict(int)
-    for (customer, meter, _, valid_from, valid_to), by_time in values.items():
-        for stamp, first in by_time.items():
-            last = by_time.get(stamp + HALF_HOUR)
-            if last is None or stamp.minute % 30 or stamp.second:
+    for (register, start), (wh, flags, _) in recomputed_intervals(db).items():
+        for link in links:
+            if UUID(str(link["meter_id"])) != meters[register]:
                 continue
-            if not (valid_from <= stamp and (valid_to is None or stamp < valid_to)):
-                continue
-            wh = last - first
-            flagged = 16_777_215 in (first, last) or wh < 0 or wh > 24_000
-            daily[(customer, meter, stamp.astimezone(LONDON).date())] += 0 if flagged else wh
+            valid_to = repo.as_datetime(link["valid_to"]) if link["valid_to"] else None
+            if repo.as_datetime(link["valid_from"]) <= start and (valid_to is None or start < valid_to):
+                usable = not flags & {"reversal", "sentinel", "spike"}
+                daily[(link["customer_id"], meters[register], start.astimezone(LONDON).date())] += (
+                    wh if usable else 0)
     return dict(daily)
 
 
