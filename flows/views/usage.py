@@ -9,7 +9,7 @@ from uuid import UUID
 
 from flows.db import Database
 from flows.db.repository import as_datetime
-from flows.views.query import LOCAL_ZONE, local_date
+from flows.views.query import LOCAL_ZONE, UNUSABLE_FLAGS, local_date
 
 GROUPS = ("hh", "day", "week", "month")
 
@@ -19,7 +19,7 @@ class UsageRow:
     start: datetime  # UTC for half hours; local (Europe/London) midnight for days, weeks, months
     end: datetime
     kwh: Decimal
-    flags: str = ""
+    flags: str = ""  # half hours: the interval flags (see README), "derived" when apportioned
 
 
 def _local_start(day: date) -> datetime:
@@ -46,7 +46,8 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
           meter_id: UUID | None = None, customer_id: str | None = None) -> list[UsageRow]:
     """Import kWh of a meter (all its registers) or a customer (the meters linked to them,
     while linked) from ``period_from`` (inclusive) to ``period_to`` (exclusive), in order.
-    Flagged intervals are listed by half hour but not counted in days, weeks or months."""
+    Intervals flagged reversal, sentinel or spike are listed by half hour but not counted in
+    days, weeks or months."""
     if group_by not in GROUPS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPS)}, not {group_by!r}")
     if (meter_id is None) == (customer_id is None):
@@ -55,10 +56,10 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
         raise ValueError("period_from and period_to must be timezone-aware")
     params = {"start": period_from, "end": period_to, "meter": meter_id, "customer": customer_id}
     if customer_id is None:
-        source = ("SELECT i.timestamp, i.wh, i.flags FROM register_interval_hh i JOIN "
+        source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM register_interval_hh i JOIN "
                   "meter_registers r ON r.register_id = i.register_id WHERE r.meter_id = :meter")
     else:
-        source = ("SELECT i.timestamp, i.wh, i.flags FROM register_interval_hh i JOIN "
+        source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM register_interval_hh i JOIN "
                   "meter_registers r ON r.register_id = i.register_id JOIN customer_meters c ON "
                   "c.meter_id = r.meter_id AND c.valid_from <= i.timestamp AND (c.valid_to IS "
                   "NULL OR i.timestamp < c.valid_to) WHERE c.customer_id = :customer")
@@ -69,6 +70,8 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
         stamp = as_datetime(row["timestamp"])
         kwh, flags = half_hours.get(stamp, (Decimal(0), set()))
         flags |= {f for f in (row["flags"] or "").split(",") if f}
+        if row["derived"]:
+            flags.add("derived")
         half_hours[stamp] = (kwh + Decimal(int(row["wh"])) / 1000, flags)
     if group_by == "hh":
         return [UsageRow(stamp, stamp + timedelta(minutes=30), kwh, ",".join(sorted(flags)))
@@ -76,6 +79,7 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
     periods: dict[date, Decimal] = {}
     for stamp, (kwh, flags) in half_hours.items():
         start = _period_start(local_date(stamp), group_by)
-        periods[start] = periods.get(start, Decimal(0)) + (Decimal(0) if flags else kwh)
+        usable = not UNUSABLE_FLAGS.intersection(flags)
+        periods[start] = periods.get(start, Decimal(0)) + (kwh if usable else Decimal(0))
     return [UsageRow(_local_start(start), _local_start(_period_end(start, group_by)), kwh)
             for start, kwh in sorted(periods.items())]

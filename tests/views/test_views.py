@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from click.testing import CliRunner
@@ -147,6 +147,14 @@ def test_register_reads_fill_half_hours_without_profile_values(db: Database) -> 
     while slot < last[0]:
         assert slot in half_hours
         slot += HALF_HOUR
+    # The read API agrees: derived half hours are marked, and they count in days.
+    meter = UUID(str(db.query("SELECT meter_id FROM meter_registers WHERE register_id = :r",
+                              {"r": register})[0]["meter_id"]))
+    window = {"period_from": START - timedelta(days=1), "period_to": START + timedelta(days=3)}
+    by_day = {row.start.date(): row.kwh for row in usage(db, meter_id=meter, **window)}
+    assert by_day == {day: Decimal(wh) / 1000 for (_, _, day), wh in recomputed_daily(db).items()}
+    by_half_hour = usage(db, meter_id=meter, group_by="hh", **window)
+    assert {row.start for row in by_half_hour if "derived" in row.flags} == set(derived)
     on_grid = [r for r in reads if r[0].minute in (0, 30) and r[0].second == 0]
     assert [t for t, _ in on_grid][:2] == [START, START + timedelta(hours=12)]
     between = [wh for start, wh in derived.items() if on_grid[0][0] <= start < on_grid[1][0]]
