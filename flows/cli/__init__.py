@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from flows.api.cli import serve
 from flows.collect.cli import scheduler, sync
 from flows.db.cli import COMMANDS as DB_COMMANDS
 from flows.mediator.cli import mediator
@@ -21,5 +22,6 @@ main.add_command(simulate)
 main.add_command(mediator)
 main.add_command(sync)
 main.add_command(scheduler)
+main.add_command(serve)
 for _command in (*DB_COMMANDS, *VIEWS_COMMANDS):
     main.add_command(_command)

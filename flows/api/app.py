@@ -1,0 +1,208 @@
+"""The HTTP API: meters, consumption (Octopus-like), customer usage, fleet health, metrics,
+admin actions (correct or delete a read, sync one meter), and the dashboard.
+
+Every request opens its own connection to the Flows database (a SQLite file or PostgreSQL) and
+closes it after; route functions are synchronous and FastAPI runs them in its thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import AwareDatetime, BaseModel, Field
+
+from flows.api import fleet
+from flows.api.auth import ApiKeys, admin, reader
+from flows.api.dashboard import dashboard_router
+from flows.api.metrics import metrics_text
+from flows.collect import sync_cycle
+from flows.db import Database, DatabaseError, connect
+from flows.mediator.client import MediatorClient
+from flows.views import UsageRow, edits, usage
+
+GroupBy = Literal["hh", "day", "week", "month"]
+MAX_PAGE = 25_000
+
+
+def create_app(database_url: str, keys: ApiKeys, mediator: str | None = None) -> FastAPI:
+    """The API over the database at ``database_url``; ``mediator`` (host:port) enables
+    POST /meters/{serial}/sync."""
+    app = FastAPI(title="Flows", version="0.1.0",
+                  description="Smart prepayment meters: registry, health and consumption.")
+    app.state.database_url, app.state.keys, app.state.mediator = database_url, keys, mediator
+    app.include_router(_api_routes())
+    app.include_router(dashboard_router())
+    return app
+
+
+def database(request: Request) -> Iterator[Database]:
+    db = connect(request.app.state.database_url)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+Db = Annotated[Database, Depends(database)]
+
+
+class ConsumptionRow(BaseModel):
+    interval_start: datetime
+    interval_end: datetime
+    consumption: Decimal = Field(description="kWh")
+    quality: Literal["actual", "estimated", "invalid"]
+    flags: list[str]
+    unit: Literal["kWh"] = "kWh"
+
+
+class ConsumptionPage(BaseModel):
+    count: int
+    next: str | None = Field(description="cursor of the next page (pass as cursor=)")
+    results: list[ConsumptionRow]
+
+
+class Correction(BaseModel):
+    timestamp: AwareDatetime
+    wh: int = Field(ge=0, le=2**32 - 1, description="cumulative Wh at that time")
+    element: Literal["A", "B"] = "A"
+    register_read: bool = Field(False, description="a periodic register read, not a profile value")
+
+
+def _quality(flags: str) -> tuple[Literal["actual", "estimated", "invalid"], list[str]]:
+    names = [f for f in flags.split(",") if f]
+    if {"reversal", "sentinel", "spike"} & set(names):
+        return "invalid", names
+    if "derived" in names:
+        return "estimated", names
+    return "actual", names
+
+
+def _period(period_from: datetime, period_to: datetime) -> None:
+    if period_to <= period_from:
+        raise HTTPException(422, "period_to must be later than period_from")
+    if period_to - period_from > timedelta(days=3660):
+        raise HTTPException(422, "a period may span at most ten years")
+
+
+def _page(rows: list[UsageRow], cursor: datetime | None, page_size: int) -> ConsumptionPage:
+    if cursor is not None:
+        rows = [row for row in rows if row.start >= cursor]
+    page, rest = rows[:page_size], rows[page_size:]
+    results = []
+    for row in page:
+        quality, flags = _quality(row.flags)
+        results.append(ConsumptionRow(interval_start=row.start, interval_end=row.end,
+                                      consumption=row.kwh, quality=quality, flags=flags))
+    return ConsumptionPage(count=len(rows), next=rest[0].start.isoformat() if rest else None,
+                           results=results)
+
+
+def _meter_id(db: Database, serial: str) -> Any:
+    rows = db.query("SELECT id FROM meter_registry WHERE serial = :s", {"s": serial})
+    if not rows:
+        raise HTTPException(404, f"no meter with serial {serial!r}")
+    return rows[0]["id"]
+
+
+def _api_routes() -> APIRouter:
+    router = APIRouter()
+    @router.get("/meters", dependencies=[Depends(reader)], tags=["meters"])
+    def list_meters(db: Db, esco: Annotated[str | None, Query(max_length=64)] = None,
+                    health: Literal["healthy", "unhealthy"] | None = None,
+                    page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    cursor: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+        """Meters by serial with their health; ``cursor``: the last serial of the previous page."""
+        rows = fleet.meters(db, esco=esco, health=health, after=cursor, limit=page_size + 1)
+        return {"results": rows[:page_size],
+                "next": rows[page_size - 1]["serial"] if len(rows) > page_size else None}
+
+    @router.get("/meters/{serial}", dependencies=[Depends(reader)], tags=["meters"])
+    def get_meter(serial: str, db: Db) -> dict[str, Any]:
+        """Registry, shadow (latest values) and health of one meter."""
+        found = fleet.meter(db, serial)
+        if found is None:
+            raise HTTPException(404, f"no meter with serial {serial!r}")
+        return found
+
+    @router.get("/meters/{serial}/consumption", dependencies=[Depends(reader)], tags=["usage"],
+                response_model=ConsumptionPage)
+    def meter_consumption(
+        serial: str, db: Db, period_from: AwareDatetime, period_to: AwareDatetime,
+        group_by: GroupBy = "hh", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        cursor: AwareDatetime | None = None,
+    ) -> ConsumptionPage:
+        """Import consumption from period_from (inclusive) to period_to (exclusive). Half
+        hours are UTC; days, weeks (from Monday) and months are Europe/London."""
+        _period(period_from, period_to)
+        rows = usage(db, meter_id=_meter_id(db, serial), period_from=period_from,
+                           period_to=period_to, group_by=group_by)
+        return _page(rows, cursor, page_size)
+
+    @router.get("/customers/{customer_id}/usage", dependencies=[Depends(reader)], tags=["usage"],
+                response_model=ConsumptionPage)
+    def customer_usage(
+        customer_id: str, db: Db, period_from: AwareDatetime, period_to: AwareDatetime,
+        group_by: GroupBy = "day", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        cursor: AwareDatetime | None = None,
+    ) -> ConsumptionPage:
+        """A customer's import over their meters, while each was theirs."""
+        _period(period_from, period_to)
+        if not db.query("SELECT 1 AS found FROM customers WHERE id = :c", {"c": customer_id}):
+            raise HTTPException(404, f"no customer {customer_id!r}")
+        rows = usage(db, customer_id=customer_id, period_from=period_from,
+                           period_to=period_to, group_by=group_by)
+        return _page(rows, cursor, page_size)
+
+    @router.get("/fleet/health", dependencies=[Depends(reader)], tags=["fleet"])
+    def fleet_health(db: Db) -> dict[str, Any]:
+        return fleet.health(db)
+
+    @router.get("/metrics", response_class=PlainTextResponse, tags=["fleet"])
+    def metrics(db: Db) -> Response:
+        """Prometheus text format (no key: counts only)."""
+        return PlainTextResponse(metrics_text(db), media_type="text/plain; version=0.0.4")
+
+    @router.put("/meters/{serial}/reads", dependencies=[Depends(admin)], tags=["admin"])
+    def correct_read(serial: str, correction: Correction, db: Db) -> dict[str, Any]:
+        """Set a cumulative value (adding it if missing); the views re-derive what depends on it."""
+        correct = edits.correct_register_read if correction.register_read else edits.correct_profile_value
+        try:
+            correct(db, edits.register_id(db, serial, correction.element), correction.timestamp,
+                    correction.wh)
+        except DatabaseError as error:
+            raise HTTPException(404 if "no meter" in str(error) else 422, str(error)) from None
+        return {"serial": serial, "timestamp": correction.timestamp, "wh": correction.wh}
+
+    @router.delete("/meters/{serial}/reads", dependencies=[Depends(admin)], tags=["admin"])
+    def delete_read(serial: str, db: Db, timestamp: AwareDatetime, element: Literal["A", "B"] = "A",
+                    register_read: bool = False) -> dict[str, Any]:
+        delete = edits.delete_register_read if register_read else edits.delete_profile_value
+        try:
+            delete(db, edits.register_id(db, serial, element), timestamp)
+        except DatabaseError as error:
+            raise HTTPException(404, str(error)) from None
+        return {"serial": serial, "timestamp": timestamp, "deleted": True}
+
+    @router.post("/meters/{serial}/sync", dependencies=[Depends(admin)], tags=["admin"])
+    async def sync_now(serial: str, request: Request,
+                       frequency: Literal["hourly", "12hourly", "daily"] = "hourly") -> dict[str, Any]:
+        """Sync one meter now with the metrics enabled for ``frequency``."""
+        target = request.app.state.mediator
+        if target is None:
+            raise HTTPException(409, "this server has no mediator configured (--mediator)")
+        db = connect(request.app.state.database_url)
+        try:
+            _meter_id(db, serial)
+            async with MediatorClient(target) as client:
+                summary = await sync_cycle(db, client, frequency, serial=serial,
+                                           collector="flows-serve")
+        finally:
+            db.close()
+        return {"serial": serial, "summary": summary.line(), "problems": summary.problems}
+
+    return router

@@ -1,0 +1,144 @@
+"""The dashboard: server-rendered HTML with inline SVG charts (no scripts, no CDN).
+
+``/`` shows fleet health, unhealthy meters, low balances and the meters; ``/ui/meters/SERIAL``
+a meter with its daily and half-hourly usage. Open ``/?key=KEY`` once: the key is kept in a
+cookie for the pages after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from html import escape
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+
+from flows.api import fleet
+from flows.api.auth import COOKIE, reader
+from flows.db import Database, connect
+from flows.db.repository import as_datetime
+from flows.views import UsageRow, usage
+
+STYLE = """
+body{font:14px system-ui,sans-serif;margin:2rem;color:#222;max-width:1100px}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
+.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;
+padding:.6rem 1rem;min-width:7rem}.card b{display:block;font-size:1.6rem}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.3rem;
+text-align:left}.bad{color:#b00020}svg{background:#fafafa;border:1px solid #eee}
+.bar{fill:#3b82f6}.bar.estimated{fill:#93c5fd}.bar.invalid{fill:#ef4444}
+"""
+
+
+def _db(request: Request) -> Iterator[Database]:
+    db = connect(request.app.state.database_url)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def _page(request: Request, title: str, body: str) -> HTMLResponse:
+    response = HTMLResponse(f"<!doctype html><html lang=en><head><meta charset=utf-8>"
+                            f"<title>{escape(title)} · Flows</title><style>{STYLE}</style></head>"
+                            f"<body><p><a href='/'>Flows</a></p>{body}</body></html>")
+    key = request.query_params.get("key")
+    if key:  # reader() accepted it: keep it for the next pages
+        response.set_cookie(COOKIE, key, httponly=True, samesite="strict")
+    return response
+
+
+def _when(value: Any) -> str:
+    return escape(as_datetime(value).strftime("%Y-%m-%d %H:%M UTC")) if value else "never"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], table_id: str) -> str:
+    if not rows:
+        return f"<p id='{table_id}'>None.</p>"
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table id='{table_id}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _meter_link(serial: str) -> str:
+    return f"<a href='/ui/meters/{escape(serial)}'>{escape(serial)}</a>"
+
+
+def bar_chart(rows: Sequence[UsageRow], chart_id: str, label_format: str) -> str:
+    """An SVG bar chart, one <rect class=bar> per row with its start and kWh as data."""
+    if not rows:
+        return f"<p id='{chart_id}'>No usage in this period.</p>"
+    width, height, pad = 1000, 220, 30
+    top = max((row.kwh for row in rows), default=Decimal(0)) or Decimal(1)
+    step = (width - pad) / len(rows)
+    bars = []
+    for n, row in enumerate(rows):
+        bar_height = float(max(row.kwh, Decimal(0)) / top) * (height - 2 * pad)
+        quality = ("invalid" if {"reversal", "sentinel", "spike"} & set(row.flags.split(","))
+                   else "estimated" if "derived" in row.flags else "actual")
+        bars.append(
+            f"<rect class='bar {quality}' x='{pad + n * step:.1f}' y='{height - pad - bar_height:.1f}' "
+            f"width='{max(step - 1, 1):.1f}' height='{bar_height:.1f}' "
+            f"data-start='{row.start.isoformat()}' data-kwh='{row.kwh}'>"
+            f"<title>{escape(row.start.strftime(label_format))}: {row.kwh} kWh</title></rect>")
+    axis = (f"<text x='2' y='{pad - 8}' font-size='11'>{top} kWh</text>"
+            f"<text x='{pad}' y='{height - 8}' font-size='11'>{escape(rows[0].start.strftime(label_format))}"
+            f"</text><text x='{width - 160}' y='{height - 8}' font-size='11'>"
+            f"{escape(rows[-1].start.strftime(label_format))}</text>")
+    return (f"<svg id='{chart_id}' viewBox='0 0 {width} {height}' width='100%' role='img'>"
+            f"{axis}{''.join(bars)}</svg>")
+
+
+def dashboard_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(reader)])
+
+    @router.get("/", response_class=HTMLResponse)
+    def overview(request: Request, db: Annotated[Database, Depends(_db)]) -> HTMLResponse:
+        health = fleet.health(db)
+        cards = "".join(f"<div class='card' data-count='{escape(name)}'><b>{count}</b>"
+                        f"{escape(name.replace('_', ' '))}</div>"
+                        for name, count in health["counts"].items())
+        unhealthy = _table(["Meter", "Details", "Last healthy", "Last seen"], [
+            [_meter_link(m["serial"]), f"<span class=bad>{escape(m['details'] or '')}</span>",
+             _when(m["last_healthy_at"]), _when(m["last_seen_at"])] for m in health["unhealthy"]],
+            "unhealthy")
+        low = _table(["Meter", "Balance", "At"], [
+            [_meter_link(m["serial"]), escape(str(m["balance"])), _when(m["balance_at"])]
+            for m in health["low_balance"]], "low-balance")
+        meters = _table(["Meter", "Esco", "Hardware", "Health", "Balance"], [
+            [_meter_link(m["serial"]), escape(m["esco"] or ""), escape(m["hardware"] or ""),
+             escape(m["health"] or "never synced"), escape(str(m["balance"] or ""))]
+            for m in fleet.meters(db, esco=None, health=None, after=None, limit=1000)], "meters")
+        body = (f"<h1>Fleet health</h1><div class=cards id=counts>{cards}</div>"
+                f"<h2>Unhealthy meters</h2>{unhealthy}<h2>Low balance</h2>{low}"
+                f"<h2>Meters</h2>{meters}")
+        return _page(request, "Fleet health", body)
+
+    @router.get("/ui/meters/{serial}", response_class=HTMLResponse)
+    def meter_page(request: Request, serial: str, db: Annotated[Database, Depends(_db)],
+                   days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
+        found = fleet.meter(db, serial)
+        if found is None:
+            raise HTTPException(404, f"no meter with serial {serial!r}")
+        latest = db.query("SELECT max(i.timestamp) AS t FROM register_interval_hh i JOIN "
+                          "meter_registers r ON r.register_id = i.register_id "
+                          "WHERE r.meter_id = :m", {"m": found["id"]})[0]["t"]
+        end = (as_datetime(latest) + timedelta(minutes=30)) if latest else datetime.now(UTC)
+        daily = usage(db, meter_id=found["id"], period_from=end - timedelta(days=days),
+                      period_to=end, group_by="day")
+        half_hourly = usage(db, meter_id=found["id"], period_from=end - timedelta(days=2),
+                            period_to=end, group_by="hh")
+        facts = _table(["", ""], [[escape(k), escape(str(found[k]))] for k in (
+            "esco", "hardware", "firmware_version", "mode", "health", "health_details",
+            "last_healthy_at", "balance", "csq", "import_a", "reads_at")], "facts")
+        body = (f"<h1>Meter {escape(serial)}</h1>{facts}"
+                f"<h2>Daily usage (kWh, last {days} days)</h2>"
+                f"{bar_chart(daily, 'daily-chart', '%Y-%m-%d')}"
+                f"<h2>Half-hourly usage (kWh, last 2 days; light: estimated, red: invalid)</h2>"
+                f"{bar_chart(half_hourly, 'hh-chart', '%Y-%m-%d %H:%M UTC')}")
+        return _page(request, f"Meter {serial}", body)
+
+    return router

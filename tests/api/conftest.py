@@ -1,0 +1,77 @@
+"""A Flows database with a small fleet (healthy, unhealthy, low balance), customers and usage,
+served by a real `flows serve` process on a free port."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from flows.db import Database, connect, migrate
+from flows.db import repository as repo
+from flows.devtools.processes import FLOWS_COMMAND
+from flows.views import edits, update
+
+READ_KEY, ADMIN_KEY = "read-key-0123456789", "admin-key-0123456789"
+START = datetime(2025, 3, 28, tzinfo=UTC)
+HALF_HOUR = timedelta(minutes=30)
+DAYS = 4
+
+
+@dataclass
+class Served:
+    url: str
+    database_url: str
+    db: Database
+    meter_ids: dict[str, str]
+
+
+def populate(db: Database) -> dict[str, str]:
+    esco = repo.add_esco(db, "ESCO1")
+    ids = {}
+    for n in range(3):
+        serial = f"EML000{n}"
+        ids[serial] = str(repo.add_meter(db, serial, f"127.0.0.{n + 1}", "B1.w", esco))
+        edits.add_customer(db, f"C{n}", f"Customer {n}")
+        edits.link_meter(db, f"C{n}", serial, START)
+        register = edits.register_id(db, serial)
+        with db.transaction():
+            for step in range(DAYS * 48 + 1):
+                db.execute("INSERT INTO register_profile_hh (register_id, timestamp, "
+                           "cumulative_wh, status) VALUES (:r, :t, :wh, 0)",
+                           {"r": register, "t": START + step * HALF_HOUR,
+                            "wh": 10_000 + step * (100 + 10 * n)})
+    meter = {serial: repo.meters(db)[n].id for n, serial in enumerate(sorted(ids))}
+    repo.update_shadow_healthy(db, meter["EML0000"], {"balance": Decimal("42.50"), "csq": 20})
+    repo.update_shadow_healthy(db, meter["EML0001"], {"balance": Decimal("3.20"), "csq": 12})
+    repo.update_shadow_unhealthy(db, meter["EML0002"], "mediator: failed to connect after retries")
+    update(db)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    path: Path = tmp_path_factory.mktemp("api") / "flows.db"
+    database_url = f"sqlite:///{path}"
+    db = connect(database_url)
+    migrate(db)
+    ids = populate(db)
+    process = subprocess.Popen([*FLOWS_COMMAND, "serve", "--port", "0", "--database", database_url,
+                                "--api-keys", f"{READ_KEY}=read,{ADMIN_KEY}=admin"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()  # printed once the port is bound
+        found = re.search(r"http://[\d.]+:\d+", first_line)
+        assert found, first_line + (process.stderr.read() if process.stderr else "")
+        yield Served(found.group(0), database_url, db, ids)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        db.close()

@@ -1,0 +1,132 @@
+"""The HTTP API over a real server: auth, meters, consumption, fleet health, metrics, admin
+actions, bad parameters and injection attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from flows.views import update
+from tests.api.conftest import ADMIN_KEY, DAYS, READ_KEY, START, Served
+
+READ = {"Authorization": f"Bearer {READ_KEY}"}
+ADMIN = {"X-API-Key": ADMIN_KEY}
+PERIOD = {"period_from": "2025-03-28T00:00:00Z", "period_to": "2025-04-01T00:00:00Z"}
+
+
+def get(served: Served, path: str, headers: dict[str, str] | None = READ, **params: object
+        ) -> httpx.Response:
+    return httpx.get(served.url + path, headers=headers, params=params, timeout=30)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("path", ["/meters", "/meters/EML0000", "/fleet/health",
+                                  "/meters/EML0000/consumption?period_from=2025-03-28T00:00:00Z"
+                                  "&period_to=2025-03-29T00:00:00Z", "/"])
+def test_no_key_is_401_and_unknown_key_is_401(served: Served, path: str) -> None:
+    assert httpx.get(served.url + path).status_code == 401
+    assert httpx.get(served.url + path, headers={"Authorization": "Bearer nope-nope-nope"}
+                     ).status_code == 401
+
+
+def test_read_key_on_admin_endpoints_is_403(served: Served) -> None:
+    body = {"timestamp": "2025-03-29T10:00:00Z", "wh": 1}
+    assert httpx.put(served.url + "/meters/EML0000/reads", json=body, headers=READ).status_code == 403
+    assert httpx.delete(served.url + "/meters/EML0000/reads", headers=READ,
+                        params={"timestamp": "2025-03-29T10:00:00Z"}).status_code == 403
+    assert httpx.post(served.url + "/meters/EML0000/sync", headers=READ).status_code == 403
+
+
+def test_meters_with_health_and_pagination(served: Served) -> None:
+    first = get(served, "/meters", page_size=2).json()
+    assert [m["serial"] for m in first["results"]] == ["EML0000", "EML0001"]
+    rest = get(served, "/meters", page_size=2, cursor=first["next"]).json()
+    assert [m["serial"] for m in rest["results"]] == ["EML0002"] and rest["next"] is None
+    unhealthy = get(served, "/meters", health="unhealthy").json()["results"]
+    assert [m["serial"] for m in unhealthy] == ["EML0002"]
+    meter = get(served, "/meters/EML0002").json()
+    assert meter["health"] == "unhealthy" and "failed to connect" in meter["health_details"]
+    assert meter["esco"] == "ESCO1" and meter["registers"][0]["element"] == "A"
+    assert get(served, "/meters/NOPE").status_code == 404
+
+
+def test_consumption_octopus_like(served: Served) -> None:
+    page = get(served, "/meters/EML0001/consumption", group_by="hh", page_size=48, **PERIOD).json()
+    assert page["count"] == DAYS * 48
+    first = page["results"][0]
+    assert first["interval_start"].startswith("2025-03-28T00:00:00")
+    assert first["interval_end"].startswith("2025-03-28T00:30:00")
+    assert Decimal(first["consumption"]) == Decimal("0.110") and first["unit"] == "kWh"
+    assert first["quality"] == "actual"
+    following = get(served, "/meters/EML0001/consumption", group_by="hh", page_size=48,
+                    cursor=page["next"], **PERIOD).json()
+    assert datetime.fromisoformat(following["results"][0]["interval_start"]) == (
+        datetime.fromisoformat(page["next"])) == START + timedelta(days=1)
+    days = get(served, "/meters/EML0001/consumption", group_by="day", **PERIOD).json()["results"]
+    # 28 March: 48 half hours of 110 Wh; 30 March (clock change, 46 half hours in London).
+    by_day = {row["interval_start"][:10]: Decimal(row["consumption"]) for row in days}
+    assert by_day["2025-03-28"] == Decimal("5.28") and by_day["2025-03-30"] == Decimal("5.06")
+    customer = get(served, "/customers/C1/usage", group_by="day", **PERIOD).json()["results"]
+    assert {row["interval_start"][:10]: Decimal(row["consumption"]) for row in customer} == by_day
+    assert get(served, "/customers/NOPE/usage", **PERIOD).status_code == 404
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"group_by": "year"}, "group_by"),
+    ({"period_from": "2025-03-29T00:00:00Z", "period_to": "2025-03-28T00:00:00Z"}, "later"),
+    ({"period_from": "2025-03-28T00:00:00"}, "timezone"),
+    ({"page_size": 0}, "page_size"),
+    ({"period_from": "yesterday"}, "period_from"),
+])
+def test_invalid_parameters_are_422_with_a_clear_message(served: Served, params: dict[str, str],
+                                                         message: str) -> None:
+    response = get(served, "/meters/EML0000/consumption", **{**PERIOD, **params})
+    assert response.status_code == 422
+    assert message in response.text
+
+
+def test_fleet_health_and_metrics(served: Served) -> None:
+    health = get(served, "/fleet/health").json()
+    assert health["counts"]["active"] == 3 and health["counts"]["healthy"] == 2
+    assert [(m["serial"], "failed to connect" in m["details"]) for m in health["unhealthy"]] == [
+        ("EML0002", True)]
+    assert [m["serial"] for m in health["low_balance"]] == ["EML0001"]
+    metrics = httpx.get(served.url + "/metrics").text
+    assert 'flows_meters{state="unhealthy"} 1.0' in metrics
+
+
+def test_admin_corrects_a_read_and_the_views_follow(served: Served) -> None:
+    stamp = "2025-03-29T10:00:00Z"
+    before = get(served, "/meters/EML0000/consumption", group_by="hh", page_size=1,
+                 period_from="2025-03-29T09:30:00Z", period_to="2025-03-29T10:00:00Z").json()
+    response = httpx.put(served.url + "/meters/EML0000/reads", headers=ADMIN,
+                         json={"timestamp": stamp, "wh": 10_000 + 68 * 100 + 25})
+    assert response.status_code == 200, response.text
+    update(served.db)
+    after = get(served, "/meters/EML0000/consumption", group_by="hh", page_size=1,
+                period_from="2025-03-29T09:30:00Z", period_to="2025-03-29T10:00:00Z").json()
+    assert Decimal(after["results"][0]["consumption"]) == Decimal(
+        before["results"][0]["consumption"]) + Decimal("0.025")
+    assert httpx.put(served.url + "/meters/EML0000/reads", headers=ADMIN,
+                     json={"timestamp": "2025-03-29T10:00:00", "wh": 5}).status_code == 422
+    missing = httpx.delete(served.url + "/meters/EML0000/reads", headers=ADMIN,
+                           params={"timestamp": "2020-01-01T00:00:00Z"})
+    assert missing.status_code == 404 and "no profile value" in missing.text
+    assert httpx.post(served.url + "/meters/EML0000/sync", headers=ADMIN).status_code == 409
+
+
+INJECTIONS = ["'; DROP TABLE meter_registry; --", "\" OR 1=1 --", "EML0000' OR '1'='1"]
+
+
+@pytest.mark.parametrize("attack", INJECTIONS)
+def test_sql_injection_strings_are_harmless(served: Served, attack: str) -> None:
+    assert get(served, f"/meters/{attack}").status_code == 404
+    assert get(served, "/meters", esco=attack).json()["results"] == []
+    assert get(served, "/meters", cursor=attack).status_code == 200
+    assert get(served, f"/customers/{attack}/usage", **PERIOD).status_code == 404
+    assert get(served, f"/meters/{attack}/consumption", **PERIOD).status_code == 404
+    assert get(served, "/meters/EML0000/consumption", group_by=attack, **PERIOD).status_code == 422
+    assert get(served, "/meters/EML0000/consumption", cursor=attack, **PERIOD).status_code == 422
+    assert len(get(served, "/meters").json()["results"]) == 3  # nothing dropped or changed
