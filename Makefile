@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck pytest bench clean proto
+.PHONY: test demo lint typecheck pytest bench clean proto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ test: $(VENV)/.installed
 	$(BIN)/ruff check flows tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The whole system on a simulated fleet, with a report (see README).
+demo: $(VENV)/.installed
+	$(BIN)/flows demo --dir demo
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/ivm_meter_reads.py --store python --vs-stepping

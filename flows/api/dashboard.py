@@ -131,7 +131,7 @@ def dashboard_router() -> APIRouter:
                       period_to=end, group_by="day")
         half_hourly = usage(db, meter_id=found["id"], period_from=end - timedelta(days=2),
                             period_to=end, group_by="hh")
-        facts = _table(["", ""], [[escape(k), escape(str(found[k]))] for k in (
+        facts = _table(["", ""], [[escape(k), escape("—" if found[k] is None else str(found[k]))] for k in (
             "esco", "hardware", "firmware_version", "mode", "health", "health_details",
             "last_healthy_at", "balance", "csq", "import_a", "reads_at")], "facts")
         body = (f"<h1>Meter {escape(serial)}</h1>{facts}"

@@ -7,6 +7,7 @@ import click
 from flows.api.cli import serve
 from flows.collect.cli import scheduler, sync
 from flows.db.cli import COMMANDS as DB_COMMANDS
+from flows.devtools.demo import demo
 from flows.mediator.cli import mediator
 from flows.meters.cli import simulate
 from flows.views.cli import COMMANDS as VIEWS_COMMANDS
@@ -23,5 +24,6 @@ main.add_command(mediator)
 main.add_command(sync)
 main.add_command(scheduler)
 main.add_command(serve)
+main.add_command(demo)
 for _command in (*DB_COMMANDS, *VIEWS_COMMANDS):
     main.add_command(_command)

@@ -15,6 +15,7 @@ from rich.progress import Progress
 from flows.collect.logs import configure_logging
 from flows.collect.scheduler import run_scheduler
 from flows.collect.sync import DEFAULT_PARALLEL, CycleSummary, default_collector_name, sync_cycle
+from flows.collect.syncers import PROFILE_DAYS
 from flows.db import DEFAULT_URL, Database, DatabaseError, connect, migrate
 from flows.db.repository import FREQUENCIES
 from flows.mediator.client import MediatorClient
@@ -37,6 +38,10 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="This collector's name in the sync records."),
         click.option("--json-logs/--text-logs", default=None,
                      help="Log format [default: text on a terminal, JSON lines otherwise]."),
+        click.option("--profile-days", envvar="FLOWS_PROFILE_DAYS", type=click.IntRange(1, 30),
+                     default=PROFILE_DAYS, show_default=True,
+                     help="How far back SyncerProfileLog starts for a meter with no profile "
+                          "values yet (env FLOWS_PROFILE_DAYS)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -71,7 +76,7 @@ def _until_signal(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
 @click.option("--meter", "serial", help="Only this meter.")
 @_common
 def sync(frequency: str, esco: str | None, serial: str | None, url: str, target: str,
-         parallel: int, collector: str, json_logs: bool | None) -> None:
+         parallel: int, collector: str, json_logs: bool | None, profile_days: int) -> None:
     """Sync every active meter once with the metrics enabled for FREQUENCY.
 
     Collectors running at the same time on one PostgreSQL database share the cycle: each meter
@@ -86,7 +91,7 @@ def sync(frequency: str, esco: str | None, serial: str | None, url: str, target:
             async with MediatorClient(target) as client:
                 return await sync_cycle(
                     db, client, frequency, esco=esco, serial=serial, parallel=parallel,
-                    collector=collector, stop=stop,
+                    collector=collector, stop=stop, profile_days=profile_days,
                     progress=lambda done, total: bar.update(task, completed=done, total=total))
 
     summary = _until_signal(work)
@@ -102,7 +107,7 @@ def sync(frequency: str, esco: str | None, serial: str | None, url: str, target:
               help="Start each cycle up to this many seconds after its slot, at random.")
 @_common
 def scheduler(frequencies: tuple[str, ...], jitter_s: float, url: str, target: str,
-              parallel: int, collector: str, json_logs: bool | None) -> None:
+              parallel: int, collector: str, json_logs: bool | None, profile_days: int) -> None:
     """Sync each frequency on its schedule until SIGTERM: hourly at :00, 12hourly at 00:00 and
     12:00 UTC, daily at 00:00 UTC; the current slot right away if it is not done yet.
 
@@ -116,7 +121,7 @@ def scheduler(frequencies: tuple[str, ...], jitter_s: float, url: str, target: s
     async def work(stop: asyncio.Event) -> None:
         async with MediatorClient(target) as client:
             await run_scheduler(db, client, chosen, parallel=parallel, jitter_s=jitter_s,
-                                stop=stop, collector=collector)
+                                stop=stop, collector=collector, profile_days=profile_days)
 
     _until_signal(work)
     log.info("scheduler %s stopped", collector, extra={"event": "scheduler_stopped",

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flows.collect.sync import sync_cycle
+from flows.collect.syncers import PROFILE_DAYS
 from flows.db import Database
 from flows.mediator.client import MediatorClient
 
@@ -54,6 +55,7 @@ async def run_scheduler(
     collector: str = "",
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     rng: random.Random | None = None,
+    profile_days: int = PROFILE_DAYS,
 ) -> None:
     """Run until ``stop`` is set. ``parallel`` bounds the meters in flight over all
     frequencies together."""
@@ -63,7 +65,7 @@ async def run_scheduler(
     async def sync_slot(frequency: str, slot: datetime) -> None:
         while not stop.is_set():
             summary = await sync_cycle(db, client, frequency, slot=slot, parallel=gate,
-                                       stop=stop, collector=collector)
+                                       stop=stop, collector=collector, profile_days=profile_days)
             log.info("%s", summary.line(), extra={
                 "event": "cycle_done", "frequency": frequency, "cycle": summary.cycle_id,
                 "slot": slot.isoformat(), "ok": summary.ok, "unhealthy": summary.unhealthy,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-from flows.collect.syncers import SYNCERS, WITHOUT_OBJECT, MeterContext, SyncResult
+from flows.collect.syncers import PROFILE_DAYS, SYNCERS, WITHOUT_OBJECT, MeterContext, SyncResult
 from flows.db import Database, cycles
 from flows.db import repository as repo
 from flows.emop import EmopError
@@ -68,11 +68,12 @@ async def sync_meter(
     meter: repo.Meter,
     names: list[str],
     record_done: Callable[[str | None], None] | None = None,
+    profile_days: int = PROFILE_DAYS,
 ) -> str | None:
     """Run the syncers until one fails; None when all succeeded, else the reason the meter is
     unhealthy. What they read is written in one transaction at the end, with ``record_done``
     (the cycle's done-mark): a meter's values and its done-mark land together or not at all."""
-    context = MeterContext(meter, client, db, datetime.now(UTC))
+    context = MeterContext(meter, client, db, datetime.now(UTC), profile_days)
     results: list[SyncResult] = []
     reason: str | None = None
     for name in names:
@@ -119,6 +120,7 @@ async def sync_cycle(
     stop: asyncio.Event | None = None,
     progress: Callable[[int, int], None] | None = None,
     wait_for_others_s: float = 1.0,
+    profile_days: int = PROFILE_DAYS,
 ) -> CycleSummary:
     """Join (or open) the cycle of ``frequency`` for the scope and sync each of its meters not
     done yet, at most ``parallel`` at once; return when every meter is done, by this collector
@@ -150,7 +152,7 @@ async def sync_cycle(
         meter_started = time.monotonic()
         try:
             reason = await sync_meter(db, client, meter, names, lambda reason: cycles.finish_meter(
-                db, cycle, meter.id, collector, reason))
+                db, cycle, meter.id, collector, reason), profile_days)
         except Exception as error:  # a bug or a lost database: the other meters go on
             log.exception("%s: not synced", meter.serial)
             summary.problems[meter.serial] = f"collector error: {error!r}"

@@ -34,6 +34,7 @@ class MeterContext:
     client: MediatorClient
     db: Database
     now: datetime
+    profile_days: int = PROFILE_DAYS  # how far back SyncerProfileLog starts on a new meter
 
     @property
     def serial(self) -> str:
@@ -175,7 +176,8 @@ async def sync_prepay_enabled(ctx: MeterContext) -> SyncResult | None:
 
 
 async def sync_profile_log(ctx: MeterContext) -> SyncResult | None:
-    """Half-hourly cumulative values since the last stored one (at most 30 days back), in
+    """Half-hourly cumulative values since the last stored one (at most ``profile_days``, by
+    default 30, back), in
     2-hour requests, for element A (and B on twin-element meters)."""
     if ctx.three_phase:
         return None
@@ -191,7 +193,7 @@ async def sync_profile_log(ctx: MeterContext) -> SyncResult | None:
     last = ctx.db.query(
         "SELECT max(timestamp) AS last FROM register_profile_hh WHERE register_id = :r", {"r": registers["A"]}
     )[0]["last"]
-    oldest = (ctx.now - timedelta(days=PROFILE_DAYS)).replace(minute=0, second=0, microsecond=0)
+    oldest = (ctx.now - timedelta(days=ctx.profile_days)).replace(minute=0, second=0, microsecond=0)
     since = max(oldest, repo.as_datetime(last) + HALF_HOUR) if last else oldest
     rows: list[tuple[str, datetime, int, int]] = []
     while since <= ctx.now:

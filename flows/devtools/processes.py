@@ -20,6 +20,12 @@ def free_port() -> int:
 
 def start_flows(args: list[str], ready: str, cwd: Path | None = None) -> subprocess.Popen[str]:
     """Run ``flows ARGS`` and wait for its first output line, which must contain ``ready``."""
+    return start_flows_line(args, ready, cwd)[0]
+
+
+def start_flows_line(args: list[str], ready: str,
+                     cwd: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`start_flows`, also returning that first line (where a service says it listens)."""
     process = subprocess.Popen([*FLOWS_COMMAND, *args], cwd=cwd, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
@@ -28,7 +34,7 @@ def start_flows(args: list[str], ready: str, cwd: Path | None = None) -> subproc
         process.kill()
         errors = process.stderr.read() if process.stderr else ""
         raise RuntimeError(f"flows {args[0]} did not start: {line}{errors}")
-    return process
+    return process, line
 
 
 def stop_flows(process: subprocess.Popen[str], timeout: float = 30) -> int:
