@@ -152,10 +152,6 @@ def interval_flags(wh: int, flag: str) -> str:
     return flag
 
 
-def is_on_grid(moment: datetime) -> bool:
-    return moment.second == 0 and moment.microsecond == 0 and moment.minute in (0, 30)
-
-
 def actual_interval(register_id: UUID, start: datetime, first_wh: int, last_wh: int
                     ) -> RegisterInterval:
     """The interval between two on-grid profile values half an hour apart."""
