@@ -159,6 +159,21 @@ def recomputed_daily(db: Database) -> dict[tuple[str, UUID, date], int]:
     return dict(daily)
 
 
+def sql_daily(db: Database) -> dict[tuple[str, UUID, date], int]:
+    """Daily Wh recomputed with one SQL GROUP BY over the stored intervals (SQLite: the local
+    day is the last local_days row starting at or before the interval)."""
+    rows = db.query(
+        "SELECT c.customer_id, r.meter_id, (SELECT d.day FROM local_days d "
+        "WHERE d.start_utc <= i.timestamp ORDER BY d.start_utc DESC LIMIT 1) AS day, "
+        "sum(CASE WHEN i.flags LIKE '%reversal%' OR i.flags LIKE '%sentinel%' OR i.flags LIKE "
+        "'%spike%' THEN 0 ELSE i.wh END) AS wh FROM register_interval_hh i "
+        "JOIN meter_registers r ON r.register_id = i.register_id "
+        "JOIN customer_meters c ON c.meter_id = r.meter_id AND i.timestamp >= c.valid_from "
+        "AND (c.valid_to IS NULL OR i.timestamp < c.valid_to) GROUP BY 1, 2, 3")
+    return {(row["customer_id"], UUID(str(row["meter_id"])), date.fromisoformat(row["day"])):
+            int(row["wh"]) for row in rows}
+
+
 def view_daily(db: Database) -> dict[tuple[str, UUID, date], int]:
     with open_views(db) as views:
         rows = list(daily_cache.zset(views.store).iter())

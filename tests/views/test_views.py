@@ -31,6 +31,7 @@ from tests.views.helpers import (
     recomputed_daily,
     recomputed_intervals,
     registry,
+    sql_daily,
     stored_intervals,
     view_daily,
     write_reads,
@@ -340,14 +341,18 @@ def test_a_feeder_killed_at_random_points_applies_every_change_once(tmp_path: Pa
                      for h in range(0, KILL_TEST_HALF_HOURS // 2, 5)])
     rng = random.Random(8)
     positions, kills = [0], 0
+    # Kills land after the interpreter has started (as long as a start takes on this machine
+    # now), at a random moment of the work.
+    started = time.monotonic()
+    subprocess.run([*FLOWS_COMMAND, "views", "--help"], capture_output=True, check=True)
+    startup_s = time.monotonic() - started
     while True:
         # Small batches while killing (more commit points to die between), then one run to the end.
         batch = str(rng.choice([5, 20, 100])) if kills < KILLS else "5000"
         process = subprocess.Popen([*FLOWS_COMMAND, "views", "update", "--batch", batch,
                                     "--database", url], stdout=subprocess.PIPE, text=True)
         try:
-            # A crash at a random moment (the first ~0.7 s are the interpreter starting up).
-            process.wait(timeout=rng.uniform(0.5, 1.0) if kills < KILLS else None)
+            process.wait(timeout=startup_s + rng.uniform(0.0, 0.4) if kills < KILLS else None)
             if kills == KILLS:
                 break
             # Caught up before 100 kills (a fast machine): late corrections give it more to do.
@@ -362,8 +367,8 @@ def test_a_feeder_killed_at_random_points_applies_every_change_once(tmp_path: Pa
             positions.append(views.position())
         assert positions[-1] >= positions[-2]  # committed batches stay committed
     moved_between_kills = sum(1 for before, after in itertools.pairwise(positions) if before < after)
-    assert moved_between_kills >= 20, positions
+    assert moved_between_kills >= 10, positions
     assert process.returncode == 0
     assert stored_intervals(db) == recomputed_intervals(db)
-    assert view_daily(db) == recomputed_daily(db)
+    assert view_daily(db) == recomputed_daily(db) == sql_daily(db)
     check_conservation(db)
