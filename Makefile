@@ -8,8 +8,13 @@ BIN := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The demo needs only Flows itself; tests also need the dev extras.
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -19,7 +24,7 @@ test: $(VENV)/.installed
 	$(BIN)/pytest
 
 # The whole system on a simulated fleet, with a report (see README).
-demo: $(VENV)/.installed
+demo: $(VENV)/.runtime
 	$(BIN)/flows demo --dir demo
 
 bench: $(VENV)/.installed
