@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from flows import eventloop
 from flows.devtools.processes import free_port, start_flows, stop_flows
 from flows.mediator.client import MediatorClient
 
@@ -60,7 +61,7 @@ def main() -> None:
                   f"meter latency, {args.requests} readElement calls each")
             print(f"{'concurrency':>12} {'requests/s':>12} {'failures':>9} {'ideal/s':>9}")
             for concurrency in (15, 500):
-                rate, failures = asyncio.run(drive(f"127.0.0.1:{port}", serials, args.requests,
+                rate, failures = eventloop.run(drive(f"127.0.0.1:{port}", serials, args.requests,
                                                    concurrency))
                 ideal = concurrency / args.latency if args.latency else float("inf")
                 print(f"{concurrency:>12} {rate:>12,.0f} {failures:>9} {ideal:>9,.0f}")

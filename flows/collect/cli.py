@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 from rich.progress import Progress
 
+from flows import eventloop
 from flows.collect.logs import configure_logging
 from flows.collect.scheduler import run_scheduler
 from flows.collect.sync import DEFAULT_PARALLEL, CycleSummary, default_collector_name, sync_cycle
@@ -67,7 +68,7 @@ def _until_signal(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
             loop.add_signal_handler(number, stop.set)
         return await work(stop)
 
-    return asyncio.run(main())
+    return eventloop.run(main())
 
 
 @click.command()

@@ -2,7 +2,8 @@
 bounded concurrency. Syncers of one meter run in sequence; each success writes its values with
 health healthy; the first failure writes unhealthy with the reason (and NULL csq) and ends that
 meter's sync — others go on, delayed by nothing but their own timeouts. A meter's writes and its
-done-mark for the cycle are one transaction."""
+done-mark for the cycle are all or nothing, in a transaction shared with the meters that finish
+at about the same time (`GroupCommit`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
+from flows.collect.commits import GroupCommit
 from flows.collect.syncers import PROFILE_DAYS, SYNCERS, WITHOUT_OBJECT, MeterContext, SyncResult
 from flows.db import Database, cycles
 from flows.db import repository as repo
@@ -62,6 +64,48 @@ def _write(db: Database, meter: repo.Meter, result: SyncResult) -> None:
         )
 
 
+@dataclass
+class MeterOutcome:
+    """What a meter's syncers read, and why the meter is unhealthy (None: all succeeded)."""
+
+    results: list[SyncResult]
+    reason: str | None
+
+
+async def read_meter(
+    db: Database, client: MediatorClient, meter: repo.Meter, names: list[str],
+    profile_days: int = PROFILE_DAYS,
+) -> MeterOutcome:
+    """Run the syncers in turn until one fails; nothing is written yet."""
+    context = MeterContext(meter, client, db, datetime.now(UTC), profile_days)
+    results: list[SyncResult] = []
+    for name in names:
+        syncer = SYNCERS.get(name)
+        if syncer is None:
+            continue  # reported once per cycle by sync_cycle
+        try:
+            result = await syncer(context)
+        except MediatorError as error:
+            return MeterOutcome(results, str(error))
+        except EmopError as error:  # the meter answered, but not with a valid value
+            return MeterOutcome(results, f"{name}: the meter's answer could not be decoded: {error}")
+        if result is not None:
+            results.append(result)
+    return MeterOutcome(results, None)
+
+
+def write_meter(db: Database, meter: repo.Meter, outcome: MeterOutcome,
+                record_done: Callable[[str | None], None] | None = None) -> None:
+    """The outcome's rows, health and ``record_done`` (the cycle's done-mark), inside the
+    caller's transaction: a meter's values and its done-mark land together or not at all."""
+    for result in outcome.results:
+        _write(db, meter, result)
+    if outcome.reason is not None:
+        repo.update_shadow_unhealthy(db, meter.id, outcome.reason)
+    if record_done is not None:
+        record_done(outcome.reason)
+
+
 async def sync_meter(
     db: Database,
     client: MediatorClient,
@@ -70,35 +114,12 @@ async def sync_meter(
     record_done: Callable[[str | None], None] | None = None,
     profile_days: int = PROFILE_DAYS,
 ) -> str | None:
-    """Run the syncers until one fails; None when all succeeded, else the reason the meter is
-    unhealthy. What they read is written in one transaction at the end, with ``record_done``
-    (the cycle's done-mark): a meter's values and its done-mark land together or not at all."""
-    context = MeterContext(meter, client, db, datetime.now(UTC), profile_days)
-    results: list[SyncResult] = []
-    reason: str | None = None
-    for name in names:
-        syncer = SYNCERS.get(name)
-        if syncer is None:
-            continue  # reported once per cycle by sync_cycle
-        try:
-            result = await syncer(context)
-        except MediatorError as error:
-            reason = str(error)
-        except EmopError as error:  # the meter answered, but not with a valid value
-            reason = f"{name}: the meter's answer could not be decoded: {error}"
-        else:
-            if result is not None:
-                results.append(result)
-            continue
-        break
+    """Read one meter and write what was read in a transaction of its own; None when all
+    syncers succeeded, else the reason the meter is unhealthy."""
+    outcome = await read_meter(db, client, meter, names, profile_days)
     with db.transaction():
-        for result in results:
-            _write(db, meter, result)
-        if reason is not None:
-            repo.update_shadow_unhealthy(db, meter.id, reason)
-        if record_done is not None:
-            record_done(reason)
-    return reason
+        write_meter(db, meter, outcome, record_done)
+    return outcome.reason
 
 
 def _scope(esco: str | None, serial: str | None) -> str:
@@ -147,12 +168,15 @@ async def sync_cycle(
                     "collector": collector, "meters": len(meters)})
 
     mine: set[UUID] = set()
+    commits = GroupCommit(db)
 
     async def one(meter: repo.Meter) -> None:
         meter_started = time.monotonic()
         try:
-            reason = await sync_meter(db, client, meter, names, lambda reason: cycles.finish_meter(
-                db, cycle, meter.id, collector, reason), profile_days)
+            outcome = await read_meter(db, client, meter, names, profile_days)
+            await commits.write(lambda db: write_meter(db, meter, outcome, lambda reason: (
+                cycles.finish_meter(db, cycle, meter.id, collector, reason))))
+            reason = outcome.reason
         except Exception as error:  # a bug or a lost database: the other meters go on
             log.exception("%s: not synced", meter.serial)
             summary.problems[meter.serial] = f"collector error: {error!r}"

@@ -32,8 +32,8 @@ def sqlite_time(moment: datetime) -> str:
     """How SQLite stores a timestamp: UTC, millisecond precision, sortable text."""
     if moment.tzinfo is None:
         raise DatabaseError(f"timestamps must be timezone-aware (UTC), got {moment!r}")
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00"
 
 
 def _sqlite_value(value: Any) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from prometheus_client import start_http_server
 
+from flows import eventloop
 from flows.db import connect, migrate
 from flows.mediator.directory import DatabaseDirectory
 from flows.mediator.links import CsvDirectory, LinkSettings, MeterLinks, Resolver
@@ -69,7 +70,7 @@ def mediator(
         if all(tls_parts)
         else None
     )
-    asyncio.run(
+    eventloop.run(
         _serve(
             listen, url, csv_path, LinkSettings(min_gap_s=min_gap, lock_wait_s=lock_wait), metrics_port, tls
         )

@@ -64,11 +64,14 @@ class MeterLinks:
             raise UnknownMeter(f"Meter '{serial}' not known")
         lock = self._locks.setdefault(serial, asyncio.Lock())
         queued = time.monotonic()
-        try:
-            async with asyncio.timeout(self.settings.lock_wait_s):
-                await lock.acquire()
-        except TimeoutError:
-            raise MeterBusy(f"Meter {serial} is busy (timeout)") from None
+        if lock.locked():  # wait in line, for a bounded time (a free lock needs no timer)
+            try:
+                async with asyncio.timeout(self.settings.lock_wait_s):
+                    await lock.acquire()
+            except TimeoutError:
+                raise MeterBusy(f"Meter {serial} is busy (timeout)") from None
+        else:
+            await lock.acquire()
         self.queue_wait_observer(serial, time.monotonic() - queued)
         try:
             attempts = 1 if is_write else 2  # a read may be asked again; a write never
@@ -104,7 +107,7 @@ class MeterLinks:
             return await connection.exchange(request)
         finally:
             await connection.close()
-            self._last_done[serial] = time.monotonic()
+            self._last_done[serial] = time.monotonic()  # a retry keeps the gap too
 
     async def _keep_gap(self, serial: str) -> None:
         last = self._last_done.get(serial)

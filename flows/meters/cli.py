@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from flows import eventloop
 from flows.meters.fleet import FaultRates, SimClock, build_fleet
 from flows.meters.model import VirtualMeter
 from flows.meters.server import FleetServer
@@ -68,7 +69,7 @@ def simulate(count: int, seed: int, faults: str, speed: float, start_text: str |
     meters = build_fleet(count, seed, start, rates)
     for meter in meters:
         meter.faults.fixed_latency_s = latency
-    asyncio.run(_serve(meters, SimClock(start, speed), port, not shared_host, registry))
+    eventloop.run(_serve(meters, SimClock(start, speed), port, not shared_host, registry))
 
 
 async def _serve(meters: list[VirtualMeter], clock: SimClock, port: int, own_addresses: bool,

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from flows import eventloop
 from flows.devtools.processes import free_port
 from flows.emop import (
     ConnectionClosedError,
@@ -52,8 +53,15 @@ async def serve(behaviour: Behaviour, check: Callable[[int], Awaitable[None]]) -
         await check(port)
 
 
+@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
+def event_loop_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both loops the commands may run on (their transports differ)."""
+    monkeypatch.setenv(eventloop.ENVIRONMENT_VARIABLE, request.param)
+    return str(request.param)
+
+
 def run(behaviour: Behaviour, check: Callable[[int], Awaitable[None]]) -> None:
-    asyncio.run(serve(behaviour, check))
+    eventloop.run(serve(behaviour, check))
 
 
 async def whole(raw: bytes, writer: asyncio.StreamWriter) -> None:
@@ -94,10 +102,9 @@ def test_coalesced_replies_are_split_by_length() -> None:
     async def check(port: int) -> None:
         request = read_request(ObjectId.ELEMENT_A)
         async with MeterConnection("127.0.0.1", port, read_timeout=5) as meter:
-            assert meter._writer is not None
-            meter._writer.write(request.encode())  # an earlier request, reply still to come
+            await meter.send(request)  # an earlier request, reply still to come
             first = await meter.exchange(request)
-            second = decode_frame(await read_frame(meter._reader))  # type: ignore[arg-type]
+            second = await meter.receive()
             assert first == second and ElementRegisters.decode(object_value(first, request)) == REGISTERS
 
     run(two_at_once, check)
@@ -151,4 +158,4 @@ def test_refused_connection() -> None:
             await meter.exchange(read_request(ObjectId.ELEMENT_A))
 
     with pytest.raises(ConnectionRefusedByMeterError, match="refused"):
-        asyncio.run(check())
+        eventloop.run(check())
