@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from flows.ivm.codec import Codec, encode
@@ -107,14 +108,14 @@ class SqlCounts:
             self.dialect.key_row(columns.parts(key), columns.types) for key in keys]
         rows = self.dialect.rows_by_key(self.table, columns.columns, index.ascending, key_rows,
                                         self.codec.needs_payload, columns.types)
-        payloads = [row[2] for row in rows] if self.codec.needs_payload else None
-        values = self.codec.decode_many([row[0] for row in rows], payloads)
+        payloads = list(map(itemgetter(2), rows)) if self.codec.needs_payload else None
+        values = self.codec.decode_many(list(map(itemgetter(0), rows)), payloads)
+        counts = map(itemgetter(1), rows)
         if key_rows is not None and len(key_rows) == 1 and values:
-            key = index.f(values[0])  # one key asked: every row has it
-            found = [(key, value, row[1]) for value, row in zip(values, rows)]
+            # One key asked: every row has it (zip and map build the triples in C).
+            found = list(zip(repeat(index.f(values[0])), values, counts))
         else:
-            f = index.f
-            found = [(f(value), value, row[1]) for value, row in zip(values, rows)]
+            found = list(zip(map(index.f, values), values, counts))
         several_queries = key_rows is not None and len(key_rows) > CHUNK // len(columns.columns)
         if several_queries or not self.dialect.orders_like_python(columns.types):
             found.sort(key=lambda row: index.sort_key(row[0]))
