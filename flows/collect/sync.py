@@ -174,8 +174,12 @@ async def sync_cycle(
         meter_started = time.monotonic()
         try:
             outcome = await read_meter(db, client, meter, names, profile_days)
-            await commits.write(lambda db: write_meter(db, meter, outcome, lambda reason: (
-                cycles.finish_meter(db, cycle, meter.id, collector, reason))))
+
+            def write(db: Database) -> None:
+                write_meter(db, meter, outcome, lambda reason: cycles.finish_meter(
+                    db, cycle, meter.id, collector, reason))
+
+            await commits.write(write)
             reason = outcome.reason
         except Exception as error:  # a bug or a lost database: the other meters go on
             log.exception("%s: not synced", meter.serial)

@@ -44,7 +44,7 @@ class FleetServer:
     """``async with FleetServer(meters, clock) as fleet: fleet.endpoints[i].host/.port``."""
 
     def __init__(self, meters: list[VirtualMeter], clock: SimClock, *, port: int = 8080,
-                 own_addresses: bool = True) -> None:
+                 own_addresses: bool = True, requests_kept: int = 1000) -> None:
         self.meters, self.clock = meters, clock
         self.port, self.own_addresses = port, own_addresses
         self.endpoints: list[MeterEndpoint] = []
@@ -52,9 +52,11 @@ class FleetServer:
         self._reserved: list[socket.socket] = []
         self._busy: set[int] = set()
         self._sessions: set[_Session] = set()
-        # Per meter number: (started, finished, request data field) of every request received,
-        # in monotonic seconds, so tests can check spacing, overlap and "sent exactly once".
-        self.requests: dict[int, list[tuple[float, float, bytes]]] = {}
+        # Per meter number: (started, finished, request data field) of its last `requests_kept`
+        # requests, in monotonic seconds, so tests can check spacing, overlap and "sent exactly
+        # once" (bounded: `flows simulate` runs for weeks).
+        self.requests_kept = requests_kept
+        self.requests: dict[int, deque[tuple[float, float, bytes]]] = {}
         self.request_arrived = asyncio.Event()  # set whenever a meter starts on a request
         self._rng = random.Random(0)
 
@@ -105,7 +107,9 @@ class FleetServer:
             return True  # a garbled request gets no answer, as on a real meter
         started = time.monotonic()
         self.request_arrived.set()
-        received = self.requests.setdefault(meter.number, [])
+        received = self.requests.get(meter.number)
+        if received is None:
+            received = self.requests[meter.number] = deque(maxlen=self.requests_kept)
         try:
             return await self._reply(meter, request, raw, writer)
         finally:
@@ -141,7 +145,6 @@ class FleetServer:
             writer.write(bytes(reply))
             await writer.drain()
         return True
-
 
 
 class _Session(asyncio.Protocol):

@@ -209,3 +209,21 @@ def test_a_thousand_meters_answer_a_thousand_concurrent_requests() -> None:
         assert len({(e.host, e.port) for e in fleet.endpoints}) == 1000
 
     run_fleet(meters, check)
+
+
+def test_the_request_record_keeps_each_meters_latest_requests_only() -> None:
+    meter = build_fleet(1, seed=4, start=START)[0]
+
+    async def main() -> None:
+        async with FleetServer([meter], frozen_clock(), port=0, own_addresses=False,
+                               requests_kept=3) as fleet:
+            endpoint = fleet.endpoints[0]
+            async with MeterConnection(endpoint.host, endpoint.port) as connection:
+                for object_id in (ObjectId.ELEMENT_A, ObjectId.ELEMENT_B, ObjectId.TIME,
+                                  ObjectId.CSQ_NET_OP, ObjectId.PREPAY_BALANCE):
+                    await read_value(connection, object_id)
+            kept = [read_request(o).data for o in (ObjectId.TIME, ObjectId.CSQ_NET_OP,
+                                                   ObjectId.PREPAY_BALANCE)]
+            assert [data for *_, data in fleet.requests[meter.number]] == kept
+
+    asyncio.run(main())
