@@ -64,14 +64,11 @@ class MeterLinks:
             raise UnknownMeter(f"Meter '{serial}' not known")
         lock = self._locks.setdefault(serial, asyncio.Lock())
         queued = time.monotonic()
-        if lock.locked():  # wait in line, for a bounded time (a free lock needs no timer)
-            try:
-                async with asyncio.timeout(self.settings.lock_wait_s):
-                    await lock.acquire()
-            except TimeoutError:
-                raise MeterBusy(f"Meter {serial} is busy (timeout)") from None
-        else:
-            await lock.acquire()
+        try:
+            async with asyncio.timeout(self.settings.lock_wait_s):
+                await lock.acquire()
+        except TimeoutError:
+            raise MeterBusy(f"Meter {serial} is busy (timeout)") from None
         self.queue_wait_observer(serial, time.monotonic() - queued)
         try:
             attempts = 1 if is_write else 2  # a read may be asked again; a write never
