@@ -54,6 +54,7 @@ class MeterLinks:
         self.resolve = resolve
         self.settings = settings or LinkSettings()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}  # per meter: the request holding its lock + those waiting
         self._last_done: dict[str, float] = {}
         self.queue_wait_observer: Callable[[str, float], None] = lambda serial, seconds: None
 
@@ -64,11 +65,7 @@ class MeterLinks:
             raise UnknownMeter(f"Meter '{serial}' not known")
         lock = self._locks.setdefault(serial, asyncio.Lock())
         queued = time.monotonic()
-        try:
-            async with asyncio.timeout(self.settings.lock_wait_s):
-                await lock.acquire()
-        except TimeoutError:
-            raise MeterBusy(f"Meter {serial} is busy (timeout)") from None
+        await self._acquire(serial, lock)
         self.queue_wait_observer(serial, time.monotonic() - queued)
         try:
             attempts = 1 if is_write else 2  # a read may be asked again; a write never
@@ -84,6 +81,26 @@ class MeterLinks:
         finally:
             self._last_done[serial] = time.monotonic()
             lock.release()
+            self._users[serial] -= 1
+
+    async def _acquire(self, serial: str, lock: asyncio.Lock) -> None:
+        """Take the meter's lock, waiting in line for at most `lock_wait_s`. ``_users`` counts
+        the request holding the lock and those waiting: when it is zero the lock is free at
+        once, and no timer is set up (asyncio.timeout costs CPU on every request)."""
+        users = self._users.get(serial, 0)
+        self._users[serial] = users + 1
+        try:
+            if users == 0:
+                await lock.acquire()
+                return
+            async with asyncio.timeout(self.settings.lock_wait_s):
+                await lock.acquire()
+        except TimeoutError:
+            self._users[serial] -= 1
+            raise MeterBusy(f"Meter {serial} is busy (timeout)") from None
+        except BaseException:
+            self._users[serial] -= 1
+            raise
 
     async def _once(self, serial: str, address: tuple[str, int], request: Frame) -> Frame:
         """One exchange on a fresh connection; connecting is retried, sending never."""
