@@ -2,7 +2,7 @@
 
 The collector, mediator and simulated fleet spend most of their time opening sockets, moving
 small frames and waking timers; uvloop (libuv) does that at a fraction of the CPU of the
-standard event loop (the fleet benchmark: about a third less CPU in all). `FLOWS_EVENT_LOOP=
+standard event loop (the fleet benchmark: about a quarter less CPU in all). `FLOWS_EVENT_LOOP=
 asyncio` chooses the standard loop, e.g. to debug with asyncio's debug mode.
 """
 
@@ -41,7 +41,7 @@ def tune_garbage_collector() -> None:
     the default thresholds then run a collection every few requests, each full one walking
     everything the process built at startup (the fleet's meters, imported modules). Freezing
     those and collecting the youngest generation ten times less often took the fleet
-    benchmark's collector from 0.76 s of collections per cycle to about 0.2 s."""
+    benchmark's collector from 0.76 s of collections per cycle to about 0.3 s."""
     gc.freeze()
     youngest, middle, oldest = gc.get_threshold()
     gc.set_threshold(max(youngest, YOUNGEST_GENERATION_THRESHOLD), middle, oldest)
