@@ -89,6 +89,32 @@ def frame_size(header: bytes) -> int:
     return 1 + length
 
 
+class FrameSplitter:
+    """Bytes as they arrive on a connection in, whole frames out (by the length byte)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def next_frame(self) -> bytes | None:
+        """The next whole frame's bytes, or None until they have all arrived; raises
+        `FrameFormatError`/`FrameLengthError` when the bytes cannot start a frame."""
+        if len(self._buffer) < 2:
+            return None
+        size = frame_size(bytes(self._buffer[:2]))
+        if len(self._buffer) < size:
+            return None
+        frame = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return frame
+
+    def __len__(self) -> int:
+        """Bytes received but not handed out yet."""
+        return len(self._buffer)
+
+
 def decode_frame(raw: bytes) -> Frame:
     """Parse and check one complete frame (length, delimiter, CRC)."""
     if len(raw) < 1 + HEADER_AND_CRC:

@@ -19,7 +19,7 @@ from flows.emop.errors import (
     ReadTimeoutError,
     TransportError,
 )
-from flows.emop.frame import Frame, decode_frame, frame_size
+from flows.emop.frame import Frame, FrameSplitter, decode_frame, frame_size
 
 DEFAULT_PORT = 8080
 CONNECT_TIMEOUT_S = 10.0
@@ -46,7 +46,7 @@ class _FrameReceiver(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.frames = FrameSplitter()
         self.waiter: asyncio.Future[bytes] | None = None
         self.closed = False
         self.lost = asyncio.get_running_loop().create_future()  # done once the socket is gone
@@ -56,7 +56,7 @@ class _FrameReceiver(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        self.frames.feed(data)
         self._hand_out()
 
     def connection_lost(self, error: Exception | None) -> None:
@@ -74,16 +74,15 @@ class _FrameReceiver(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         try:
-            size = frame_size(bytes(self.buffer[:2])) if len(self.buffer) >= 2 else None
+            frame = self.frames.next_frame()
         except FrameError as error:
             waiter.set_exception(error)
             return
-        if size is not None and len(self.buffer) >= size:
-            waiter.set_result(bytes(self.buffer[:size]))
-            del self.buffer[:size]
+        if frame is not None:
+            waiter.set_result(frame)
         elif self.closed:
             waiter.set_exception(ConnectionClosedError(
-                f"the meter closed the connection after {len(self.buffer)} bytes of a frame"))
+                f"the meter closed the connection after {len(self.frames)} bytes of a frame"))
 
 
 class MeterConnection:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from flows.emop.errors import FrameError
-from flows.emop.frame import Frame, decode_frame, frame_size
+from flows.emop.frame import Frame, FrameSplitter, decode_frame
 from flows.meters.fleet import SimClock
 from flows.meters.model import VirtualMeter
 from flows.meters.responder import respond
@@ -155,7 +155,7 @@ class _Session(asyncio.Protocol):
     def __init__(self, fleet: FleetServer, meter: VirtualMeter) -> None:
         self.fleet, self.meter = fleet, meter
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+        self.frames = FrameSplitter()
         self.requests: deque[bytes] = deque()
         self.answering: asyncio.Task[None] | None = None
         self.holds_meter = False  # this connection made the meter busy
@@ -174,17 +174,13 @@ class _Session(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.holds_meter:
             return
-        self.buffer += data
-        while len(self.buffer) >= 2:
-            try:
-                size = frame_size(bytes(self.buffer[:2]))
-            except FrameError:  # not a frame start: a real meter drops such a link
-                self.close()
-                return
-            if len(self.buffer) < size:
-                break
-            self.requests.append(bytes(self.buffer[:size]))
-            del self.buffer[:size]
+        self.frames.feed(data)
+        try:
+            while (frame := self.frames.next_frame()) is not None:
+                self.requests.append(frame)
+        except FrameError:  # not a frame start: a real meter drops such a link
+            self.close()
+            return
         if self.requests and self.answering is None:
             self.answering = asyncio.get_running_loop().create_task(self._answer_all())
 

@@ -3,6 +3,7 @@ raise nothing but the codec's own exceptions."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,7 +29,7 @@ from flows.emop import (
     read_request,
     records,
 )
-from flows.emop.frame import MAX_DATA
+from flows.emop.frame import MAX_DATA, FrameSplitter
 
 u4 = hs.integers(0, 2**32 - 1)
 u2 = hs.integers(0, 2**16 - 1)
@@ -187,3 +188,15 @@ def test_flag_and_u4_round_trip(flag: bool, number: int) -> None:
 def test_thresholds_round_trip(values: tuple[int, ...], rates: frozenset[int]) -> None:
     assert records.decode_threshold_values(records.encode_threshold_values(values)) == values
     assert records.decode_threshold_mask(records.encode_threshold_mask(rates)) == rates
+
+
+@given(hs.lists(frames, min_size=1, max_size=5), hs.lists(hs.integers(0, 600), max_size=8))
+def test_frames_split_anywhere_come_out_whole_and_in_order(sent: list[Frame], cuts: list[int]) -> None:
+    stream = b"".join(frame.encode() for frame in sent)
+    splitter, received = FrameSplitter(), []
+    bounds = sorted({min(cut, len(stream)) for cut in cuts} | {0, len(stream)})
+    for start, end in itertools.pairwise(bounds):
+        splitter.feed(stream[start:end])
+        while (raw := splitter.next_frame()) is not None:
+            received.append(decode_frame(raw))
+    assert received == sent and len(splitter) == 0
