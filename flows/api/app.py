@@ -7,7 +7,6 @@ closes it after; route functions are synchronous and FastAPI runs them in its th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -18,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from flows.api import fleet
 from flows.api.auth import ApiKeys, admin, reader
+from flows.api.connections import Db
 from flows.api.dashboard import dashboard_router
 from flows.api.metrics import metrics_text
 from flows.collect import sync_cycle
@@ -39,16 +39,6 @@ def create_app(database_url: str, keys: ApiKeys, mediator: str | None = None) ->
     app.include_router(dashboard_router())
     return app
 
-
-def database(request: Request) -> Iterator[Database]:
-    db = connect(request.app.state.database_url)
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-Db = Annotated[Database, Depends(database)]
 
 
 class ConsumptionRow(BaseModel):

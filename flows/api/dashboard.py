@@ -7,7 +7,7 @@ cookie for the pages after.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html import escape
@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 
 from flows.api import fleet
 from flows.api.auth import COOKIE, reader
-from flows.db import Database, connect
+from flows.api.connections import Db
 from flows.db.repository import as_datetime
 from flows.views import UsageRow, usage
 
@@ -31,14 +31,6 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;pad
 text-align:left}.bad{color:#b00020}svg{background:#fafafa;border:1px solid #eee}
 .bar{fill:#3b82f6}.bar.estimated{fill:#93c5fd}.bar.invalid{fill:#ef4444}
 """
-
-
-def _db(request: Request) -> Iterator[Database]:
-    db = connect(request.app.state.database_url)
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 def _page(request: Request, title: str, body: str) -> HTMLResponse:
@@ -96,7 +88,7 @@ def dashboard_router() -> APIRouter:
     router = APIRouter(include_in_schema=False, dependencies=[Depends(reader)])
 
     @router.get("/", response_class=HTMLResponse)
-    def overview(request: Request, db: Annotated[Database, Depends(_db)]) -> HTMLResponse:
+    def overview(request: Request, db: Db) -> HTMLResponse:
         health = fleet.health(db)
         cards = "".join(f"<div class='card' data-count='{escape(name)}'><b>{count}</b>"
                         f"{escape(name.replace('_', ' '))}</div>"
@@ -118,7 +110,7 @@ def dashboard_router() -> APIRouter:
         return _page(request, "Fleet health", body)
 
     @router.get("/ui/meters/{serial}", response_class=HTMLResponse)
-    def meter_page(request: Request, serial: str, db: Annotated[Database, Depends(_db)],
+    def meter_page(request: Request, serial: str, db: Db,
                    days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
         found = fleet.meter(db, serial)
         if found is None:
