@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint typecheck pytest bench clean proto
+.PHONY: test demo lint typecheck pytest bench clean proto chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,17 @@ $(VENV)/.installed: $(VENV)/.runtime
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-test: $(VENV)/.installed
+# The dashboard's browser test drives Debian's Chromium (Playwright never downloads a browser).
+chromium:
+	@command -v chromium >/dev/null || { \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "installing Debian's chromium for the dashboard's browser test"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    else \
+	        echo "make test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
+	    fi; }
+
+test: $(VENV)/.installed chromium
 	$(BIN)/ruff check flows tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest

@@ -28,15 +28,15 @@ import grpc
 
 from flows import eventloop
 from flows.collect import sync_cycle
-from flows.db import Database, connect, migrate
-from flows.db import repository as repo
+from flows.db import Database, connect, migrate, registry, shadows
 from flows.devtools.processes import FLOWS_COMMAND, free_port, start_flows, stop_flows
 from flows.emop import records
 from flows.emop.messages import ObjectId
 from flows.emop.records import ElementRegisters
-from flows.mediator.client import MediatorClient
+from flows.mediator import MediatorClient
 from flows.mediator.proto import mediator_pb2 as pb
 from flows.mediator.proto import mediator_pb2_grpc as pb_grpc
+from flows.meterdata import Hardware
 
 SEED_THREADS = 15
 FREQUENCY = "hourly"
@@ -59,8 +59,8 @@ def prepare_database(path: Path, registry: Path) -> str:
                     "--database", url], check=True, capture_output=True)
     db = connect(url)
     for row in db.query("SELECT name FROM meter_metrics"):
-        repo.set_metric(db, row["name"], enabled=False)
-    repo.set_metric(db, "SyncerReads", enabled=True, frequency=FREQUENCY)
+        registry.set_metric(db, row["name"], enabled=False)
+    registry.set_metric(db, "SyncerReads", enabled=True, frequency=FREQUENCY)
     db.close()
     return url
 
@@ -114,7 +114,7 @@ class SeedModel:
                                       timeout=75)
         return bytes(reply.response)
 
-    def syncer_reads(self, meter: repo.Meter) -> dict[str, Any]:
+    def syncer_reads(self, meter: registry.Meter) -> dict[str, Any]:
         now = datetime.now(UTC)
         if meter.hardware in ("P1.ax", "P1.cx"):
             scale = 10000 if meter.hardware == "P1.cx" else 1
@@ -127,28 +127,28 @@ class SeedModel:
         a = ElementRegisters.decode(self.read(meter.serial, ObjectId.ELEMENT_A))
         values = {"import_a": a.import_active / 1000, "export_a": a.export_active / 1000,
                   "reads_at": now}
-        if meter.hardware in repo.TWIN_ELEMENT:
+        if meter.hardware == Hardware.C1_W:
             b = ElementRegisters.decode(self.read(meter.serial, ObjectId.ELEMENT_B))
             values |= {"import_b": b.import_active / 1000, "export_b": b.export_active / 1000}
         return values
 
-    def run_job(self, meter: repo.Meter) -> None:
+    def run_job(self, meter: registry.Meter) -> None:
         db = self.db()
-        for name in repo.enabled_metrics(db, FREQUENCY):
+        for name in registry.enabled_metrics(db, FREQUENCY):
             if name != "SyncerReads":
                 continue
             try:
                 values = self.syncer_reads(meter)
             except grpc.RpcError as error:
-                repo.update_shadow_unhealthy(db, meter.id, str(error))
+                shadows.update_shadow_unhealthy(db, meter.id, str(error))
                 return
-            repo.update_shadow_healthy(db, meter.id, values)
+            shadows.update_shadow_healthy(db, meter.id, values)
 
     def run(self) -> tuple[float, int]:
         db = connect(self.url)
         started_at = datetime.now(UTC)
         started = time.perf_counter()
-        meters = repo.meters(db, active_only=True)
+        meters = registry.meters(db, active_only=True)
         with concurrent.futures.ThreadPoolExecutor(max_workers=SEED_THREADS) as executor:
             for future in [executor.submit(self.run_job, meter) for meter in meters]:
                 future.result()
@@ -179,8 +179,8 @@ def main() -> None:
             url = prepare_database(Path(tmp) / "flows.db", registry)
             target = f"127.0.0.1:{port}"
             db = connect(url)
-            requests = sum(1 if m.hardware not in repo.TWIN_ELEMENT else 2
-                           for m in repo.meters(db, active_only=True))
+            requests = sum(1 if m.hardware != Hardware.C1_W else 2
+                           for m in registry.meters(db, active_only=True))
             print(f"fleet sync: {args.meters} simulated meters, {args.latency * 1000:g} ms per "
                   f"request, SyncerReads ({requests} requests), SQLite")
             # The simulator computes each meter's consumption history on its first read: one

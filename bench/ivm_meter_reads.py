@@ -361,7 +361,7 @@ class Databases:
     def size_mb(self, target: str) -> float:
         if self.kind == "sqlite":
             # The data, after moving what is still in the write-ahead log into the database
-            # (the WAL is a bounded transient: see flows.ivm.sqlite.Checkpointer).
+            # (the WAL is a bounded transient: see flows.ivm.sql.sqlite.Checkpointer).
             import sqlite3
 
             with contextlib.closing(sqlite3.connect(target)) as conn:

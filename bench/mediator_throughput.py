@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flows import eventloop
 from flows.devtools.processes import free_port, start_flows, stop_flows
-from flows.mediator.client import MediatorClient
+from flows.mediator import MediatorClient
 
 
 async def drive(target: str, serials: list[str], total: int, concurrency: int) -> tuple[float, int]:

@@ -19,9 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flows.db import Database, connect, migrate
-from flows.db import repository as repo
-from flows.views import edits, update
+from flows.db import Database, connect, customers, migrate, registry
+from flows.views import update
 from flows.views.feeder import open_views
 from flows.views.query import daily_cache
 
@@ -77,10 +76,10 @@ def fill(db: Database, meters: int, days: int, late_meter: str, late_day: dateti
     held_back: list[Row] = []
     for n in range(meters):
         serial = f"EML{n:06d}"
-        repo.add_meter(db, serial, f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", "B1.w", None)
-        edits.add_customer(db, f"C{n}")
-        edits.link_meter(db, f"C{n}", serial, START)
-        register = edits.register_id(db, serial)
+        registry.add_meter(db, serial, f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", "B1.w", None)
+        customers.add_customer(db, f"C{n}")
+        customers.link_meter(db, f"C{n}", serial, START)
+        register = registry.register_id(db, serial)
         rows: list[Row] = []
         for half_hour in range(days * 48 + 1):
             stamp = START + half_hour * HALF_HOUR

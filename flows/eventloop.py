@@ -14,18 +14,20 @@ import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import click
-
 T = TypeVar("T")
 ENVIRONMENT_VARIABLE = "FLOWS_EVENT_LOOP"
 YOUNGEST_GENERATION_THRESHOLD = 7_000  # the default is 700
+
+
+class EventLoopChoiceError(ValueError):
+    """FLOWS_EVENT_LOOP names no event loop we know."""
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     """uvloop's loop when installed and not declined, else asyncio's."""
     choice = os.environ.get(ENVIRONMENT_VARIABLE, "uvloop").strip().lower()
     if choice not in ("uvloop", "asyncio"):
-        raise click.ClickException(f"{ENVIRONMENT_VARIABLE} must be 'uvloop' or 'asyncio', not {choice!r}")
+        raise EventLoopChoiceError(f"{ENVIRONMENT_VARIABLE} must be 'uvloop' or 'asyncio', not {choice!r}")
     if choice == "uvloop":
         try:
             import uvloop
@@ -52,7 +54,7 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     long-running server."""
     try:
         factory = loop_factory()
-    except click.ClickException:
+    except EventLoopChoiceError:
         main.close()  # never started: no "never awaited" warning on top of the error
         raise
     tune_garbage_collector()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import click
 import pytest
 import uvloop
 
@@ -28,5 +27,5 @@ def test_the_standard_loop_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_an_unknown_choice_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(eventloop.ENVIRONMENT_VARIABLE, "trio")
-    with pytest.raises(click.ClickException, match="must be 'uvloop' or 'asyncio', not 'trio'"):
+    with pytest.raises(eventloop.EventLoopChoiceError, match="must be 'uvloop' or 'asyncio', not 'trio'"):
         eventloop.run(running_loop())

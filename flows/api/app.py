@@ -7,6 +7,7 @@ closes it after; route functions are synchronous and FastAPI runs them in its th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -15,26 +16,37 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from flows.api import fleet
 from flows.api.auth import ApiKeys, admin, reader
 from flows.api.connections import Db
 from flows.api.dashboard import dashboard_router
 from flows.api.metrics import metrics_text
-from flows.collect import sync_cycle
-from flows.db import Database, DatabaseError, connect
-from flows.mediator.client import MediatorClient
-from flows.views import UsageRow, edits, usage
+from flows.db import (
+    ConflictError,
+    Database,
+    DatabaseError,
+    NotFoundError,
+    connect,
+    corrections,
+    customers,
+    fleet,
+    registry,
+)
+from flows.meterdata import Frequency, Quality, flag_names, interval_quality
+from flows.views import UsageRow, usage
 
 GroupBy = Literal["hh", "day", "week", "month"]
 MAX_PAGE = 25_000
+# Syncs one meter now: (database, serial, frequency) → what to answer. `flows serve` gives one
+# that runs the collector's cycle through the mediator; without it the route answers 409.
+AdminSync = Callable[[Database, str, str], Awaitable[dict[str, Any]]]
 
 
-def create_app(database_url: str, keys: ApiKeys, mediator: str | None = None) -> FastAPI:
-    """The API over the database at ``database_url``; ``mediator`` (host:port) enables
+def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = None) -> FastAPI:
+    """The API over the database at ``database_url``; ``admin_sync`` enables
     POST /meters/{serial}/sync."""
     app = FastAPI(title="Flows", version="0.1.0",
                   description="Smart prepayment meters: registry, health and consumption.")
-    app.state.database_url, app.state.keys, app.state.mediator = database_url, keys, mediator
+    app.state.database_url, app.state.keys, app.state.admin_sync = database_url, keys, admin_sync
     app.include_router(_api_routes())
     app.include_router(dashboard_router())
     return app
@@ -45,7 +57,7 @@ class ConsumptionRow(BaseModel):
     interval_start: datetime
     interval_end: datetime
     consumption: Decimal = Field(description="kWh")
-    quality: Literal["actual", "estimated", "invalid"]
+    quality: Quality
     flags: list[str]
     unit: Literal["kWh"] = "kWh"
 
@@ -63,13 +75,10 @@ class Correction(BaseModel):
     register_read: bool = Field(False, description="a periodic register read, not a profile value")
 
 
-def _quality(flags: str) -> tuple[Literal["actual", "estimated", "invalid"], list[str]]:
-    names = [f for f in flags.split(",") if f]
-    if {"reversal", "sentinel", "spike"} & set(names):
-        return "invalid", names
-    if "derived" in names:
-        return "estimated", names
-    return "actual", names
+def http_error(error: DatabaseError) -> HTTPException:
+    """404 for what is not stored, 409 for a clash with what is, 422 for a refused value."""
+    status = 404 if isinstance(error, NotFoundError) else 409 if isinstance(error, ConflictError) else 422
+    return HTTPException(status, str(error))
 
 
 def _period(period_from: datetime, period_to: datetime) -> None:
@@ -85,18 +94,18 @@ def _page(rows: list[UsageRow], cursor: datetime | None, page_size: int) -> Cons
     page, rest = rows[:page_size], rows[page_size:]
     results = []
     for row in page:
-        quality, flags = _quality(row.flags)
         results.append(ConsumptionRow(interval_start=row.start, interval_end=row.end,
-                                      consumption=row.kwh, quality=quality, flags=flags))
+                                      consumption=row.kwh, quality=interval_quality(row.flags),
+                                      flags=flag_names(row.flags)))
     return ConsumptionPage(count=len(rows), next=rest[0].start.isoformat() if rest else None,
                            results=results)
 
 
 def _meter_id(db: Database, serial: str) -> Any:
-    rows = db.query("SELECT id FROM meter_registry WHERE serial = :s", {"s": serial})
-    if not rows:
-        raise HTTPException(404, f"no meter with serial {serial!r}")
-    return rows[0]["id"]
+    try:
+        return registry.meter_id(db, serial)
+    except NotFoundError as error:
+        raise http_error(error) from None
 
 
 def _api_routes() -> APIRouter:
@@ -142,7 +151,7 @@ def _api_routes() -> APIRouter:
     ) -> ConsumptionPage:
         """A customer's import over their meters, while each was theirs."""
         _period(period_from, period_to)
-        if not db.query("SELECT 1 AS found FROM customers WHERE id = :c", {"c": customer_id}):
+        if not customers.exists(db, customer_id):
             raise HTTPException(404, f"no customer {customer_id!r}")
         rows = usage(db, customer_id=customer_id, period_from=period_from,
                            period_to=period_to, group_by=group_by)
@@ -160,39 +169,38 @@ def _api_routes() -> APIRouter:
     @router.put("/meters/{serial}/reads", dependencies=[Depends(admin)], tags=["admin"])
     def correct_read(serial: str, correction: Correction, db: Db) -> dict[str, Any]:
         """Set a cumulative value (adding it if missing); the views re-derive what depends on it."""
-        correct = edits.correct_register_read if correction.register_read else edits.correct_profile_value
+        correct = (corrections.correct_register_read if correction.register_read
+                   else corrections.correct_profile_value)
         try:
-            correct(db, edits.register_id(db, serial, correction.element), correction.timestamp,
+            correct(db, registry.register_id(db, serial, correction.element), correction.timestamp,
                     correction.wh)
         except DatabaseError as error:
-            raise HTTPException(404 if "no meter" in str(error) else 422, str(error)) from None
+            raise http_error(error) from None
         return {"serial": serial, "timestamp": correction.timestamp, "wh": correction.wh}
 
     @router.delete("/meters/{serial}/reads", dependencies=[Depends(admin)], tags=["admin"])
     def delete_read(serial: str, db: Db, timestamp: AwareDatetime, element: Literal["A", "B"] = "A",
                     register_read: bool = False) -> dict[str, Any]:
-        delete = edits.delete_register_read if register_read else edits.delete_profile_value
+        delete = corrections.delete_register_read if register_read else corrections.delete_profile_value
         try:
-            delete(db, edits.register_id(db, serial, element), timestamp)
+            delete(db, registry.register_id(db, serial, element), timestamp)
         except DatabaseError as error:
-            raise HTTPException(404, str(error)) from None
+            raise http_error(error) from None
         return {"serial": serial, "timestamp": timestamp, "deleted": True}
 
     @router.post("/meters/{serial}/sync", dependencies=[Depends(admin)], tags=["admin"])
     async def sync_now(serial: str, request: Request,
-                       frequency: Literal["hourly", "12hourly", "daily"] = "hourly") -> dict[str, Any]:
+                       frequency: Frequency = Frequency.HOURLY) -> dict[str, Any]:
         """Sync one meter now with the metrics enabled for ``frequency``."""
-        target = request.app.state.mediator
-        if target is None:
+        admin_sync: AdminSync | None = request.app.state.admin_sync
+        if admin_sync is None:
             raise HTTPException(409, "this server has no mediator configured (--mediator)")
         db = connect(request.app.state.database_url)
         try:
             _meter_id(db, serial)
-            async with MediatorClient(target) as client:
-                summary = await sync_cycle(db, client, frequency, serial=serial,
-                                           collector="flows-serve")
+            result = await admin_sync(db, serial, frequency.value)
         finally:
             db.close()
-        return {"serial": serial, "summary": summary.line(), "problems": summary.problems}
+        return {"serial": serial, **result}
 
     return router

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from flows.api import fleet
 from flows.api.auth import COOKIE, reader
 from flows.api.connections import Db
-from flows.db.repository import as_datetime
+from flows.db import fleet, intervals
+from flows.meterdata import HALF_HOUR, interval_quality
 from flows.views import UsageRow, usage
 
 STYLE = """
@@ -44,7 +44,7 @@ def _page(request: Request, title: str, body: str) -> HTMLResponse:
 
 
 def _when(value: Any) -> str:
-    return escape(as_datetime(value).strftime("%Y-%m-%d %H:%M UTC")) if value else "never"
+    return escape(value.strftime("%Y-%m-%d %H:%M UTC")) if value else "never"
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], table_id: str) -> str:
@@ -69,8 +69,7 @@ def bar_chart(rows: Sequence[UsageRow], chart_id: str, label_format: str) -> str
     bars = []
     for n, row in enumerate(rows):
         bar_height = float(max(row.kwh, Decimal(0)) / top) * (height - 2 * pad)
-        quality = ("invalid" if {"reversal", "sentinel", "spike"} & set(row.flags.split(","))
-                   else "estimated" if "derived" in row.flags else "actual")
+        quality = interval_quality(row.flags)
         bars.append(
             f"<rect class='bar {quality}' x='{pad + n * step:.1f}' y='{height - pad - bar_height:.1f}' "
             f"width='{max(step - 1, 1):.1f}' height='{bar_height:.1f}' "
@@ -115,10 +114,8 @@ def dashboard_router() -> APIRouter:
         found = fleet.meter(db, serial)
         if found is None:
             raise HTTPException(404, f"no meter with serial {serial!r}")
-        latest = db.query("SELECT max(i.timestamp) AS t FROM register_interval_hh i JOIN "
-                          "meter_registers r ON r.register_id = i.register_id "
-                          "WHERE r.meter_id = :m", {"m": found["id"]})[0]["t"]
-        end = (as_datetime(latest) + timedelta(minutes=30)) if latest else datetime.now(UTC)
+        latest = intervals.latest_interval(db, found["id"])
+        end = (latest + HALF_HOUR) if latest else datetime.now(UTC)
         daily = usage(db, meter_id=found["id"], period_from=end - timedelta(days=days),
                       period_to=end, group_by="day")
         half_hourly = usage(db, meter_id=found["id"], period_from=end - timedelta(days=2),

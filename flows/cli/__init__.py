@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from flows.api.cli import serve
+from flows.cli.serve import serve
 from flows.collect.cli import scheduler, sync
 from flows.db.cli import COMMANDS as DB_COMMANDS
 from flows.devtools.demo import demo

@@ -13,13 +13,13 @@ import click
 from rich.progress import Progress
 
 from flows import eventloop
-from flows.collect.logs import configure_logging
 from flows.collect.scheduler import run_scheduler
 from flows.collect.sync import DEFAULT_PARALLEL, CycleSummary, default_collector_name, sync_cycle
 from flows.collect.syncers import PROFILE_DAYS
 from flows.db import DEFAULT_URL, Database, DatabaseError, connect, migrate
-from flows.db.repository import FREQUENCIES
-from flows.mediator.client import MediatorClient
+from flows.logs import configure_logging
+from flows.mediator import MediatorClient
+from flows.meterdata import FREQUENCIES
 
 T = TypeVar("T")
 log = logging.getLogger("flows.collect")
@@ -68,7 +68,10 @@ def _until_signal(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
             loop.add_signal_handler(number, stop.set)
         return await work(stop)
 
-    return eventloop.run(main())
+    try:
+        return eventloop.run(main())
+    except eventloop.EventLoopChoiceError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.command()

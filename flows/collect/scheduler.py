@@ -15,26 +15,26 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from flows.collect.sync import sync_cycle
 from flows.collect.syncers import PROFILE_DAYS
 from flows.db import Database
-from flows.mediator.client import MediatorClient
+from flows.mediator import MediatorClient
+from flows.meterdata import Frequency
 
 log = logging.getLogger(__name__)
-PERIODS = {"hourly": timedelta(hours=1), "12hourly": timedelta(hours=12), "daily": timedelta(days=1)}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def slot_of(moment: datetime, frequency: str) -> datetime:
     """The start of the slot ``moment`` falls in."""
-    period = PERIODS[frequency]
+    period = Frequency(frequency).period
     return EPOCH + (moment - EPOCH) // period * period
 
 
 def next_slot(moment: datetime, frequency: str) -> datetime:
-    return slot_of(moment, frequency) + PERIODS[frequency]
+    return slot_of(moment, frequency) + Frequency(frequency).period
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:

@@ -21,10 +21,8 @@ from uuid import UUID
 
 from flows.collect.commits import GroupCommit
 from flows.collect.syncers import PROFILE_DAYS, SYNCERS, WITHOUT_OBJECT, MeterContext, SyncResult
-from flows.db import Database, cycles
-from flows.db import repository as repo
-from flows.emop import EmopError
-from flows.mediator.client import MediatorClient, MediatorError
+from flows.db import Database, cycles, history, registry, shadows
+from flows.mediator import MediatorClient, MediatorError, UndecodableReply
 
 log = logging.getLogger(__name__)
 DEFAULT_PARALLEL = 15  # as the seed's thread pool
@@ -50,18 +48,14 @@ class CycleSummary:
         )
 
 
-def _write(db: Database, meter: repo.Meter, result: SyncResult) -> None:
-    repo.update_shadow_healthy(db, meter.id, result.shadow)
+def _write(db: Database, meter: registry.Meter, result: SyncResult) -> None:
+    shadows.update_shadow_healthy(db, meter.id, result.shadow)
     if result.registry:
-        repo.update_registry_if_changed(db, meter.id, **result.registry)
+        registry.update_registry_if_changed(db, meter.id, **result.registry)
     if result.events:
-        repo.append_events(db, meter.id, result.events)
-    for register, timestamp, wh, status in result.profile:
-        db.execute(
-            "INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, "
-            "status) VALUES (:r, :t, :wh, :s) ON CONFLICT DO NOTHING",
-            {"r": register, "t": timestamp, "wh": wh, "s": status},
-        )
+        history.append_events(db, meter.id, result.events)
+    if result.profile:
+        history.append_profile_values(db, result.profile)
 
 
 @dataclass
@@ -73,7 +67,7 @@ class MeterOutcome:
 
 
 async def read_meter(
-    db: Database, client: MediatorClient, meter: repo.Meter, names: list[str],
+    db: Database, client: MediatorClient, meter: registry.Meter, names: list[str],
     profile_days: int = PROFILE_DAYS,
 ) -> MeterOutcome:
     """Run the syncers in turn until one fails; nothing is written yet."""
@@ -85,23 +79,23 @@ async def read_meter(
             continue  # reported once per cycle by sync_cycle
         try:
             result = await syncer(context)
+        except UndecodableReply as error:  # the meter answered, but not with a valid value
+            return MeterOutcome(results, f"{name}: the meter's answer could not be decoded: {error.message}")
         except MediatorError as error:
             return MeterOutcome(results, str(error))
-        except EmopError as error:  # the meter answered, but not with a valid value
-            return MeterOutcome(results, f"{name}: the meter's answer could not be decoded: {error}")
         if result is not None:
             results.append(result)
     return MeterOutcome(results, None)
 
 
-def write_meter(db: Database, meter: repo.Meter, outcome: MeterOutcome,
+def write_meter(db: Database, meter: registry.Meter, outcome: MeterOutcome,
                 record_done: Callable[[str | None], None] | None = None) -> None:
     """The outcome's rows, health and ``record_done`` (the cycle's done-mark), inside the
     caller's transaction: a meter's values and its done-mark land together or not at all."""
     for result in outcome.results:
         _write(db, meter, result)
     if outcome.reason is not None:
-        repo.update_shadow_unhealthy(db, meter.id, outcome.reason)
+        shadows.update_shadow_unhealthy(db, meter.id, outcome.reason)
     if record_done is not None:
         record_done(outcome.reason)
 
@@ -109,7 +103,7 @@ def write_meter(db: Database, meter: repo.Meter, outcome: MeterOutcome,
 async def sync_meter(
     db: Database,
     client: MediatorClient,
-    meter: repo.Meter,
+    meter: registry.Meter,
     names: list[str],
     record_done: Callable[[str | None], None] | None = None,
     profile_days: int = PROFILE_DAYS,
@@ -151,13 +145,14 @@ async def sync_cycle(
     collector = collector or default_collector_name()
     gate = parallel if isinstance(parallel, asyncio.Semaphore) else asyncio.Semaphore(max(1, parallel))
     stop = stop or asyncio.Event()
-    names = repo.enabled_metrics(db, frequency)
+    names = registry.enabled_metrics(db, frequency)
     for name in names:
         if name in WITHOUT_OBJECT:
             log.warning("%s has no object in the EMOP object table: skipped", name)
         elif name not in SYNCERS:
             log.error("unknown syncer %r in meter_metrics: skipped (others go on)", name)
-    meters = [m for m in repo.meters(db, esco=esco, active_only=True) if serial is None or m.serial == serial]
+    meters = [m for m in registry.meters(db, esco=esco, active_only=True)
+              if serial is None or m.serial == serial]
     if serial is not None and not meters:
         summary.skipped = 1
         summary.problems[serial] = "not an active meter with an address"
@@ -170,7 +165,7 @@ async def sync_cycle(
     mine: set[UUID] = set()
     commits = GroupCommit(db)
 
-    async def one(meter: repo.Meter) -> None:
+    async def one(meter: registry.Meter) -> None:
         meter_started = time.monotonic()
         try:
             outcome = await read_meter(db, client, meter, names, profile_days)

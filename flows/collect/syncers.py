@@ -8,16 +8,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
-from flows.db import Database
-from flows.db import repository as repo
-from flows.emop import records
-from flows.emop.messages import ObjectId
-from flows.mediator.client import MediatorClient
+from flows.db import Database, history, registry
+from flows.mediator import MediatorClient
+from flows.meterdata import HALF_HOUR
 
 PROFILE_DAYS = 30
 PROFILE_STEP = timedelta(hours=2)
-HALF_HOUR = timedelta(minutes=30)
 
 
 @dataclass
@@ -25,12 +23,12 @@ class SyncResult:
     shadow: dict[str, Any] = field(default_factory=dict)
     registry: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[datetime, int, int]] = field(default_factory=list)
-    profile: list[tuple[str, datetime, int, int]] = field(default_factory=list)  # register, ts, Wh, status
+    profile: list[tuple[UUID, datetime, int, int]] = field(default_factory=list)  # register, ts, Wh, status
 
 
 @dataclass(frozen=True)
 class MeterContext:
-    meter: repo.Meter
+    meter: registry.Meter
     client: MediatorClient
     db: Database
     now: datetime
@@ -42,31 +40,21 @@ class MeterContext:
 
     @property
     def three_phase(self) -> bool:
-        return self.meter.hardware in ("P1.cx", "P1.ax")
+        return self.meter.kind is not None and self.meter.kind.three_phase
 
     @property
     def twin(self) -> bool:
-        return self.meter.hardware in repo.TWIN_ELEMENT
+        return self.meter.kind is not None and self.meter.kind.twin_element
 
 
 Syncer = Callable[[MeterContext], Awaitable[SyncResult | None]]  # None: does not apply
 
 
 async def sync_reads(ctx: MeterContext) -> SyncResult:
-    if ctx.three_phase:
-        scale = 10000 if ctx.meter.hardware == "P1.cx" else 1
-        imported = (
-            records.decode_u4(
-                await ctx.client.read_element(ctx.serial, ObjectId.THREE_PHASE_TOTAL_ACTIVE_IMPORT)
-            )
-            / scale
-        )
-        exported = (
-            records.decode_u4(
-                await ctx.client.read_element(ctx.serial, ObjectId.THREE_PHASE_TOTAL_ACTIVE_EXPORT)
-            )
-            / scale
-        )
+    if ctx.three_phase and ctx.meter.kind is not None:
+        scale = ctx.meter.kind.register_scale
+        imported = await ctx.client.three_phase_total_import(ctx.serial) / scale
+        exported = await ctx.client.three_phase_total_export(ctx.serial) / scale
         return SyncResult(
             shadow={"import_a": imported / 1000, "export_a": exported / 1000, "reads_at": ctx.now}
         )
@@ -95,14 +83,7 @@ async def sync_csq(ctx: MeterContext) -> SyncResult:
 
 async def sync_voltage(ctx: MeterContext) -> SyncResult:
     if ctx.three_phase:
-        volts = [
-            records.decode_voltage(await ctx.client.read_element(ctx.serial, oid))
-            for oid in (
-                ObjectId.THREE_PHASE_VOLTAGE_L1,
-                ObjectId.THREE_PHASE_VOLTAGE_L2,
-                ObjectId.THREE_PHASE_VOLTAGE_L3,
-            )
-        ]
+        volts = await ctx.client.three_phase_voltages(ctx.serial)
         return SyncResult(
             shadow={
                 "3p_voltage_l1": float(volts[0]),
@@ -137,12 +118,7 @@ async def sync_tariffs_future(ctx: MeterContext) -> SyncResult | None:
 
 async def sync_event_log(ctx: MeterContext) -> SyncResult:
     """Pages from the newest until one reaches an event already stored (or the 10th page)."""
-    stored = {
-        (repo.as_datetime(row["timestamp"]), int(row["event_type"]))
-        for row in ctx.db.query(
-            "SELECT timestamp, event_type FROM meter_event_log WHERE meter_id = :m", {"m": ctx.meter.id}
-        )
-    }
+    stored = history.stored_events(ctx.db, ctx.meter.id)
     events: list[tuple[datetime, int, int]] = []
     for page in range(10):
         found = [e for e in await ctx.client.event_log(ctx.serial, page) if e.event_id]
@@ -181,21 +157,13 @@ async def sync_profile_log(ctx: MeterContext) -> SyncResult | None:
     2-hour requests, for element A (and B on twin-element meters)."""
     if ctx.three_phase:
         return None
-    registers = {
-        row["element"]: str(row["register_id"])
-        for row in ctx.db.query(
-            "SELECT element, register_id FROM meter_registers WHERE meter_id = :m AND status = 'enabled'",
-            {"m": ctx.meter.id},
-        )
-    }
+    registers = registry.enabled_registers(ctx.db, ctx.meter.id)
     if "A" not in registers:
         return None
-    last = ctx.db.query(
-        "SELECT max(timestamp) AS last FROM register_profile_hh WHERE register_id = :r", {"r": registers["A"]}
-    )[0]["last"]
+    last = history.last_profile_timestamp(ctx.db, registers["A"])
     oldest = (ctx.now - timedelta(days=ctx.profile_days)).replace(minute=0, second=0, microsecond=0)
-    since = max(oldest, repo.as_datetime(last) + HALF_HOUR) if last else oldest
-    rows: list[tuple[str, datetime, int, int]] = []
+    since = max(oldest, last + HALF_HOUR) if last else oldest
+    rows: list[tuple[UUID, datetime, int, int]] = []
     while since <= ctx.now:
         got = await ctx.client.profile_log_1(ctx.serial, since)
         if not got:

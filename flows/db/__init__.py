@@ -1,14 +1,42 @@
-"""flows.db: the Flows database on SQLite (embedded default) and PostgreSQL.
+"""flows.db: the Flows database on SQLite (embedded default) and PostgreSQL, and the only
+home of SQL against the Flows schema.
 
     db = connect(os.environ.get("FLOWS_DATABASE_URL", "sqlite:///flows.db"))
     migrate(db)
+    meter = registry.meter_id(db, "EML2007000001")
 
 Tables keep the deployed names (registry, shadows, history); triggers append history when a
-sync writes the shadow. See the migrations for the schema.
+sync writes the shadow. Functions are grouped by subject, one module each:
+
+- `registry`: escos, meters, registers, metrics and their frequencies
+- `shadows`: each meter's current state (writing it appends history)
+- `history`: register reads, profile values, balances, event logs
+- `customers`: customers and the meters linked to them
+- `corrections`: corrections and deletions of stored values
+- `cycles`: sync cycles shared by collectors, claims on meters
+- `fleet`: the fleet-health read model (API, dashboard, reports)
+- `intervals`: the views' change log, consecutive values and the views' own tables
+- `registry_csv`: importing the registry from CSV
+
+Rows come back typed on both engines (aware UTC datetimes, UUIDs, dates, Decimals). Errors are
+`DatabaseError`s: `NotFoundError`, `ConflictError`, `InvalidValueError`, `UnavailableError`.
 """
 
-from flows.db.connection import DEFAULT_URL, Database, DatabaseError, connect, sqlite_time
+from flows.db import corrections, customers, cycles, fleet, history, intervals, registry, shadows
+from flows.db.connection import (
+    DEFAULT_URL,
+    ConflictError,
+    Database,
+    DatabaseError,
+    InvalidValueError,
+    NotFoundError,
+    UnavailableError,
+    connect,
+    sqlite_time,
+)
 from flows.db.migrate import Migration, available, migrate
 
-__all__ = ["DEFAULT_URL", "Database", "DatabaseError", "Migration", "available", "connect",
-           "migrate", "sqlite_time"]
+__all__ = ["DEFAULT_URL", "ConflictError", "Database", "DatabaseError", "InvalidValueError",
+           "Migration", "NotFoundError", "UnavailableError", "available", "connect",
+           "corrections", "customers", "cycles", "fleet", "history", "intervals", "migrate",
+           "registry", "shadows", "sqlite_time"]

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from flows.db import repository as repo
+from flows.db import registry
 from flows.db.connection import DEFAULT_URL, Database, DatabaseError, connect
 from flows.db.migrate import migrate
 from flows.db.registry_csv import import_registry
+from flows.meterdata import FREQUENCIES
 
 database_option = click.option(
     "--database", "url", envvar="FLOWS_DATABASE_URL", default=DEFAULT_URL, show_default=True,
@@ -59,7 +60,7 @@ def escos_add(code: str, name: str | None, url: str) -> None:
     """Add an esco with CODE (e.g. MOR) and an optional NAME."""
     with _open(url) as db:
         try:
-            repo.add_esco(db, code, name)
+            registry.add_esco(db, code, name)
         except DatabaseError as error:
             raise click.ClickException(f"esco {code!r} not added: {error}") from None
     click.echo(f"added esco {code}")
@@ -82,8 +83,8 @@ def meters_import(path: Path, create_escos: bool, url: str) -> None:
 
             with path.open(newline="") as handle:
                 wanted = {(row.get("esco") or "").strip() for row in csv.DictReader(handle)}
-            for code in sorted(wanted - set(repo.esco_ids(db)) - {""}):
-                repo.add_esco(db, code)
+            for code in sorted(wanted - set(registry.esco_ids(db)) - {""}):
+                registry.add_esco(db, code)
         try:
             count = import_registry(db, path)
         except DatabaseError as error:
@@ -97,7 +98,7 @@ def meters_import(path: Path, create_escos: bool, url: str) -> None:
 def meters_list(esco: str | None, url: str) -> None:
     """List registered meters."""
     with _open(url) as db:
-        for meter in repo.meters(db, esco=esco):
+        for meter in registry.meters(db, esco=esco):
             click.echo(f"{meter.serial}\t{meter.ip_address or '-'}:{meter.port}\t"
                        f"{meter.hardware or '-'}\t{meter.esco_code or '-'}\t{meter.mode}")
 
@@ -106,18 +107,18 @@ def meters_list(esco: str | None, url: str) -> None:
 @click.option("--serial", required=True)
 @click.option("--ip", "ip_address", required=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--hardware", required=True, type=click.Choice(sorted(repo.HARDWARE)))
+@click.option("--hardware", required=True, type=click.Choice(sorted(registry.HARDWARE_NAMES)))
 @click.option("--esco", required=True, help="Esco code (must exist).")
 @database_option
 def meters_add(serial: str, ip_address: str, port: int, hardware: str, esco: str, url: str) -> None:
     """Register one meter (its shadow and registers are created with it)."""
     with _open(url) as db:
-        escos = repo.esco_ids(db)
+        escos = registry.esco_ids(db)
         if esco not in escos:
             raise click.ClickException(f"unknown esco {esco!r} (add it: flows escos add {esco})")
         try:
             with db.transaction():
-                repo.add_meter(db, serial, ip_address, hardware, escos[esco], port=port)
+                registry.add_meter(db, serial, ip_address, hardware, escos[esco], port=port)
         except DatabaseError as error:
             raise click.ClickException(f"meter {serial} not added: {error}") from None
     click.echo(f"added meter {serial}")
@@ -131,8 +132,7 @@ def metrics_group(context: click.Context, url: str) -> None:
     context.obj = url
     if context.invoked_subcommand is None:
         with _open(url) as db:
-            for row in db.query("SELECT name, enabled, run_frequency FROM meter_metrics "
-                                "ORDER BY run_frequency, name"):
+            for row in registry.metrics(db):
                 state = "enabled" if row["enabled"] else "disabled"
                 click.echo(f"{row['name']:<32}{row['run_frequency']:<10}{state}")
 
@@ -141,7 +141,7 @@ def _set_metric(url: str, name: str, enabled: bool | None = None,
                 frequency: str | None = None) -> None:
     with _open(url) as db:
         try:
-            repo.set_metric(db, name, enabled, frequency)
+            registry.set_metric(db, name, enabled, frequency)
         except DatabaseError as error:
             raise click.ClickException(str(error)) from None
 
@@ -162,7 +162,7 @@ def metrics_disable(url: str, name: str) -> None:
 
 @metrics_group.command("frequency")
 @click.argument("name")
-@click.argument("frequency", type=click.Choice(repo.FREQUENCIES))
+@click.argument("frequency", type=click.Choice(FREQUENCIES))
 @click.pass_obj
 def metrics_frequency(url: str, name: str, frequency: str) -> None:
     _set_metric(url, name, frequency=frequency)

@@ -1,8 +1,11 @@
 """`connect(url)`: one small interface over SQLite (embedded default) and PostgreSQL.
 
-SQL in flows.db is written once with ``:name`` parameters; timestamps go in and come out as
-UTC-aware datetimes on both engines (SQLite stores ISO 8601 text that sorts in time order).
-PostgreSQL tables live in the schema ``flows`` (the search path is set on connect).
+SQL in flows.db is written once with ``:name`` parameters. Values go in and come out typed on
+both engines: timestamps as UTC-aware datetimes, ids as UUIDs, local days as dates, money and
+energy columns as Decimals. SQLite stores them as text (ISO 8601 that sorts in time order,
+canonical UUIDs, decimal text); `Database.query` turns that text back into the same types
+PostgreSQL returns, so no caller converts anything. PostgreSQL tables live in the schema
+``flows`` (the search path is set on connect).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import re
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,14 +27,34 @@ DEFAULT_URL = "sqlite:///flows.db"
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
+# Columns stored as decimal text on SQLite and as numeric on PostgreSQL.
+DECIMAL_COLUMNS = frozenset({"balance", "voltage", "kwh"})
+
+
 class DatabaseError(Exception):
     """A problem with the Flows database (connection, migration, bad data)."""
+
+
+class NotFoundError(DatabaseError):
+    """What was asked for (a meter, a register, a customer, a value) is not stored."""
+
+
+class ConflictError(DatabaseError):
+    """The change clashes with what is stored (a duplicate serial, esco or customer)."""
+
+
+class InvalidValueError(DatabaseError):
+    """A value the database or its rules refuse (unknown hardware, negative reading, ...)."""
+
+
+class UnavailableError(DatabaseError):
+    """The database cannot be reached or opened."""
 
 
 def sqlite_time(moment: datetime) -> str:
     """How SQLite stores a timestamp: UTC, millisecond precision, sortable text."""
     if moment.tzinfo is None:
-        raise DatabaseError(f"timestamps must be timezone-aware (UTC), got {moment!r}")
+        raise InvalidValueError(f"timestamps must be timezone-aware (UTC), got {moment!r}")
     utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     return utc.isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00"
 
@@ -42,6 +65,36 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, (UUID, Decimal)):
         return str(value)
     return value
+
+
+def _from_sqlite_text(value: Any) -> Any:
+    """SQLite text in one of Flows' storage shapes as the type PostgreSQL would return: a
+    timestamp ('2026-11-25T00:30:00.000Z'), a UUID, a local day ('2026-11-25'). Anything else,
+    and text that only looks like one of them, is returned as it is."""
+    if type(value) is not str:
+        return value
+    size = len(value)
+    try:
+        if size >= 20 and value[-1] == "Z" and value[10] == "T":
+            return datetime.fromisoformat(value)
+        if size == 36 and value[8] == "-" and value[23] == "-":
+            return UUID(value)
+        if size == 10 and value[4] == "-" and value[7] == "-":
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    return value
+
+
+def _decimal(value: Any) -> Any:
+    return value if value is None or isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _integrity_error(error: Exception) -> DatabaseError:
+    text = str(error).strip()
+    if isinstance(error, psycopg.errors.UniqueViolation) or "UNIQUE constraint" in text:
+        return ConflictError(f"rejected by the database: {text}")
+    return InvalidValueError(f"rejected by the database: {text}")
 
 
 class Database:
@@ -68,7 +121,7 @@ class Database:
         try:
             cursor = self.raw.execute(self._sql(sql), self._params(params))
         except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as error:
-            raise DatabaseError(f"rejected by the database: {error}".strip()) from error
+            raise _integrity_error(error) from error
         return int(cursor.rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -82,15 +135,18 @@ class Database:
                 with self.raw.cursor() as cursor:
                     cursor.executemany(self._sql(sql), rows)
         except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as error:
-            raise DatabaseError(f"rejected by the database: {error}".strip()) from error
+            raise _integrity_error(error) from error
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The rows, as dicts of typed values (the same types on both engines)."""
         if self.engine == "postgres":  # dict rows whatever the connection's row factory
             with self.raw.cursor(row_factory=dict_row) as cursor:
                 return list(cursor.execute(self._sql(sql), self._params(params)).fetchall())
         cursor = self.raw.execute(self._sql(sql), self._params(params))
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        converters = [_decimal if name in DECIMAL_COLUMNS else _from_sqlite_text for name in names]
+        return [{name: convert(value) for name, convert, value in zip(names, converters, row)}
+                for row in cursor.fetchall()]
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
@@ -106,6 +162,19 @@ class Database:
         else:
             with self.raw.transaction():
                 yield self
+
+    def use_flows_schema(self) -> None:
+        """On PostgreSQL, resolve table names in the schema ``flows`` (as `connect` does), for a
+        connection opened elsewhere (the views' store opens its own)."""
+        if self.engine == "postgres":
+            self.raw.execute("SET search_path TO flows, public")
+
+    def try_advisory_lock(self, key: int) -> bool:
+        """On PostgreSQL, a session lock on ``key`` unless another session holds it (it goes
+        with the connection). SQLite has no such locks: callers lock a file instead."""
+        if self.engine != "postgres":
+            raise InvalidValueError("advisory locks are a PostgreSQL feature")
+        return bool(self.query("SELECT pg_try_advisory_lock(:key) AS ok", {"key": key})[0]["ok"])
 
     def close(self) -> None:
         self.raw.close()
@@ -123,13 +192,13 @@ def connect(url: str = DEFAULT_URL) -> Database:
         try:
             raw = psycopg.connect(url, autocommit=True, row_factory=dict_row)
         except psycopg.OperationalError as error:
-            raise DatabaseError(f"cannot connect to {url}: {error}") from None
+            raise UnavailableError(f"cannot connect to {url}: {error}") from None
         raw.execute("CREATE SCHEMA IF NOT EXISTS flows")
         raw.execute("SET search_path TO flows, public")
         raw.execute("SET TimeZone TO 'UTC'")
         return Database(url, raw, "postgres")
     if "=" in url and not url.startswith("sqlite:"):
-        raise DatabaseError(f"{url!r} looks like a PostgreSQL conninfo string: give a "
+        raise InvalidValueError(f"{url!r} looks like a PostgreSQL conninfo string: give a "
                             "postgresql://user@host:port/dbname URL (or sqlite:///path)")
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
     if path != ":memory:":

@@ -11,15 +11,12 @@ claim is implied by the meter not being done when the pass began.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from flows.db.connection import Database
-
-# A cycle still open after this long was left by collectors that all stopped: a new one starts.
-ABANDON_AFTER = {"hourly": timedelta(hours=1), "12hourly": timedelta(hours=12),
-                 "daily": timedelta(days=1)}
+from flows.meterdata import Frequency
 
 
 @dataclass(frozen=True)
@@ -32,10 +29,7 @@ class Cycle:
 
 
 def _cycle(row: dict[str, Any]) -> Cycle:
-    from flows.db.repository import as_datetime
-
-    slot = as_datetime(row["slot"]) if row["slot"] is not None else None
-    return Cycle(int(row["id"]), row["frequency"], row["scope"], slot,
+    return Cycle(int(row["id"]), row["frequency"], row["scope"], row["slot"],
                  row["finished_at"] is not None)
 
 
@@ -52,7 +46,7 @@ def join_cycle(db: Database, frequency: str, scope: str, slot: datetime | None =
     cycle with another slot is returned as is: finish it first, then ask again."""
     now = now or datetime.now(UTC)
     params: dict[str, Any] = {"frequency": frequency, "scope": scope, "slot": slot,
-                              "stale": now - ABANDON_AFTER[frequency], "now": now}
+                              "stale": now - Frequency(frequency).period, "now": now}
     db.execute("UPDATE sync_cycles SET finished_at = :now, abandoned = TRUE "
                "WHERE frequency = :frequency AND scope = :scope AND finished_at IS NULL "
                "AND started_at < :stale", params)
@@ -68,7 +62,7 @@ def join_cycle(db: Database, frequency: str, scope: str, slot: datetime | None =
 
 def done_meters(db: Database, cycle: Cycle) -> set[UUID]:
     rows = db.query("SELECT meter_id FROM sync_cycle_meters WHERE cycle_id = :c", {"c": cycle.id})
-    return {UUID(str(row["meter_id"])) for row in rows}
+    return {row["meter_id"] for row in rows}
 
 
 def _lock_key(cycle: Cycle, meter_id: UUID) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.db import repository as repo
+from flows.db import registry
 from flows.db.connection import Database, DatabaseError
 
 REQUIRED = ("serial", "ip_address", "hardware", "esco")
@@ -52,9 +52,9 @@ def _parse_row(line: int, row: dict[str, str | None], known_escos: set[str],
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         problems.append(f"row {line}: bad port {port_text!r}")
         ok = False
-    if hardware not in repo.HARDWARE:
+    if hardware not in registry.HARDWARE_NAMES:
         problems.append(f"row {line}: unknown hardware {hardware!r} (known: "
-                        f"{', '.join(sorted(repo.HARDWARE))})")
+                        f"{', '.join(sorted(registry.HARDWARE_NAMES))})")
         ok = False
     if esco not in known_escos:
         problems.append(f"row {line}: unknown esco {esco!r} (add it first: flows escos add)")
@@ -102,12 +102,12 @@ def read_registry(path: Path, known_escos: set[str], registered: set[str]) -> li
 
 def import_registry(db: Database, path: Path) -> int:
     """Add every meter of the CSV (with shadows and registers), all or nothing; how many."""
-    known = set(repo.esco_ids(db))
-    registered = {m.serial for m in repo.meters(db)}
+    known = set(registry.esco_ids(db))
+    registered = {m.serial for m in registry.meters(db)}
     rows = read_registry(path, known, registered)
     with db.transaction():
-        escos = repo.esco_ids(db)
+        escos = registry.esco_ids(db)
         for row in rows:
-            repo.add_meter(db, row.serial, row.ip_address, row.hardware, escos[row.esco],
+            registry.add_meter(db, row.serial, row.ip_address, row.hardware, escos[row.esco],
                            port=row.port)
     return len(rows)

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import click
 
-from flows.api import fleet as fleet_health
-from flows.db import Database, connect
+from flows.db import Database, connect, customers, registry
+from flows.db import fleet as fleet_health
 from flows.devtools.processes import FLOWS_COMMAND, start_flows, start_flows_line, stop_flows
-from flows.views import edits, usage
+from flows.meterdata import FREQUENCIES
+from flows.views import usage
 
 FAULTS = "no_answer=0.02,refuse_connections=0.02,corrupt_crc=0.02,nak=0.02"
 
@@ -44,30 +45,30 @@ def demo(directory: Path, meters: int, days: int) -> None:
     for old in directory.glob("flows.db*"):
         old.unlink()
     url = f"sqlite:///{directory / 'flows.db'}"
-    registry = directory / "meters.csv"
+    registry_csv = directory / "meters.csv"
 
     def step(text: str) -> None:
         click.echo(f"[{time.monotonic() - started:5.1f} s] {text}")
 
     step(f"starting {meters} simulated meters (faults: {FAULTS})")
     fleet = start_flows(["simulate", "--meters", str(meters), "--seed", "7", "--faults", FAULTS,
-                         "--port", "0", "--shared-host", "--registry", str(registry)], "meters ready")
+                         "--port", "0", "--shared-host", "--registry", str(registry_csv)], "meters ready")
     try:
         _run("db", "migrate", "--database", url)
-        step(_run("meters", "import", str(registry), "--create-escos", "--database", url))
+        step(_run("meters", "import", str(registry_csv), "--create-escos", "--database", url))
         db = connect(url)
         linked_from = datetime.now(UTC) - timedelta(days=60)
         with db.transaction():
-            for n, row in enumerate(db.query("SELECT serial FROM meter_registry ORDER BY serial")):
-                edits.add_customer(db, f"C{n + 1:04d}", f"Customer {n + 1}")
-                edits.link_meter(db, f"C{n + 1:04d}", row["serial"], linked_from)
+            for n, meter in enumerate(registry.meters(db)):
+                customers.add_customer(db, f"C{n + 1:04d}", f"Customer {n + 1}")
+                customers.link_meter(db, f"C{n + 1:04d}", meter.serial, linked_from)
         step(f"{meters} customers, one meter each")
         mediator, listening = start_flows_line(["mediator", "--listen", "127.0.0.1:0",
                                                 "--database", url, "--min-gap", "0"],
                                                "mediator listening")
         try:
             address = listening.split("listening on ")[1].split()[0]
-            for frequency in ("hourly", "12hourly", "daily"):
+            for frequency in FREQUENCIES:
                 summary = _run("sync", "--frequency", frequency, "--database", url, "--mediator",
                                address, "--parallel", "200", "--profile-days", str(days),
                                "--text-logs")

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from flows.emop.errors import FrameFormatError
+from flows.meterdata import Hardware
 
 EMOP_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 MONEY_SCALE = Decimal(100000)
-REGISTER_ERROR_SENTINEL = 16777215  # Wh: meters report this when a register cannot be read
 
 
 def _expect(value: bytes, size: int, what: str) -> None:
@@ -154,8 +154,9 @@ def decode_flag(value: bytes) -> bool:
 
 # Identity ---------------------------------------------------------------------------------
 
-HARDWARE = {"6C": "C1.w", "6Cw": "C1.w", "6Bw": "B1.w", "3Aw": "EMA1.w"}
-THREE_PHASE_CONFIG = {0: "P1.cx", 1: "P1.ax"}
+HARDWARE = {"6C": Hardware.C1_W.value, "6Cw": Hardware.C1_W.value, "6Bw": Hardware.B1_W.value,
+            "3Aw": Hardware.EMA1_W.value}
+THREE_PHASE_CONFIG = {0: Hardware.P1_CX.value, 1: Hardware.P1_AX.value}
 
 
 def decode_ascii(value: bytes) -> str:

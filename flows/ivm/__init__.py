@@ -39,9 +39,9 @@ from flows.ivm.operators import (
     reduce,
     transitive_closure,
 )
-from flows.ivm.postgres import StorePostgres, connection_postgres
 from flows.ivm.run import Action, Time, actions, iteration
-from flows.ivm.sqlite import StoreSQLite, connection_sqlite
+from flows.ivm.sql.postgres import StorePostgres, connection_postgres
+from flows.ivm.sql.sqlite import StoreSQLite, connection_sqlite
 from flows.ivm.store import CachedZSet, Store, StorePython
 from flows.ivm.zset import MATCH_ALL, ZSet, ZSetPython
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from flows.ivm.compile import current_tracer
 from flows.ivm.errors import CompileError, StoreError
-from flows.ivm.graph import Stream, user_frame, where
+from flows.ivm.graph import OperatorKind, user_frame, where
+from flows.ivm.store import Store
+from flows.ivm.trace import Stream, current_tracer
 from flows.ivm.zset import ZSet
-
-if TYPE_CHECKING:
-    from flows.ivm.store import Store
 
 T = TypeVar("T")
 
@@ -29,7 +27,7 @@ class Cache(Generic[T]):
 
         def apply(make: Callable[[ZSet[T]], ZSet[T]]) -> ZSet[T]:
             result: Any = make(stream)
-            if not isinstance(result, Stream) or result.node.kind != "integrate":
+            if not isinstance(result, Stream) or result.node.kind != OperatorKind.INTEGRATE:
                 raise CompileError(f"{where(user_frame())}: a cache must hold the result of "
                                    "st.integrate or st.integrate_indexed")
             if result.node.depth:

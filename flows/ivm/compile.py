@@ -1,213 +1,69 @@
-"""`compile`: turn a query function into a `Graph` by running it once on symbolic streams.
-
-Every operator call records a node. Nodes are named after the variables that hold them
-(``query.join_meters``), read from the function's locals when it returns, so names are
-readable and stable across runs and processes as long as the query's code is.
-"""
+"""`compile`: turn a query function into a `Graph` by running it once on symbolic streams
+(see `flows.ivm.trace`: every operator call records a node, named after its variable)."""
 
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import traceback
 import typing
 from collections.abc import Callable
-from types import FrameType
-from typing import Any
+from typing import Any, TypeVar, overload
 
+from flows.ivm import graph
 from flows.ivm.errors import CompileError
-from flows.ivm.graph import Graph, Node, Stream, is_library_frame, user_frame, where
+from flows.ivm.graph import A1, A2, A3, A4, A5, A6, Graph, Node, OperatorKind
+from flows.ivm.trace import Stream, Tracer, tracing
+from flows.ivm.zset import ZSet
 
-_current: Tracer | None = None
+TOut = TypeVar("TOut")
 
-
-def current_tracer(operator: str) -> Tracer:
-    if _current is None:
-        raise CompileError(
-            f"{where(user_frame())}: st.{operator} builds a query graph; call it inside the "
-            "query function passed to st.compile(query), not on concrete data"
-        )
-    return _current
-
-
-class Tracer:
-    """Collects the nodes created while the query function runs, and names them."""
-
-    def __init__(self, func: Callable[..., Any]) -> None:
-        self.func = func
-        self.root_name = func.__name__
-        self.nodes: list[Node] = []
-        self.cache_nodes: list[tuple[Any, Node]] = []
-        self._root_frame_id: int | None = None
-        self._pending: dict[int, list[Node]] = {}
-        # Frames that created nodes are kept alive so their final locals can be read after the
-        # query returned (CPython keeps a finished frame's locals while it is referenced).
-        self._frames: dict[int, FrameType] = {}
-        self._frame_depth: dict[int, int] = {}
-        self._paths: dict[int, tuple[str, ...]] = {}
-        self._creation_path: dict[int, tuple[str, ...]] = {}
-
-    def add(
-        self,
-        kind: str,
-        inputs: tuple[Stream, ...],
-        params: dict[str, Any],
-        *,
-        t: Any = None,
-        depth: int | None = None,
-        grouped: bool = False,
-        name: str = "",
-    ) -> Stream:
-        frame = user_frame()
-        for position, stream in enumerate(inputs):
-            self.check_stream(kind, stream, position)
-        depths = {stream.node.depth for stream in inputs}
-        if len(depths) > 1:
-            raise CompileError(
-                f"{where(frame)}: st.{kind} combines streams from inside and outside a "
-                "st.per_group scope; use only the group's own stream inside per_group"
-            )
-        node_depth = depth if depth is not None else (depths.pop() if depths else 0)
-        node = Node(len(self.nodes), kind, tuple(s.node for s in inputs), params, node_depth,
-                    t=t, name=name, origin=where(frame))
-        self.nodes.append(node)
-        if not name and frame is not None:
-            self._find_root(frame)
-            self._remember(frame)
-            self._pending.setdefault(id(frame), []).append(node)
-            self._creation_path[node.id] = self._path(frame)
-        return Stream(node, grouped)
-
-    def check_stream(self, kind: str, stream: Any, position: int, grouped: bool = False) -> None:
-        frame = user_frame()
-        if not isinstance(stream, Stream):
-            raise CompileError(
-                f"{where(frame)}: argument {position + 1} of st.{kind} must be a stream (a "
-                f"query parameter or an operator's result), got {type(stream).__name__}"
-            )
-        if stream.node.id >= len(self.nodes) or self.nodes[stream.node.id] is not stream.node:
-            raise CompileError(f"{where(frame)}: st.{kind} got a stream of another query")
-        if stream.grouped and not grouped:
-            raise CompileError(
-                f"{where(frame)}: st.{kind} got a grouped stream; apply operators per group "
-                "with st.per_group[grouped](lambda g: ...) or flatten it with st.flatten"
-            )
-        if grouped and not stream.grouped:
-            raise CompileError(f"{where(frame)}: st.{kind} needs a grouped stream (from st.group)")
-
-    def register_cache(self, cache: Any, node: Node) -> None:
-        variable = next((name for name, value in self.func.__globals__.items() if value is cache),
-                        None)
-        if variable is not None:
-            node.name = f"{self.root_name}.{variable}"
-            self._creation_path.pop(node.id, None)
-        self.cache_nodes.append((cache, node))
-
-    # Naming ---------------------------------------------------------------------------
-
-    def _path(self, frame: FrameType) -> tuple[str, ...]:
-        frame_id = id(frame)
-        if frame_id not in self._paths:
-            names: list[str] = []
-            current: FrameType | None = frame
-            while current is not None and id(current) != self._root_frame_id:
-                if not is_library_frame(current):
-                    names.append(current.f_code.co_name.strip("<>"))
-                current = current.f_back
-            self._paths[frame_id] = (self.root_name, *reversed(names))
-        return self._paths[frame_id]
-
-    def _find_root(self, frame: FrameType) -> None:
-        if self._root_frame_id is not None:
-            return
-        current: FrameType | None = frame
-        while current is not None:
-            if current.f_code is self.func.__code__:
-                self._root_frame_id = id(current)
-                self._paths[id(current)] = (self.root_name,)
-                self._remember(current)
-            current = current.f_back
-
-    def _remember(self, frame: FrameType) -> None:
-        frame_id = id(frame)
-        if frame_id not in self._frames:
-            self._frames[frame_id] = frame
-            depth, current = 0, frame.f_back
-            while current is not None:
-                depth, current = depth + 1, current.f_back
-            self._frame_depth[frame_id] = depth
-
-    def name_from_variables(self) -> None:
-        """Name nodes after the variables holding them, innermost frames (lambdas, helpers)
-        first, so that a result a helper returns unnamed is named by its caller."""
-        while self._pending:
-            frame_id = max(self._pending, key=self._frame_depth.__getitem__)
-            nodes = self._pending.pop(frame_id)
-            self._name_from_locals(self._frames[frame_id], nodes)
-        self._frames.clear()
-
-    def _name_from_locals(self, frame: FrameType, nodes: list[Node]) -> None:
-        variables: dict[int, str] = {}
-        for variable, value in frame.f_locals.items():
-            if isinstance(value, Stream):
-                variables.setdefault(id(value.node), variable)
-        path = self._path(frame)
-        unnamed = []
-        for node in nodes:
-            if node.name:
-                continue
-            name = variables.get(id(node))
-            if name is not None and name != "_":
-                node.name = ".".join((*path, name))
-            else:
-                unnamed.append(node)
-        parent = user_frame(frame.f_back) if id(frame) != self._root_frame_id else None
-        if unnamed and parent is not None:
-            # Let the caller name them: `daily = helper(reads)` names helper's result "daily".
-            self._remember(parent)
-            self._path(parent)
-            self._pending.setdefault(id(parent), []).extend(unnamed)
-
-    def finish_names(self) -> None:
-        for node in self.nodes:
-            if not node.name:
-                path = self._creation_path.get(node.id, (self.root_name,))
-                node.name = ".".join((*path, node.kind))
-        seen: dict[str, int] = {}
-        for node in self.nodes:
-            if node.name in seen:
-                seen[node.name] += 1
-                node.name = f"{node.name}_{seen[node.name]}"
-            else:
-                seen[node.name] = 1
+# `compile` is stepping's name (it shadows the builtin on purpose, see pyproject's ruff ignores).
+# The overloads carry a query's input value types and its output type to `actions` and
+# `iteration` (as stepping does): ``st.compile(query)`` is a ``Graph[tuple[A, B], ZSet[C]]``.
+@overload
+def compile(func: Callable[[ZSet[A1]], TOut]) -> Graph[tuple[A1], TOut]: ...
+@overload
+def compile(func: Callable[[ZSet[A1], ZSet[A2]], TOut]) -> Graph[tuple[A1, A2], TOut]: ...
+@overload
+def compile(func: Callable[[ZSet[A1], ZSet[A2], ZSet[A3]], TOut]
+            ) -> Graph[tuple[A1, A2, A3], TOut]: ...
+@overload
+def compile(func: Callable[[ZSet[A1], ZSet[A2], ZSet[A3], ZSet[A4]], TOut]
+            ) -> Graph[tuple[A1, A2, A3, A4], TOut]: ...
+@overload
+def compile(func: Callable[[ZSet[A1], ZSet[A2], ZSet[A3], ZSet[A4], ZSet[A5]], TOut]
+            ) -> Graph[tuple[A1, A2, A3, A4, A5], TOut]: ...
+@overload
+def compile(func: Callable[[ZSet[A1], ZSet[A2], ZSet[A3], ZSet[A4], ZSet[A5], ZSet[A6]], TOut]
+            ) -> Graph[tuple[A1, A2, A3, A4, A5, A6], TOut]: ...
+@overload
+def compile(func: Callable[..., TOut]) -> Graph[Any, TOut]: ...
 
 
-def compile(func: Callable[..., Any]) -> Graph[Any, Any]:  # noqa: A001 - stepping's name
+def compile(func: Callable[..., Any]) -> Graph[Any, Any]:
     """Build the graph of ``func(zset_1: st.ZSet[A], ...) -> st.ZSet[B] | tuple[...]``.
 
     The function runs once, at compile time, on symbolic streams: its body may only combine
     operator calls (plus ``+``/``-`` on streams, helper functions and ``cache[x](lambda a: ...)``).
     Compiling the same function twice gives equal graphs.
     """
-    global _current
-    if _current is not None:
-        raise CompileError("st.compile cannot be called while another query is compiling")
     tracer = Tracer(func)
     caller = sys._getframe(1)
     element_types = _parameter_types(func, dict(caller.f_locals))
-    streams = [
-        tracer.add("input", (), {"position": position}, t=t, name=f"{func.__name__}.{param}")
-        for position, (param, t) in enumerate(element_types)
-    ]
-    _current = tracer
-    try:
-        result = func(*streams)
-    except CompileError:
-        raise
-    except Exception as error:
-        raise _wrap_error(func, error) from error
-    finally:
-        _current = None
+    with tracing(tracer):
+        streams = [
+            tracer.add(OperatorKind.INPUT, (), {"position": position}, t=t,
+                       name=f"{func.__name__}.{param}")
+            for position, (param, t) in enumerate(element_types)
+        ]
+        try:
+            result = func(*streams)
+        except CompileError:
+            raise
+        except Exception as error:
+            raise _wrap_error(func, error) from error
     outputs = _outputs(func, result, tracer)
     tracer.name_from_variables()
     tracer.finish_names()
@@ -223,8 +79,6 @@ def _definition(func: Callable[..., Any]) -> str:
 
 
 def _parameter_types(func: Callable[..., Any], caller_locals: dict[str, Any]) -> list[tuple[str, Any]]:
-    from flows.ivm.zset import ZSet
-
     # String annotations (``from __future__ import annotations``) may name classes local to
     # the function that calls compile, so resolve them there too.
     unresolved = ""
@@ -278,8 +132,4 @@ def _wrap_error(func: Callable[..., Any], error: Exception) -> CompileError:
 
 
 def _library_prefix() -> str:
-    import os
-
-    from flows.ivm import graph
-
     return os.path.dirname(os.path.abspath(graph.__file__)) + os.sep

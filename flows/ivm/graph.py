@@ -1,19 +1,51 @@
-"""The query graph: nodes (operators), symbolic streams used while tracing, and `Graph`."""
+"""The query graph: nodes (operators) and `Graph`, plus where in the user's code a node came from."""
 
 from __future__ import annotations
 
 import os
 import sys
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import FrameType
 from typing import Any, Generic, TypeVar
 
-from flows.ivm.errors import CompileError
+from flows.ivm.index import Index
 
 TIn = TypeVar("TIn")
 TOut = TypeVar("TOut")
+# The value types of a graph's inputs, as `compile` and `actions` carry them (up to six inputs).
+A1 = TypeVar("A1")
+A2 = TypeVar("A2")
+A3 = TypeVar("A3")
+A4 = TypeVar("A4")
+A5 = TypeVar("A5")
+A6 = TypeVar("A6")
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class OperatorKind(StrEnum):
+    """What a node does. The values are the names stored in a SQL store's shape (and the
+    stepping operator names), so they never change."""
+
+    INPUT = "input"
+    MAP = "map"
+    MAP_MANY = "map_many"
+    FILTER = "filter"
+    ADD = "add"
+    NEG = "neg"
+    JOIN = "join"
+    OUTER_JOIN = "outer_join"
+    GROUP_REDUCE_FLATTEN = "group_reduce_flatten"
+    REDUCE = "reduce"
+    COUNT = "count"
+    DISTINCT = "distinct"
+    FIRST_N = "first_n"
+    INTEGRATE = "integrate"
+    DELAY = "delay"
+    TRANSITIVE_CLOSURE = "transitive_closure"
+    GROUP = "group"
+    FLATTEN = "flatten"
 
 
 @dataclass(eq=False)
@@ -26,7 +58,7 @@ class Node:
     """
 
     id: int
-    kind: str
+    kind: OperatorKind
     inputs: tuple[Node, ...]
     params: dict[str, Any]
     depth: int
@@ -45,8 +77,6 @@ class Node:
 
 
 def _describe(value: Any) -> Any:
-    from flows.ivm.index import Index
-
     if isinstance(value, Index):
         return ("index", value.signature)
     if isinstance(value, tuple):
@@ -114,53 +144,3 @@ def where(frame: FrameType | None) -> str:
     if frame is None:
         return "<unknown>"
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-
-
-class Stream:
-    """A symbolic Z-set while a query is being compiled: the result of an operator.
-
-    Only operator calls may use it. Anything else (``if``, ``for``, ``len``, attribute access)
-    raises `CompileError` naming the line, because the query runs once, at compile time.
-    """
-
-    __slots__ = ("grouped", "node")
-
-    def __init__(self, node: Node, grouped: bool = False) -> None:
-        self.node = node
-        self.grouped = grouped
-
-    def _unsupported(self, what: str, hint: str) -> CompileError:
-        return CompileError(f"{where(user_frame())}: {what} on a stream is not supported "
-                            f"inside a compiled query; {hint}")
-
-    def __bool__(self) -> bool:
-        raise self._unsupported("truth testing (if/and/or/not)", "use st.filter")
-
-    def __iter__(self) -> Any:
-        raise self._unsupported("iteration", "use st.map or st.map_many")
-
-    def __len__(self) -> int:
-        raise self._unsupported("len()", "use st.count")
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise self._unsupported(f"reading attribute {name!r}", "use st.map to reach into values")
-
-    def __add__(self, other: Any) -> Any:
-        from flows.ivm import operators
-
-        return operators.add(self, other)
-
-    def __neg__(self) -> Any:
-        from flows.ivm import operators
-
-        return operators.neg(self)
-
-    def __sub__(self, other: Any) -> Any:
-        from flows.ivm import operators
-
-        return operators.add(self, operators.neg(other))
-
-    def __repr__(self) -> str:
-        return f"<Stream {self.node.name or self.node.kind}{' grouped' if self.grouped else ''}>"

@@ -11,12 +11,13 @@ wrapping the user's functions once, at build time, so the loops below serve ever
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from flows.ivm.data import EMPTY, Pair
 from flows.ivm.errors import InputTypeError, IvmError, RemoveError
-from flows.ivm.graph import Node
-from flows.ivm.state import Aggregates, Bag, Counts, Transaction
+from flows.ivm.graph import Node, OperatorKind
+from flows.ivm.state import Bag, Transaction
+from flows.ivm.store import Store
 
 Changes = dict[Any, int]
 NO_CHANGES: Changes = {}
@@ -56,17 +57,6 @@ def merged(old: Mapping[Any, int] | None, change: Mapping[Any, int] | None) -> d
         for value, count in change.items():
             add_into(out, value, count)
     return out
-
-
-class StoreLike(Protocol):
-    """What kernels need from a store: their named state primitives."""
-
-    def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = (),
-               value_type: Any = None) -> Counts: ...
-
-    def bag(self, node: Node, role: str, value_type: Any = None) -> Bag: ...
-
-    def aggregates(self, node: Node, role: str, total_type: Any = None) -> Aggregates: ...
 
 
 def stored_type(node: Node) -> Any:
@@ -136,10 +126,10 @@ class InputKernel(Kernel):
     """Checks types and removals; keeps the input's counts unless its only consumer is a join
     (see `JoinSideCounts`)."""
 
-    def __init__(self, node: Node, store: StoreLike, sole_consumer: Node | None) -> None:
+    def __init__(self, node: Node, store: Store, sole_consumer: Node | None) -> None:
         super().__init__(node)
         self.own_state = True
-        if sole_consumer is not None and sole_consumer.kind == "join" and sole_consumer.depth == 0:
+        if sole_consumer is not None and sole_consumer.kind == OperatorKind.JOIN and sole_consumer.depth == 0:
             side = "left" if sole_consumer.inputs[0] is node else "right"
             index = sole_consumer.params["on_left" if side == "left" else "on_right"]
             bag = store.bag(sole_consumer, side, value_type=stored_type(node))
@@ -174,7 +164,7 @@ class InputKernel(Kernel):
 
 
 class MapKernel(Kernel):
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         self.f = keep_group(node, node.params["f"])
 
@@ -184,7 +174,7 @@ class MapKernel(Kernel):
 
 
 class MapManyKernel(Kernel):
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         self.f = node.params["f"]
 
@@ -202,7 +192,7 @@ class MapManyKernel(Kernel):
 
 
 class FilterKernel(Kernel):
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         self.f = on_value(node, node.params["f"])
 
@@ -212,7 +202,7 @@ class FilterKernel(Kernel):
 
 
 class AddKernel(Kernel):
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
 
     def step(self, changes: list[Changes], tx: Transaction) -> Changes:
@@ -228,7 +218,7 @@ class AddKernel(Kernel):
 
 
 class NegKernel(Kernel):
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
 
     def step(self, changes: list[Changes], tx: Transaction) -> Changes:
@@ -238,7 +228,7 @@ class NegKernel(Kernel):
 class GroupKernel(Kernel):
     """Enter a group scope: append the value's group key to the group keys."""
 
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         by = node.params["by"].f
         if node.depth == 1:
@@ -252,7 +242,7 @@ class GroupKernel(Kernel):
 class FlattenKernel(Kernel):
     """Leave a group scope: ``(value, (..., key))`` becomes ``Pair(value, key)``."""
 
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         if node.depth == 0:
             self.f: Callable[[Any], Any] = lambda item: Pair(item[0], item[1][-1])
@@ -268,7 +258,7 @@ class FlattenKernel(Kernel):
 class JoinKernel(Kernel):
     """Δ(L ⋈ R) = ΔL ⋈ R + (L + ΔL) ⋈ ΔR, with L and R kept partitioned by join key."""
 
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         on_left, on_right = node.params["on_left"].f, node.params["on_right"].f
         if node.depth == 0:
@@ -312,7 +302,7 @@ class JoinKernel(Kernel):
 class OuterJoinKernel(JoinKernel):
     """The join, plus ``Pair(left, EMPTY)`` for left values whose key has no right value."""
 
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node, store)
         self.unmatched = keep_group(node, lambda left: Pair(left, EMPTY))
 
@@ -343,13 +333,13 @@ class OuterJoinKernel(JoinKernel):
 class GroupReduceKernel(Kernel):
     """Running (weight, total) per group; a group's output row is replaced when it changes."""
 
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         params = node.params
         self.zero = params["zero"]
         self.pick = on_value(node, params["pick_value"])
         self.state = store.aggregates(node, "groups", total_type=total_type(self.zero))
-        if node.kind == "group_reduce_flatten":
+        if node.kind == OperatorKind.GROUP_REDUCE_FLATTEN:
             by = params["by"].f
             if node.depth == 0:
                 self.key: Callable[[Any], Any] = by
@@ -390,7 +380,7 @@ class ReduceKernel(Kernel):
 
     KEY = ()
 
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         self.zero = node.params["zero"]
         self.pick = node.params["pick_value"]
@@ -427,7 +417,7 @@ def count_params(node: Node) -> Node:
 
 
 class DistinctKernel(Kernel):
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         self.state = store.counts(node, "values", value_type=stored_type(node.inputs[0]))
 
@@ -449,7 +439,7 @@ class DistinctKernel(Kernel):
 class FirstNKernel(Kernel):
     """Keeps the input partitioned by group; re-ranks only the groups a change touches."""
 
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         index = node.params["index"]
         self.n: int = node.params["n"]
@@ -488,7 +478,7 @@ class FirstNKernel(Kernel):
 
 
 class IntegrateKernel(Kernel):
-    def __init__(self, node: Node, store: StoreLike, consumed: bool) -> None:
+    def __init__(self, node: Node, store: Store, consumed: bool) -> None:
         super().__init__(node)
         indexes = node.params["indexes"] if node.depth == 0 else ()
         self.state = store.counts(node, "values", indexes, value_type=stored_type(node))
@@ -510,7 +500,7 @@ class IntegrateKernel(Kernel):
 
 
 class DelayKernel(Kernel):
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         self.state = store.counts(node, "previous", value_type=stored_type(node))
 
@@ -531,7 +521,7 @@ class TransitiveClosureKernel(Kernel):
     """Reachability. A source's reachable set can only change if it reached (before) the
     source of a changed edge, or is one; exactly those sources are explored again."""
 
-    def __init__(self, node: Node, store: StoreLike) -> None:
+    def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         if node.depth == 0:
             self.split: Callable[[Any], tuple[Any, Any, Any]] = _split_edge
@@ -617,36 +607,36 @@ def _split_edge(edge: Any) -> tuple[Any, Any, Any]:
         raise IvmError(f"st.transitive_closure takes Pair(from, to) values, got {edge!r}") from None
 
 
-def make_kernel(node: Node, store: StoreLike, consumers: list[Node], is_output: bool) -> Kernel:
+def make_kernel(node: Node, store: Store, consumers: list[Node], is_output: bool) -> Kernel:
     """The kernel of ``node``; ``consumers`` are the nodes reading its output."""
     kind = node.kind
     consumed = bool(consumers) or is_output
-    if kind == "input":
+    if kind == OperatorKind.INPUT:
         sole = consumers[0] if len(consumers) == 1 and not is_output else None
         return InputKernel(node, store, sole)
-    if kind == "integrate":
+    if kind == OperatorKind.INTEGRATE:
         return IntegrateKernel(node, store, consumed)
-    if kind in ("reduce", "count"):
-        node = count_params(node) if kind == "count" else node
+    if kind in (OperatorKind.REDUCE, OperatorKind.COUNT):
+        node = count_params(node) if kind == OperatorKind.COUNT else node
         if node.depth == 0:
             return ReduceKernel(node, store)
         return GroupReduceKernel(node, store)
     return _SIMPLE[kind](node, store)
 
 
-_SIMPLE: dict[str, Callable[[Node, StoreLike], Kernel]] = {
-    "map": MapKernel,
-    "map_many": MapManyKernel,
-    "filter": FilterKernel,
-    "add": AddKernel,
-    "neg": NegKernel,
-    "group": GroupKernel,
-    "flatten": FlattenKernel,
-    "join": JoinKernel,
-    "outer_join": OuterJoinKernel,
-    "group_reduce_flatten": GroupReduceKernel,
-    "distinct": DistinctKernel,
-    "first_n": FirstNKernel,
-    "delay": DelayKernel,
-    "transitive_closure": TransitiveClosureKernel,
+_SIMPLE: dict[OperatorKind, Callable[[Node, Store], Kernel]] = {
+    OperatorKind.MAP: MapKernel,
+    OperatorKind.MAP_MANY: MapManyKernel,
+    OperatorKind.FILTER: FilterKernel,
+    OperatorKind.ADD: AddKernel,
+    OperatorKind.NEG: NegKernel,
+    OperatorKind.GROUP: GroupKernel,
+    OperatorKind.FLATTEN: FlattenKernel,
+    OperatorKind.JOIN: JoinKernel,
+    OperatorKind.OUTER_JOIN: OuterJoinKernel,
+    OperatorKind.GROUP_REDUCE_FLATTEN: GroupReduceKernel,
+    OperatorKind.DISTINCT: DistinctKernel,
+    OperatorKind.FIRST_N: FirstNKernel,
+    OperatorKind.DELAY: DelayKernel,
+    OperatorKind.TRANSITIVE_CLOSURE: TransitiveClosureKernel,
 }

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from flows.ivm.compile import current_tracer
 from flows.ivm.data import Empty, Pair
 from flows.ivm.errors import CompileError
-from flows.ivm.graph import Stream, user_frame, where
+from flows.ivm.graph import OperatorKind, user_frame, where
 from flows.ivm.index import Index
+from flows.ivm.trace import Stream, current_tracer
 from flows.ivm.zset import ZSet
 
 T = TypeVar("T")
@@ -31,8 +31,14 @@ class Grouped(Generic[T, K]):
     """Type of `group`'s result: one Z-set per group key. Use it via `per_group`/`flatten`."""
 
 
-def _emit(kind: str, *inputs: Any, t: Any = None, **params: Any) -> Any:
-    return current_tracer(kind).add(kind, inputs, params, t=t)
+def _emit(kind: OperatorKind, *inputs: Any, t: Any = None, **params: Any) -> ZSet[Any]:
+    """Record a node; while tracing, a query's Z-sets are `Stream`s standing in for them."""
+    return cast(ZSet[Any], current_tracer(kind).add(kind, inputs, params, t=t))
+
+
+def _stream(value: Any) -> Stream:
+    """A query value as the `Stream` it is while tracing (checked by the tracer)."""
+    return cast(Stream, value)
 
 
 def _element_type(stream: Any) -> Any:
@@ -49,28 +55,28 @@ def _return_type(f: Callable[..., Any]) -> Any:
 def map(a: ZSet[T], *, f: Callable[[T], V]) -> ZSet[V]:  # noqa: A001 - stepping's name
     """Linear. Each value ``v`` with count ``c`` becomes ``f(v)`` with count ``c``; counts of
     equal results add up (and vanish at zero)."""
-    return _emit("map", a, f=f, t=_return_type(f))  # type: ignore[no-any-return]
+    return _emit(OperatorKind.MAP, a, f=f, t=_return_type(f))
 
 
 def map_many(a: ZSet[T], *, f: Callable[[T], Iterable[V]]) -> ZSet[V]:
     """Linear. Each value ``v`` with count ``c`` becomes every ``x`` in ``f(v)`` (a frozenset
     or other iterable) with count ``c``."""
-    return _emit("map_many", a, f=f)  # type: ignore[no-any-return]
+    return _emit(OperatorKind.MAP_MANY, a, f=f)
 
 
 def filter(a: ZSet[T], *, f: Callable[[T], bool]) -> ZSet[T]:  # noqa: A001 - stepping's name
     """Linear. Keeps the values (with their counts) for which ``f(v)`` is true."""
-    return _emit("filter", a, f=f, t=_element_type(a))  # type: ignore[no-any-return]
+    return _emit(OperatorKind.FILTER, a, f=f, t=_element_type(a))
 
 
 def add(a: ZSet[T], b: ZSet[T]) -> ZSet[T]:
     """Linear. Union with counts added (``a + b`` on streams does the same)."""
-    return _emit("add", a, b, t=_element_type(a))  # type: ignore[no-any-return]
+    return _emit(OperatorKind.ADD, a, b, t=_element_type(a))
 
 
 def neg(a: ZSet[T]) -> ZSet[T]:
     """Linear. Every count negated (``-a`` on a stream does the same)."""
-    return _emit("neg", a, t=_element_type(a))  # type: ignore[no-any-return]
+    return _emit(OperatorKind.NEG, a, t=_element_type(a))
 
 
 def join(
@@ -81,8 +87,9 @@ def join(
     Incremental (bilinear): ``Δl ⋈ R + L ⋈ Δr + Δl ⋈ Δr``; both sides are kept indexed by
     key, so a change only looks up the keys it touches."""
     lt, rt = _element_type(l), _element_type(r)
-    t = Pair[lt, rt] if lt is not None and rt is not None else None  # type: ignore[valid-type]
-    return _emit("join", l, r, on_left=on_left, on_right=on_right, t=t)  # type: ignore[no-any-return]
+    pair: Any = Pair  # built at run time from the inputs' types, not a static type
+    t = pair[lt, rt] if lt is not None and rt is not None else None
+    return _emit(OperatorKind.JOIN, l, r, on_left=on_left, on_right=on_right, t=t)
 
 
 def outer_join(
@@ -91,7 +98,7 @@ def outer_join(
     """Left outer join with SQL semantics: the rows of `join`, plus ``Pair(x, EMPTY)`` with
     ``count(x)`` for every ``x`` in ``l`` whose key matches no value of ``r``. When a match
     arrives later the ``EMPTY`` row is retracted, and it comes back when the last match goes."""
-    return _emit("outer_join", l, r, on_left=on_left, on_right=on_right)  # type: ignore[no-any-return]
+    return _emit(OperatorKind.OUTER_JOIN, l, r, on_left=on_left, on_right=on_right)
 
 
 def group_reduce_flatten(
@@ -105,7 +112,7 @@ def group_reduce_flatten(
     zero_type = zero if isinstance(zero, type) else None
     pair: Any = Pair  # built at run time from values, not a static type
     t = pair[zero_type, by.k] if zero_type is not None else None
-    return _emit("group_reduce_flatten", a, by=by, zero=zero, pick_value=pick_value, t=t)  # type: ignore[no-any-return]
+    return _emit(OperatorKind.GROUP_REDUCE_FLATTEN, a, by=by, zero=zero, pick_value=pick_value, t=t)
 
 
 def reduce(a: ZSet[T], *, zero: Callable[[], R], pick_value: Callable[[T], R]) -> ZSet[R]:
@@ -113,18 +120,18 @@ def reduce(a: ZSet[T], *, zero: Callable[[], R], pick_value: Callable[[T], R]) -
     with count 1 (``zero()`` when empty, like SQL's COUNT). Inside `per_group`, one value per
     non-empty group instead."""
     t = zero if isinstance(zero, type) else None
-    return _emit("reduce", a, zero=zero, pick_value=pick_value, t=t)  # type: ignore[no-any-return]
+    return _emit(OperatorKind.REDUCE, a, zero=zero, pick_value=pick_value, t=t)
 
 
 def count(a: ZSet[T]) -> ZSet[int]:
     """The sum of all counts as a single value (``0`` when empty); per group inside
     `per_group`."""
-    return _emit("count", a, t=int)  # type: ignore[no-any-return]
+    return _emit(OperatorKind.COUNT, a, t=int)
 
 
 def distinct(a: ZSet[T]) -> ZSet[T]:
     """Set semantics: every value whose accumulated count is positive, with count 1."""
-    return _emit("distinct", a, t=_element_type(a))  # type: ignore[no-any-return]
+    return _emit(OperatorKind.DISTINCT, a, t=_element_type(a))
 
 
 def first_n(a: ZSet[T], *, index: Index[T, K], n: int) -> ZSet[T]:
@@ -133,24 +140,24 @@ def first_n(a: ZSet[T], *, index: Index[T, K], n: int) -> ZSet[T]:
     counts as ``c`` rows. Keeps the whole input, indexed; per group inside `per_group`."""
     if not isinstance(n, int) or n < 0:
         raise CompileError(f"{where(user_frame())}: st.first_n needs n >= 0, got {n!r}")
-    return _emit("first_n", a, index=index, n=n, t=_element_type(a))  # type: ignore[no-any-return]
+    return _emit(OperatorKind.FIRST_N, a, index=index, n=n, t=_element_type(a))
 
 
 def integrate(a: ZSet[T]) -> ZSet[T]:
     """Stream operator: outputs, each iteration, the sum of all input changes so far (a
     snapshot, not a change)."""
-    return _emit("integrate", a, indexes=(), t=_element_type(a))  # type: ignore[no-any-return]
+    return _emit(OperatorKind.INTEGRATE, a, indexes=(), t=_element_type(a))
 
 
 def integrate_indexed(a: ZSet[T], *, indexes: tuple[Index[T, Any], ...]) -> ZSet[T]:
     """`integrate`, keeping the accumulated Z-set indexed by ``indexes`` for
     ``iter_by_index``; this is what a `Cache` holds."""
-    return _emit("integrate", a, indexes=tuple(indexes), t=_element_type(a))  # type: ignore[no-any-return]
+    return _emit(OperatorKind.INTEGRATE, a, indexes=tuple(indexes), t=_element_type(a))
 
 
 def delay(a: ZSet[T]) -> ZSet[T]:
     """Stream operator: outputs the previous iteration's input (empty in the first)."""
-    return _emit("delay", a, t=_element_type(a))  # type: ignore[no-any-return]
+    return _emit(OperatorKind.DELAY, a, t=_element_type(a))
 
 
 def differentiate(a: ZSet[T]) -> ZSet[T]:
@@ -162,23 +169,23 @@ def transitive_closure(a: ZSet[Pair[K, K]]) -> ZSet[Pair[K, K]]:
     """Recursion: every ``Pair(x, z)`` such that a path ``x → … → z`` of one or more edges
     ``Pair(x, y)`` (with positive count) exists, each with count 1. On a change, only the
     sources that could reach a changed edge are re-explored."""
-    return _emit("transitive_closure", a, t=_element_type(a))  # type: ignore[no-any-return]
+    return _emit(OperatorKind.TRANSITIVE_CLOSURE, a, t=_element_type(a))
 
 
 def group(a: ZSet[T], *, by: Index[T, K]) -> Grouped[ZSet[T], K]:
     """Partition into groups keyed by ``by.f(v)``; work on each group with `per_group`."""
-    tracer = current_tracer("group")
-    stream = typing.cast(Stream, a)
-    return tracer.add("group", (stream,), {"by": by}, depth=_depth(a) + 1,  # type: ignore[return-value]
-                      grouped=True)
+    grouped = current_tracer("group").add(OperatorKind.GROUP, (_stream(a),), {"by": by},
+                                          depth=_depth(a) + 1, grouped=True)
+    return cast(Grouped[ZSet[T], K], grouped)
 
 
 def flatten(a: Grouped[ZSet[T], K]) -> ZSet[Pair[T, K]]:
     """Back from groups to one Z-set: ``Pair(value, group_key)`` for every value of every group."""
     tracer = current_tracer("flatten")
     tracer.check_stream("flatten", a, 0, grouped=True)
-    inner = Stream(a.node)  # type: ignore[attr-defined]
-    return tracer.add("flatten", (inner,), {}, depth=inner.node.depth - 1)
+    inner = Stream(_stream(a).node)
+    return cast(ZSet[Pair[T, K]], tracer.add(OperatorKind.FLATTEN, (inner,), {},
+                                             depth=inner.node.depth - 1))
 
 
 def _depth(stream: Any) -> int:
@@ -194,14 +201,14 @@ class PerGroup:
     ) -> Callable[[Callable[[ZSet[T]], ZSet[V]]], Grouped[ZSet[V], K]]:
         tracer = current_tracer("per_group")
         tracer.check_stream("per_group", grouped, 0, grouped=True)
-        node = grouped.node  # type: ignore[attr-defined]
+        node = _stream(grouped).node
 
         def apply(sub_query: Callable[[ZSet[T]], ZSet[V]]) -> Grouped[ZSet[V], K]:
-            result = sub_query(Stream(node))
+            result: Any = sub_query(cast(ZSet[T], Stream(node)))
             if not isinstance(result, Stream) or result.grouped or result.node.depth != node.depth:
                 raise CompileError(f"{where(user_frame())}: the function given to st.per_group "
                                    "must return a stream computed from its group argument")
-            return Stream(result.node, grouped=True)  # type: ignore[return-value]
+            return cast(Grouped[ZSet[V], K], Stream(result.node, grouped=True))
 
         return apply
 

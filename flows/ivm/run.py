@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from flows.ivm.errors import IvmError, StoreError
-from flows.ivm.graph import Graph, Node
+from flows.ivm.graph import A1, A2, A3, A4, A5, A6, Graph, Node, OperatorKind
 from flows.ivm.kernels import NO_CHANGES, Changes, Kernel, add_into, make_kernel
+from flows.ivm.store import Store
 from flows.ivm.zset import ZSet, ZSetPython
 
-if TYPE_CHECKING:
-    from flows.ivm.store import Store
-
 T = TypeVar("T")
+B1 = TypeVar("B1")
+B2 = TypeVar("B2")
+B3 = TypeVar("B3")
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Runner:
         slot = {id(node): position for position, node in enumerate(self.nodes)}
         # For each node: where its input changes come from (negative: the iteration's inputs).
         self.sources: list[tuple[int, ...]] = [
-            (-1 - node.params["position"],) if node.kind == "input"
+            (-1 - node.params["position"],) if node.kind == OperatorKind.INPUT
             else tuple(slot[id(source)] for source in node.inputs)
             for node in self.nodes
         ]
@@ -83,19 +84,50 @@ def _changes(zset: ZSet[Any] | Iterable[tuple[Any, int]]) -> Changes:
     return out
 
 
+def runner_for(store: Store, graph: Graph[Any, Any]) -> Runner:
+    """The store's runner: built once (its kernels bound to the store's state), then reused."""
+    check_graph(store.graph, graph)
+    runner: Runner | None = store.runner_slot
+    if runner is None:
+        runner = store.runner_slot = Runner(store, store.graph)
+    return runner
+
+
+Outputs = Callable[[tuple[ZSetPython[Any], ...]], None]
+
+
+@overload
+def iteration(store: Store, graph: Graph[Any, ZSet[B1]], inputs: Sequence[ZSet[Any]],
+              time: Time | None = None, before_commit: Outputs | None = None,
+              ) -> tuple[ZSetPython[B1]]: ...
+@overload
+def iteration(store: Store, graph: Graph[Any, tuple[ZSet[B1], ZSet[B2]]],
+              inputs: Sequence[ZSet[Any]], time: Time | None = None,
+              before_commit: Outputs | None = None) -> tuple[ZSetPython[B1], ZSetPython[B2]]: ...
+@overload
+def iteration(store: Store, graph: Graph[Any, tuple[ZSet[B1], ZSet[B2], ZSet[B3]]],
+              inputs: Sequence[ZSet[Any]], time: Time | None = None,
+              before_commit: Outputs | None = None,
+              ) -> tuple[ZSetPython[B1], ZSetPython[B2], ZSetPython[B3]]: ...
+@overload
+def iteration(store: Store, graph: Graph[Any, Any], inputs: Sequence[ZSet[Any]],
+              time: Time | None = None, before_commit: Outputs | None = None,
+              ) -> tuple[ZSetPython[Any], ...]: ...
+
+
 def iteration(
     store: Store,
     graph: Graph[Any, Any],
     inputs: Sequence[ZSet[Any]],
     time: Time | None = None,
-    before_commit: Callable[[tuple[ZSetPython[Any], ...]], None] | None = None,
+    before_commit: Outputs | None = None,
 ) -> tuple[ZSetPython[Any], ...]:
     """Run one iteration with one change Z-set per input; returns one change Z-set per output.
 
     ``before_commit(outputs)`` runs inside the iteration's transaction, after the store's
     writes: what it writes on the store's connection commits together with them, or not at all
     (e.g. a derived table, or the position of the feed the inputs came from)."""
-    runner = store.runner(graph)
+    runner = runner_for(store, graph)
     return runner.run([_changes(zset) for zset in inputs], before_commit)
 
 
@@ -138,9 +170,29 @@ class Action(Generic[T]):
         return f"<Action {self.name}>"
 
 
+@overload
+def actions(store: Store, graph: Graph[tuple[A1], Any]) -> tuple[Action[A1]]: ...
+@overload
+def actions(store: Store, graph: Graph[tuple[A1, A2], Any]) -> tuple[Action[A1], Action[A2]]: ...
+@overload
+def actions(store: Store, graph: Graph[tuple[A1, A2, A3], Any]
+            ) -> tuple[Action[A1], Action[A2], Action[A3]]: ...
+@overload
+def actions(store: Store, graph: Graph[tuple[A1, A2, A3, A4], Any]
+            ) -> tuple[Action[A1], Action[A2], Action[A3], Action[A4]]: ...
+@overload
+def actions(store: Store, graph: Graph[tuple[A1, A2, A3, A4, A5], Any]
+            ) -> tuple[Action[A1], Action[A2], Action[A3], Action[A4], Action[A5]]: ...
+@overload
+def actions(store: Store, graph: Graph[tuple[A1, A2, A3, A4, A5, A6], Any]
+            ) -> tuple[Action[A1], Action[A2], Action[A3], Action[A4], Action[A5], Action[A6]]: ...
+@overload
+def actions(store: Store, graph: Graph[Any, Any]) -> tuple[Action[Any], ...]: ...
+
+
 def actions(store: Store, graph: Graph[Any, Any]) -> tuple[Action[Any], ...]:
     """One `Action` per input of ``graph``, in parameter order, running on ``store``."""
-    runner = store.runner(graph)
+    runner = runner_for(store, graph)
     return tuple(Action(runner, position) for position in range(len(graph.inputs)))
 
 

@@ -1,35 +1,39 @@
-"""Stores hold a graph's state between iterations. `StorePython` keeps it in memory.
+"""Stores hold a graph's state between iterations. `StorePython` keeps it in memory; the SQL
+stores (`flows.ivm.sql`) keep it in tables.
 
 A store is built for one graph (``StorePython.from_graph(graph)``); every iteration runs in
 ``store.transaction()``: the kernels stage their state changes there and the store applies all
-of them when the iteration succeeded, or none when it raised.
+of them when the iteration succeeded, or none when it raised. `StoreBase` holds that commit
+sequence once; a store only says how it begins, writes durably and rolls back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol, TypeVar, cast
 
 from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph, Node
 from flows.ivm.index import Index
-from flows.ivm.run import Runner, check_graph
 from flows.ivm.state import Aggregates, Bag, Counts, PythonAggregates, PythonBag, PythonCounts
 from flows.ivm.zset import MATCH_ALL, MatchAll, ZSet, ZSetPython
 
 T = TypeVar("T")
 K = TypeVar("K")
+S = TypeVar("S")
 
 
 class Store(Protocol):
-    """What `actions`, `iteration` and `Cache.zset` need from a store."""
+    """What running a graph (`flows.ivm.run`), its kernels and `Cache.zset` need from a store:
+    its graph, a transaction per iteration, the named state primitives of each node, and the
+    caches."""
 
     graph: Graph[Any, Any]
+    # Where `flows.ivm.run` keeps the runner it built for this store (None until then).
+    runner_slot: Any
 
-    def runner(self, graph: Graph[Any, Any]) -> Runner: ...
-
-    def transaction(self) -> Any: ...
+    def transaction(self) -> AbstractContextManager[StagedChanges]: ...
 
     def cached_zset(self, node_name: str) -> ZSet[Any]: ...
 
@@ -55,30 +59,23 @@ class StagedChanges:
         if changes:
             self.staged.append((state, changes))
 
-    def commit(self) -> None:
+    def prepare(self) -> list[Callable[[], None]]:
+        """Every state's writes prepared (durable stores write them here), then the
+        ``before_commit`` hooks; what is left to apply to in-memory state after COMMIT."""
         appliers: list[Callable[[], None]] = [state.prepare(changes) for state, changes in self.staged]
         for hook in self.before_commit:
             hook()
-        for apply in appliers:
-            apply()
+        return appliers
 
 
-class StorePython:
-    """Keeps all state in Python dicts: fast, and gone when the process ends."""
+class StoreBase:
+    """The commit sequence every store shares: one iteration at a time; begin; the kernels
+    stage their changes; the store writes them and commits (`_write`); only then is in-memory
+    state updated. Any exception rolls back and leaves the state as it was."""
 
-    def __init__(self, graph: Graph[Any, Any]) -> None:
-        self.graph = graph
-        self._states: dict[tuple[str, str], Any] = {}
-        self._in_transaction = False
-        self._runner = Runner(self, graph)
-
-    @classmethod
-    def from_graph(cls, graph: Graph[Any, Any]) -> StorePython:
-        return cls(graph)
-
-    def runner(self, graph: Graph[Any, Any]) -> Runner:
-        check_graph(self.graph, graph)
-        return self._runner
+    graph: Graph[Any, Any]
+    runner_slot: Any = None
+    _in_transaction = False
 
     @contextmanager
     def transaction(self) -> Iterator[StagedChanges]:
@@ -87,30 +84,59 @@ class StorePython:
                              "inside a query function?)")
         self._in_transaction = True
         try:
-            staged = StagedChanges()
-            yield staged
-            staged.commit()
+            self._begin()
+            try:
+                staged = StagedChanges()
+                yield staged
+                appliers = self._write(staged)
+            except BaseException:
+                self._rollback()
+                raise
+            for apply in appliers:
+                apply()
         finally:
             self._in_transaction = False
+
+    def _begin(self) -> None:
+        """Start the iteration's transaction (durable stores: and lock the store)."""
+
+    def _write(self, staged: StagedChanges) -> list[Callable[[], None]]:
+        """Write ``staged`` and commit; what to apply to in-memory state afterwards."""
+        return staged.prepare()
+
+    def _rollback(self) -> None:
+        """Undo what `_begin` and `_write` started."""
+
+
+class StorePython(StoreBase):
+    """Keeps all state in Python dicts: fast, and gone when the process ends."""
+
+    def __init__(self, graph: Graph[Any, Any]) -> None:
+        self.graph = graph
+        self._states: dict[tuple[str, str], Any] = {}
+
+    @classmethod
+    def from_graph(cls, graph: Graph[Any, Any]) -> StorePython:
+        return cls(graph)
 
     # State primitives, one per (node, role) -------------------------------------------
 
     def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = (),
                value_type: Any = None) -> PythonCounts:
-        return self._state(node, role, lambda: PythonCounts(indexes))  # type: ignore[no-any-return]
+        return self._state(node, role, lambda: PythonCounts(indexes))
 
     def bag(self, node: Node, role: str, value_type: Any = None) -> PythonBag:
-        return self._state(node, role, PythonBag)  # type: ignore[no-any-return]
+        return self._state(node, role, PythonBag)
 
     def aggregates(self, node: Node, role: str, total_type: Any = None) -> PythonAggregates:
-        return self._state(node, role, PythonAggregates)  # type: ignore[no-any-return]
+        return self._state(node, role, PythonAggregates)
 
-    def _state(self, node: Node, role: str, make: Callable[[], Any]) -> Any:
+    def _state(self, node: Node, role: str, make: Callable[[], S]) -> S:
         key = (node.name, role)
         state = self._states.get(key)
         if state is None:
             state = self._states[key] = make()
-        return state
+        return cast(S, state)
 
     def cached_zset(self, node_name: str) -> CachedZSet[Any]:
         try:

@@ -70,11 +70,11 @@ def mediator(
         if all(tls_parts)
         else None
     )
-    eventloop.run(
-        _serve(
-            listen, url, csv_path, LinkSettings(min_gap_s=min_gap, lock_wait_s=lock_wait), metrics_port, tls
-        )
-    )
+    settings = LinkSettings(min_gap_s=min_gap, lock_wait_s=lock_wait)
+    try:
+        eventloop.run(_serve(listen, url, csv_path, settings, metrics_port, tls))
+    except eventloop.EventLoopChoiceError as error:
+        raise click.ClickException(str(error)) from None
 
 
 async def _serve(

@@ -4,30 +4,76 @@
         registers = await mediator.read_element_a("EML2001000000")
 
 Every failure is a `MediatorError(code, message)`; its message is fit for `health_details`.
+A meter's answer that cannot be decoded is an `UndecodableReply` (a `MediatorError` too): the
+client decodes every object, so callers never see the EMOP layer's own errors.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
-from flows.emop import records
+from flows.emop import EmopError, records
 from flows.emop.messages import Format, ObjectId
 from flows.emop.records import ElementRegisters, Event, ProfileLog1Record, ProfileLog2Record, SignalQuality
 from flows.mediator.proto import mediator_pb2 as pb
 from flows.mediator.proto import mediator_pb2_grpc as pb_grpc
 
 DEFAULT_DEADLINE_S = 75.0
+T = TypeVar("T")
 
 
 class MediatorError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code, self.message = code, message
+
+
+class UndecodableReply(MediatorError):
+    """The meter answered, but not with a valid value for the object asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("UNDECODABLE_REPLY", message)
+
+
+def _decode(decode: Callable[[bytes], T], payload: bytes) -> T:
+    try:
+        return decode(payload)
+    except EmopError as error:
+        raise UndecodableReply(str(error)) from None
+
+
+def _sorted_mask(payload: bytes) -> list[int]:
+    return sorted(records.decode_threshold_mask(payload))
+
+
+def _value_list(payload: bytes) -> list[Any]:
+    return list(records.decode_threshold_values(payload))
+
+
+_TARIFFS_ACTIVE: dict[str, tuple[int, Callable[[bytes], Any]]] = {
+    "standing_charge": (ObjectId.TARIFF_ACTIVE_STANDING_CHARGE, records.decode_money),
+    "unit_rate": (ObjectId.TARIFF_ACTIVE_BLOCK_8_RATE_1, records.decode_money),
+    "threshold_mask": (ObjectId.TARIFF_ACTIVE_THRESHOLD_MASK, _sorted_mask),
+    "threshold_values": (ObjectId.TARIFF_ACTIVE_THRESHOLD_VALUES, _value_list),
+    "emergency_credit": (ObjectId.TARIFF_ACTIVE_EMERGENCY_CREDIT, records.decode_money),
+    "ecredit_availability": (ObjectId.TARIFF_ACTIVE_ECREDIT_AVAILABILITY, records.decode_money),
+    "debt_recovery_rate": (ObjectId.TARIFF_ACTIVE_DEBT_RECOVERY_RATE, records.decode_money),
+}
+_TARIFFS_FUTURE: dict[str, tuple[int, Callable[[bytes], Any]]] = {
+    "standing_charge": (ObjectId.TARIFF_FUTURE_STANDING_CHARGE, records.decode_money),
+    "activation": (ObjectId.TARIFF_FUTURE_ACTIVATION_DATETIME, records.decode_timestamp),
+    "unit_rate": (ObjectId.TARIFF_FUTURE_BLOCK_8_RATE_1, records.decode_money),
+    "element_b_tou_rate_1": (ObjectId.TARIFF_FUTURE_ELEMENT_B_TOU_RATE_1, records.decode_money),
+    "emergency_credit": (ObjectId.TARIFF_FUTURE_EMERGENCY_CREDIT, records.decode_money),
+    "ecredit_availability": (ObjectId.TARIFF_FUTURE_ECREDIT_AVAILABILITY, records.decode_money),
+    "debt_recovery_rate": (ObjectId.TARIFF_FUTURE_DEBT_RECOVERY_RATE, records.decode_money),
+}
 
 
 class MediatorClient:
@@ -90,101 +136,83 @@ class MediatorClient:
 
     # Typed reads ---------------------------------------------------------------------------
 
+    async def _read(self, serial: str, object_id: int, decode: Callable[[bytes], T]) -> T:
+        return _decode(decode, await self.read_element(serial, object_id))
+
     async def read_element_a(self, serial: str) -> ElementRegisters:
-        return ElementRegisters.decode(await self.read_element(serial, ObjectId.ELEMENT_A))
+        return await self._read(serial, ObjectId.ELEMENT_A, ElementRegisters.decode)
 
     async def read_element_b(self, serial: str) -> ElementRegisters:
-        return ElementRegisters.decode(await self.read_element(serial, ObjectId.ELEMENT_B))
+        return await self._read(serial, ObjectId.ELEMENT_B, ElementRegisters.decode)
 
     async def prepay_balance(self, serial: str) -> Decimal:
-        return records.decode_balance(await self.read_element(serial, ObjectId.PREPAY_BALANCE))
+        return await self._read(serial, ObjectId.PREPAY_BALANCE, records.decode_balance)
 
     async def csq(self, serial: str) -> SignalQuality:
-        return SignalQuality.decode(await self.read_element(serial, ObjectId.CSQ_NET_OP))
+        return await self._read(serial, ObjectId.CSQ_NET_OP, SignalQuality.decode)
 
     async def clock(self, serial: str) -> datetime:
-        return records.decode_clock(await self.read_element(serial, ObjectId.TIME))
+        return await self._read(serial, ObjectId.TIME, records.decode_clock)
 
     async def hardware(self, serial: str) -> str:
         """The hardware name; three-phase meters answer with their configuration."""
-        name = records.decode_hardware(await self.read_element(serial, ObjectId.HARDWARE_VERSION))
+        name = await self._read(serial, ObjectId.HARDWARE_VERSION, records.decode_hardware)
         if name is not None:
             return name
-        value = await self.read_element(serial, ObjectId.THREE_PHASE_CONFIGURATION)
-        return records.decode_three_phase_config(value)
+        return await self._read(serial, ObjectId.THREE_PHASE_CONFIGURATION,
+                                records.decode_three_phase_config)
+
+    async def three_phase_total_import(self, serial: str) -> int:
+        """A three-phase meter's total active import in raw register units (see
+        `flows.meterdata.Hardware.register_scale`)."""
+        return await self._read(serial, ObjectId.THREE_PHASE_TOTAL_ACTIVE_IMPORT, records.decode_u4)
+
+    async def three_phase_total_export(self, serial: str) -> int:
+        return await self._read(serial, ObjectId.THREE_PHASE_TOTAL_ACTIVE_EXPORT, records.decode_u4)
+
+    async def three_phase_voltages(self, serial: str) -> tuple[Decimal, Decimal, Decimal]:
+        """Voltages of phases L1, L2 and L3."""
+        return (await self._read(serial, ObjectId.THREE_PHASE_VOLTAGE_L1, records.decode_voltage),
+                await self._read(serial, ObjectId.THREE_PHASE_VOLTAGE_L2, records.decode_voltage),
+                await self._read(serial, ObjectId.THREE_PHASE_VOLTAGE_L3, records.decode_voltage))
 
     async def firmware_version(self, serial: str) -> str:
-        return records.decode_firmware(await self.read_element(serial, ObjectId.FIRMWARE_VERSION))
+        return await self._read(serial, ObjectId.FIRMWARE_VERSION, records.decode_firmware)
 
     async def serial_number(self, serial: str) -> str:
-        return records.decode_serial(await self.read_element(serial, ObjectId.SERIAL))
+        return await self._read(serial, ObjectId.SERIAL, records.decode_serial)
 
     async def voltage(self, serial: str) -> Decimal:
-        return records.decode_voltage(await self.read_element(serial, ObjectId.INSTANTANEOUS_VOLTAGE))
+        return await self._read(serial, ObjectId.INSTANTANEOUS_VOLTAGE, records.decode_voltage)
 
     async def prepay_enabled(self, serial: str) -> bool:
-        return records.decode_flag(await self.read_element(serial, ObjectId.PREPAY_ENABLED_FLAG))
+        return await self._read(serial, ObjectId.PREPAY_ENABLED_FLAG, records.decode_flag)
 
     async def tariffs_active(self, serial: str) -> dict[str, Any]:
-        read = self.read_element
-        return {
-            "standing_charge": records.decode_money(
-                await read(serial, ObjectId.TARIFF_ACTIVE_STANDING_CHARGE)
-            ),
-            "unit_rate": records.decode_money(await read(serial, ObjectId.TARIFF_ACTIVE_BLOCK_8_RATE_1)),
-            "threshold_mask": sorted(
-                records.decode_threshold_mask(await read(serial, ObjectId.TARIFF_ACTIVE_THRESHOLD_MASK))
-            ),
-            "threshold_values": list(
-                records.decode_threshold_values(await read(serial, ObjectId.TARIFF_ACTIVE_THRESHOLD_VALUES))
-            ),
-            "emergency_credit": records.decode_money(
-                await read(serial, ObjectId.TARIFF_ACTIVE_EMERGENCY_CREDIT)
-            ),
-            "ecredit_availability": records.decode_money(
-                await read(serial, ObjectId.TARIFF_ACTIVE_ECREDIT_AVAILABILITY)
-            ),
-            "debt_recovery_rate": records.decode_money(
-                await read(serial, ObjectId.TARIFF_ACTIVE_DEBT_RECOVERY_RATE)
-            ),
-        }
+        return await self._read_all(serial, _TARIFFS_ACTIVE)
 
     async def tariffs_future(self, serial: str) -> dict[str, Any]:
-        read = self.read_element
-        return {
-            "standing_charge": records.decode_money(
-                await read(serial, ObjectId.TARIFF_FUTURE_STANDING_CHARGE)
-            ),
-            "activation": records.decode_timestamp(
-                await read(serial, ObjectId.TARIFF_FUTURE_ACTIVATION_DATETIME)
-            ),
-            "unit_rate": records.decode_money(await read(serial, ObjectId.TARIFF_FUTURE_BLOCK_8_RATE_1)),
-            "element_b_tou_rate_1": records.decode_money(
-                await read(serial, ObjectId.TARIFF_FUTURE_ELEMENT_B_TOU_RATE_1)
-            ),
-            "emergency_credit": records.decode_money(
-                await read(serial, ObjectId.TARIFF_FUTURE_EMERGENCY_CREDIT)
-            ),
-            "ecredit_availability": records.decode_money(
-                await read(serial, ObjectId.TARIFF_FUTURE_ECREDIT_AVAILABILITY)
-            ),
-            "debt_recovery_rate": records.decode_money(
-                await read(serial, ObjectId.TARIFF_FUTURE_DEBT_RECOVERY_RATE)
-            ),
-        }
+        return await self._read_all(serial, _TARIFFS_FUTURE)
+
+    async def _read_all(self, serial: str,
+                        objects: dict[str, tuple[int, Callable[[bytes], Any]]]) -> dict[str, Any]:
+        """One read per object, in order (one meter answers one request at a time)."""
+        return {name: await self._read(serial, object_id, decode)
+                for name, (object_id, decode) in objects.items()}
 
     async def event_log(self, serial: str, page: int) -> list[Event]:
         data = bytes((Format.EVENT_LOG,)) + ObjectId.EVENT_LOG.to_bytes(3, "big") + bytes((page,))
         reply = await self.send_raw(serial, data)  # oid(3) rw(1) + events
-        return records.decode_events(reply[4:])
+        return _decode(records.decode_events, reply[4:])
 
     async def profile_log_1(self, serial: str, since: datetime) -> list[ProfileLog1Record]:
         data = bytes((Format.PROFILE_LOG_1,)) + records.emop_seconds(since).to_bytes(4, "big")
-        return records.decode_profile_log_1((await self.send_raw(serial, data))[4:])
+        return _decode(records.decode_profile_log_1, (await self.send_raw(serial, data))[4:])
 
     async def profile_log_2(self, serial: str, since: datetime, twin: bool) -> list[ProfileLog2Record]:
         data = bytes((Format.PROFILE_LOG_2,)) + records.emop_seconds(since).to_bytes(4, "big")
-        return records.decode_profile_log_2((await self.send_raw(serial, data))[4:], twin)
+        reply = (await self.send_raw(serial, data))[4:]
+        return _decode(lambda payload: records.decode_profile_log_2(payload, twin), reply)
 
     # Info ------------------------------------------------------------------------------------
 

@@ -6,8 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from flows.db import Database
-from flows.db import repository as repo
+from flows.db import Database, registry, shadows
 
 
 class DatabaseDirectory:
@@ -26,23 +25,16 @@ class DatabaseDirectory:
                     time.monotonic() - self._loaded_at > min(self.reload_s, 1.0)
                     or serial not in self._addresses
                 ):
-                    meters = await asyncio.to_thread(repo.meters, self.db)
+                    meters = await asyncio.to_thread(registry.meters, self.db)
                     self._addresses = {m.serial: (m.ip_address, m.port) for m in meters if m.ip_address}
                     self._loaded_at = time.monotonic()
         return self._addresses.get(serial)
 
     def info(self, serial: str) -> dict[str, Any] | None:
-        rows = self.db.query("SELECT * FROM meter_registry WHERE serial = :s", {"s": serial})
-        if not rows:
+        found = registry.registry_row(self.db, serial)
+        if found is None:
             return None
-        registry = rows[0]
-        return {"registry": registry, "shadow": repo.shadow(self.db, registry["id"])}
+        return {"registry": found, "shadow": shadows.shadow(self.db, found["id"])}
 
     def meters(self, esco: str) -> list[dict[str, Any]]:
-        return self.db.query(
-            "SELECT r.id, r.ip_address, r.serial, r.name, e.code AS esco, s.csq, s.health, "
-            "r.hardware FROM meter_registry r JOIN escos e ON e.id = r.esco "
-            "JOIN meter_shadows s ON s.id = r.id WHERE e.code = :esco AND r.mode = 'active' "
-            "ORDER BY r.serial",
-            {"esco": esco},
-        )
+        return registry.active_meters_of_esco(self.db, esco)

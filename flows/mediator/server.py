@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import grpc
@@ -112,6 +113,11 @@ def _value(reply: Frame, request: Frame) -> bytes:
         raise MeterFailed(f"Meter communication failed: {error}") from error
 
 
+def _json_value(value: Any) -> Any:
+    """Registry and shadow values as JSON: timestamps in ISO 8601, anything else as text."""
+    return value.isoformat() if isinstance(value, (datetime, date)) else str(value)
+
+
 class InfoService(pb_grpc.InfoServiceServicer):  # type: ignore[misc]
     """Registry and shadow facts from the Flows database."""
 
@@ -126,10 +132,10 @@ class InfoService(pb_grpc.InfoServiceServicer):  # type: ignore[misc]
         found = self.info(request.serial)
         if found is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"Meter '{request.serial}' not known")
-        return pb.GetInfoReply(json_data=json.dumps(found, default=str))
+        return pb.GetInfoReply(json_data=json.dumps(found, default=_json_value))
 
     async def GetMeters(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return pb.GetMetersReply(json_meters=json.dumps(self.meters(request.esco), default=str))
+        return pb.GetMetersReply(json_meters=json.dumps(self.meters(request.esco), default=_json_value))
 
 
 @dataclass

@@ -69,7 +69,10 @@ def simulate(count: int, seed: int, faults: str, speed: float, start_text: str |
     meters = build_fleet(count, seed, start, rates)
     for meter in meters:
         meter.faults.fixed_latency_s = latency
-    eventloop.run(_serve(meters, SimClock(start, speed), port, not shared_host, registry))
+    try:
+        eventloop.run(_serve(meters, SimClock(start, speed), port, not shared_host, registry))
+    except eventloop.EventLoopChoiceError as error:
+        raise click.ClickException(str(error)) from None
 
 
 async def _serve(meters: list[VirtualMeter], clock: SimClock, port: int, own_addresses: bool,

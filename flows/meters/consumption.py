@@ -8,9 +8,10 @@ per-half-hour noise; meters with solar panels export around midday (more in summ
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-HALF_HOUR = timedelta(minutes=30)
+from flows.meterdata import HALF_HOUR
+
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 # Wh per half hour of a typical UK home by hour of day (≈ 8 kWh a day in all).

@@ -10,7 +10,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from flows.emop import records
 from flows.emop.records import ElementRegisters, Event, ProfileLog1Record, ProfileLog2Record
-from flows.meters.consumption import HALF_HOUR, export_wh, half_hour_index, half_hour_start, import_wh
+from flows.meterdata import HALF_HOUR, REGISTER_SENTINEL_WH
+from flows.meters.consumption import export_wh, half_hour_index, half_hour_start, import_wh
 
 PROFILE_DAYS = 30
 RECORDS_PER_PROFILE_CALL = 4
@@ -124,7 +125,7 @@ class VirtualMeter:
     def element_a(self, moment: datetime) -> ElementRegisters:
         imported, exported = self.registers(moment)
         if self.faults.sentinel_registers:
-            imported = records.REGISTER_ERROR_SENTINEL
+            imported = REGISTER_SENTINEL_WH
         return ElementRegisters(imported, exported, imported // 20, exported // 40)
 
     def element_b(self, moment: datetime) -> ElementRegisters:

@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 import click
 
-from flows.collect.logs import configure_logging
-from flows.db import DEFAULT_URL, Database, DatabaseError, connect, migrate
-from flows.views import edits
+from flows.db import DEFAULT_URL, Database, DatabaseError, connect, corrections, customers, migrate, registry
+from flows.logs import configure_logging
 from flows.views.feeder import DEFAULT_BATCH, ViewsError, follow, update
 
 database_option = click.option(
@@ -85,9 +84,9 @@ register_read_option = click.option(
 def reads_correct(register_read: bool, serial: str, element: str, timestamp: datetime, wh: int,
                   url: str) -> None:
     db = _open(url)
-    correct = edits.correct_register_read if register_read else edits.correct_profile_value
+    correct = corrections.correct_register_read if register_read else corrections.correct_profile_value
     try:
-        correct(db, edits.register_id(db, serial, element), _utc(timestamp), wh)
+        correct(db, registry.register_id(db, serial, element), _utc(timestamp), wh)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: {wh} Wh")
@@ -102,9 +101,9 @@ def reads_correct(register_read: bool, serial: str, element: str, timestamp: dat
 def reads_delete(register_read: bool, serial: str, element: str, timestamp: datetime,
                  url: str) -> None:
     db = _open(url)
-    delete = edits.delete_register_read if register_read else edits.delete_profile_value
+    delete = corrections.delete_register_read if register_read else corrections.delete_profile_value
     try:
-        delete(db, edits.register_id(db, serial, element), _utc(timestamp))
+        delete(db, registry.register_id(db, serial, element), _utc(timestamp))
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: deleted")
@@ -121,7 +120,7 @@ def customers_group() -> None:
 @database_option
 def customers_add(customer_id: str, name: str, url: str) -> None:
     try:
-        edits.add_customer(_open(url), customer_id, name)
+        customers.add_customer(_open(url), customer_id, name)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
 
@@ -135,7 +134,7 @@ def customers_add(customer_id: str, name: str, url: str) -> None:
 def customers_link(customer_id: str, serial: str, valid_from: datetime,
                    valid_to: datetime | None, url: str) -> None:
     try:
-        edits.link_meter(_open(url), customer_id, serial, _utc(valid_from),
+        customers.link_meter(_open(url), customer_id, serial, _utc(valid_from),
                          _utc(valid_to) if valid_to else None)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None

@@ -22,20 +22,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from flows.db import Database
-from flows.db.repository import as_datetime
-from flows.views.query import HALF_HOUR, RegisterInterval, Span, actual_interval
-
-# Profile values at :00 or :30 (others are off-grid: the meter's clock was off).
-_ON_GRID = {
-    "sqlite": "strftime('%M:%f', timestamp) IN ('00:00.000', '30:00.000')",
-    "postgres": "(extract(minute FROM timestamp AT TIME ZONE 'UTC') IN (0, 30) "
-                "AND extract(second FROM timestamp AT TIME ZONE 'UTC') = 0)",
-}
-_TABLES = {  # source → (table, value in Wh)
-    "profile": ("register_profile_hh", "cumulative_wh"),
-    "reads": ("register_import", "round(read * 1000)"),
-}
+from flows.db import Database, intervals
+from flows.meterdata import HALF_HOUR
+from flows.views.query import RegisterInterval, Span, actual_interval
 
 Window = tuple[datetime, datetime]
 
@@ -44,8 +33,8 @@ def touched_windows(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, UUID], Wi
     """(source, register) → the earliest and latest changed timestamp in ``rows``."""
     windows: dict[tuple[str, UUID], Window] = {}
     for row in rows:
-        key = (row["source"], _uuid(row["register_id"]))
-        stamp = as_datetime(row["timestamp"])
+        key = (row["source"], row["register_id"])
+        stamp = row["timestamp"]
         first, last = windows.get(key, (stamp, stamp))
         windows[key] = (min(first, stamp), max(last, stamp))
     return windows
@@ -81,16 +70,7 @@ def table_pairs(db: Database, source: str, register: UUID, window: Window
     """The actual intervals and spans the table holds from the last usable value before the
     window to the first after it, and those two values' timestamps (None: no such value, the
     range is open)."""
-    table, value = _TABLES[source]
-    usable = _ON_GRID[db.engine] if source == "profile" else "TRUE"
-    rows = db.query(
-        f"SELECT timestamp, {value} AS wh, {usable} AS usable FROM {table} "
-        f"WHERE register_id = :r AND timestamp >= coalesce((SELECT max(timestamp) FROM {table} "
-        f"WHERE register_id = :r AND timestamp < :lo AND {usable}), :lo) "
-        f"AND timestamp <= coalesce((SELECT min(timestamp) FROM {table} "
-        f"WHERE register_id = :r AND timestamp > :hi AND {usable}), :hi) ORDER BY timestamp",
-        {"r": register, "lo": window[0], "hi": window[1]})
-    values = [(as_datetime(row["timestamp"]), int(row["wh"]), bool(row["usable"])) for row in rows]
+    values = intervals.values_around(db, source, register, *window)
     usable_values = [(stamp, wh) for stamp, wh, ok in values if ok]
     lower = usable_values[0][0] if usable_values and usable_values[0][0] < window[0] else None
     upper = usable_values[-1][0] if usable_values and usable_values[-1][0] > window[1] else None
@@ -112,46 +92,21 @@ def table_pairs(db: Database, source: str, register: UUID, window: Window
 def stored_spans(db: Database, source: str, register: UUID, lower: datetime | None,
                  upper: datetime | None) -> set[Span]:
     """The views' spans of the register that overlap (lower, upper)."""
-    sql = ("SELECT flag, first_at, first_wh, last_at, last_wh FROM views_spans "
-           "WHERE register_id = :r AND source = :source")
-    if lower is not None:
-        sql += " AND last_at > :lo"
-    if upper is not None:
-        sql += " AND first_at < :hi"
-    rows = db.query(sql, {"r": register, "source": source, "lo": lower, "hi": upper})
     return {Span(register_id=register, source=source, flag=row["flag"],
-                 first_at=as_datetime(row["first_at"]), first_wh=int(row["first_wh"]),
-                 last_at=as_datetime(row["last_at"]), last_wh=int(row["last_wh"])) for row in rows}
+                 first_at=row["first_at"], first_wh=int(row["first_wh"]),
+                 last_at=row["last_at"], last_wh=int(row["last_wh"]))
+            for row in intervals.stored_spans(db, source, register, lower, upper)}
 
 
 def stored_actual(db: Database, register: UUID, lower: datetime | None,
                   upper: datetime | None) -> set[RegisterInterval]:
     """The views' actual intervals of the register within [lower, upper)."""
-    sql = ("SELECT timestamp, wh, flags FROM register_interval_hh "
-           "WHERE register_id = :r AND NOT derived")
-    if lower is not None:
-        sql += " AND timestamp >= :lo"
-    if upper is not None:
-        sql += " AND timestamp < :hi"
-    rows = db.query(sql, {"r": register, "lo": lower, "hi": upper})
-    return {RegisterInterval(register_id=register, start=as_datetime(row["timestamp"]),
-                             wh=int(row["wh"]), flags=row["flags"], derived=False) for row in rows}
+    return {RegisterInterval(register_id=register, start=row["timestamp"],
+                             wh=int(row["wh"]), flags=row["flags"], derived=False)
+            for row in intervals.stored_actual(db, register, lower, upper)}
 
 
 def write_spans(writer: Database, changes: dict[Span, int]) -> None:
     """Record the views' spans (inside the iteration's transaction)."""
-    removed = [span for span, count in changes.items() if count < 0]
-    added = [span for span, count in changes.items() if count > 0]
-    writer.executemany(
-        "DELETE FROM views_spans WHERE register_id = :r AND source = :source AND first_at = :t",
-        [{"r": s.register_id, "source": s.source, "t": s.first_at} for s in removed])
-    writer.executemany(
-        "INSERT INTO views_spans (register_id, source, flag, first_at, first_wh, last_at, "
-        "last_wh) VALUES (:r, :source, :flag, :first_at, :first_wh, :last_at, :last_wh)",
-        [{"r": s.register_id, "source": s.source, "flag": s.flag, "first_at": s.first_at,
-          "first_wh": s.first_wh, "last_at": s.last_at, "last_wh": s.last_wh} for s in added])
-
-
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
-
+    intervals.write_spans(writer, [span for span, count in changes.items() if count < 0],
+                          [span for span, count in changes.items() if count > 0])

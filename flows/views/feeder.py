@@ -17,14 +17,11 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import flows.ivm as st
-from flows.db import Database, DatabaseError
-from flows.db.repository import as_datetime
+from flows.db import Database, DatabaseError, customers, intervals, registry
 from flows.views import query as q
 from flows.views.consecutive import changes_for, touched_windows, write_spans
 
@@ -73,9 +70,9 @@ def open_views(db: Database) -> Iterator[Views]:
     conn: Any
     if db.engine == "postgres":
         conn = st.connection_postgres(db.url)
-        conn.execute("SET search_path TO flows, public")
-        locked = conn.execute("SELECT pg_try_advisory_lock(%s)", (_FEEDER_LOCK,)).fetchone()
-        if not (locked and locked[0]):
+        writer = Database(db.url, conn, db.engine)
+        writer.use_flows_schema()
+        if not writer.try_advisory_lock(_FEEDER_LOCK):
             conn.close()
             raise ViewsError("another process is updating the views of this database")
         store: st.Store = st.StorePostgres.from_graph(conn, _graph, create_tables=True)
@@ -105,10 +102,6 @@ def _file_lock(path: Path) -> Any:
 # Reading the tables -------------------------------------------------------------------------
 
 
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
-
-
 def _table_diff(current: dict[Any, int], wanted: set[Any]) -> st.ZSetPython[Any]:
     changes = {value: -count for value, count in current.items() if value not in wanted}
     changes.update({value: 1 for value in wanted if value not in current})
@@ -117,20 +110,13 @@ def _table_diff(current: dict[Any, int], wanted: set[Any]) -> st.ZSetPython[Any]
 
 def registry_changes(db: Database, views: Views) -> tuple[st.ZSetPython[Any], st.ZSetPython[Any]]:
     """What changed in meter_registers and customer_meters since the views last saw them."""
-    registers = {q.Register(register_id=_uuid(r["register_id"]), meter_id=_uuid(r["meter_id"]))
-                 for r in db.query("SELECT register_id, meter_id FROM meter_registers")}
-    links = {q.CustomerMeter(customer_id=r["customer_id"], meter_id=_uuid(r["meter_id"]),
-                             valid_from=as_datetime(r["valid_from"]),
-                             valid_to=as_datetime(r["valid_to"]) if r["valid_to"] else None)
-             for r in db.query("SELECT customer_id, meter_id, valid_from, valid_to FROM customer_meters")}
+    registers = {q.Register(register_id=register, meter_id=meter)
+                 for register, meter in registry.register_meters(db)}
+    links = {q.CustomerMeter(customer_id=r["customer_id"], meter_id=r["meter_id"],
+                             valid_from=r["valid_from"], valid_to=r["valid_to"])
+             for r in customers.links(db)}
     return (_table_diff(dict(q.registers_cache.zset(views.store).iter()), registers),
             _table_diff(dict(q.links_cache.zset(views.store).iter()), links))
-
-
-def value_changes(db: Database, after: int, limit: int) -> list[dict[str, Any]]:
-    return db.query("SELECT seq, source, register_id, timestamp, old_wh, new_wh FROM "
-                    "register_value_changes WHERE seq > :after ORDER BY seq LIMIT :limit",
-                    {"after": after, "limit": limit})
 
 
 # Writing register_interval_hh in the iteration's transaction ---------------------------------
@@ -144,17 +130,7 @@ def views_writer(writer: Database, spans: dict[q.Span, int]
         added: list[q.Interval] = []
         for interval, count in outputs[0].iter():
             (added if count > 0 else removed).append(interval)
-        writer.executemany(
-            "DELETE FROM register_interval_hh WHERE register_id = :r AND timestamp = :t",
-            [{"r": interval.register_id, "t": interval.start} for interval in removed])
-        writer.executemany(
-            "INSERT INTO register_interval_hh (register_id, timestamp, kwh, wh, flags, "
-            "derived) VALUES (:r, :t, :kwh, :wh, :flags, :derived) ON CONFLICT (register_id, "
-            "timestamp) DO UPDATE SET kwh = excluded.kwh, wh = excluded.wh, "
-            "flags = excluded.flags, derived = excluded.derived",
-            [{"r": interval.register_id, "t": interval.start, "kwh": Decimal(interval.wh) / 1000,
-              "wh": interval.wh, "flags": interval.flags, "derived": interval.derived}
-             for interval in added])
+        intervals.write_intervals(writer, removed, added)
     return write
 
 
@@ -188,7 +164,7 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
             position = views.position()
             registers, links = registry_changes(db, views)
             while max_batches is None or summary.batches < max_batches:
-                rows = value_changes(db, position, batch)
+                rows = intervals.value_changes(db, position, batch)
                 if not rows and not (registers or links):
                     break
                 position = apply_batch(views, registers, links, rows, position)

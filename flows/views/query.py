@@ -11,17 +11,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import flows.ivm as st
+from flows.meterdata import HALF_HOUR, LOCAL_ZONE, REGISTER_SENTINEL_WH, UNUSABLE_FLAGS
 
-HALF_HOUR = timedelta(minutes=30)
-LOCAL_ZONE = ZoneInfo("Europe/London")
-REGISTER_SENTINEL_WH = 16_777_215  # 0xFFFFFF: the meter's "register error"
 SPIKE_WH = 24_000  # more than 24 kWh in half an hour is not a household's import
 REGISTER_MAX_WH = 0xFFFFFFFF  # registers are u4 Wh: after this they wrap to 0
 ROLLOVER_MARGIN_WH = 1_000_000  # a wrap goes from within this of the maximum to within this of 0
-UNUSABLE_FLAGS = frozenset({"reversal", "sentinel", "spike"})  # kept and shown, not summed
 
 
 class Register(st.Data):

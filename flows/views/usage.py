@@ -7,9 +7,9 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from flows.db import Database
-from flows.db.repository import as_datetime
-from flows.views.query import LOCAL_ZONE, UNUSABLE_FLAGS, local_date
+from flows.db import Database, intervals
+from flows.meterdata import DERIVED_FLAG, HALF_HOUR, LOCAL_ZONE, UNUSABLE_FLAGS, flag_names
+from flows.views.query import local_date
 
 GROUPS = ("hh", "day", "week", "month")
 
@@ -54,27 +54,17 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
         raise ValueError("give a meter_id or a customer_id")
     if period_from.tzinfo is None or period_to.tzinfo is None:
         raise ValueError("period_from and period_to must be timezone-aware")
-    params = {"start": period_from, "end": period_to, "meter": meter_id, "customer": customer_id}
-    if customer_id is None:
-        source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM register_interval_hh i JOIN "
-                  "meter_registers r ON r.register_id = i.register_id WHERE r.meter_id = :meter")
-    else:
-        source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM register_interval_hh i JOIN "
-                  "meter_registers r ON r.register_id = i.register_id JOIN customer_meters c ON "
-                  "c.meter_id = r.meter_id AND c.valid_from <= i.timestamp AND (c.valid_to IS "
-                  "NULL OR i.timestamp < c.valid_to) WHERE c.customer_id = :customer")
-    rows = db.query(f"{source} AND i.timestamp >= :start AND i.timestamp < :end "
-                    "ORDER BY i.timestamp", params)
+    rows = intervals.half_hours(db, period_from, period_to, meter=meter_id, customer=customer_id)
     half_hours: dict[datetime, tuple[Decimal, set[str]]] = {}
     for row in rows:
-        stamp = as_datetime(row["timestamp"])
+        stamp = row["timestamp"]
         kwh, flags = half_hours.get(stamp, (Decimal(0), set()))
-        flags |= {f for f in (row["flags"] or "").split(",") if f}
+        flags |= set(flag_names(row["flags"] or ""))
         if row["derived"]:
-            flags.add("derived")
+            flags.add(DERIVED_FLAG)
         half_hours[stamp] = (kwh + Decimal(int(row["wh"])) / 1000, flags)
     if group_by == "hh":
-        return [UsageRow(stamp, stamp + timedelta(minutes=30), kwh, ",".join(sorted(flags)))
+        return [UsageRow(stamp, stamp + HALF_HOUR, kwh, ",".join(sorted(flags)))
                 for stamp, (kwh, flags) in sorted(half_hours.items())]
     periods: dict[date, Decimal] = {}
     for stamp, (kwh, flags) in half_hours.items():

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.db import Database, connect, migrate
-from flows.db import repository as repo
+from flows.db import Database, connect, customers, migrate, registry, shadows
 from flows.devtools.processes import FLOWS_COMMAND
-from flows.views import edits, update
+from flows.views import update
 
 READ_KEY, ADMIN_KEY = "read-key-0123456789", "admin-key-0123456789"
 START = datetime(2025, 3, 28, tzinfo=UTC)
@@ -33,24 +32,24 @@ class Served:
 
 
 def populate(db: Database) -> dict[str, str]:
-    esco = repo.add_esco(db, "ESCO1")
+    esco = registry.add_esco(db, "ESCO1")
     ids = {}
     for n in range(3):
         serial = f"EML000{n}"
-        ids[serial] = str(repo.add_meter(db, serial, f"127.0.0.{n + 1}", "B1.w", esco))
-        edits.add_customer(db, f"C{n}", f"Customer {n}")
-        edits.link_meter(db, f"C{n}", serial, START)
-        register = edits.register_id(db, serial)
+        ids[serial] = str(registry.add_meter(db, serial, f"127.0.0.{n + 1}", "B1.w", esco))
+        customers.add_customer(db, f"C{n}", f"Customer {n}")
+        customers.link_meter(db, f"C{n}", serial, START)
+        register = registry.register_id(db, serial)
         with db.transaction():
             for step in range(DAYS * 48 + 1):
                 db.execute("INSERT INTO register_profile_hh (register_id, timestamp, "
                            "cumulative_wh, status) VALUES (:r, :t, :wh, 0)",
                            {"r": register, "t": START + step * HALF_HOUR,
                             "wh": 10_000 + step * (100 + 10 * n)})
-    meter = {serial: repo.meters(db)[n].id for n, serial in enumerate(sorted(ids))}
-    repo.update_shadow_healthy(db, meter["EML0000"], {"balance": Decimal("42.50"), "csq": 20})
-    repo.update_shadow_healthy(db, meter["EML0001"], {"balance": Decimal("3.20"), "csq": 12})
-    repo.update_shadow_unhealthy(db, meter["EML0002"], "mediator: failed to connect after retries")
+    meter = {serial: registry.meters(db)[n].id for n, serial in enumerate(sorted(ids))}
+    shadows.update_shadow_healthy(db, meter["EML0000"], {"balance": Decimal("42.50"), "csq": 20})
+    shadows.update_shadow_healthy(db, meter["EML0001"], {"balance": Decimal("3.20"), "csq": 12})
+    shadows.update_shadow_unhealthy(db, meter["EML0002"], "mediator: failed to connect after retries")
     update(db)
     return ids
 

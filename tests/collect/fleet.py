@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flows.db import Database
-from flows.db import repository as repo
+from flows.db import Database, registry
 from flows.mediator.links import LinkSettings, MeterLinks
 from flows.mediator.server import Metrics, start_server
 from flows.meters import FleetServer, SimClock, VirtualMeter
@@ -34,11 +33,11 @@ async def fleet_behind_mediator(db: Database, meters: list[VirtualMeter]) -> Asy
     async with FleetServer(meters, SimClock(START, speed=0), port=0, own_addresses=False) as fleet:
         addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
         for code in {m.esco for m in meters}:
-            repo.add_esco(db, code)
-        escos = repo.esco_ids(db)
+            registry.add_esco(db, code)
+        escos = registry.esco_ids(db)
         with db.transaction():
             for endpoint in fleet.endpoints:
-                repo.add_meter(db, endpoint.meter.serial, endpoint.host, endpoint.meter.hardware,
+                registry.add_meter(db, endpoint.meter.serial, endpoint.host, endpoint.meter.hardware,
                                escos[endpoint.meter.esco], port=endpoint.port)
 
         async def resolve(serial: str) -> tuple[str, int] | None:
@@ -54,5 +53,5 @@ async def fleet_behind_mediator(db: Database, meters: list[VirtualMeter]) -> Asy
 def only_metric(db: Database, frequency: str, name: str) -> None:
     """Collect only ``name``, at ``frequency``."""
     for row in db.query("SELECT name FROM meter_metrics"):
-        repo.set_metric(db, row["name"], enabled=False)
-    repo.set_metric(db, name, enabled=True, frequency=frequency)
+        registry.set_metric(db, row["name"], enabled=False)
+    registry.set_metric(db, name, enabled=True, frequency=frequency)

@@ -70,7 +70,7 @@ def test_one_failing_write_costs_only_itself(counted: CountingDatabase) -> None:
         return await asyncio.gather(*writes, return_exceptions=True)
 
     outcomes = asyncio.run(main())
-    assert [type(o).__name__ for o in outcomes] == ["NoneType"] * 3 + ["DatabaseError"] + ["NoneType"] * 2
+    assert [type(o).__name__ for o in outcomes] == ["NoneType"] * 3 + ["InvalidValueError"] + ["NoneType"] * 2
     assert isinstance(outcomes[3], DatabaseError) and "note" in str(outcomes[3])
     assert stored(counted) == [0, 1, 2, 4, 5]  # nothing of write 3, not even its first row
     assert counted.transactions == 1 + 6  # the group, then each write alone

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from flows.collect import sync_meter
-from flows.collect.logs import JsonLines
 from flows.collect.scheduler import next_slot, slot_of
-from flows.db import Database, connect, cycles, migrate
-from flows.db import repository as repo
+from flows.db import Database, connect, cycles, migrate, registry, shadows
 from flows.devtools.processes import FLOWS_COMMAND
-from flows.mediator.client import MediatorClient
+from flows.logs import JsonLines
+from flows.mediator import MediatorClient
 from flows.meters import VirtualMeter, build_fleet
 from tests.collect.fleet import START, fleet_behind_mediator, only_metric
 
@@ -138,7 +137,7 @@ def test_scheduler_syncs_the_current_slot_and_finishes_meters_in_flight_on_sigte
     assert {row["serial"] for row in rows} == contacted  # ... and no meter was cut off midway
     cycle = db.query("SELECT slot, finished_at FROM sync_cycles")
     assert len(cycle) == 1 and cycle[0]["finished_at"] is None
-    assert repo.as_datetime(cycle[0]["slot"]) == slot_of(datetime.now(UTC), "hourly") or (
+    assert cycle[0]["slot"] == slot_of(datetime.now(UTC), "hourly") or (
         datetime.now(UTC) - slot_of(datetime.now(UTC), "hourly") < timedelta(minutes=1))
 
 
@@ -177,7 +176,7 @@ def test_a_cycle_left_open_by_stopped_collectors_is_abandoned(db: Database) -> N
 def test_claims_exclude_other_collectors_until_released_or_disconnected(
         migrated_postgres_url: str) -> None:
     first, second = connect(migrated_postgres_url), connect(migrated_postgres_url)
-    meter = repo.add_meter(first, "EML1", "127.0.0.1", "C1.w", None)
+    meter = registry.add_meter(first, "EML1", "127.0.0.1", "C1.w", None)
     cycle = cycles.join_cycle(first, "hourly", "all")
     assert cycles.claim(first, cycle, meter)
     assert not cycles.claim(second, cycle, meter)
@@ -208,11 +207,11 @@ def test_a_meters_values_and_its_done_mark_land_together_or_not_at_all(db: Datab
     async def main() -> None:
         async with fleet_behind_mediator(db, build_fleet(1, seed=3, start=START)) as running, \
                 MediatorClient(running.mediator, deadline_s=30) as client:
-            meter = repo.meters(db)[0]
+            meter = registry.meters(db)[0]
             with pytest.raises(RuntimeError, match="connection lost"):
                 await sync_meter(db, client, meter, ["SyncerReads"], lost_database)
-            assert repo.shadow(db, meter.id)["import_a"] is None
+            assert shadows.shadow(db, meter.id)["import_a"] is None
             assert await sync_meter(db, client, meter, ["SyncerReads"]) is None
-            assert repo.shadow(db, meter.id)["import_a"] is not None
+            assert shadows.shadow(db, meter.id)["import_a"] is not None
 
     asyncio.run(main())

@@ -9,9 +9,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flows.collect import CycleSummary, sync_cycle
-from flows.db import Database
-from flows.db import repository as repo
-from flows.mediator.client import MediatorClient
+from flows.db import Database, history, registry, shadows
+from flows.mediator import MediatorClient
 from flows.meters import FaultRates, VirtualMeter, build_fleet
 from tests.collect.fleet import START, fleet_behind_mediator
 
@@ -32,7 +31,7 @@ def run_cycles(
 
 
 def test_a_fleet_syncs_into_the_database(db: Database) -> None:
-    repo.set_metric(db, "SyncerProfileLog", enabled=False)  # its 30-day backfill: own test
+    registry.set_metric(db, "SyncerProfileLog", enabled=False)  # its 30-day backfill: own test
     meters = build_fleet(200, seed=21, start=START, rates=RATES)
     faulty = {m.serial: m.faults.active()[0] for m in meters if m.faults.active()}
     assert 8 <= len(faulty) <= 40
@@ -40,9 +39,9 @@ def test_a_fleet_syncs_into_the_database(db: Database) -> None:
     summaries = run_cycles(db, meters, ("hourly", "daily"))
     for summary in summaries.values():
         assert summary.ok == 200 - len(faulty) and summary.unhealthy == len(faulty)
-    stored = {m.serial: m for m in repo.meters(db)}
+    stored = {m.serial: m for m in registry.meters(db)}
     for meter in meters:
-        row = repo.shadow(db, stored[meter.serial].id)
+        row = shadows.shadow(db, stored[meter.serial].id)
         if meter.serial in faulty:
             assert row["health"] == "unhealthy" and row["csq"] is None
             expected = {
@@ -58,14 +57,14 @@ def test_a_fleet_syncs_into_the_database(db: Database) -> None:
         if not meter.three_phase:
             assert row["import_a"] == element_a.import_active / 1000
             assert Decimal(str(row["balance"])) == meter.balance(START)
-            history = repo.register_history(db, stored[meter.serial].id, "A")
-            assert [read for _, read in history] == [element_a.import_active / 1000]
+            reads = history.register_history(db, stored[meter.serial].id, "A")
+            assert [read for _, read in reads] == [element_a.import_active / 1000]
         assert row["csq"] == meter.signal_quality(START).csq
     twin = next(m for m in meters if m.hardware == "C1.w" and m.serial not in faulty)
-    registry = db.query(
+    registered = db.query(
         "SELECT firmware_version, prepay_enabled FROM meter_registry WHERE serial = :s", {"s": twin.serial}
     )[0]
-    assert registry["firmware_version"].startswith("3_0") and registry["prepay_enabled"]
+    assert registered["firmware_version"].startswith("3_0") and registered["prepay_enabled"]
     events = db.query(
         "SELECT count(*) AS n FROM meter_event_log WHERE meter_id = :m", {"m": stored[twin.serial].id}
     )[0]["n"]
@@ -73,12 +72,12 @@ def test_a_fleet_syncs_into_the_database(db: Database) -> None:
 
 
 def test_profile_log_backfills_30_days(db: Database) -> None:
-    for name in repo.enabled_metrics(db, "daily"):
-        repo.set_metric(db, name, enabled=name == "SyncerProfileLog")
+    for name in registry.enabled_metrics(db, "daily"):
+        registry.set_metric(db, name, enabled=name == "SyncerProfileLog")
     twin = next(m for m in build_fleet(20, seed=5, start=START) if m.hardware == "C1.w")
     summary = run_cycles(db, [twin], ("daily",))["daily"]
     assert summary.ok == 1
-    meter_id = repo.meters(db)[0].id
+    meter_id = registry.meters(db)[0].id
     profile = db.query(
         "SELECT r.element, p.timestamp, p.cumulative_wh FROM register_profile_hh p "
         "JOIN meter_registers r ON r.register_id = p.register_id WHERE r.meter_id = :m "
@@ -86,7 +85,7 @@ def test_profile_log_backfills_30_days(db: Database) -> None:
         {"m": meter_id},
     )
     element_a = [
-        (repo.as_datetime(p["timestamp"]), p["cumulative_wh"]) for p in profile if p["element"] == "A"
+        (p["timestamp"], p["cumulative_wh"]) for p in profile if p["element"] == "A"
     ]
     element_b = [p for p in profile if p["element"] == "B"]
     assert 30 * 48 <= len(element_a) == len(element_b) <= 30 * 48 + 2  # 30 days, both ends

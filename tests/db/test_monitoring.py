@@ -9,15 +9,14 @@ from uuid import UUID
 
 import pytest
 
-from flows.db import Database
-from flows.db import repository as repo
+from flows.db import Database, registry, shadows
 from flows.db.migrate import local_days
 
 
 def a_meter(db: Database, serial: str = "EML1", address: str = "127.10.0.1") -> UUID:
-    escos = repo.esco_ids(db)
-    esco = escos.get("MOR") or repo.add_esco(db, "MOR")
-    return repo.add_meter(db, serial, address, "B1.w", esco)
+    escos = registry.esco_ids(db)
+    esco = escos.get("MOR") or registry.add_esco(db, "MOR")
+    return registry.add_meter(db, serial, address, "B1.w", esco)
 
 
 def register_of(db: Database, meter: UUID) -> Any:
@@ -47,9 +46,9 @@ def test_missing_half_hours_per_local_day(db: Database, day: date, expected: int
 def test_low_balance_and_clock_drift(db: Database) -> None:
     low, fine = a_meter(db, "EML1", "127.10.0.1"), a_meter(db, "EML2", "127.10.0.2")
     now = datetime.now(UTC)
-    repo.update_shadow_healthy(db, low, {"balance": Decimal("14.99"), "balance_at": now,
+    shadows.update_shadow_healthy(db, low, {"balance": Decimal("14.99"), "balance_at": now,
                                          "clock_time_diff_seconds": -75})
-    repo.update_shadow_healthy(db, fine, {"balance": Decimal("15.00"), "balance_at": now,
+    shadows.update_shadow_healthy(db, fine, {"balance": Decimal("15.00"), "balance_at": now,
                                           "clock_time_diff_seconds": 59})
     assert [r["serial"] for r in db.query("SELECT serial FROM meters_low_balance")] == ["EML1"]
     assert [r["serial"] for r in db.query("SELECT serial FROM meters_clock_drift")] == ["EML1"]
@@ -61,7 +60,7 @@ def test_offline_views(db: Database) -> None:
             "EML3": now - timedelta(days=2)}
     for number, (serial, at) in enumerate(seen.items(), start=1):
         meter = a_meter(db, serial, f"127.10.0.{number}")
-        repo.update_shadow_healthy(db, meter, {"csq": 15, "csq_at": at})
+        shadows.update_shadow_healthy(db, meter, {"csq": 15, "csq_at": at})
     a_meter(db, "EML4", "127.10.0.4")  # never seen
     offline = sorted(r["serial"] for r in db.query("SELECT serial FROM meters_offline_all"))
     recent = [r["serial"] for r in db.query("SELECT serial FROM meters_offline_recently")]

@@ -12,8 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
-from flows.db import Database
-from flows.db import repository as repo
+from flows.db import Database, registry, shadows
 from flows.db.registry_csv import RegistryImportError, import_registry
 from flows.meters import FleetServer, SimClock, build_fleet
 from flows.meters.cli import write_registry
@@ -40,19 +39,19 @@ def test_the_simulators_registry_imports(db: Database, tmp_path: Path) -> None:
 
     asyncio.run(serve_and_write())
     for code in {m.esco for m in meters}:
-        repo.add_esco(db, code)
+        registry.add_esco(db, code)
     assert import_registry(db, path) == 25
-    stored = {m.serial: m for m in repo.meters(db)}
+    stored = {m.serial: m for m in registry.meters(db)}
     assert set(stored) == {m.serial for m in meters}
     twin = next(m for m in meters if m.hardware == "C1.w")
     registers = db.query("SELECT element FROM meter_registers WHERE meter_id = :m ORDER BY element",
                          {"m": stored[twin.serial].id})
     assert [r["element"] for r in registers] == ["A", "B"]
-    assert all(repo.shadow(db, m.id) is not None for m in stored.values())
+    assert all(shadows.shadow(db, m.id) is not None for m in stored.values())
 
 
 def test_bad_rows_reject_the_whole_file(db: Database, tmp_path: Path) -> None:
-    repo.add_esco(db, "MOR")
+    registry.add_esco(db, "MOR")
     path = write_csv(tmp_path / "bad.csv", [
         ["EML1", "127.10.0.1", "8080", "C1.w", "MOR", "", ""],
         ["EML2", "not-an-ip", "8080", "B1.w", "MOR", "", ""],
@@ -70,12 +69,12 @@ def test_bad_rows_reject_the_whole_file(db: Database, tmp_path: Path) -> None:
                      "row 6: unknown hardware 'X9'", "row 7: missing serial",
                      "row 8: more cells than the header", "nothing imported"):
         assert expected in message
-    assert repo.meters(db) == []  # the good rows were not stored either
+    assert registry.meters(db) == []  # the good rows were not stored either
 
 
 def test_already_registered_serials_are_refused(db: Database, tmp_path: Path) -> None:
-    esco = repo.add_esco(db, "MOR")
-    repo.add_meter(db, "EML1", "127.10.0.1", "B1.w", esco)
+    esco = registry.add_esco(db, "MOR")
+    registry.add_meter(db, "EML1", "127.10.0.1", "B1.w", esco)
     path = write_csv(tmp_path / "again.csv", [["EML1", "127.10.0.9", "8080", "B1.w", "MOR", "", ""]])
     with pytest.raises(RegistryImportError, match="serial EML1 is already registered"):
         import_registry(db, path)

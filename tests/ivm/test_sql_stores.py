@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 import flows.ivm as st
-from flows.ivm.sqlstore import table_name
+from flows.ivm.sql.store import table_name
 from tests.ivm import test_seed_meter_reads as seed
 from tests.ivm import workload
 
@@ -114,7 +114,7 @@ def test_open_transaction_on_the_connection_is_refused(tmp_path: Path) -> None:
 
 def test_sqlite_checkpoints_run_beside_the_iterations(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.ivm.sqlite import Checkpointer
+    from flows.ivm.sql.sqlite import Checkpointer
 
     monkeypatch.setattr(Checkpointer, "WAL_LIMIT_BYTES", 1)
     path = tmp_path / "c.db"
@@ -135,7 +135,7 @@ def test_sqlite_checkpoints_run_beside_the_iterations(tmp_path: Path,
 
 def test_postgres_tables_rewritten_by_iterations_are_vacuumed_beside_them(
         postgres_conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.ivm.postgres import PostgresDialect, Vacuumer
+    from flows.ivm.sql.postgres import PostgresDialect, Vacuumer
 
     monkeypatch.setattr(Vacuumer, "MIN_ROWS", 50)
     graph = st.compile(workload.daily_usage)

@@ -14,10 +14,10 @@ from decimal import Decimal
 import pytest
 
 from flows.emop import ObjectId
-from flows.emop.records import REGISTER_ERROR_SENTINEL
-from flows.mediator.client import MediatorClient, MediatorError
+from flows.mediator import MediatorClient, MediatorError
 from flows.mediator.links import LinkSettings, MeterLinks
 from flows.mediator.server import Metrics, start_server
+from flows.meterdata import REGISTER_SENTINEL_WH as REGISTER_ERROR_SENTINEL
 from flows.meters import Faults, FleetServer, SimClock, build_fleet
 from flows.meters.model import VirtualMeter
 

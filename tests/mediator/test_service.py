@@ -16,11 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from flows.db import connect, migrate
-from flows.db import repository as repo
+from flows.db import connect, migrate, registry
 from flows.db.registry_csv import import_registry
 from flows.devtools.processes import free_port, start_flows, stop_flows
-from flows.mediator.client import MediatorClient, MediatorError
+from flows.mediator import MediatorClient, MediatorError
 from flows.mediator.links import LinkSettings, MeterLinks
 from flows.mediator.server import Metrics, TlsFiles, start_server
 from flows.meters import FleetServer, SimClock, build_fleet
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
-    registry = tmp_path / "meters.csv"
+    registry_csv = tmp_path / "meters.csv"
     fleet = start_flows(
         [
             "simulate",
@@ -41,7 +40,7 @@ def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
             "0",
             "--shared-host",
             "--registry",
-            str(registry),
+            str(registry_csv),
         ],
         "meters ready",
     )
@@ -50,10 +49,10 @@ def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
         migrate(db)
         import csv
 
-        for code in {row["esco"] for row in csv.DictReader(registry.open())}:
-            repo.add_esco(db, code)
-        import_registry(db, registry)
-        first = repo.meters(db)[0]
+        for code in {row["esco"] for row in csv.DictReader(registry_csv.open())}:
+            registry.add_esco(db, code)
+        import_registry(db, registry_csv)
+        first = registry.meters(db)[0]
         esco = first.esco_code
     metrics_port, port = free_port(), free_port()
     mediator = start_flows(

@@ -33,6 +33,7 @@ from flows.emop import (
     records,
     write_request,
 )
+from flows.meterdata import REGISTER_SENTINEL_WH
 from flows.meters import Faults, FleetServer, SimClock, build_fleet
 from flows.meters.responder import READERS
 
@@ -170,7 +171,7 @@ def test_split_replies_and_sentinel_still_decode() -> None:
             async with MeterConnection(endpoint.host, endpoint.port) as connection:
                 values.append(ElementRegisters.decode(await read_value(connection, ObjectId.ELEMENT_A)))
         assert values[0] == split.element_a(START)
-        assert values[1].import_active == records.REGISTER_ERROR_SENTINEL
+        assert values[1].import_active == REGISTER_SENTINEL_WH
 
     run_fleet([split, sentinel], check)
 

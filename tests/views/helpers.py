@@ -12,9 +12,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from flows.db import Database
-from flows.db import repository as repo
-from flows.views import edits
+from flows.db import Database, customers, registry
 from flows.views.feeder import open_views
 from flows.views.query import daily_cache
 
@@ -23,15 +21,15 @@ HALF_HOUR = timedelta(minutes=30)
 LINKED_FROM = datetime(2020, 1, 1, tzinfo=UTC)
 
 
-def registry(db: Database, meters: int = 2) -> list[UUID]:
+def linked_meters(db: Database, meters: int = 2) -> list[UUID]:
     """``meters`` twin-element meters, each linked to its own customer; their register ids."""
     registers = []
     for n in range(meters):
         serial = f"EML{n:04d}"
-        repo.add_meter(db, serial, f"127.0.0.{n + 1}", "C1.w", None)
-        edits.add_customer(db, f"C{n}")
-        edits.link_meter(db, f"C{n}", serial, LINKED_FROM)
-        registers += [edits.register_id(db, serial, element) for element in ("A", "B")]
+        registry.add_meter(db, serial, f"127.0.0.{n + 1}", "C1.w", None)
+        customers.add_customer(db, f"C{n}")
+        customers.link_meter(db, f"C{n}", serial, LINKED_FROM)
+        registers += [registry.register_id(db, serial, element) for element in ("A", "B")]
     return registers
 
 
@@ -93,11 +91,11 @@ def recomputed_intervals(db: Database) -> Intervals:
     """(register, start) → (Wh, flags, derived), from the profile values and register reads."""
     profile: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for row in db.query("SELECT register_id, timestamp, cumulative_wh FROM register_profile_hh"):
-        profile[str(row["register_id"])].append((repo.as_datetime(row["timestamp"]),
+        profile[str(row["register_id"])].append((row["timestamp"],
                                                  int(row["cumulative_wh"])))
     reads: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for row in db.query("SELECT register_id, timestamp, read FROM register_import"):
-        reads[str(row["register_id"])].append((repo.as_datetime(row["timestamp"]),
+        reads[str(row["register_id"])].append((row["timestamp"],
                                                round(row["read"] * 1000)))
     out: Intervals = {}
     for register, values in profile.items():
@@ -135,7 +133,7 @@ def recomputed_intervals(db: Database) -> Intervals:
 
 
 def stored_intervals(db: Database) -> Intervals:
-    return {(str(row["register_id"]), repo.as_datetime(row["timestamp"])): (
+    return {(str(row["register_id"]), row["timestamp"]): (
                 int(row["wh"]), frozenset(filter(None, row["flags"].split(","))), bool(row["derived"]))
             for row in db.query("SELECT register_id, timestamp, wh, flags, derived "
                                 "FROM register_interval_hh")}
@@ -151,8 +149,8 @@ def recomputed_daily(db: Database) -> dict[tuple[str, UUID, date], int]:
         for link in links:
             if UUID(str(link["meter_id"])) != meters[register]:
                 continue
-            valid_to = repo.as_datetime(link["valid_to"]) if link["valid_to"] else None
-            if repo.as_datetime(link["valid_from"]) <= start and (valid_to is None or start < valid_to):
+            valid_to = link["valid_to"] if link["valid_to"] else None
+            if link["valid_from"] <= start and (valid_to is None or start < valid_to):
                 usable = not flags & {"reversal", "sentinel", "spike"}
                 daily[(link["customer_id"], meters[register], start.astimezone(LONDON).date())] += (
                     wh if usable else 0)
@@ -170,8 +168,7 @@ def sql_daily(db: Database) -> dict[tuple[str, UUID, date], int]:
         "JOIN meter_registers r ON r.register_id = i.register_id "
         "JOIN customer_meters c ON c.meter_id = r.meter_id AND i.timestamp >= c.valid_from "
         "AND (c.valid_to IS NULL OR i.timestamp < c.valid_to) GROUP BY 1, 2, 3")
-    return {(row["customer_id"], UUID(str(row["meter_id"])), date.fromisoformat(row["day"])):
-            int(row["wh"]) for row in rows}
+    return {(row["customer_id"], row["meter_id"], row["day"]): int(row["wh"]) for row in rows}
 
 
 def view_daily(db: Database) -> dict[tuple[str, UUID, date], int]:

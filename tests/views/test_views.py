@@ -20,17 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
 from flows.cli import main as cli
-from flows.db import Database, connect, migrate
-from flows.db.repository import as_datetime
+from flows.db import Database, connect, corrections, migrate
 from flows.devtools.processes import FLOWS_COMMAND
-from flows.views import ViewsError, edits, follow, update, usage
+from flows.views import ViewsError, follow, update, usage
 from flows.views.feeder import open_views
 from tests.views.helpers import (
     HALF_HOUR,
     LONDON,
+    linked_meters,
     recomputed_daily,
     recomputed_intervals,
-    registry,
     sql_daily,
     stored_intervals,
     view_daily,
@@ -47,7 +46,7 @@ def steady(registers: list, start: datetime, count: int, wh: int = 100,
 
 
 def test_daily_usage_matches_a_recomputation_on_both_engines(db: Database) -> None:
-    registers = registry(db)
+    registers = linked_meters(db)
     write_values(db, steady(registers, START, 200))
     summary = update(db)
     assert summary.changes == 800
@@ -59,7 +58,7 @@ def test_daily_usage_matches_a_recomputation_on_both_engines(db: Database) -> No
 
 
 def test_dst_days_have_46_and_50_half_hours(db: Database) -> None:
-    registers = registry(db, meters=1)[:1]
+    registers = linked_meters(db, meters=1)[:1]
     for day in (datetime(2025, 3, 29, 22, tzinfo=UTC), datetime(2025, 10, 25, 22, tzinfo=UTC)):
         write_values(db, steady(registers, day, 6 * 48, wh=10))
     update(db)
@@ -79,7 +78,7 @@ def days_changed(before: dict, after: dict) -> set:
 
 
 def test_late_corrected_and_deleted_values_change_only_their_day(db: Database) -> None:
-    registers = registry(db, meters=1)
+    registers = linked_meters(db, meters=1)
     values = steady(registers, START, 5 * 48)
     values[:] = [(r, t, wh + (t.hour * 37) % 50) for r, t, wh in values]  # uneven half hours
     # Held back: 22:00 to 01:00 UTC, across a local midnight (23:00 to 02:00 BST).
@@ -101,7 +100,7 @@ def test_late_corrected_and_deleted_values_change_only_their_day(db: Database) -
     assert after == recomputed_daily(db)
 
     corrected_at = START + timedelta(days=3, hours=5)
-    edits.correct_profile_value(db, registers[0], corrected_at, 5_000 + 115 * 100 + 40)
+    corrections.correct_profile_value(db, registers[0], corrected_at, 5_000 + 115 * 100 + 40)
     update(db)
     corrected = view_daily(db)
     assert days_changed(after, corrected) == {corrected_at.date()}
@@ -109,7 +108,7 @@ def test_late_corrected_and_deleted_values_change_only_their_day(db: Database) -
 
     deleted_at = START + timedelta(days=1, hours=7)
     intervals_before = stored_intervals(db)
-    edits.delete_profile_value(db, registers[1], deleted_at)
+    corrections.delete_profile_value(db, registers[1], deleted_at)
     update(db)
     final = view_daily(db)
     # The two intervals touching the deleted value become one gap, apportioned: the day's total
@@ -127,7 +126,7 @@ def test_late_corrected_and_deleted_values_change_only_their_day(db: Database) -
 
 
 def test_register_reads_fill_half_hours_without_profile_values(db: Database) -> None:
-    register = registry(db, meters=1)[0]
+    register = linked_meters(db, meters=1)[0]
     # Reads at irregular times over two days; profile values for three hours of the second.
     reads = [(START + timedelta(hours=h, minutes=h % 12 * 5, seconds=h % 12), 1_000 + 173 * h * h)
              for h in range(0, 50, 3)]  # every 12 hours a read is on the half hour
@@ -199,7 +198,7 @@ def test_random_edits_keep_views_equal_to_a_recomputation(tmp_path: Path, edits_
     path = tmp_path / f"{uuid4()}.db"  # one database per example
     db = connect(f"sqlite:///{path}")
     migrate(db)
-    registers = registry(db)
+    registers = linked_meters(db)
     level = {r: 10_000 for r in registers}
     for kind, which, slot, amount in edits_:
         register, stamp = registers[which], START + slot * HALF_HOUR
@@ -217,7 +216,7 @@ def test_random_edits_keep_views_equal_to_a_recomputation(tmp_path: Path, edits_
         else:
             level[register] = next_level(kind, level[register], amount)
             at = stamp + timedelta(minutes=amount) if kind == "skewed" else stamp
-            edits.correct_profile_value(db, register, at, level[register])
+            corrections.correct_profile_value(db, register, at, level[register])
     update(db, batch=7)
     assert stored_intervals(db) == recomputed_intervals(db)
     assert view_daily(db) == recomputed_daily(db)
@@ -243,7 +242,7 @@ def check_conservation(db: Database) -> None:
     stored = stored_intervals(db)
     values: dict[str, dict[datetime, int]] = {}
     for row in db.query("SELECT register_id, timestamp, cumulative_wh FROM register_profile_hh"):
-        stamp = as_datetime(row["timestamp"])
+        stamp = row["timestamp"]
         if stamp.minute % 30 == 0 and stamp.second == 0 and stamp.microsecond == 0:
             values.setdefault(str(row["register_id"]), {})[stamp] = int(row["cumulative_wh"])
     for register, by_time in values.items():
@@ -264,7 +263,7 @@ def test_one_feeder_at_a_time(tmp_path: Path) -> None:
 def test_follow_wakes_on_notify_on_postgres(migrated_postgres_url: str) -> None:
     """With a 60 s poll, views catching up within the test means the NOTIFY woke them."""
     db = connect(migrated_postgres_url)
-    registers = registry(db, meters=1)
+    registers = linked_meters(db, meters=1)
     stop = threading.Event()
     follower = threading.Thread(target=follow, args=(connect(migrated_postgres_url), 60.0, stop.is_set))
     follower.start()
@@ -282,14 +281,14 @@ def test_follow_wakes_on_notify_on_postgres(migrated_postgres_url: str) -> None:
 
 
 def test_long_zero_runs_are_listed(db: Database) -> None:
-    register = registry(db, meters=1)[0]
+    register = linked_meters(db, meters=1)[0]
     # 10 half hours of use, 50 without (a long run), 5 with, 20 without (too short to list).
     steps = [7] * 10 + [0] * 50 + [9] * 5 + [0] * 20
     levels = [5_000 + sum(steps[:n]) for n in range(len(steps) + 1)]
     write_values(db, [(register, START + n * HALF_HOUR, wh) for n, wh in enumerate(levels)])
     update(db)
     runs = db.query("SELECT register_id, first_at, last_at, half_hours FROM register_zero_runs")
-    assert [(str(r["register_id"]), as_datetime(r["first_at"]), as_datetime(r["last_at"]),
+    assert [(str(r["register_id"]), r["first_at"], r["last_at"],
              r["half_hours"]) for r in runs] == [
         (str(register), START + 10 * HALF_HOUR, START + 59 * HALF_HOUR, 50)]
 
@@ -298,7 +297,7 @@ def test_reads_cli_corrects_and_deletes_profile_values_and_register_reads(tmp_pa
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     db = connect(url)
     migrate(db)
-    register = registry(db, meters=1)[0]
+    register = linked_meters(db, meters=1)[0]
     write_reads(db, [(register, START + timedelta(hours=h, minutes=13), 1_000 + 400 * h)
                      for h in range(0, 12, 2)])
     write_values(db, steady([register], START + timedelta(hours=12), 6))
@@ -334,7 +333,7 @@ def test_a_feeder_killed_at_random_points_applies_every_change_once(tmp_path: Pa
     url = f"sqlite:///{tmp_path / 'k.db'}"
     db = connect(url)
     migrate(db)
-    registers = registry(db, meters=KILL_TEST_REGISTERS // 2)
+    registers = linked_meters(db, meters=KILL_TEST_REGISTERS // 2)
     values = steady(registers, START, KILL_TEST_HALF_HOURS)
     write_values(db, [v for n, v in enumerate(values) if n % 97])  # some gaps
     write_reads(db, [(registers[0], START + timedelta(hours=h, minutes=7), 5_000 + 200 * h)
@@ -358,7 +357,7 @@ def test_a_feeder_killed_at_random_points_applies_every_change_once(tmp_path: Pa
             # Caught up before 100 kills (a fast machine): late corrections give it more to do.
             for _ in range(2_000):
                 register, stamp, wh = rng.choice(values)
-                edits.correct_profile_value(db, register, stamp, wh + rng.randrange(0, 50))
+                corrections.correct_profile_value(db, register, stamp, wh + rng.randrange(0, 50))
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
             process.wait()

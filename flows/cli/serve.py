@@ -1,15 +1,30 @@
-"""`flows serve`: the HTTP API and dashboard (uvicorn)."""
+"""`flows serve`: the HTTP API and dashboard (uvicorn).
+
+It lives with the command line, not in flows.api, because it wires two parts together: the
+API's admin sync route runs the collector's cycle (flows.collect) through the mediator.
+"""
 
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import click
 import uvicorn
 
-from flows.api.app import create_app
-from flows.api.auth import ApiKeys, Role
-from flows.db import DEFAULT_URL, DatabaseError, connect, migrate
+from flows.api import AdminSync, ApiKeys, Role, create_app
+from flows.collect import sync_cycle
+from flows.db import DEFAULT_URL, Database, DatabaseError, connect, migrate
+from flows.mediator import MediatorClient
+
+
+def admin_sync(mediator: str) -> AdminSync:
+    """Sync one meter now through the mediator at ``mediator`` (host:port)."""
+    async def sync_now(db: Database, serial: str, frequency: str) -> dict[str, Any]:
+        async with MediatorClient(mediator) as client:
+            summary = await sync_cycle(db, client, frequency, serial=serial, collector="flows-serve")
+        return {"summary": summary.line(), "problems": summary.problems}
+    return sync_now
 
 
 @click.command()
@@ -42,5 +57,6 @@ def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str) -
         for key, role in keys.roles.items():
             click.echo(f"  {'admin' if role == Role.ADMIN else 'read'} key: {key}"
                        f"  (dashboard: http://{host}:{bound}/?key={key})")
-    config = uvicorn.Config(create_app(url, keys, mediator), log_level="warning")
+    app = create_app(url, keys, admin_sync(mediator) if mediator else None)
+    config = uvicorn.Config(app, log_level="warning")
     uvicorn.Server(config).run(sockets=[listener])

@@ -12,10 +12,9 @@ import hashlib
 import re
 import typing
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import msgspec
@@ -24,14 +23,15 @@ from flows.ivm.codec import Codec
 from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph, Node
 from flows.ivm.index import Index
-from flows.ivm.run import Runner, check_graph
-from flows.ivm.sqldialect import Dialect
-from flows.ivm.sqlstate import KeyColumns, SqlAggregates, SqlBag, SqlCounts
-from flows.ivm.store import CacheView, StagedChanges
+from flows.ivm.run import runner_for
+from flows.ivm.sql.dialect import Dialect
+from flows.ivm.sql.state import KeyColumns, SqlAggregates, SqlBag, SqlCounts
+from flows.ivm.store import CacheView, StagedChanges, StoreBase
 from flows.ivm.zset import MATCH_ALL, MatchAll
 
 T = TypeVar("T")
 K = TypeVar("K")
+S = TypeVar("S")
 
 MAX_NAME = 60  # PostgreSQL truncates identifiers at 63 bytes
 # Key types a cache table may be clustered by (never NULL, ordered by SQL as by Python).
@@ -63,7 +63,7 @@ def _column(name: str) -> str:
     return "key_" + re.sub(r"[^a-z0-9_]", "_", name.lower().replace(".", "__"))
 
 
-class SqlStore:
+class SqlStore(StoreBase):
     """Shared by `StoreSQLite` and `StorePostgres`; see the module docstring."""
 
     def __init__(self, dialect: Dialect, graph: Graph[Any, Any], create_tables: bool) -> None:
@@ -74,12 +74,12 @@ class SqlStore:
         self._states: dict[tuple[str, str], Any] = {}
         self._tables: dict[str, tuple[str, str]] = {}
         self._version: int | None = None
-        self._in_transaction = False
+        self._iteration_version = 0
         shape = msgspec.json.encode(graph.shape()).decode()
         dialect.begin_schema()
         try:
             self._check_or_create(shape)
-            self._runner = Runner(self, graph)
+            runner_for(self, graph)  # binds every node's state: creates its tables, in this transaction
             for node in graph.caches.values():
                 self._cache_state(node)
             dialect.commit()
@@ -101,10 +101,6 @@ class SqlStore:
                              "Compile the query that created it, or drop its tables (listed in "
                              "ivm_stores) to start again")
 
-    def runner(self, graph: Graph[Any, Any]) -> Runner:
-        check_graph(self.graph, graph)
-        return self._runner
-
     # State primitives ----------------------------------------------------------------
 
     def _table(self, node: Node, role: str) -> str:
@@ -118,12 +114,12 @@ class SqlStore:
                              "with create_tables=True")
         return table
 
-    def _state(self, node: Node, role: str, make: Callable[[str], Any]) -> Any:
+    def _state(self, node: Node, role: str, make: Callable[[str], S]) -> S:
         key = (node.name, role)
         state = self._states.get(key)
         if state is None:
             state = self._states[key] = make(self._table(node, role))
-        return state
+        return cast(S, state)
 
     def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = (),
                value_type: Any = None) -> SqlCounts:
@@ -140,7 +136,7 @@ class SqlStore:
                     key_columns[0].columns if clustered else ())
             return SqlCounts(self.dialect, table, Codec(value_type, table), key_columns, clustered)
 
-        return self._state(node, role, make)  # type: ignore[no-any-return]
+        return self._state(node, role, make)
 
     def _key_columns(self, index: Index[Any, Any]) -> KeyColumns:
         types = _key_types(index)
@@ -152,7 +148,7 @@ class SqlStore:
                 self.dialect.create_bag_table(table)
             return SqlBag(self.dialect, table, Codec(value_type, table))
 
-        return self._state(node, role, make)  # type: ignore[no-any-return]
+        return self._state(node, role, make)
 
     def aggregates(self, node: Node, role: str, total_type: Any = None) -> SqlAggregates:
         def make(table: str) -> SqlAggregates:
@@ -160,46 +156,37 @@ class SqlStore:
                 self.dialect.create_aggregates_table(table)
             return SqlAggregates(self.dialect, table, Codec(total_type, table))
 
-        return self._state(node, role, make)  # type: ignore[no-any-return]
+        return self._state(node, role, make)
 
     def _cache_state(self, node: Node) -> SqlCounts:
         return self.counts(node, "values", node.params["indexes"], node.t)
 
     # Iterations -----------------------------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[StagedChanges]:
-        if self._in_transaction:
-            raise StoreError("an iteration is already running on this store (nested call from "
-                             "inside a query function?)")
-        self._in_transaction = True
-        try:
-            version = self.dialect.begin_locked(self.name)
-            try:
-                if version is None:
-                    raise StoreError(f"the store for query {self.name!r} was deleted")
-                if version != self._version:
-                    for state in self._states.values():
-                        state.clear_mirror()
-                    self._version = version
-                staged = StagedChanges()
-                yield staged
-                with self.dialect.pipeline():  # all writes and the COMMIT in one round trip
-                    appliers = [state.prepare(changes) for state, changes in staged.staged]
-                    for hook in staged.before_commit:
-                        hook()
-                    new_version = version + 1 if appliers else version
-                    if appliers:
-                        self.dialect.set_version(self.name, new_version)
-                    self.dialect.commit()
-            except BaseException:
-                self.dialect.rollback()
-                raise
-            self._version = new_version
-            for apply in appliers:
-                apply()
-        finally:
-            self._in_transaction = False
+    def _begin(self) -> None:
+        """Lock the store's row and read its version: if another process committed since this
+        one last did, every in-memory mirror is stale and is dropped."""
+        version = self.dialect.begin_locked(self.name)
+        if version is None:
+            raise StoreError(f"the store for query {self.name!r} was deleted")
+        if version != self._version:
+            for state in self._states.values():
+                state.clear_mirror()
+            self._version = version
+        self._iteration_version = version
+
+    def _write(self, staged: StagedChanges) -> list[Callable[[], None]]:
+        with self.dialect.pipeline():  # all writes and the COMMIT in one round trip
+            appliers = staged.prepare()
+            if appliers:
+                self.dialect.set_version(self.name, self._iteration_version + 1)
+            self.dialect.commit()
+        if appliers:
+            self._version = self._iteration_version + 1
+        return appliers
+
+    def _rollback(self) -> None:
+        self.dialect.rollback()
 
     def cached_zset(self, node_name: str) -> SqlCachedZSet[Any]:
         try:

@@ -22,8 +22,8 @@ from uuid import UUID
 from flows.ivm.codec import encode
 from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph
-from flows.ivm.sqldialect import Dialect
-from flows.ivm.sqlstore import SqlStore
+from flows.ivm.sql.dialect import Dialect
+from flows.ivm.sql.store import SqlStore
 
 BUSY_TIMEOUT_MS = 60_000
 

@@ -18,7 +18,7 @@ from typing import Any
 from flows.ivm.codec import Codec, encode
 from flows.ivm.errors import StoreError
 from flows.ivm.index import Index
-from flows.ivm.sqldialect import CHUNK, Dialect
+from flows.ivm.sql.dialect import CHUNK, Dialect
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from psycopg import pq
 from flows.ivm.codec import encode
 from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph
-from flows.ivm.sqldialect import Dialect, quote
-from flows.ivm.sqlstore import SqlStore
+from flows.ivm.sql.dialect import Dialect, quote
+from flows.ivm.sql.store import SqlStore
 
 
 def connection_postgres(url: str) -> psycopg.Connection[Any]:

@@ -1,4 +1,5 @@
-"""What the API and dashboard show about meters: registry, shadow and health, from the tables."""
+"""The fleet-health read model: what the API, the dashboard and the demo's report show about
+meters (registry, shadow and health), from the tables."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from flows.db import Database
-from flows.db.repository import as_datetime
+from flows.db.connection import Database
 
 OFFLINE_AFTER = timedelta(hours=3)
 LOW_BALANCE = Decimal("15.00")
@@ -24,12 +24,8 @@ _METER_SQL = (
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():
-        if key.endswith("_at") and value is not None:
-            value = as_datetime(value)
-        elif key == "id":
+        if key == "id":
             value = str(value)
-        elif key == "balance" and value is not None:
-            value = Decimal(str(value))
         elif key in ("prepay_enabled",) and value is not None:
             value = bool(value)
         out[key] = value
@@ -68,7 +64,7 @@ def health(db: Database, now: datetime | None = None) -> dict[str, Any]:
     clock drift and missing half hours (last 7 days)."""
     now = now or datetime.now(UTC)
     rows = [_clean(row) for row in db.query(f"{_METER_SQL} WHERE r.mode = 'active' ORDER BY r.serial")]
-    last_seen = {str(r["meter_id"]): as_datetime(r["last_csq_at"]) if r["last_csq_at"] else None
+    last_seen = {str(r["meter_id"]): r["last_csq_at"]
                  for r in db.query("SELECT meter_id, last_csq_at FROM meters_last_seen")}
     unhealthy = [{"serial": r["serial"], "details": r["health_details"],
                   "last_healthy_at": r["last_healthy_at"], "last_seen_at": last_seen.get(r["id"])}

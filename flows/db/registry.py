@@ -1,0 +1,187 @@
+"""The registry: escos, meters and their registers, and which metrics run how often.
+
+Every function takes a `Database` and runs in the caller's transaction when there is one
+(``with db.transaction(): ...``), else each statement on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from flows.db.connection import Database, InvalidValueError, NotFoundError
+from flows.meterdata import FREQUENCIES, Hardware
+
+REGISTRY_COLUMNS = {"name", "hardware", "firmware_version", "prepay_enabled", "serial",
+                    "daylight_savings_correction_enabled", "mode", "ip_address", "port"}
+HARDWARE_NAMES = sorted(hardware.value for hardware in Hardware)
+
+
+@dataclass(frozen=True)
+class Meter:
+    id: UUID
+    serial: str
+    ip_address: str | None
+    port: int
+    hardware: str | None
+    esco_code: str | None
+    mode: str
+
+    @property
+    def kind(self) -> Hardware | None:
+        """The hardware as a `Hardware`, None when unknown (not synced yet)."""
+        return Hardware(self.hardware) if self.hardware in HARDWARE_NAMES else None
+
+
+def _ip(db: Database, column: str) -> str:
+    return f"host({column})" if db.engine == "postgres" else column
+
+
+def check_hardware(hardware: str) -> Hardware:
+    if hardware not in HARDWARE_NAMES:
+        raise InvalidValueError(f"unknown hardware {hardware!r} (known: {', '.join(HARDWARE_NAMES)})")
+    return Hardware(hardware)
+
+
+def check_frequency(frequency: str) -> str:
+    if frequency not in FREQUENCIES:
+        raise InvalidValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, not {frequency!r}")
+    return frequency
+
+
+# Escos ----------------------------------------------------------------------------------------
+
+
+def add_esco(db: Database, code: str, name: str | None = None) -> UUID:
+    esco_id = uuid4()
+    db.execute("INSERT INTO escos (id, code, name) VALUES (:id, :code, :name)",
+               {"id": esco_id, "code": code, "name": name or code})
+    return esco_id
+
+
+def esco_ids(db: Database) -> dict[str, UUID]:
+    return {row["code"]: row["id"] for row in db.query("SELECT id, code FROM escos")}
+
+
+# Meters and registers -------------------------------------------------------------------------
+
+
+def add_meter(db: Database, serial: str, ip_address: str | None, hardware: str, esco: UUID | None,
+              port: int = 8080, mode: str = "active") -> UUID:
+    """A meter, its shadow (by trigger) and its registers: A and B on twin-element meters."""
+    kind = check_hardware(hardware)
+    meter_id = uuid4()
+    db.execute("INSERT INTO meter_registry (id, serial, ip_address, port, hardware, esco, mode) "
+               "VALUES (:id, :serial, :ip, :port, :hardware, :esco, :mode)",
+               {"id": meter_id, "serial": serial, "ip": ip_address, "port": port,
+                "hardware": kind.value, "esco": esco, "mode": mode})
+    for element in kind.elements:
+        db.execute("INSERT INTO meter_registers (register_id, meter_id, element) "
+                   "VALUES (:register, :meter, :element)",
+                   {"register": uuid4(), "meter": meter_id, "element": element})
+    return meter_id
+
+
+def meters(db: Database, esco: str | None = None, active_only: bool = False) -> list[Meter]:
+    """Meters (of one esco), by serial; ``active_only``: mode active with an address."""
+    rows = db.query(
+        f"SELECT r.id, r.serial, {_ip(db, 'r.ip_address')} AS ip, r.port, r.hardware, "
+        "e.code AS esco_code, r.mode FROM meter_registry r LEFT JOIN escos e ON e.id = r.esco "
+        "WHERE (CAST(:esco AS TEXT) IS NULL OR e.code = :esco) AND (:all_modes OR (r.mode = 'active' AND "
+        "r.ip_address IS NOT NULL)) ORDER BY r.serial",
+        {"esco": esco, "all_modes": not active_only})
+    return [Meter(r["id"], r["serial"], r["ip"], int(r["port"]), r["hardware"],
+                  r["esco_code"], r["mode"]) for r in rows]
+
+
+def meter_id(db: Database, serial: str) -> UUID:
+    """The id of the meter with ``serial``; `NotFoundError` when there is none."""
+    rows = db.query("SELECT id FROM meter_registry WHERE serial = :s", {"s": serial})
+    if not rows:
+        raise NotFoundError(f"no meter with serial {serial!r}")
+    found: UUID = rows[0]["id"]
+    return found
+
+
+def register_id(db: Database, serial: str, element: str = "A") -> UUID:
+    """The register of one element of the meter with ``serial``."""
+    rows = db.query("SELECT register_id FROM meter_registers WHERE meter_id = :m AND element = :e",
+                    {"m": meter_id(db, serial), "e": element})
+    if not rows:
+        raise NotFoundError(f"meter {serial} has no element {element} register")
+    found: UUID = rows[0]["register_id"]
+    return found
+
+
+def enabled_registers(db: Database, meter: UUID) -> dict[str, UUID]:
+    """element → register id of the meter's enabled registers."""
+    return {row["element"]: row["register_id"] for row in db.query(
+        "SELECT element, register_id FROM meter_registers WHERE meter_id = :m AND status = 'enabled'",
+        {"m": meter})}
+
+
+def registers(db: Database, meter: UUID) -> list[dict[str, Any]]:
+    """The meter's registers (register_id, element, status), by element."""
+    return db.query("SELECT register_id, element, status FROM meter_registers "
+                    "WHERE meter_id = :m ORDER BY element", {"m": meter})
+
+
+def registry_row(db: Database, serial: str) -> dict[str, Any] | None:
+    """Every registry column of the meter with ``serial``, None when there is none."""
+    rows = db.query("SELECT * FROM meter_registry WHERE serial = :s", {"s": serial})
+    return rows[0] if rows else None
+
+
+def active_meters_of_esco(db: Database, esco: str) -> list[dict[str, Any]]:
+    """The esco's active meters with their signal quality and health (the mediator's GetMeters)."""
+    return db.query(
+        "SELECT r.id, r.ip_address, r.serial, r.name, e.code AS esco, s.csq, s.health, "
+        "r.hardware FROM meter_registry r JOIN escos e ON e.id = r.esco "
+        "JOIN meter_shadows s ON s.id = r.id WHERE e.code = :esco AND r.mode = 'active' "
+        "ORDER BY r.serial",
+        {"esco": esco},
+    )
+
+
+def update_registry_if_changed(db: Database, meter: UUID, **fields: Any) -> bool:
+    """Write registry facts only when they differ from what is stored; whether anything did."""
+    unknown = set(fields) - REGISTRY_COLUMNS
+    if unknown:
+        raise InvalidValueError(f"not registry columns: {', '.join(sorted(unknown))}")
+    changes = " OR ".join(f"{c} IS DISTINCT FROM :{c}" if db.engine == "postgres"
+                          else f"{c} IS NOT :{c}" for c in fields)
+    assignments = ", ".join(f"{c} = :{c}" for c in fields)
+    return db.execute(f"UPDATE meter_registry SET {assignments} WHERE id = :id AND ({changes})",
+                      {**fields, "id": meter}) > 0
+
+
+# Metrics --------------------------------------------------------------------------------------
+
+
+def enabled_metrics(db: Database, frequency: str) -> list[str]:
+    return [r["name"] for r in db.query(
+        "SELECT name FROM meter_metrics WHERE enabled AND run_frequency = :f ORDER BY name",
+        {"f": check_frequency(frequency)})]
+
+
+def metrics(db: Database) -> list[dict[str, Any]]:
+    """Every metric with whether it is enabled and how often it runs, by frequency and name."""
+    return db.query("SELECT name, enabled, run_frequency FROM meter_metrics ORDER BY run_frequency, name")
+
+
+def set_metric(db: Database, name: str, enabled: bool | None = None,
+               frequency: str | None = None) -> None:
+    if frequency is not None:
+        check_frequency(frequency)
+    changed = db.execute("UPDATE meter_metrics SET enabled = COALESCE(:enabled, enabled), "
+                         "run_frequency = COALESCE(:frequency, run_frequency) WHERE name = :name",
+                         {"enabled": enabled, "frequency": frequency, "name": name})
+    if not changed:
+        raise NotFoundError(f"no metric named {name!r}")
+
+
+def register_meters(db: Database) -> list[tuple[UUID, UUID]]:
+    """(register id, meter id) of every register."""
+    return [(row["register_id"], row["meter_id"])
+            for row in db.query("SELECT register_id, meter_id FROM meter_registers")]

@@ -1,0 +1,87 @@
+"""Facts about meters and their data that every part shares, written once.
+
+A leaf module: it imports nothing else of Flows, so any part may use it (the layering test
+keeps it that way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from enum import StrEnum
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+HALF_HOUR = timedelta(minutes=30)
+# Local days (daily usage, missing half hours) are days in this zone: 46, 48 or 50 half hours.
+LOCAL_ZONE = ZoneInfo("Europe/London")
+# 0xFFFFFF Wh: what a meter reports when it cannot read a register ("register error").
+REGISTER_SENTINEL_WH = 16_777_215
+
+
+class Hardware(StrEnum):
+    """The meter kinds of the registry (``meter_registry.hardware``)."""
+
+    C1_W = "C1.w"  # single phase, twin element (registers A and B)
+    B1_W = "B1.w"
+    EMA1_W = "EMA1.w"
+    P1_AX = "P1.ax"  # three phase, whole current
+    P1_CX = "P1.cx"  # three phase, CT operated
+
+    @property
+    def three_phase(self) -> bool:
+        return self in (Hardware.P1_AX, Hardware.P1_CX)
+
+    @property
+    def twin_element(self) -> bool:
+        return self is Hardware.C1_W
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """The registers a meter of this kind has."""
+        return ("A", "B") if self.twin_element else ("A",)
+
+    @property
+    def register_scale(self) -> int:
+        """Raw register units per Wh: CT-operated meters count in ten-thousandths."""
+        return 10_000 if self is Hardware.P1_CX else 1
+
+
+class Frequency(StrEnum):
+    """How often a metric is collected (``meter_metrics.run_frequency``)."""
+
+    HOURLY = "hourly"
+    TWELVE_HOURLY = "12hourly"
+    DAILY = "daily"
+
+    @property
+    def period(self) -> timedelta:
+        return _PERIODS[self]
+
+
+_PERIODS = {Frequency.HOURLY: timedelta(hours=1), Frequency.TWELVE_HOURLY: timedelta(hours=12),
+            Frequency.DAILY: timedelta(days=1)}
+FREQUENCIES: tuple[str, ...] = tuple(frequency.value for frequency in Frequency)
+
+# Interval quality ----------------------------------------------------------------------------
+
+Quality = Literal["actual", "estimated", "invalid"]
+# Intervals with one of these flags are implausible: kept and shown, never summed as usage.
+UNUSABLE_FLAGS = frozenset({"reversal", "sentinel", "spike"})
+# An interval apportioned from a span (a gap, a clock skew, register reads), not measured.
+DERIVED_FLAG = "derived"
+
+
+def flag_names(flags: str | Iterable[str]) -> list[str]:
+    """Flags as a list, from the views' comma-separated text or any iterable."""
+    return [flag for flag in (flags.split(",") if isinstance(flags, str) else flags) if flag]
+
+
+def interval_quality(flags: str | Iterable[str]) -> Quality:
+    """``invalid`` when an unusable flag is set, ``estimated`` when derived, else ``actual``."""
+    names = set(flag_names(flags))
+    if names & UNUSABLE_FLAGS:
+        return "invalid"
+    if DERIVED_FLAG in names:
+        return "estimated"
+    return "actual"
