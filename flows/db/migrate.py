@@ -11,6 +11,7 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from flows.db.connection import Database, DatabaseError, sqlite_time
+from flows.meterdata import LOCAL_ZONE
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,11 @@ def migrate(db: Database) -> list[Migration]:
     return applied
 
 
-LOCAL_ZONE = "Europe/London"
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 
 def local_days(first: date = FIRST_DAY, last: date = LAST_DAY,
-               zone: str = LOCAL_ZONE) -> Iterator[tuple[date, datetime, datetime, int]]:
+               zone: str = LOCAL_ZONE.key) -> Iterator[tuple[date, datetime, datetime, int]]:
     """(day, start UTC, end UTC, half-hours) for each local day: 46/48/50 around clock changes."""
     tz = ZoneInfo(zone)
     day = first

@@ -10,6 +10,7 @@ from flows.emop import records
 from flows.emop.errors import FrameFormatError
 from flows.emop.frame import ANY_METER, Address, Frame
 from flows.emop.messages import READ, WRITE, Format, ObjectId
+from flows.meterdata import Hardware
 from flows.meters.model import VirtualMeter
 
 NAK_FORMAT, NAK_LENGTH, NAK_UNKNOWN_OBJECT, NAK_READ_ONLY, NAK_ADDRESS = 2, 3, 5, 6, 7
@@ -25,7 +26,7 @@ def _money(amount: str) -> Reader:
 
 def _three_phase_total(meter: VirtualMeter, now: datetime, which: int) -> bytes:
     """Wh, or Wh × 10000 on CT meters (`P1.cx`): a 32-bit counter that rolls over."""
-    scale = 10000 if meter.three_phase_config == 0 else 1
+    scale = Hardware(records.THREE_PHASE_CONFIG[meter.three_phase_config]).register_scale
     return records.encode_u4(meter.registers(now)[which] * scale % 2**32)
 
 
