@@ -5,11 +5,15 @@ not make one half hour). Writes run in the views' iteration transaction (on its 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID
+
+import psycopg
 
 from flows.db.connection import Database
 
@@ -68,6 +72,27 @@ def value_changes(db: Database, after: int, limit: int) -> list[dict[str, Any]]:
     return db.query("SELECT seq, source, register_id, timestamp, old_wh, new_wh FROM "
                     "register_value_changes WHERE seq > :after ORDER BY seq LIMIT :limit",
                     {"after": after, "limit": limit})
+
+
+NOTIFY_CHANNEL = "flows_register_changes"  # notified by the change-log trigger (PostgreSQL)
+
+
+@contextlib.contextmanager
+def change_listener(db: Database) -> Iterator[Callable[[float], bool]]:
+    """A function that waits up to N seconds and tells whether changes were logged meanwhile:
+    on PostgreSQL woken by the change-log trigger's NOTIFY, on SQLite it only sleeps."""
+    if db.engine != "postgres":
+        def sleep(seconds: float) -> bool:
+            time.sleep(seconds)
+            return False
+        yield sleep
+        return
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+        def wait(seconds: float) -> bool:
+            return any(True for _ in conn.notifies(timeout=seconds, stop_after=1))
+        yield wait
 
 
 def last_change(db: Database) -> int:

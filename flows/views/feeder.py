@@ -178,15 +178,12 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
     return summary
 
 
-NOTIFY_CHANNEL = "flows_register_changes"  # notified by the change-log trigger (PostgreSQL)
-
-
 def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda: False,
            batch: int = DEFAULT_BATCH) -> None:
     """Keep the views up to date until ``stop()``: update, then wait for new changes. On
     PostgreSQL the wait ends as soon as a change commits (LISTEN/NOTIFY; ``poll_s`` is then
     only a safety net); on SQLite it polls every ``poll_s`` seconds."""
-    with _change_listener(db) as wait_for_changes:
+    with intervals.change_listener(db) as wait_for_changes:
         while not stop():
             summary = update(db, batch)
             if summary.changes:
@@ -196,22 +193,3 @@ def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda:
             while not stop() and time.monotonic() < deadline:
                 if wait_for_changes(min(0.5, poll_s)):
                     break
-
-
-@contextlib.contextmanager
-def _change_listener(db: Database) -> Iterator[Callable[[float], bool]]:
-    """A function that waits up to N seconds and tells whether changes were notified."""
-    if db.engine != "postgres":
-        def sleep(seconds: float) -> bool:
-            time.sleep(seconds)
-            return False
-        yield sleep
-        return
-    import psycopg
-
-    with psycopg.connect(db.url, autocommit=True) as conn:
-        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-
-        def wait(seconds: float) -> bool:
-            return any(True for _ in conn.notifies(timeout=seconds, stop_after=1))
-        yield wait
