@@ -48,17 +48,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def prepare_database(path: Path, registry: Path) -> str:
+def prepare_database(path: Path, registry_csv: Path) -> str:
     url = f"sqlite:///{path}"
     db = connect(url)
     migrate(db)
     db.close()
     import subprocess
 
-    subprocess.run([*FLOWS_COMMAND, "meters", "import", str(registry), "--create-escos",
+    subprocess.run([*FLOWS_COMMAND, "meters", "import", str(registry_csv), "--create-escos",
                     "--database", url], check=True, capture_output=True)
     db = connect(url)
-    for row in db.query("SELECT name FROM meter_metrics"):
+    for row in registry.metrics(db):
         registry.set_metric(db, row["name"], enabled=False)
     registry.set_metric(db, "SyncerReads", enabled=True, frequency=FREQUENCY)
     db.close()
@@ -127,7 +127,7 @@ class SeedModel:
         a = ElementRegisters.decode(self.read(meter.serial, ObjectId.ELEMENT_A))
         values = {"import_a": a.import_active / 1000, "export_a": a.export_active / 1000,
                   "reads_at": now}
-        if meter.hardware == Hardware.C1_W:
+        if meter.kind is Hardware.C1_W:
             b = ElementRegisters.decode(self.read(meter.serial, ObjectId.ELEMENT_B))
             values |= {"import_b": b.import_active / 1000, "export_b": b.export_active / 1000}
         return values
@@ -168,18 +168,18 @@ def main() -> None:
     parser.add_argument("--skip-seed", action="store_true", help="only our collector")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        registry = Path(tmp) / "meters.csv"
+        registry_csv = Path(tmp) / "meters.csv"
         fleet = start_flows(["simulate", "--meters", str(args.meters), "--port", "0",
                              "--shared-host", "--latency", str(args.latency),
-                             "--registry", str(registry)], "meters ready")
+                             "--registry", str(registry_csv)], "meters ready")
         port = free_port()
-        mediator = start_flows(["mediator", "--meters", str(registry), "--listen",
+        mediator = start_flows(["mediator", "--meters", str(registry_csv), "--listen",
                                 f"127.0.0.1:{port}", "--min-gap", "0"], "mediator listening")
         try:
-            url = prepare_database(Path(tmp) / "flows.db", registry)
+            url = prepare_database(Path(tmp) / "flows.db", registry_csv)
             target = f"127.0.0.1:{port}"
             db = connect(url)
-            requests = sum(1 if m.hardware != Hardware.C1_W else 2
+            requests = sum(1 if m.kind is not Hardware.C1_W else 2
                            for m in registry.meters(db, active_only=True))
             print(f"fleet sync: {args.meters} simulated meters, {args.latency * 1000:g} ms per "
                   f"request, SyncerReads ({requests} requests), SQLite")
