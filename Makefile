@@ -8,14 +8,15 @@ BIN := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# The demo needs only Flows itself; tests also need the dev extras.
+# The demo needs only Flows itself; tests also need the dev extras. -qq: errors only (no
+# build-backend notices, no warnings about package indexes configured on the machine).
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq -e .
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.runtime
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install -qq -e '.[dev]'
 	touch $@
 
 # The dashboard's browser test drives Debian's Chromium (Playwright never downloads a browser).
