@@ -17,6 +17,9 @@ HALF_HOUR = timedelta(minutes=30)
 LOCAL_ZONE = ZoneInfo("Europe/London")
 # 0xFFFFFF Wh: what a meter reports when it cannot read a register ("register error").
 REGISTER_SENTINEL_WH = 16_777_215
+# The hardware of a single-phase meter whose hardware code is not one we know (the deployed
+# client's name for it; the registry keeps it as it is).
+UNKNOWN_SINGLE_PHASE = "SINGLE_PHASE_UNKNOWN"
 
 
 class Hardware(StrEnum):
@@ -43,8 +46,9 @@ class Hardware(StrEnum):
 
     @property
     def register_scale(self) -> int:
-        """Raw register units per Wh: CT-operated meters count in ten-thousandths."""
-        return 10_000 if self is Hardware.P1_CX else 1
+        """Raw three-phase total units per Wh: CT-operated meters count tenths of a Wh (the
+        deployed client reads their kWh as raw / 10,000), whole-current meters Wh."""
+        return 10 if self is Hardware.P1_CX else 1
 
 
 class Frequency(StrEnum):

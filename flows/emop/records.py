@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from flows.emop.errors import FrameFormatError
-from flows.meterdata import Hardware
+from flows.meterdata import UNKNOWN_SINGLE_PHASE, Hardware
 
 EMOP_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 MONEY_SCALE = Decimal(100000)
@@ -143,6 +143,53 @@ def decode_u4(value: bytes) -> int:
     return int.from_bytes(value, "little")
 
 
+def encode_u2(number: int) -> bytes:
+    return (number % 2**16).to_bytes(2, "little")
+
+
+def decode_u2(value: bytes) -> int:
+    _expect(value, 2, "u2 value")
+    return int.from_bytes(value, "little")
+
+
+def decode_u1(value: bytes) -> int:
+    _expect(value, 1, "u1 value")
+    return value[0]
+
+
+def encode_power(kilowatts: Decimal) -> bytes:
+    """Instantaneous active power: u2 watts."""
+    return encode_u2(int(kilowatts * 1000))
+
+
+def decode_power(value: bytes) -> Decimal:
+    """Instantaneous active power in kW (the wire holds watts)."""
+    return Decimal(decode_u2(value)) / 1000
+
+
+def describe_backlight(code: int) -> str:
+    """Object FFFF10 (u1): how the display's backlight behaves."""
+    named = {0: "normal", 102: "always_off", 119: "always_on", 255: "always_on_3p"}
+    if code in named:
+        return named[code]
+    return f"off_after_{code}s_3p" if 1 <= code <= 30 else f"code_{code}"
+
+
+def describe_load_switch(code: int) -> str:
+    """Object FFFF11 (u1): when the supply switch needs the button pressed."""
+    named = {0: "normal_button_always", 102: "no_button_prepay_mode",
+             119: "no_button_credit_mode", 136: "never_button_required"}
+    return named.get(code, f"code_{code}")
+
+
+TIME_SWITCHES_SIZE = 80  # objects 0D0000 / 0D00FF: the tariff time-switch table, as stored
+
+
+def decode_time_switches(value: bytes) -> bytes:
+    _expect(value, TIME_SWITCHES_SIZE, "tariff time switches")
+    return value
+
+
 def encode_flag(flag: bool) -> bytes:
     return bytes((int(flag),))
 
@@ -166,47 +213,59 @@ def decode_ascii(value: bytes) -> str:
         raise FrameFormatError(f"not ASCII: {value.hex()}") from None
 
 
-def decode_hardware(value: bytes) -> str | None:
-    """The hardware name (`C1.w`, `B1.w`, `EMA1.w`); None means a three-phase meter, whose
-    variant comes from the three-phase configuration object."""
-    raw = decode_ascii(value).rstrip("\x00 ")
-    if not raw:
-        return None
-    return HARDWARE.get(raw, raw)
+HARDWARE_SIZE = 4  # bytes of object 608000, as real meters send it
 
 
-def encode_hardware(raw: str, size: int = 10) -> bytes:
+def decode_hardware(value: bytes) -> str:
+    """The single-phase hardware name (`C1.w`, `B1.w`, `EMA1.w`) of a code (`6Cw`, ...), as
+    the deployed client maps it: any other value (all zero on three-phase meters, `1` on some
+    real ones) is `SINGLE_PHASE_UNKNOWN`. Three-phase meters say what they are in object
+    000503 (see `decode_three_phase_config`)."""
+    raw = value.decode("ascii", errors="replace").rstrip("\x00 ")
+    return HARDWARE.get(raw, UNKNOWN_SINGLE_PHASE)
+
+
+def encode_hardware(raw: str, size: int = HARDWARE_SIZE) -> bytes:
     return raw.encode("ascii").ljust(size, b"\x00")
 
 
-def encode_three_phase_config(name: str) -> bytes:
-    codes = {v: k for k, v in THREE_PHASE_CONFIG.items()}
-    if name not in codes:
-        raise ValueError(f"three-phase configuration is one of {sorted(codes)}, not {name!r}")
-    return bytes((codes[name],))
+# Object 000503 (4 bytes): bit 7 of byte 0 is the meter type (1 whole current "ax", 0 CT
+# operated "cx"); bits 6..0 say what is fitted (middle output terminals, disconnect switch,
+# GSM, real-time clock, magnetic detection, terminal cover and top cover tamper switches);
+# bytes 1..3 are unused.
+THREE_PHASE_CONFIG_SIZE = 4
+WHOLE_CURRENT_BIT = 0x80
+
+
+def encode_three_phase_config(name: str, fitted: int = 0) -> bytes:
+    if name not in (Hardware.P1_AX, Hardware.P1_CX):
+        raise ValueError(f"three-phase configuration is P1.ax or P1.cx, not {name!r}")
+    meter_type = WHOLE_CURRENT_BIT if name == Hardware.P1_AX else 0
+    return bytes((meter_type | (fitted & 0x7F), 0, 0, 0))
 
 
 def decode_three_phase_config(value: bytes) -> str:
-    _expect(value, 1, "three-phase configuration")
-    if value[0] not in THREE_PHASE_CONFIG:
-        raise FrameFormatError(f"unknown three-phase configuration {value[0]}")
-    return THREE_PHASE_CONFIG[value[0]]
+    """`P1.ax` (whole current) or `P1.cx` (CT operated)."""
+    _expect(value, THREE_PHASE_CONFIG_SIZE, "three-phase configuration")
+    return (Hardware.P1_AX if value[0] & WHOLE_CURRENT_BIT else Hardware.P1_CX).value
 
 
 def encode_firmware(version: str) -> bytes:
-    """`3_03_2` → `"3032"` (single phase); 8 hex digits otherwise."""
-    if "_" in version:
-        return version.replace("_", "").encode("ascii")
-    return bytes.fromhex(version)
+    """`3_03_2` → `"3032"`: four ASCII characters."""
+    raw = version.replace("_", "")
+    if len(raw) != 4 or not raw.isascii():
+        raise ValueError(f"a firmware version is four ASCII characters, not {version!r}")
+    return raw.encode("ascii")
 
 
 def decode_firmware(value: bytes) -> str:
-    """`"3032"` → `3_03_2` for single-phase meters; other firmware as hex."""
+    """`"3032"` → `3_03_2`: the first character, the next two, the fourth (as the deployed
+    client formats every meter's version); bytes that are not ASCII as hex."""
     _expect(value, 4, "firmware version")
-    text = value.decode("ascii", errors="replace")
-    if text.isdigit():
-        return f"{text[0]}_{text[1:3]}_{text[3]}"
-    return value.hex().upper()
+    if not all(0x20 <= byte < 0x7F for byte in value):
+        return value.hex().upper()
+    text = value.decode("ascii")
+    return f"{text[0]}_{text[1:3]}_{text[3]}"
 
 
 def decode_serial(value: bytes) -> str:
@@ -277,8 +336,14 @@ def decode_events(value: bytes) -> list[Event]:
             for ts, event_id, event_set in _EVENT.iter_unpack(value)]
 
 
-STATUS_VALID = 0x0080
-STATUS_RESET = 0x0100
+# Profile-log status (u2 little-endian): bytes `00 80` are valid data, `01 00` a reset.
+STATUS_VALID = 0x8000
+STATUS_POWER_FAIL = 0x4000
+STATUS_MINOR_TIME_ERROR = 0x2000
+STATUS_MAJOR_TIME_ERROR = 0x1000
+STATUS_COMMS_ERROR = 0x0800
+STATUS_RESET = 0x0001
+PROFILE_LOG_1_RECORDS = 4  # one reply covers two hours; the deployed parser needs all four
 
 
 @dataclass(frozen=True)

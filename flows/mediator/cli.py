@@ -11,8 +11,8 @@ from prometheus_client import start_http_server
 
 from flows import eventloop
 from flows.db import connect, migrate
-from flows.mediator.directory import DatabaseDirectory
-from flows.mediator.links import CsvDirectory, LinkSettings, MeterLinks, Resolver
+from flows.mediator.directory import CsvDirectory, DatabaseDirectory
+from flows.mediator.links import LinkSettings, MeterLinks, Resolver
 from flows.mediator.server import InfoService, Metrics, TlsFiles, start_server
 
 
@@ -95,7 +95,8 @@ async def _serve(
         resolve, info = directory, InfoService(directory.info, directory.meters)
     else:
         assert csv_path is not None
-        resolve = CsvDirectory(csv_path)
+        listed = CsvDirectory(csv_path)
+        resolve, info = listed, InfoService(listed.info, listed.meters)
     if metrics_port is not None:
         start_http_server(metrics_port, registry=metrics.registry)
     server, port = await start_server(listen, MeterLinks(resolve, settings), metrics, info, tls)

@@ -154,13 +154,32 @@ class MediatorClient:
     async def clock(self, serial: str) -> datetime:
         return await self._read(serial, ObjectId.TIME, records.decode_clock)
 
-    async def hardware(self, serial: str) -> str:
-        """The hardware name; three-phase meters answer with their configuration."""
-        name = await self._read(serial, ObjectId.HARDWARE_VERSION, records.decode_hardware)
-        if name is not None:
-            return name
-        return await self._read(serial, ObjectId.THREE_PHASE_CONFIGURATION,
-                                records.decode_three_phase_config)
+    async def hardware(self, serial: str, three_phase: bool = False) -> str:
+        """The hardware name: of a single-phase meter from its hardware code (608000; an
+        unknown code is `SINGLE_PHASE_UNKNOWN`), of a three-phase one from its configuration
+        (000503: `P1.ax` or `P1.cx`)."""
+        if three_phase:
+            return await self._read(serial, ObjectId.THREE_PHASE_CONFIGURATION,
+                                    records.decode_three_phase_config)
+        return await self._read(serial, ObjectId.HARDWARE_VERSION, records.decode_hardware)
+
+    async def backlight(self, serial: str) -> str:
+        """The backlight setting (see `flows.emop.records.describe_backlight`)."""
+        return records.describe_backlight(
+            await self._read(serial, ObjectId.BACKLIGHT, records.decode_u1))
+
+    async def load_switch(self, serial: str) -> str:
+        return records.describe_load_switch(
+            await self._read(serial, ObjectId.LOAD_SWITCH, records.decode_u1))
+
+    async def daylight_savings_correction_enabled(self, serial: str) -> bool:
+        return await self._read(serial, ObjectId.DAYLIGHT_SAVINGS_CORRECTION_FLAG, records.decode_flag)
+
+    async def active_power(self, serial: str, element: str | None = None) -> Decimal:
+        """Instantaneous active import power in kW, of the meter or of element A or B."""
+        object_id = {None: ObjectId.INSTANTANEOUS_ACTIVE_POWER, "A": ObjectId.ELEMENT_A_ACTIVE_POWER,
+                     "B": ObjectId.ELEMENT_B_ACTIVE_POWER}[element]
+        return await self._read(serial, object_id, records.decode_power)
 
     async def three_phase_total_import(self, serial: str) -> int:
         """A three-phase meter's total active import in raw register units (see

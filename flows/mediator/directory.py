@@ -1,12 +1,22 @@
-"""Where meters are and what we know of them, from the Flows database (reloaded periodically)."""
+"""Where meters are and what we know of them: from the Flows database (reloaded periodically)
+or from a registry CSV (re-read when it changes). Both answer InfoService as the deployed
+mediator does: GetInfo with the registry's and the shadow's columns at the top level, GetMeters
+of one esco, or of every esco when none is named.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import time
+from pathlib import Path
 from typing import Any
 
 from flows.db import Database, registry, shadows
+
+# Columns of the registry and the shadow that say when a row itself changed: the registry's
+# are kept at the top level, the shadow's are left out.
+_ROW_TIMES = {"id", "created_at", "updated_at"}
 
 
 class DatabaseDirectory:
@@ -34,7 +44,48 @@ class DatabaseDirectory:
         found = registry.registry_row(self.db, serial)
         if found is None:
             return None
-        return {"registry": found, "shadow": shadows.shadow(self.db, found["id"])}
+        state = shadows.shadow(self.db, found["id"])
+        return {**{k: v for k, v in state.items() if k not in _ROW_TIMES}, **found}
 
     def meters(self, esco: str) -> list[dict[str, Any]]:
-        return registry.active_meters_of_esco(self.db, esco)
+        return registry.active_meters(self.db, esco or None)
+
+
+class CsvDirectory:
+    """serial → (ip_address, port) from a registry CSV, re-read when the file changes; its rows
+    (serial, ip_address, port, hardware, esco) are what InfoService knows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._mtime = -1.0
+        self._addresses: dict[str, tuple[str, int]] = {}
+        self._rows: dict[str, dict[str, str]] = {}
+
+    async def __call__(self, serial: str) -> tuple[str, int] | None:
+        self._reload()
+        return self._addresses.get(serial)
+
+    def _reload(self) -> None:
+        mtime = self.path.stat().st_mtime
+        if mtime != self._mtime:
+            with self.path.open(newline="") as handle:
+                self._rows = {row["serial"]: row for row in csv.DictReader(handle)}
+            self._addresses = {serial: (row["ip_address"], int(row.get("port") or 8080))
+                               for serial, row in self._rows.items()}
+            self._mtime = mtime
+
+    def _row(self, row: dict[str, str]) -> dict[str, Any]:
+        return {"serial": row["serial"], "ip_address": row["ip_address"],
+                "port": int(row.get("port") or 8080), "hardware": row.get("hardware") or None,
+                "esco": row.get("esco") or None, "mode": "active"}
+
+    def info(self, serial: str) -> dict[str, Any] | None:
+        self._reload()
+        row = self._rows.get(serial)
+        return self._row(row) if row is not None else None
+
+    def meters(self, esco: str) -> list[dict[str, Any]]:
+        self._reload()
+        return [self._row(row) for serial, row in sorted(self._rows.items())
+                if not esco or row.get("esco") == esco]
+

@@ -5,11 +5,9 @@ send a frame twice: a frame is only re-sent for reads, never for writes."""
 from __future__ import annotations
 
 import asyncio
-import csv
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from flows.emop import EmopError, Frame, MeterConnection, NakError, TransportError
 
@@ -129,23 +127,3 @@ class MeterLinks:
             wait = self.settings.min_gap_s - (time.monotonic() - last)
             if wait > 0:
                 await asyncio.sleep(wait)  # the meter needs this pause between requests
-
-
-class CsvDirectory:
-    """serial → (ip_address, port) from a registry CSV, re-read when the file changes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._mtime = -1.0
-        self._addresses: dict[str, tuple[str, int]] = {}
-
-    async def __call__(self, serial: str) -> tuple[str, int] | None:
-        mtime = self.path.stat().st_mtime
-        if mtime != self._mtime:
-            with self.path.open(newline="") as handle:
-                self._addresses = {
-                    row["serial"]: (row["ip_address"], int(row.get("port") or 8080))
-                    for row in csv.DictReader(handle)
-                }
-            self._mtime = mtime
-        return self._addresses.get(serial)

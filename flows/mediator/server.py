@@ -73,7 +73,7 @@ class EmliteMediatorService(pb_grpc.EmliteMediatorServiceServicer):  # type: ign
 
     async def readElement(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         async def work() -> Any:
-            frame = read_request(request.objectId & 0xFFFFFF)
+            frame = read_request(_object_id(request.objectId))
             reply = await self.links.exchange(request.serial, frame, is_write=False)
             return pb.ReadElementReply(response=_value(reply, frame))
 
@@ -81,7 +81,7 @@ class EmliteMediatorService(pb_grpc.EmliteMediatorServiceServicer):  # type: ign
 
     async def writeElement(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         async def work() -> Any:
-            frame = write_request(request.objectId & 0xFFFFFF, request.payload)
+            frame = write_request(_object_id(request.objectId), request.payload)
             reply = await self.links.exchange(request.serial, frame, is_write=True)
             _value(reply, frame)
             return pb.WriteElementReply()
@@ -104,6 +104,17 @@ class EmliteMediatorService(pb_grpc.EmliteMediatorServiceServicer):  # type: ign
 
 class _Invalid(LinkError):
     status = "INVALID_ARGUMENT"
+
+
+MAX_OBJECT_ID = 0xFFFFFF  # object ids are 3 bytes on the wire
+
+
+def _object_id(object_id: int) -> int:
+    """The request's object id, refused when it does not fit in 3 bytes (masking it would read
+    another object: 0x1FFFD1D is not CSQ)."""
+    if not 0 <= object_id <= MAX_OBJECT_ID:
+        raise _Invalid(f"object id {object_id:#x} does not fit in 3 bytes (at most {MAX_OBJECT_ID:#x})")
+    return int(object_id)
 
 
 def _value(reply: Frame, request: Frame) -> bytes:

@@ -99,8 +99,10 @@ def build_fleet(count: int, seed: int, start: datetime,
         # life is in its opening register value.
         installed = (start - timedelta(days=meter_rng.randint(31, 45))).replace(
             minute=0, second=0, microsecond=0, tzinfo=UTC)
+        # Four ASCII digits on every meter (three-phase ones too: the deployed client formats
+        # any version as d_dd_d); the same random draws as ever, so a seed keeps its fleet.
         firmware = (meter_rng.choice(SINGLE_PHASE_FIRMWARE) if code
-                    else bytes(meter_rng.getrandbits(8) for _ in range(4)))
+                    else bytes(0x30 + meter_rng.getrandbits(8) % 10 for _ in range(4)))
         meters.append(VirtualMeter(
             number=number,
             seed=meter_rng.getrandbits(48),

@@ -69,6 +69,12 @@ class VirtualMeter:
     topup_days: int = 7
     faults: Faults = field(default_factory=Faults)
     prepay_enabled: bool = True
+    # Settings a supplier reads and writes (objects FFFF10, FFFF11, FFFF0B, FFFF0E, FFFF0F).
+    backlight: int = 0  # 0: normal (single phase) / always off (three phase)
+    load_switch: int = 0  # 0: normal, button always needed
+    daylight_savings_correction: bool = True
+    no_debt_recovery_in_emergency_credit: bool = False
+    no_standing_charge_in_power_fail: bool = True
     clock_offset_s: float = 0.0  # set by a clock write
     extra_credit: Decimal = Decimal(0)  # from top-up tokens
     _import_sums: list[int] = field(default_factory=lambda: [0], repr=False)
@@ -168,6 +174,19 @@ class VirtualMeter:
         hour = half_hour_index(moment) // 2
         csq = 8 + int(random.Random(self.seed * 7919 + hour).random() * 24)
         return records.SignalQuality(min(csq, 31), self.network_operator)
+
+    def active_power_w(self, moment: datetime, element: str = "A") -> int:
+        """Instantaneous import power (W) of an element: this half hour's average."""
+        if element == "B" and not self.twin_element:
+            return 0
+        watts = import_wh(self.seed, self.size, half_hour_index(moment)) * 2
+        return watts // 3 if element == "B" else watts
+
+    def transaction_count(self, moment: datetime) -> int:
+        """Top-ups so far: one every `topup_days` since installation."""
+        if moment <= self.installed:
+            return 0
+        return int((moment - self.installed) // timedelta(days=self.topup_days))
 
     def voltage_dv(self, moment: datetime, phase: int = 0) -> int:
         rng = random.Random(self.seed * 104729 + half_hour_index(moment) * 4 + phase)

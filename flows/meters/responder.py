@@ -15,7 +15,8 @@ from flows.meters.model import VirtualMeter
 
 NAK_FORMAT, NAK_LENGTH, NAK_UNKNOWN_OBJECT, NAK_READ_ONLY, NAK_ADDRESS = 2, 3, 5, 6, 7
 
-Reader = Callable[[VirtualMeter, datetime], bytes]
+# A reader gives the object's value bytes, or None when this meter has no such object.
+Reader = Callable[[VirtualMeter, datetime], bytes | None]
 TOKEN_VALUE = Decimal("10.00")  # what any valid-looking token adds in the simulation
 
 
@@ -24,10 +25,22 @@ def _money(amount: str) -> Reader:
     return lambda meter, now: value
 
 
-def _three_phase_total(meter: VirtualMeter, now: datetime, which: int) -> bytes:
-    """Wh, or Wh × 10000 on CT meters (`P1.cx`): a 32-bit counter that rolls over."""
-    scale = Hardware(records.THREE_PHASE_CONFIG[meter.three_phase_config]).register_scale
-    return records.encode_u4(meter.registers(now)[which] * scale % 2**32)
+def _three_phase_total(meter: VirtualMeter, now: datetime, which: int, divisor: int = 1) -> bytes:
+    """Wh (whole current), tenths of a Wh (CT operated, `P1.cx`): a 32-bit counter that rolls
+    over. ``divisor`` scales the active register down for the reactive and apparent totals."""
+    scale = Hardware(meter.hardware).register_scale
+    return records.encode_u4(meter.registers(now)[which] // divisor * scale % 2**32)
+
+
+def _three_phase_only(read: Reader) -> Reader:
+    """Objects only three-phase meters have; single-phase ones answer NAK 5 (see `respond`)."""
+    def reader(meter: VirtualMeter, now: datetime) -> bytes | None:
+        return read(meter, now) if meter.three_phase else None
+    return reader
+
+
+def _flag(name: str) -> Reader:
+    return lambda meter, now: records.encode_flag(bool(getattr(meter, name)))
 
 
 READERS: dict[int, Reader] = {
@@ -37,7 +50,8 @@ READERS: dict[int, Reader] = {
     ObjectId.CSQ_NET_OP: lambda m, now: m.signal_quality(now).encode(),
     ObjectId.TIME: lambda m, now: records.encode_clock(m.clock(now)),
     ObjectId.HARDWARE_VERSION: lambda m, now: records.encode_hardware(m.hardware_code),
-    ObjectId.THREE_PHASE_CONFIGURATION: lambda m, now: bytes((m.three_phase_config,)),
+    ObjectId.THREE_PHASE_CONFIGURATION: _three_phase_only(
+        lambda m, now: records.encode_three_phase_config(m.hardware)),
     ObjectId.FIRMWARE_VERSION: lambda m, now: m.firmware,
     ObjectId.SERIAL: lambda m, now: records.encode_serial(m.serial),
     ObjectId.INSTANTANEOUS_VOLTAGE: lambda m, now: m.voltage_dv(now).to_bytes(2, "little"),
@@ -46,6 +60,34 @@ READERS: dict[int, Reader] = {
     ObjectId.THREE_PHASE_VOLTAGE_L3: lambda m, now: m.voltage_dv(now, 3).to_bytes(2, "little"),
     ObjectId.THREE_PHASE_TOTAL_ACTIVE_IMPORT: lambda m, now: _three_phase_total(m, now, 0),
     ObjectId.THREE_PHASE_TOTAL_ACTIVE_EXPORT: lambda m, now: _three_phase_total(m, now, 1),
+    ObjectId.THREE_PHASE_TOTAL_REACTIVE_IMPORT: _three_phase_only(
+        lambda m, now: _three_phase_total(m, now, 0, 20)),
+    ObjectId.THREE_PHASE_TOTAL_REACTIVE_EXPORT: _three_phase_only(
+        lambda m, now: _three_phase_total(m, now, 1, 40)),
+    ObjectId.THREE_PHASE_TOTAL_APPARENT_IMPORT: _three_phase_only(
+        lambda m, now: _three_phase_total(m, now, 0)),
+    ObjectId.THREE_PHASE_TOTAL_APPARENT_EXPORT: _three_phase_only(
+        lambda m, now: _three_phase_total(m, now, 1)),
+    ObjectId.THREE_PHASE_SERIAL: _three_phase_only(lambda m, now: records.encode_serial(m.serial)),
+    ObjectId.INSTANTANEOUS_ACTIVE_POWER: lambda m, now: records.encode_u2(
+        m.active_power_w(now, "A") + m.active_power_w(now, "B")),
+    ObjectId.ELEMENT_A_ACTIVE_POWER: lambda m, now: records.encode_u2(m.active_power_w(now, "A")),
+    ObjectId.ELEMENT_B_ACTIVE_POWER: lambda m, now: records.encode_u2(m.active_power_w(now, "B")),
+    ObjectId.BACKLIGHT: lambda m, now: bytes((m.backlight,)),
+    ObjectId.LOAD_SWITCH: lambda m, now: bytes((m.load_switch,)),
+    ObjectId.DAYLIGHT_SAVINGS_CORRECTION_FLAG: _flag("daylight_savings_correction"),
+    ObjectId.NO_DEBT_RECOVERY_IN_EMERGENCY_CREDIT_FLAG: _flag("no_debt_recovery_in_emergency_credit"),
+    ObjectId.NO_STANDING_CHARGE_IN_POWER_FAIL_FLAG: _flag("no_standing_charge_in_power_fail"),
+    ObjectId.TRANSACTION_COUNT: lambda m, now: records.encode_u2(m.transaction_count(now)),
+    ObjectId.TARIFF_ACTIVE_PRICE: lambda m, now: records.encode_money(m.unit_rate),
+    ObjectId.TARIFF_ACTIVE_TOU_RATE: lambda m, now: bytes((0,)),
+    ObjectId.TARIFF_ACTIVE_BLOCK_RATE: lambda m, now: bytes((1,)),
+    ObjectId.TARIFF_ACTIVE_ELEMENT_B_PRICE: lambda m, now: records.encode_money(m.unit_rate),
+    ObjectId.TARIFF_ACTIVE_ELEMENT_B_TOU_RATE: lambda m, now: bytes((1,)),
+    ObjectId.TARIFF_FUTURE_THRESHOLD_MASK: lambda m, now: records.encode_threshold_mask(frozenset()),
+    ObjectId.TARIFF_FUTURE_THRESHOLD_VALUES: lambda m, now: records.encode_threshold_values((0,) * 7),
+    ObjectId.TIME_SWITCHES_ELEMENT_A: lambda m, now: bytes(records.TIME_SWITCHES_SIZE),
+    ObjectId.TIME_SWITCHES_ELEMENT_B: lambda m, now: bytes(records.TIME_SWITCHES_SIZE),
     ObjectId.PREPAY_ENABLED_FLAG: lambda m, now: bytes((int(m.prepay_enabled),)),
     ObjectId.TARIFF_ACTIVE_STANDING_CHARGE: lambda m, now: records.encode_money(m.standing_charge),
     ObjectId.TARIFF_ACTIVE_THRESHOLD_MASK: lambda m, now: records.encode_threshold_mask(frozenset()),
@@ -70,10 +112,22 @@ for _rate in range(1, 9):  # element B time-of-use rates and the block pricing m
         READERS[0xFFF800 + (_block - 1) * 8 + _rate] = lambda m, now: records.encode_money(m.unit_rate)
 
 
+# One-byte settings a write may change, by object: the meter attribute that holds each.
+_SETTINGS: dict[int, tuple[str, Callable[[int], object]]] = {
+    ObjectId.BACKLIGHT: ("backlight", int),
+    ObjectId.LOAD_SWITCH: ("load_switch", int),
+    ObjectId.DAYLIGHT_SAVINGS_CORRECTION_FLAG: ("daylight_savings_correction", lambda byte: byte == 1),
+}
+
+
 def _write(meter: VirtualMeter, object_id: int, payload: bytes, now: datetime) -> int:
     """Apply a write; the NAK code, 0 when accepted."""
     if object_id == ObjectId.PREPAY_ENABLED_FLAG and len(payload) == 1:
         meter.prepay_enabled = payload[0] == 1
+        return 0
+    if object_id in _SETTINGS and len(payload) == 1:
+        name, convert = _SETTINGS[object_id]
+        setattr(meter, name, convert(payload[0]))
         return 0
     if object_id == ObjectId.TIME and len(payload) == 7:
         try:
@@ -116,9 +170,10 @@ def respond(meter: VirtualMeter, request: Frame, now: datetime) -> Frame:
         if len(data) != 5:
             return nak(NAK_LENGTH)
         read = READERS.get(object_id)
-        if read is None:
+        value = read(meter, now) if read is not None else None
+        if value is None:
             return nak(NAK_UNKNOWN_OBJECT)
-        return Frame(request.source, own, request.sequence, 0, data[:5] + read(meter, now))
+        return Frame(request.source, own, request.sequence, 0, data[:5] + value)
     if kind in (Format.PROFILE_LOG_1, Format.PROFILE_LOG_2):
         if len(data) != 5:
             return nak(NAK_LENGTH)

@@ -30,6 +30,7 @@ from flows.emop import (
     records,
 )
 from flows.emop.frame import MAX_DATA, FrameSplitter
+from flows.meterdata import UNKNOWN_SINGLE_PHASE
 
 u4 = hs.integers(0, 2**32 - 1)
 u2 = hs.integers(0, 2**16 - 1)
@@ -123,7 +124,8 @@ DECODERS: list[Callable[[bytes], Any]] = [
     records.decode_hardware, records.decode_firmware, records.decode_three_phase_config,
     records.decode_events, records.decode_profile_log_1, records.decode_flag,
     records.decode_threshold_values, records.decode_threshold_mask, records.decode_u4,
-    lambda b: records.decode_profile_log_2(b, twin=True),
+    lambda b: records.decode_profile_log_2(b, twin=True), records.decode_u2, records.decode_u1,
+    records.decode_power, records.decode_time_switches,
 ]
 
 
@@ -161,15 +163,44 @@ def test_mutated_frames_raise_only_codec_errors(frame: Frame, data: hs.DataObjec
             pass
 
 
-@given(hs.sampled_from(["6C", "6Cw", "6Bw", "3Aw", ""]))
+@given(hs.sampled_from(["6C", "6Cw", "6Bw", "3Aw", "", "1", "9Zz"]))
 def test_hardware_round_trip(code: str) -> None:
-    expected = records.HARDWARE.get(code) if code else None
-    assert records.decode_hardware(records.encode_hardware(code)) == expected
+    """Known codes name the hardware; anything else (all zero on three-phase meters, `1` as
+    captured from a real meter) is SINGLE_PHASE_UNKNOWN, as the deployed client says."""
+    expected = records.HARDWARE.get(code, UNKNOWN_SINGLE_PHASE)
+    encoded = records.encode_hardware(code)
+    assert len(encoded) == 4 and records.decode_hardware(encoded) == expected
 
 
-@given(hs.sampled_from(["P1.cx", "P1.ax"]))
-def test_three_phase_config_round_trip(name: str) -> None:
-    assert records.decode_three_phase_config(records.encode_three_phase_config(name)) == name
+def test_hardware_of_a_captured_real_meter() -> None:
+    assert records.decode_hardware(bytes.fromhex("31000000")) == UNKNOWN_SINGLE_PHASE
+
+
+@given(hs.sampled_from(["P1.cx", "P1.ax"]), hs.integers(0, 0x7F))
+def test_three_phase_config_round_trip(name: str, fitted: int) -> None:
+    encoded = records.encode_three_phase_config(name, fitted)
+    assert len(encoded) == 4 and records.decode_three_phase_config(encoded) == name
+
+
+def test_three_phase_config_as_the_deployed_client_reads_it() -> None:
+    """Bit 7 of the first byte is the meter type: 0x80 whole current, 0 CT operated."""
+    assert records.decode_three_phase_config(bytes.fromhex("80000000")) == "P1.ax"
+    assert records.decode_three_phase_config(bytes.fromhex("81000000")) == "P1.ax"
+    assert records.decode_three_phase_config(bytes.fromhex("7f000000")) == "P1.cx"
+
+
+def test_profile_status_bits_as_on_the_wire() -> None:
+    """`00 80` is valid data, `01 00` a reset (u2 little-endian 0x8000 and 0x0001)."""
+    record = records.ProfileLog1Record(records.EMOP_EPOCH, records.STATUS_VALID | records.STATUS_RESET, 5, 6)
+    encoded = records.encode_profile_log_1([record])
+    assert encoded[4:6] == bytes.fromhex("0180")
+    assert records.decode_profile_log_1(encoded) == [record]
+
+
+def test_firmware_of_every_kind_is_formatted_alike() -> None:
+    assert records.decode_firmware(b"3032") == "3_03_2"
+    assert records.decode_firmware(b"1105") == "1_10_5"
+    assert records.decode_firmware(bytes.fromhex("01a3ff00")) == "01A3FF00"  # not ASCII: hex
 
 
 @given(hs.text(alphabet="0123456789", min_size=4, max_size=4))

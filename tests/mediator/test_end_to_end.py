@@ -18,6 +18,7 @@ from flows.mediator import MediatorClient, MediatorError
 from flows.mediator.links import LinkSettings, MeterLinks
 from flows.mediator.server import Metrics, start_server
 from flows.meterdata import REGISTER_SENTINEL_WH as REGISTER_ERROR_SENTINEL
+from flows.meterdata import UNKNOWN_SINGLE_PHASE
 from flows.meters import Faults, FleetServer, SimClock, build_fleet
 from flows.meters.model import VirtualMeter
 
@@ -68,7 +69,8 @@ def test_every_object_through_the_mediator() -> None:
         assert (await client.csq(serial)).network_operator == twin.network_operator
         assert abs((await client.clock(serial) - START).total_seconds()) < 3600
         assert await client.hardware(serial) == "C1.w"
-        assert await client.hardware(three_phase.serial) == three_phase.hardware
+        assert await client.hardware(three_phase.serial, three_phase=True) == three_phase.hardware
+        assert await client.hardware(three_phase.serial) == UNKNOWN_SINGLE_PHASE  # code all zero
         assert (await client.firmware_version(serial)).startswith("3_0")
         assert await client.serial_number(serial) == serial
         assert Decimal(220) < await client.voltage(serial) < Decimal(250)
@@ -121,6 +123,10 @@ def test_argument_and_registry_errors() -> None:
         with pytest.raises(MediatorError, match="Meter 'EML404' not known") as unknown:
             await client.read_element_a("EML404")
         assert unknown.value.code == "NOT_FOUND"
+        # 0x1FFFD1D masked to 3 bytes would read CSQ (FFFD1D): refused instead.
+        with pytest.raises(MediatorError, match="does not fit in 3 bytes") as too_wide:
+            await client.read_element(meter.serial, 0x1FFFD1D)
+        assert too_wide.value.code == "INVALID_ARGUMENT"
 
     run([meter], check)
 

@@ -54,6 +54,7 @@ def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
         import_registry(db, registry_csv)
         first = registry.meters(db)[0]
         esco = first.esco_code
+        all_serials = sorted(m.serial for m in registry.meters(db))
     metrics_port, port = free_port(), free_port()
     mediator = start_flows(
         [
@@ -76,9 +77,13 @@ def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
                 assert await client.serial_number(first.serial) == first.serial
                 assert (await client.read_element_a(first.serial)).import_active > 0
                 info = json.loads(await client.info(first.serial))
-                assert info["registry"]["serial"] == first.serial and "health" in info["shadow"]
+                # The deployed layout: registry and shadow columns at the top level.
+                assert info["serial"] == first.serial and info["hardware"] == first.hardware
+                assert "health" in info and "clock_time_diff_seconds" in info
                 listed = json.loads(await client.meters(esco or ""))
                 assert first.serial in [m["serial"] for m in listed]
+                every = json.loads(await client.meters(""))  # no esco: every esco's meters
+                assert sorted(m["serial"] for m in every) == all_serials
                 with pytest.raises(MediatorError, match="not known"):
                     await client.info("EML404")
 
@@ -191,3 +196,27 @@ def test_checked_in_grpc_code_matches_the_proto(tmp_path: Path) -> None:
             .replace("import mediator_pb2 as", "from flows.mediator.proto import mediator_pb2 as")
         )
         assert fresh == (proto_dir / name).read_text(), f"{name} is stale: run make proto"
+
+
+def test_info_service_from_a_registry_csv(tmp_path: Path) -> None:
+    """`flows mediator --meters CSV` serves InfoService too, from the CSV's rows."""
+    registry_csv = tmp_path / "meters.csv"
+    registry_csv.write_text("serial,ip_address,port,hardware,esco\n"
+                            "EML1,127.0.0.1,9001,C1.w,MOR\nEML2,127.0.0.1,9002,P1.cx,HMCE\n")
+    port = free_port()
+    mediator = start_flows(["mediator", "--meters", str(registry_csv), "--listen",
+                            f"127.0.0.1:{port}"], "mediator listening")
+    try:
+        async def use() -> None:
+            async with MediatorClient(f"127.0.0.1:{port}") as client:
+                info = json.loads(await client.info("EML2"))
+                assert info == {"serial": "EML2", "ip_address": "127.0.0.1", "port": 9002,
+                                "hardware": "P1.cx", "esco": "HMCE", "mode": "active"}
+                assert [m["serial"] for m in json.loads(await client.meters(""))] == ["EML1", "EML2"]
+                assert [m["serial"] for m in json.loads(await client.meters("MOR"))] == ["EML1"]
+                with pytest.raises(MediatorError, match="not known"):
+                    await client.info("EML404")
+
+        asyncio.run(use())
+    finally:
+        stop_flows(mediator)

@@ -9,8 +9,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
+from flows.emop import records
+from flows.meterdata import HALF_HOUR
 from flows.meters import FaultRates, SimClock, build_fleet
-from flows.meters.consumption import HALF_HOUR
 
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 FLEET = build_fleet(40, seed=7, start=START)
@@ -69,7 +70,7 @@ def test_register_reset_is_the_only_decrease() -> None:
         assert after == 0 < before
         assert meter.element_a(START).import_active >= after
         rows = meter.profile_log_1(reset.replace(minute=0, second=0) - HALF_HOUR, START)
-        assert any(row.status & 0x0100 for row in rows)  # the reset is flagged in the log
+        assert any(row.status & records.STATUS_RESET for row in rows)  # the reset is flagged in the log
 
 
 def test_balance_falls_with_use_and_is_topped_up() -> None:
