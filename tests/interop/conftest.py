@@ -1,0 +1,52 @@
+"""The deployed Emlite software as a test peer: simt-emlite 1.2.12 (and emop_frame_protocol
+0.4.14, its dependency) from PyPI, in a Python 3.13 virtual environment of its own.
+
+The packages are AGPL: they run beside Flows, in another interpreter, and nothing of them
+enters Flows. The environment is made once (``.venv-emlite`` at the top of the checkout, ignored
+by git) from the machine's Python 3.13 (on PATH or from pyenv).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+DEPLOYED = "simt-emlite==1.2.12"
+ROOT = Path(__file__).resolve().parents[2]
+VENV = ROOT / ".venv-emlite"
+HERE = Path(__file__).resolve().parent
+
+
+def _python313() -> str:
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates = sorted(glob.glob(f"{pyenv_root}/versions/3.13*/bin/python3.13"), reverse=True)
+    candidates.append(shutil.which("python3.13") or "")
+    for candidate in candidates:  # a pyenv shim on PATH may name a version that is not active
+        if candidate and subprocess.run([candidate, "--version"], capture_output=True).returncode == 0:
+            return candidate
+    pytest.fail("the interop tests need Python 3.13 (the deployed Emlite software needs it): "
+                "install it (e.g. `pyenv install 3.13`) or put python3.13 on PATH")
+
+
+@pytest.fixture(scope="session")
+def deployed_python() -> str:
+    """The interpreter of the environment holding the deployed packages."""
+    python = VENV / "bin" / "python"
+    marker = VENV / f".installed-{DEPLOYED}"
+    if not marker.exists():
+        if VENV.exists():
+            shutil.rmtree(VENV)
+        subprocess.run([_python313(), "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-qq", DEPLOYED], check=True)
+        marker.touch()
+    return str(python)
+
+
+def peer_command(python: str, script: str, *args: str) -> list[str]:
+    """A command running one of this folder's peer scripts in the deployed environment."""
+    return [python, str(HERE / script), *args]
