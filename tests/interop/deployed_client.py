@@ -55,6 +55,7 @@ def main() -> None:
         "tariffs_time_switches_element_a_or_single_read": (),
         "tariffs_time_switches_element_b_read": (), "event_log": (0,),
         "profile_log_1": (since,), "profile_log_2": (since, twin == "twin"),
+        "obis_read": ("96.1.0",),  # OBIS 96.1.0 is object 600100, the serial
     }
     results: dict[str, Any] = {}
     for name, args in calls.items():

@@ -94,6 +94,7 @@ def expected(meter: VirtualMeter) -> dict[str, Any]:
                           for r in meter.profile_log_1(SINCE, START)],
         "profile_log_2": [{"timestamp": seconds(r.timestamp), "active_export_a": r.active_export_a,
                            "voltage": r.voltage} for r in meter.profile_log_2(SINCE, START)],
+        "obis_read": records.encode_serial(meter.serial).hex(),
     }
 
 
