@@ -22,6 +22,7 @@ class Format(IntEnum):
     PROFILE_LOG_1 = 0x03
     PROFILE_LOG_2 = 0x04
     EVENT_LOG = 0x05
+    THREE_PHASE_INTERVALS = 0x14  # see flows.emop.records.ThreePhaseIntervalBlock
 
 
 READ, WRITE = 0x00, 0x01

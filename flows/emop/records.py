@@ -411,3 +411,74 @@ def decode_profile_log_2(value: bytes, twin: bool) -> list[ProfileLog2Record]:
                                f"({'twin' if twin else 'single'} element), got {len(value)}")
     return [ProfileLog2Record(from_emop_seconds(fields[0]), *fields[1:])
             for fields in layout.iter_unpack(value)]
+
+
+# Three-phase interval profile (format 0x14) ------------------------------------------------
+#
+# Request: `14`, profile number u1, start and end u4 big-endian EMOP seconds, `FF FF FF FF`.
+# Reply: `14`, a frame header (byte 0: bit 7 last block, bits 6..0 block number; byte 1: bit 7
+# last frame, bits 6..0 frame number) and the block's bytes: start u4 EMOP seconds, interval
+# length u1 (minutes), channel count u1, each channel's object id (3 bytes, e.g. 010800 total
+# active import), then per interval a status u2 (byte 0: bit 7..5 phase 1..3 voltage failure,
+# bit 4 security access, bit 3 MD reset, bit 2 time update, bit 0 log reset; byte 1: bit 7
+# valid data, bit 6 power fail) and one u4 per channel: the channel's cumulative value (Wh for
+# the energy totals, whatever the meter kind) at the start of each interval.
+
+INTERVAL_VALID = 0x8000  # the status as u2 little-endian: byte 1, bit 7
+INTERVAL_POWER_FAIL = 0x4000
+_INTERVAL_REQUEST = struct.Struct(">BII4s")
+_BLOCK_HEAD = struct.Struct("<IBB")
+
+
+@dataclass(frozen=True)
+class ThreePhaseIntervalRequest:
+    profile: int
+    start: datetime
+    end: datetime
+
+    def encode(self) -> bytes:
+        return _INTERVAL_REQUEST.pack(self.profile, emop_seconds(self.start), emop_seconds(self.end),
+                                      b"\xff" * 4)
+
+    @classmethod
+    def decode(cls, value: bytes) -> ThreePhaseIntervalRequest:
+        _expect(value, _INTERVAL_REQUEST.size, "three-phase interval request")
+        profile, start, end, _ = _INTERVAL_REQUEST.unpack(value)
+        return cls(profile, from_emop_seconds(start), from_emop_seconds(end))
+
+
+@dataclass(frozen=True)
+class ThreePhaseIntervalBlock:
+    """One block of the three-phase interval profile, sent in one frame."""
+
+    start: datetime
+    interval_minutes: int
+    channels: tuple[int, ...]  # object ids
+    intervals: tuple[tuple[int, tuple[int, ...]], ...]  # (status, one value per channel)
+    number: int = 0
+    last: bool = True
+
+    def encode(self) -> bytes:
+        head = bytes((self.number | (0x80 if self.last else 0), 0x80))  # one frame per block
+        channels = b"".join(channel.to_bytes(3, "big") for channel in self.channels)
+        body = b"".join(struct.pack(f"<H{len(self.channels)}I", status, *values)
+                        for status, values in self.intervals)
+        return (head + _BLOCK_HEAD.pack(emop_seconds(self.start), self.interval_minutes,
+                                        len(self.channels)) + channels + body)
+
+    @classmethod
+    def decode(cls, value: bytes) -> ThreePhaseIntervalBlock:
+        if len(value) < 2 + _BLOCK_HEAD.size:
+            raise FrameFormatError(f"three-phase interval block too short: {value.hex()}")
+        start, minutes, count = _BLOCK_HEAD.unpack_from(value, 2)
+        offset = 2 + _BLOCK_HEAD.size
+        channels = tuple(int.from_bytes(value[offset + 3 * n: offset + 3 * n + 3], "big")
+                         for n in range(count))
+        offset += 3 * count
+        record = struct.Struct(f"<H{count}I")
+        if offset > len(value) or (len(value) - offset) % record.size:
+            raise FrameFormatError(f"three-phase interval records are {record.size} bytes each, "
+                                   f"got {len(value) - offset}")
+        intervals = tuple((fields[0], tuple(fields[1:])) for fields in record.iter_unpack(value[offset:]))
+        return cls(from_emop_seconds(start), minutes, channels, intervals, value[0] & 0x7F,
+                   bool(value[0] & 0x80))

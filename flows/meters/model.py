@@ -235,6 +235,16 @@ class VirtualMeter:
                                           element_b.import_active))
         return rows
 
+    def three_phase_intervals(self, start: datetime, end: datetime, moment: datetime,
+                              most: int) -> tuple[datetime, list[tuple[int, int]]]:
+        """The interval profile of a three-phase meter: cumulative active import and export Wh
+        at each half-hour boundary from ``start`` (rounded up) until ``end`` that has passed,
+        at most ``most`` of them (one frame's worth); the first boundary and the values."""
+        first = max(-(-(start - records.EMOP_EPOCH) // HALF_HOUR), half_hour_index(self.installed))
+        last = min(half_hour_index(moment), -(-(end - records.EMOP_EPOCH) // HALF_HOUR) - 1)
+        indexes = range(first, min(last + 1, first + most))
+        return half_hour_start(first), [self.registers(half_hour_start(i)) for i in indexes]
+
     def profile_log_2(self, since: datetime, moment: datetime) -> list[ProfileLog2Record]:
         rows = []
         for index in self._profile_indexes(since, moment)[: 2 if self.twin_element else 3]:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from flows.emop import records
 from flows.emop.errors import FrameFormatError
-from flows.emop.frame import ANY_METER, Address, Frame
+from flows.emop.frame import ANY_METER, MAX_DATA, Address, Frame
 from flows.emop.messages import READ, WRITE, Format, ObjectId
 from flows.meterdata import Hardware
 from flows.meters.model import VirtualMeter
@@ -145,6 +145,21 @@ def _write(meter: VirtualMeter, object_id: int, payload: bytes, now: datetime) -
     return NAK_UNKNOWN_OBJECT
 
 
+INTERVAL_CHANNELS = (ObjectId.THREE_PHASE_TOTAL_ACTIVE_IMPORT, ObjectId.THREE_PHASE_TOTAL_ACTIVE_EXPORT)
+# Intervals that fit in one frame: format byte, frame header, block head, channel ids, records.
+INTERVALS_PER_FRAME = (MAX_DATA - 1 - 2 - 6 - 3 * len(INTERVAL_CHANNELS)) // (2 + 4 * len(INTERVAL_CHANNELS))
+
+
+def _interval_block(meter: VirtualMeter, asked: records.ThreePhaseIntervalRequest,
+                    now: datetime) -> records.ThreePhaseIntervalBlock:
+    """One frame of the interval profile (Wh at each half-hour boundary); a longer range is
+    cut at what fits, as a profile-log reply covers two hours."""
+    first, values = meter.three_phase_intervals(asked.start, asked.end, now, INTERVALS_PER_FRAME)
+    intervals = tuple((records.INTERVAL_VALID, (imported % 2**32, exported % 2**32))
+                      for imported, exported in values)
+    return records.ThreePhaseIntervalBlock(first, 30, tuple(INTERVAL_CHANNELS), intervals)
+
+
 def respond(meter: VirtualMeter, request: Frame, now: datetime) -> Frame:
     """The meter's reply: addresses swapped, same sequence; a NAK echoes ``01 oid rw``."""
     own = Address(0x00, meter.address)
@@ -183,6 +198,15 @@ def respond(meter: VirtualMeter, request: Frame, now: datetime) -> Frame:
         else:
             body = records.encode_profile_log_2(meter.profile_log_2(since, now), meter.twin_element)
         return Frame(request.source, own, request.sequence, 0, data[:5] + body)
+    if kind == Format.THREE_PHASE_INTERVALS:
+        if not meter.three_phase:
+            return nak(NAK_FORMAT)
+        try:
+            asked = records.ThreePhaseIntervalRequest.decode(data[1:])
+        except FrameFormatError:
+            return nak(NAK_FORMAT)
+        return Frame(request.source, own, request.sequence, 0,
+                     data[:1] + _interval_block(meter, asked, now).encode())
     if kind == Format.EVENT_LOG:
         if len(data) != 5 or data[1:4] != ObjectId.EVENT_LOG.to_bytes(3, "big") or data[4] > 9:
             return nak(NAK_FORMAT)

@@ -231,3 +231,29 @@ def test_frames_split_anywhere_come_out_whole_and_in_order(sent: list[Frame], cu
         while (raw := splitter.next_frame()) is not None:
             received.append(decode_frame(raw))
     assert received == sent and len(splitter) == 0
+
+
+@given(hs.integers(0, 255), hs.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2100, 1, 1),
+                                         timezones=hs.just(UTC)).map(lambda d: d.replace(microsecond=0)))
+def test_three_phase_interval_request_round_trip(profile: int, start: datetime) -> None:
+    request = records.ThreePhaseIntervalRequest(profile, start, start + timedelta(hours=2))
+    encoded = request.encode()
+    assert encoded[9:] == b"\xff" * 4 and records.ThreePhaseIntervalRequest.decode(encoded) == request
+
+
+@given(hs.lists(hs.tuples(hs.sampled_from([records.INTERVAL_VALID, records.INTERVAL_POWER_FAIL]),
+                          hs.tuples(u4, u4)), max_size=12),
+       hs.integers(0, 127), hs.booleans())
+def test_three_phase_interval_block_round_trip(intervals: list[tuple[int, tuple[int, int]]],
+                                               number: int, last: bool) -> None:
+    block = records.ThreePhaseIntervalBlock(datetime(2026, 11, 20, 6, tzinfo=UTC), 30, (0x010800, 0x020800),
+                                            tuple(intervals), number, last)
+    encoded = block.encode()
+    assert encoded[1] == 0x80  # one frame per block, the last
+    assert records.ThreePhaseIntervalBlock.decode(encoded) == block
+
+
+@given(hs.integers(0, 65535))
+def test_power_and_u2_round_trip(watts: int) -> None:
+    assert records.decode_u2(records.encode_u2(watts)) == watts
+    assert records.decode_power(records.encode_u2(watts)) * 1000 == watts

@@ -9,9 +9,12 @@ the package's record objects by their public attributes).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
 import decimal
 import enum
+import io
 import json
 import sys
 from typing import Any
@@ -32,6 +35,8 @@ def plain(value: Any) -> Any:
         return bytes(value).hex()
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value):
+        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return {k: plain(v) for k, v in vars(value).items() if not k.startswith("_")}
@@ -56,11 +61,15 @@ def main() -> None:
         "tariffs_time_switches_element_b_read": (), "event_log": (0,),
         "profile_log_1": (since,), "profile_log_2": (since, twin == "twin"),
         "obis_read": ("96.1.0",),  # OBIS 96.1.0 is object 600100, the serial
+        "three_phase_intervals": (None, since, since + datetime.timedelta(hours=2)),
     }
     results: dict[str, Any] = {}
     for name, args in calls.items():
         try:
-            results[name] = {"value": plain(getattr(api, name)(serial, *args))}
+            # three_phase_intervals also prints its CSV: keep stdout for the JSON answer.
+            with contextlib.redirect_stdout(io.StringIO()):
+                answer = getattr(api, name)(serial, *args)
+            results[name] = {"value": plain(answer)}
         except Exception as error:  # noqa: BLE001 - each method's outcome is reported
             results[name] = {"error": f"{type(error).__name__}: {error}"}
     print(json.dumps(results))

@@ -95,6 +95,9 @@ def expected(meter: VirtualMeter) -> dict[str, Any]:
         "profile_log_2": [{"timestamp": seconds(r.timestamp), "active_export_a": r.active_export_a,
                            "voltage": r.voltage} for r in meter.profile_log_2(SINCE, START)],
         "obis_read": records.encode_serial(meter.serial).hex(),
+        "three_phase_intervals": [
+            {"values": list(meter.registers(SINCE + n * HALF_HOUR)), "valid_data": True}
+            for n in range(4)] if three_phase else only_three_phase,  # it reads 000503 first
     }
 
 
@@ -120,6 +123,11 @@ def observed(name: str, result: dict[str, Any], meter: VirtualMeter) -> Any:
     if name == "profile_log_1":
         return [{"timestamp": r["timestamp"], "import_a": r["import_a"], "import_b": r["import_b"],
                  "valid_data": r["status"]["valid_data"]} for r in value["records"]]
+    if name == "three_phase_intervals":
+        assert value["channel_ids"] == ["010800", "020800"] and value["interval_duration"] == 30
+        assert value["block_start_time"] == SINCE.isoformat()
+        return [{"values": record["channel_data"], "valid_data": record["status"]["valid_data"]}
+                for record in value["intervals"]]
     if name == "profile_log_2":
         names = ("timestamp", "active_export_a", "voltage")
         return [{key: r[key] for key in names} for r in value["records"]]
