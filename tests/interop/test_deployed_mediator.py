@@ -44,8 +44,12 @@ async def deployed_mediator(python: str, registry_csv: Path) -> AsyncIterator[st
 
 def fleet_of_every_kind() -> list[VirtualMeter]:
     meters = build_fleet(60, seed=12, start=START)
-    assert {m.hardware for m in meters} == {kind.value for kind in Hardware}
-    return meters[:20] + [m for m in meters[20:] if m.three_phase]
+    chosen = meters[:20]
+    for kind in Hardware:  # and at least one of every kind
+        if all(m.hardware != kind for m in chosen):
+            chosen.append(next(m for m in meters if m.hardware == kind))
+    assert {m.hardware for m in chosen} == {kind.value for kind in Hardware}
+    return chosen
 
 
 def check_stored(db: Database, meters: list[VirtualMeter]) -> None:
