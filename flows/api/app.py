@@ -8,7 +8,7 @@ closes it after; route functions are synchronous and FastAPI runs them in its th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -34,8 +34,10 @@ from flows.db import (
 from flows.meterdata import Frequency, Quality, flag_names, interval_quality
 from flows.views import UsageRow, usage
 
-GroupBy = Literal["hh", "day", "week", "month"]
+GroupBy = Literal["hh", "hour", "day", "week", "month", "quarter"]
+OrderBy = Literal["period", "-period"]
 MAX_PAGE = 25_000
+MAX_SPAN = timedelta(days=3660)  # ten years: also how far back an open period_from reaches
 # Syncs one meter now: (database, serial, frequency) → what to answer. `flows serve` gives one
 # that runs the collector's cycle through the mediator; without it the route answers 409.
 AdminSync = Callable[[Database, str, str], Awaitable[dict[str, Any]]]
@@ -63,8 +65,9 @@ class ConsumptionRow(BaseModel):
 
 
 class ConsumptionPage(BaseModel):
-    count: int
-    next: str | None = Field(description="cursor of the next page (pass as cursor=)")
+    count: int = Field(description="rows in the whole result, over every page")
+    next: str | None = Field(description="URL of the next page")
+    previous: str | None = Field(description="URL of the previous page")
     results: list[ConsumptionRow]
 
 
@@ -81,24 +84,40 @@ def http_error(error: DatabaseError) -> HTTPException:
     return HTTPException(status, str(error))
 
 
-def _period(period_from: datetime, period_to: datetime) -> None:
-    if period_to <= period_from:
+def _period(period_from: datetime | None, period_to: datetime | None) -> tuple[datetime, datetime]:
+    """The period asked for; as with Octopus either end may be left out: up to now, and from
+    as far back as a period may reach (ten years)."""
+    end = period_to or datetime.now(UTC)
+    try:
+        start = period_from or end - MAX_SPAN
+    except OverflowError:
+        raise HTTPException(422, "period_to is too early for a period reaching back ten years; "
+                                 "give period_from too") from None
+    if end <= start:
         raise HTTPException(422, "period_to must be later than period_from")
-    if period_to - period_from > timedelta(days=3660):
+    if end - start > MAX_SPAN:
         raise HTTPException(422, "a period may span at most ten years")
+    return start, end
 
 
-def _page(rows: list[UsageRow], cursor: datetime | None, page_size: int) -> ConsumptionPage:
-    if cursor is not None:
-        rows = [row for row in rows if row.start >= cursor]
-    page, rest = rows[:page_size], rows[page_size:]
-    results = []
-    for row in page:
-        results.append(ConsumptionRow(interval_start=row.start, interval_end=row.end,
-                                      consumption=row.kwh, quality=interval_quality(row.flags),
-                                      flags=flag_names(row.flags)))
-    return ConsumptionPage(count=len(rows), next=rest[0].start.isoformat() if rest else None,
-                           results=results)
+def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
+          page_size: int) -> ConsumptionPage:
+    """Octopus-style pages: ``count`` is the whole result's, ``next``/``previous`` are URLs."""
+    if order_by == "-period":
+        rows = rows[::-1]
+    first = (page - 1) * page_size
+    if page > 1 and first >= len(rows):
+        raise HTTPException(404, f"page {page} is past the last page ({max(1, -(-len(rows) // page_size))})")
+    results = [ConsumptionRow(interval_start=row.start, interval_end=row.end, consumption=row.kwh,
+                              quality=interval_quality(row.flags), flags=flag_names(row.flags))
+               for row in rows[first:first + page_size]]
+
+    def url(number: int) -> str:
+        return str(request.url.include_query_params(page=number))
+
+    return ConsumptionPage(count=len(rows), results=results,
+                           next=url(page + 1) if first + page_size < len(rows) else None,
+                           previous=url(page - 1) if page > 1 else None)
 
 
 def _meter_id(db: Database, serial: str) -> Any:
@@ -131,31 +150,34 @@ def _api_routes() -> APIRouter:
     @router.get("/meters/{serial}/consumption", dependencies=[Depends(reader)], tags=["usage"],
                 response_model=ConsumptionPage)
     def meter_consumption(
-        serial: str, db: Db, period_from: AwareDatetime, period_to: AwareDatetime,
-        group_by: GroupBy = "hh", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        cursor: AwareDatetime | None = None,
+        serial: str, db: Db, request: Request, period_from: AwareDatetime | None = None,
+        period_to: AwareDatetime | None = None, group_by: GroupBy = "hh",
+        order_by: OrderBy = "-period", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        page: Annotated[int, Query(ge=1)] = 1,
     ) -> ConsumptionPage:
-        """Import consumption from period_from (inclusive) to period_to (exclusive). Half
-        hours are UTC; days, weeks (from Monday) and months are Europe/London."""
-        _period(period_from, period_to)
-        rows = usage(db, meter_id=_meter_id(db, serial), period_from=period_from,
-                           period_to=period_to, group_by=group_by)
-        return _page(rows, cursor, page_size)
+        """Import consumption from period_from (inclusive) to period_to (exclusive), newest
+        first unless order_by=period. Half hours and hours are UTC; days, weeks (from Monday),
+        months and quarters are Europe/London."""
+        start, end = _period(period_from, period_to)
+        rows = usage(db, meter_id=_meter_id(db, serial), period_from=start, period_to=end,
+                     group_by=group_by)
+        return _page(request, rows, order_by, page, page_size)
 
     @router.get("/customers/{customer_id}/usage", dependencies=[Depends(reader)], tags=["usage"],
                 response_model=ConsumptionPage)
     def customer_usage(
-        customer_id: str, db: Db, period_from: AwareDatetime, period_to: AwareDatetime,
-        group_by: GroupBy = "day", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        cursor: AwareDatetime | None = None,
+        customer_id: str, db: Db, request: Request, period_from: AwareDatetime | None = None,
+        period_to: AwareDatetime | None = None, group_by: GroupBy = "day",
+        order_by: OrderBy = "-period", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        page: Annotated[int, Query(ge=1)] = 1,
     ) -> ConsumptionPage:
         """A customer's import over their meters, while each was theirs."""
-        _period(period_from, period_to)
+        start, end = _period(period_from, period_to)
         if not customers.exists(db, customer_id):
             raise HTTPException(404, f"no customer {customer_id!r}")
-        rows = usage(db, customer_id=customer_id, period_from=period_from,
-                           period_to=period_to, group_by=group_by)
-        return _page(rows, cursor, page_size)
+        rows = usage(db, customer_id=customer_id, period_from=start, period_to=end,
+                     group_by=group_by)
+        return _page(request, rows, order_by, page, page_size)
 
     @router.get("/fleet/health", dependencies=[Depends(reader)], tags=["fleet"])
     def fleet_health(db: Db) -> dict[str, Any]:

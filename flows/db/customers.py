@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from flows.db.connection import ConflictError, Database, InvalidValueError, NotFoundError
 from flows.db.registry import meter_id
@@ -24,9 +25,55 @@ def link_meter(db: Database, customer_id: str, serial: str, valid_from: datetime
         raise InvalidValueError(f"valid_to {valid_to} is not after valid_from {valid_from}")
     if not exists(db, customer_id):
         raise NotFoundError(f"no customer {customer_id!r}")
+    meter = meter_id(db, serial)
+    clashing = _overlapping(db, meter, valid_from, valid_to)
+    if clashing:
+        raise ConflictError(f"meter {serial} is linked already for part of that period: "
+                            f"{_describe(clashing[0])}; a meter has one customer at a time "
+                            "(end that link first: flows customers unlink)")
     db.execute("INSERT INTO customer_meters (customer_id, meter_id, valid_from, valid_to) "
-               "VALUES (:c, :m, :f, :t)", {"c": customer_id, "m": meter_id(db, serial),
-                                             "f": valid_from, "t": valid_to})
+               "VALUES (:c, :m, :f, :t)", {"c": customer_id, "m": meter, "f": valid_from,
+                                             "t": valid_to})
+
+
+def unlink_meter(db: Database, serial: str, at: datetime) -> dict[str, Any]:
+    """End the meter's link that is valid at ``at`` (``at`` becomes its exclusive end); the
+    link as it was."""
+    meter = meter_id(db, serial)
+    current = _overlapping(db, meter, at, at + _INSTANT)
+    if not current:
+        raise NotFoundError(f"meter {serial} is linked to no customer at {at.isoformat()}")
+    link = current[0]
+    if at <= link["valid_from"]:
+        raise InvalidValueError(f"{_describe(link)} starts at {at.isoformat()} or later: ending "
+                                "it there would leave it empty; give a later time")
+    db.execute("UPDATE customer_meters SET valid_to = :at WHERE customer_id = :c AND meter_id = :m "
+               "AND valid_from = :f", {"at": at, "c": link["customer_id"], "m": meter,
+                                       "f": link["valid_from"]})
+    return link
+
+
+def links_of_meter(db: Database, serial: str) -> list[dict[str, Any]]:
+    """The meter's links, oldest first: customer_id, valid_from, valid_to (None: open)."""
+    return db.query("SELECT customer_id, valid_from, valid_to FROM customer_meters "
+                    "WHERE meter_id = :m ORDER BY valid_from", {"m": meter_id(db, serial)})
+
+
+_INSTANT = timedelta(milliseconds=1)  # the storage precision of timestamps
+_END_OF_TIME = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _overlapping(db: Database, meter: UUID, start: datetime, end: datetime | None
+                 ) -> list[dict[str, Any]]:
+    return db.query(
+        "SELECT customer_id, valid_from, valid_to FROM customer_meters WHERE meter_id = :m "
+        "AND valid_from < :end AND (valid_to IS NULL OR :start < valid_to) ORDER BY valid_from",
+        {"m": meter, "start": start, "end": end or _END_OF_TIME})
+
+
+def _describe(link: dict[str, Any]) -> str:
+    until = link["valid_to"].isoformat() if link["valid_to"] else "open-ended"
+    return f"customer {link['customer_id']!r} from {link['valid_from'].isoformat()} until {until}"
 
 
 def exists(db: Database, customer_id: str) -> bool:

@@ -1,4 +1,4 @@
-"""`flows views update|follow`, `flows reads correct|delete`, `flows customers add|link`."""
+"""`flows views update|follow`, `flows reads correct|delete`, `flows customers add|link|unlink`."""
 
 from __future__ import annotations
 
@@ -138,6 +138,20 @@ def customers_link(customer_id: str, serial: str, valid_from: datetime,
                          _utc(valid_to) if valid_to else None)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
+
+
+@customers_group.command("unlink")
+@click.option("--meter", "serial", required=True)
+@click.option("--at", "at", required=True, type=TIME, help="When the link ends (exclusive).")
+@database_option
+def customers_unlink(serial: str, at: datetime, url: str) -> None:
+    """End the meter's link that is valid at --at (the customer moved out)."""
+    try:
+        link = customers.unlink_meter(_open(url), serial, _utc(at))
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{serial}: link to customer {link['customer_id']} from "
+               f"{link['valid_from'].isoformat()} now ends at {_utc(at).isoformat()}")
 
 
 COMMANDS = (views_group, reads_group, customers_group)

@@ -1,4 +1,5 @@
-"""Reading usage: per meter or customer over a period, by half hour, day, week or month."""
+"""Reading usage: per meter or customer over a period, by half hour, hour, day, week, month
+or quarter."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from flows.db import Database, intervals
 from flows.meterdata import DERIVED_FLAG, HALF_HOUR, LOCAL_ZONE, UNUSABLE_FLAGS, flag_names
 from flows.views.query import local_date
 
-GROUPS = ("hh", "day", "week", "month")
+GROUPS = ("hh", "hour", "day", "week", "month", "quarter")
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class UsageRow:
-    start: datetime  # UTC for half hours; local (Europe/London) midnight for days, weeks, months
+    start: datetime  # UTC for half hours and hours; local (Europe/London) midnight from days on
     end: datetime
     kwh: Decimal
-    flags: str = ""  # half hours: the interval flags (see README), "derived" when apportioned
+    flags: str = ""  # half hours and hours: the interval flags (see README), "derived" when apportioned
 
 
 def _local_start(day: date) -> datetime:
@@ -31,6 +33,8 @@ def _period_start(day: date, group_by: str) -> date:
         return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
     if group_by == "month":
         return day.replace(day=1)
+    if group_by == "quarter":
+        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
     return day
 
 
@@ -38,8 +42,14 @@ def _period_end(start: date, group_by: str) -> date:
     if group_by == "week":
         return start + timedelta(days=7)
     if group_by == "month":
-        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return _next_month(start)
+    if group_by == "quarter":
+        return _next_month(_next_month(_next_month(start)))
     return start + timedelta(days=1)
+
+
+def _next_month(start: date) -> date:
+    return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by: str = "day",
@@ -47,7 +57,7 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
     """Import kWh of a meter (all its registers) or a customer (the meters linked to them,
     while linked) from ``period_from`` (inclusive) to ``period_to`` (exclusive), in order.
     Intervals flagged reversal, sentinel or spike are listed by half hour but not counted in
-    days, weeks or months."""
+    hours, days, weeks, months or quarters (an hour keeps their flags)."""
     if group_by not in GROUPS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPS)}, not {group_by!r}")
     if (meter_id is None) == (customer_id is None):
@@ -66,6 +76,15 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
     if group_by == "hh":
         return [UsageRow(stamp, stamp + HALF_HOUR, kwh, ",".join(sorted(flags)))
                 for stamp, (kwh, flags) in sorted(half_hours.items())]
+    if group_by == "hour":  # London's offsets are whole hours: a UTC hour is a local hour
+        hours: dict[datetime, tuple[Decimal, set[str]]] = {}
+        for stamp, (kwh, flags) in half_hours.items():
+            hour = stamp.replace(minute=0)
+            total, seen = hours.get(hour, (Decimal(0), set()))
+            usable = not UNUSABLE_FLAGS.intersection(flags)
+            hours[hour] = (total + (kwh if usable else Decimal(0)), seen | flags)
+        return [UsageRow(hour, hour + HOUR, kwh, ",".join(sorted(flags)))
+                for hour, (kwh, flags) in sorted(hours.items())]
     periods: dict[date, Decimal] = {}
     for stamp, (kwh, flags) in half_hours.items():
         start = _period_start(local_date(stamp), group_by)

@@ -53,24 +53,43 @@ def test_meters_with_health_and_pagination(served: Served) -> None:
 
 
 def test_consumption_octopus_like(served: Served) -> None:
-    page = get(served, "/meters/EML0001/consumption", group_by="hh", page_size=48, **PERIOD).json()
-    assert page["count"] == DAYS * 48
+    page = get(served, "/meters/EML0001/consumption", group_by="hh", page_size=48,
+               order_by="period", **PERIOD).json()
+    assert page["count"] == DAYS * 48 and page["previous"] is None
     first = page["results"][0]
     assert first["interval_start"].startswith("2025-03-28T00:00:00")
     assert first["interval_end"].startswith("2025-03-28T00:30:00")
     assert Decimal(first["consumption"]) == Decimal("0.110") and first["unit"] == "kWh"
     assert first["quality"] == "actual"
-    following = get(served, "/meters/EML0001/consumption", group_by="hh", page_size=48,
-                    cursor=page["next"], **PERIOD).json()
-    assert datetime.fromisoformat(following["results"][0]["interval_start"]) == (
-        datetime.fromisoformat(page["next"])) == START + timedelta(days=1)
-    days = get(served, "/meters/EML0001/consumption", group_by="day", **PERIOD).json()["results"]
+    # next/previous are the URLs of the neighbouring pages; count is the whole result's.
+    following = httpx.get(page["next"], headers=READ, timeout=30).json()
+    assert datetime.fromisoformat(following["results"][0]["interval_start"]) == START + timedelta(days=1)
+    assert following["count"] == page["count"] and "page=2" in page["next"]
+    assert httpx.get(following["previous"], headers=READ, timeout=30).json() == page
+    # Newest first by default, as Octopus.
+    newest = get(served, "/meters/EML0001/consumption", group_by="hh", page_size=48, **PERIOD).json()
+    starts = [datetime.fromisoformat(row["interval_start"]) for row in newest["results"]]
+    assert starts == [START + timedelta(days=DAYS) - n * timedelta(minutes=30) for n in range(1, 49)]
+    days = get(served, "/meters/EML0001/consumption", group_by="day", order_by="period",
+               **PERIOD).json()["results"]
     # 28 March: 48 half hours of 110 Wh; 30 March (clock change, 46 half hours in London).
     by_day = {row["interval_start"][:10]: Decimal(row["consumption"]) for row in days}
     assert by_day["2025-03-28"] == Decimal("5.28") and by_day["2025-03-30"] == Decimal("5.06")
     customer = get(served, "/customers/C1/usage", group_by="day", **PERIOD).json()["results"]
     assert {row["interval_start"][:10]: Decimal(row["consumption"]) for row in customer} == by_day
     assert get(served, "/customers/NOPE/usage", **PERIOD).status_code == 404
+    # Hours are two half hours; a quarter holds its months; both ends of the period may be left out.
+    hours = get(served, "/meters/EML0001/consumption", group_by="hour", order_by="period",
+                page_size=2, **PERIOD).json()
+    assert hours["count"] == DAYS * 24  # UTC hours (London's offsets are whole hours)
+    assert Decimal(hours["results"][0]["consumption"]) == Decimal("0.220")
+    quarters = get(served, "/meters/EML0001/consumption", group_by="quarter", **PERIOD).json()
+    assert [row["interval_start"][:10] for row in quarters["results"]] == ["2025-04-01", "2025-01-01"]
+    assert sum(Decimal(row["consumption"]) for row in quarters["results"]) == sum(by_day.values())
+    everything = get(served, "/meters/EML0001/consumption", group_by="day").json()
+    assert {row["interval_start"][:10]: Decimal(row["consumption"])
+            for row in everything["results"]} == by_day
+    assert get(served, "/meters/EML0001/consumption", page=99, **PERIOD).status_code == 404
 
 
 @pytest.mark.parametrize("params, message", [
@@ -128,5 +147,6 @@ def test_sql_injection_strings_are_harmless(served: Served, attack: str) -> None
     assert get(served, f"/customers/{attack}/usage", **PERIOD).status_code == 404
     assert get(served, f"/meters/{attack}/consumption", **PERIOD).status_code == 404
     assert get(served, "/meters/EML0000/consumption", group_by=attack, **PERIOD).status_code == 422
-    assert get(served, "/meters/EML0000/consumption", cursor=attack, **PERIOD).status_code == 422
+    assert get(served, "/meters/EML0000/consumption", page=attack, **PERIOD).status_code == 422
+    assert get(served, "/meters/EML0000/consumption", order_by=attack, **PERIOD).status_code == 422
     assert len(get(served, "/meters").json()["results"]) == 3  # nothing dropped or changed

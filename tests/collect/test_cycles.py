@@ -20,7 +20,7 @@ from flows.devtools.processes import FLOWS_COMMAND
 from flows.logs import JsonLines
 from flows.mediator import MediatorClient
 from flows.meters import VirtualMeter, build_fleet
-from tests.collect.fleet import START, fleet_behind_mediator, only_metric
+from tests.collect.fleet import PATIENT, START, fleet_behind_mediator, only_metric
 
 
 def slow_fleet(count: int, latency_s: float) -> list[VirtualMeter]:
@@ -60,7 +60,7 @@ def test_three_collectors_sync_each_meter_exactly_once(migrated_postgres_url: st
     meters = slow_fleet(500, latency_s=0.05)
 
     async def main() -> list[bytes]:
-        async with fleet_behind_mediator(db, meters) as running:
+        async with fleet_behind_mediator(db, meters, PATIENT) as running:
             processes = [await collector(migrated_postgres_url, running.mediator, f"c{n}", "sync",
                                          "--frequency", "hourly", "--parallel", "20")
                          for n in range(3)]
@@ -89,7 +89,7 @@ def test_a_killed_collectors_meters_are_taken_over(migrated_postgres_url: str) -
     meters = slow_fleet(60, latency_s=0.2)
 
     async def main() -> dict[str, list[bytes]]:
-        async with fleet_behind_mediator(db, meters) as running:
+        async with fleet_behind_mediator(db, meters, PATIENT) as running:
             doomed = await collector(migrated_postgres_url, running.mediator, "doomed", "sync",
                                      "--frequency", "hourly", "--parallel", "5")
             await until_logged(doomed, "meter_synced")  # it holds claims on meters in flight
@@ -120,7 +120,7 @@ def test_scheduler_syncs_the_current_slot_and_finishes_meters_in_flight_on_sigte
     meters = slow_fleet(40, latency_s=0.3)
 
     async def main() -> dict[str, list[bytes]]:
-        async with fleet_behind_mediator(db, meters) as running:
+        async with fleet_behind_mediator(db, meters, PATIENT) as running:
             process = await collector(url, running.mediator, "s1", "scheduler", "--frequency",
                                       "hourly", "--parallel", "4", "--jitter", "0")
             await until_logged(process, "meter_synced")
