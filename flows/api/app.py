@@ -61,6 +61,9 @@ class ConsumptionRow(BaseModel):
     consumption: Decimal = Field(description="kWh")
     quality: Quality
     flags: list[str]
+    partial: bool = Field(False, description="period_from or period_to cuts this row's hour, day, "
+                                             "week, month or quarter: interval_start/interval_end "
+                                             "are the cut's, and only the half hours inside count")
     unit: Literal["kWh"] = "kWh"
 
 
@@ -109,7 +112,8 @@ def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
     if page > 1 and first >= len(rows):
         raise HTTPException(404, f"page {page} is past the last page ({max(1, -(-len(rows) // page_size))})")
     results = [ConsumptionRow(interval_start=row.start, interval_end=row.end, consumption=row.kwh,
-                              quality=interval_quality(row.flags), flags=flag_names(row.flags))
+                              quality=interval_quality(row.flags), flags=flag_names(row.flags),
+                              partial=row.partial)
                for row in rows[first:first + page_size]]
 
     def url(number: int) -> str:

@@ -22,6 +22,9 @@ class UsageRow:
     end: datetime
     kwh: Decimal
     flags: str = ""  # half hours and hours: the interval flags (see README), "derived" when apportioned
+    # The period asked for cuts this hour, day, week, month or quarter: start and end are where
+    # the cut is (inside the natural bounds) and only the half hours inside count.
+    partial: bool = False
 
 
 def _local_start(day: date) -> datetime:
@@ -57,7 +60,8 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
     """Import kWh of a meter (all its registers) or a customer (the meters linked to them,
     while linked) from ``period_from`` (inclusive) to ``period_to`` (exclusive), in order.
     Intervals flagged reversal, sentinel or spike are listed by half hour but not counted in
-    hours, days, weeks, months or quarters (an hour keeps their flags)."""
+    hours, days, weeks, months or quarters (an hour keeps their flags). A longer row that the
+    period cuts says so (``partial``) and has the cut's bounds."""
     if group_by not in GROUPS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPS)}, not {group_by!r}")
     if (meter_id is None) == (customer_id is None):
@@ -83,12 +87,20 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
             total, seen = hours.get(hour, (Decimal(0), set()))
             usable = not UNUSABLE_FLAGS.intersection(flags)
             hours[hour] = (total + (kwh if usable else Decimal(0)), seen | flags)
-        return [UsageRow(hour, hour + HOUR, kwh, ",".join(sorted(flags)))
+        return [_row(hour, hour + HOUR, kwh, period_from, period_to, ",".join(sorted(flags)))
                 for hour, (kwh, flags) in sorted(hours.items())]
     periods: dict[date, Decimal] = {}
     for stamp, (kwh, flags) in half_hours.items():
         start = _period_start(local_date(stamp), group_by)
         usable = not UNUSABLE_FLAGS.intersection(flags)
         periods[start] = periods.get(start, Decimal(0)) + (kwh if usable else Decimal(0))
-    return [UsageRow(_local_start(start), _local_start(_period_end(start, group_by)), kwh)
-            for start, kwh in sorted(periods.items())]
+    return [_row(_local_start(start), _local_start(_period_end(start, group_by)), kwh, period_from,
+                 period_to) for start, kwh in sorted(periods.items())]
+
+
+def _row(start: datetime, end: datetime, kwh: Decimal, period_from: datetime, period_to: datetime,
+         flags: str = "") -> UsageRow:
+    """A row of its natural bounds, or of the part of them inside the period (partial)."""
+    if start < period_from or end > period_to:
+        return UsageRow(max(start, period_from), min(end, period_to), kwh, flags, partial=True)
+    return UsageRow(start, end, kwh, flags)

@@ -84,12 +84,27 @@ def test_consumption_octopus_like(served: Served) -> None:
     assert hours["count"] == DAYS * 24  # UTC hours (London's offsets are whole hours)
     assert Decimal(hours["results"][0]["consumption"]) == Decimal("0.220")
     quarters = get(served, "/meters/EML0001/consumption", group_by="quarter", **PERIOD).json()
-    assert [row["interval_start"][:10] for row in quarters["results"]] == ["2025-04-01", "2025-01-01"]
+    # The period cuts both quarters: each row says so and has the cut's bounds.
+    assert [(row["interval_start"], row["interval_end"], row["partial"]) for row in quarters["results"]] == [
+        ("2025-04-01T00:00:00+01:00", "2025-04-01T00:00:00Z", True),
+        ("2025-03-28T00:00:00Z", "2025-04-01T00:00:00+01:00", True)]
     assert sum(Decimal(row["consumption"]) for row in quarters["results"]) == sum(by_day.values())
     everything = get(served, "/meters/EML0001/consumption", group_by="day").json()
     assert {row["interval_start"][:10]: Decimal(row["consumption"])
             for row in everything["results"]} == by_day
     assert get(served, "/meters/EML0001/consumption", page=99, **PERIOD).status_code == 404
+
+
+def test_a_period_that_cuts_a_day_says_so(served: Served) -> None:
+    """From noon: the day's row starts at noon, is partial, and holds only the afternoon."""
+    whole = get(served, "/meters/EML0001/consumption", group_by="day", order_by="period",
+                period_from="2025-03-28T00:00:00Z", period_to="2025-03-29T00:00:00Z").json()["results"]
+    assert [(row["interval_start"], row["partial"]) for row in whole] == [("2025-03-28T00:00:00Z", False)]
+    afternoon = get(served, "/meters/EML0001/consumption", group_by="day", order_by="period",
+                    period_from="2025-03-28T12:00:00Z", period_to="2025-03-29T00:00:00Z").json()["results"]
+    assert [(row["interval_start"], row["interval_end"], row["partial"]) for row in afternoon] == [
+        ("2025-03-28T12:00:00Z", "2025-03-29T00:00:00Z", True)]
+    assert Decimal(afternoon[0]["consumption"]) * 2 == Decimal(whole[0]["consumption"])
 
 
 @pytest.mark.parametrize("params, message", [
