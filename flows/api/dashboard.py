@@ -99,12 +99,16 @@ def dashboard_router() -> APIRouter:
         low = _table(["Meter", "Balance", "At"], [
             [_meter_link(m["serial"]), escape(str(m["balance"])), _when(m["balance_at"])]
             for m in health["low_balance"]], "low-balance")
+        no_usage = _table(["Meter", "Hardware"], [
+            [_meter_link(m["serial"]), escape(m["hardware"] or "")] for m in health["no_usage"]],
+            "no-usage")
         meters = _table(["Meter", "Esco", "Hardware", "Health", "Balance"], [
             [_meter_link(m["serial"]), escape(m["esco"] or ""), escape(m["hardware"] or ""),
              escape(m["health"] or "never synced"), escape(str(m["balance"] or ""))]
             for m in fleet.meters(db, esco=None, health=None, after=None, limit=1000)], "meters")
         body = (f"<h1>Fleet health</h1><div class=cards id=counts>{cards}</div>"
                 f"<h2>Unhealthy meters</h2>{unhealthy}<h2>Low balance</h2>{low}"
+                f"<h2>Healthy, but no usage at all</h2>{no_usage}"
                 f"<h2>Meters</h2>{meters}")
         return _page(request, "Fleet health", body)
 

@@ -61,7 +61,8 @@ def meter(db: Database, serial: str) -> dict[str, Any] | None:
 
 def health(db: Database, now: datetime | None = None) -> dict[str, Any]:
     """Counts, the unhealthy meters with details and when last seen, offline, low balance,
-    clock drift and missing half hours (last 7 days)."""
+    clock drift, missing half hours (whole days of the last 7 inside each register's data) and
+    healthy meters with no usage at all."""
     now = now or datetime.now(UTC)
     rows = [_clean(row) for row in db.query(f"{_METER_SQL} WHERE r.mode = 'active' ORDER BY r.serial")]
     last_seen = {str(r["meter_id"]): r["last_csq_at"]
@@ -87,6 +88,12 @@ def health(db: Database, now: datetime | None = None) -> dict[str, Any]:
         "JOIN meter_registry r ON r.id = g.meter_id "
         "WHERE m.day >= :since AND m.missing > 0 GROUP BY r.serial ORDER BY r.serial",
         {"since": since})
+    with_usage = {r["serial"] for r in db.query(
+        "SELECT DISTINCT r.serial FROM meter_registry r JOIN meter_registers g ON g.meter_id = r.id "
+        "WHERE EXISTS (SELECT 1 FROM register_interval_hh i WHERE i.register_id = g.register_id)")}
+    # Healthy meters whose reads never made a single interval: no data is not "nothing missing".
+    no_usage = [{"serial": r["serial"], "hardware": r["hardware"]} for r in rows
+                if r["health"] == "healthy" and r["serial"] not in with_usage]
     return {
         "counts": {
             "active": len(rows),
@@ -96,10 +103,12 @@ def health(db: Database, now: datetime | None = None) -> dict[str, Any]:
             "offline": len(offline),
             "low_balance": len(low_balance),
             "clock_drift": len(drift),
+            "no_usage": len(no_usage),
         },
         "unhealthy": unhealthy,
         "offline": offline,
         "low_balance": low_balance,
         "clock_drift": drift,
         "missing_half_hours": [{"serial": r["serial"], "missing": int(r["missing"])} for r in missing],
+        "no_usage": no_usage,
     }

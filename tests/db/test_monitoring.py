@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from flows.db import Database, registry, shadows
+from flows.db import Database, fleet, registry, shadows
 from flows.db.migrate import local_days
 
 
@@ -65,3 +65,33 @@ def test_offline_views(db: Database) -> None:
     offline = sorted(r["serial"] for r in db.query("SELECT serial FROM meters_offline_all"))
     recent = [r["serial"] for r in db.query("SELECT serial FROM meters_offline_recently")]
     assert offline == ["EML2", "EML3", "EML4"] and recent == ["EML2"]
+
+
+def test_missing_counts_only_whole_days_inside_the_data(db: Database) -> None:
+    """Values from 10:00 on 1 June to 10:00 on 4 June: 1 and 4 June are cut by the data's
+    ends and not counted; 2 and 3 June are, with the holes they have."""
+    register = register_of(db, a_meter(db))
+    first = datetime(2025, 6, 1, 9, tzinfo=UTC)  # 10:00 in London (BST)
+    holes = {first + timedelta(days=1, hours=3), first + timedelta(days=2, hours=5, minutes=30)}
+    stamp = first
+    while stamp < first + timedelta(days=3):
+        if stamp not in holes:
+            db.execute("INSERT INTO register_interval_hh (register_id, timestamp, kwh) "
+                       "VALUES (:r, :t, :k)", {"r": register, "t": stamp, "k": Decimal("0.25")})
+        stamp += timedelta(minutes=30)
+    rows = db.query("SELECT day, missing FROM register_interval_hh_missing WHERE register_id = :r "
+                    "ORDER BY day", {"r": register})
+    assert [(r["day"], r["missing"]) for r in rows] == [(date(2025, 6, 2), 1), (date(2025, 6, 3), 1)]
+
+
+def test_fleet_health_lists_healthy_meters_without_usage(db: Database) -> None:
+    with_usage, without = a_meter(db, "EML1", "127.10.0.1"), a_meter(db, "EML2", "127.10.0.2")
+    a_meter(db, "EML3", "127.10.0.3")  # never synced: not healthy, not listed
+    for meter in (with_usage, without):
+        shadows.update_shadow_healthy(db, meter, {"csq": 20, "csq_at": datetime.now(UTC)})
+    db.execute("INSERT INTO register_interval_hh (register_id, timestamp, kwh) VALUES (:r, :t, :k)",
+               {"r": register_of(db, with_usage), "t": datetime(2025, 6, 1, tzinfo=UTC),
+                "k": Decimal("0.1")})
+    health = fleet.health(db)
+    assert health["no_usage"] == [{"serial": "EML2", "hardware": "B1.w"}]
+    assert health["counts"]["no_usage"] == 1

@@ -1,0 +1,17 @@
+-- Missing half hours count only whole local days inside a register's data: from the first
+-- interval (a day that began before it is not counted) to the end of the last one (a day still
+-- running, or after the last value, is not counted). Days before a meter's first value, and
+-- today, used to count as missing.
+DROP VIEW register_interval_hh_missing;
+CREATE VIEW register_interval_hh_missing AS
+    WITH spans AS (SELECT register_id, min(timestamp) AS first_at, max(timestamp) AS last_at
+                     FROM register_interval_hh GROUP BY register_id)
+    SELECT s.register_id, d.day, d.half_hours AS expected,
+           (SELECT count(*) FROM register_interval_hh i
+             WHERE i.register_id = s.register_id
+               AND i.timestamp >= d.start_utc AND i.timestamp < d.end_utc) AS present,
+           d.half_hours - (SELECT count(*) FROM register_interval_hh i
+                            WHERE i.register_id = s.register_id
+                              AND i.timestamp >= d.start_utc AND i.timestamp < d.end_utc) AS missing
+      FROM spans s JOIN local_days d
+        ON d.start_utc >= s.first_at AND d.end_utc <= s.last_at + interval '30 minutes';
