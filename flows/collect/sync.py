@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from flows.collect.commits import GroupCommit
-from flows.collect.syncers import PROFILE_DAYS, SYNCERS, WITHOUT_OBJECT, MeterContext, SyncResult
+from flows.collect.syncers import PROFILE_DAYS, SYNCERS, MeterContext, SyncResult
 from flows.db import Database, cycles, history, registry, shadows
 from flows.mediator import MediatorClient, MediatorError, UndecodableReply
 
@@ -147,9 +147,7 @@ async def sync_cycle(
     stop = stop or asyncio.Event()
     names = registry.enabled_metrics(db, frequency)
     for name in names:
-        if name in WITHOUT_OBJECT:
-            log.warning("%s has no object in the EMOP object table: skipped", name)
-        elif name not in SYNCERS:
+        if name not in SYNCERS:
             log.error("unknown syncer %r in meter_metrics: skipped (others go on)", name)
     meters = [m for m in registry.meters(db, esco=esco, active_only=True)
               if serial is None or m.serial == serial]

@@ -209,5 +209,3 @@ SYNCERS: dict[str, Syncer] = {
     "SyncerLoadSwitch": sync_load_switch,
     "SyncerDaylightSavingsEnabled": sync_daylight_savings_enabled,
 }
-# In the deployed schedule but with no object known: reported as skipped, not guessed.
-WITHOUT_OBJECT: set[str] = set()

@@ -4,8 +4,8 @@ SQL in flows.db is written once with ``:name`` parameters. Values go in and come
 both engines: timestamps as UTC-aware datetimes, ids as UUIDs, local days as dates, money and
 energy columns as Decimals. SQLite stores them as text (ISO 8601 that sorts in time order,
 canonical UUIDs, decimal text); `Database.query` turns that text back into the same types
-PostgreSQL returns, so no caller converts anything. PostgreSQL tables live in the schema
-``flows`` (the search path is set on connect).
+PostgreSQL returns (see `_sqlite_converter`), so no caller converts anything. PostgreSQL tables
+live in the schema ``flows`` (the search path is set on connect).
 """
 
 from __future__ import annotations
@@ -67,23 +67,42 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def _from_sqlite_text(value: Any) -> Any:
-    """SQLite text in one of Flows' storage shapes as the type PostgreSQL would return: a
-    timestamp ('2026-11-25T00:30:00.000Z'), a UUID, a local day ('2026-11-25'). Anything else,
-    and text that only looks like one of them, is returned as it is."""
-    if type(value) is not str:
-        return value
-    size = len(value)
-    try:
-        if size >= 20 and value[-1] == "Z" and value[10] == "T":
+def _timestamp(value: Any) -> Any:
+    """SQLite's timestamp text ('2026-11-25T00:30:00.000Z') as an aware datetime; any other
+    value as it is."""
+    if type(value) is str and len(value) >= 20 and value[-1] == "Z" and value[10] == "T":
+        try:
             return datetime.fromisoformat(value)
-        if size == 36 and value[8] == "-" and value[23] == "-":
-            return UUID(value)
-        if size == 10 and value[4] == "-" and value[7] == "-":
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
+        except ValueError:
+            pass
     return value
+
+
+def _uuid_or_timestamp(value: Any) -> Any:
+    if type(value) is str and len(value) == 36:
+        try:
+            return UUID(value)
+        except ValueError:
+            pass
+    return _timestamp(value)
+
+
+def _day(value: Any) -> Any:
+    return date.fromisoformat(value) if type(value) is str else value
+
+
+def _sqlite_converter(column: str) -> Any:
+    """How a result column's SQLite text becomes the type PostgreSQL returns, by its name:
+    ids (``id``, ``*_id`` but ``customer_id``, ``esco``) are UUIDs, ``day`` a date, the money
+    and energy columns Decimals; timestamp text is a datetime in any column. Text columns
+    (serials, names, customer ids) stay text whatever they look like."""
+    if column in DECIMAL_COLUMNS:
+        return _decimal
+    if column == "day":
+        return _day
+    if column in ("id", "esco") or (column.endswith("_id") and column != "customer_id"):
+        return _uuid_or_timestamp
+    return _timestamp
 
 
 def _decimal(value: Any) -> Any:
@@ -144,7 +163,7 @@ class Database:
                 return list(cursor.execute(self._sql(sql), self._params(params)).fetchall())
         cursor = self.raw.execute(self._sql(sql), self._params(params))
         names = [d[0] for d in cursor.description]
-        converters = [_decimal if name in DECIMAL_COLUMNS else _from_sqlite_text for name in names]
+        converters = [_sqlite_converter(name) for name in names]
         return [{name: convert(value) for name, convert, value in zip(names, converters, row)}
                 for row in cursor.fetchall()]
 

@@ -75,3 +75,15 @@ def test_errors_say_their_kind(db: Database) -> None:
 def test_an_unreachable_server_is_unavailable() -> None:
     with pytest.raises(UnavailableError, match="cannot connect"):
         connect("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_text_that_only_looks_like_an_id_or_a_day_stays_text(db: Database) -> None:
+    """Customer ids, serials and names are text on both engines, whatever their shape."""
+    customer = "0b4a8c6e-2f1d-4e7a-9c3b-5d6e7f8a9b0c"
+    customers.add_customer(db, customer, name="2026-11-25")
+    registry.add_meter(db, "2026-11-25", "127.0.0.1", "C1.w", None)
+    customers.link_meter(db, customer, "2026-11-25", AT)
+    (link,) = customers.links(db)
+    assert link["customer_id"] == customer and isinstance(link["meter_id"], UUID)
+    assert db.query("SELECT name FROM customers")[0]["name"] == "2026-11-25"
+    assert registry.meters(db)[0].serial == "2026-11-25"
