@@ -88,7 +88,7 @@ READERS: dict[int, Reader] = {
     ObjectId.TARIFF_FUTURE_THRESHOLD_VALUES: lambda m, now: records.encode_threshold_values((0,) * 7),
     ObjectId.TIME_SWITCHES_ELEMENT_A: lambda m, now: bytes(records.TIME_SWITCHES_SIZE),
     ObjectId.TIME_SWITCHES_ELEMENT_B: lambda m, now: bytes(records.TIME_SWITCHES_SIZE),
-    ObjectId.PREPAY_ENABLED_FLAG: lambda m, now: bytes((int(m.prepay_enabled),)),
+    ObjectId.PREPAY_ENABLED_FLAG: _flag("prepay_enabled"),
     ObjectId.TARIFF_ACTIVE_STANDING_CHARGE: lambda m, now: records.encode_money(m.standing_charge),
     ObjectId.TARIFF_ACTIVE_THRESHOLD_MASK: lambda m, now: records.encode_threshold_mask(frozenset()),
     ObjectId.TARIFF_ACTIVE_THRESHOLD_VALUES: lambda m, now: records.encode_threshold_values((0,) * 7),
@@ -114,6 +114,7 @@ for _rate in range(1, 9):  # element B time-of-use rates and the block pricing m
 
 # One-byte settings a write may change, by object: the meter attribute that holds each.
 _SETTINGS: dict[int, tuple[str, Callable[[int], object]]] = {
+    ObjectId.PREPAY_ENABLED_FLAG: ("prepay_enabled", lambda byte: byte == 1),
     ObjectId.BACKLIGHT: ("backlight", int),
     ObjectId.LOAD_SWITCH: ("load_switch", int),
     ObjectId.DAYLIGHT_SAVINGS_CORRECTION_FLAG: ("daylight_savings_correction", lambda byte: byte == 1),
@@ -122,9 +123,6 @@ _SETTINGS: dict[int, tuple[str, Callable[[int], object]]] = {
 
 def _write(meter: VirtualMeter, object_id: int, payload: bytes, now: datetime) -> int:
     """Apply a write; the NAK code, 0 when accepted."""
-    if object_id == ObjectId.PREPAY_ENABLED_FLAG and len(payload) == 1:
-        meter.prepay_enabled = payload[0] == 1
-        return 0
     if object_id in _SETTINGS and len(payload) == 1:
         name, convert = _SETTINGS[object_id]
         setattr(meter, name, convert(payload[0]))
