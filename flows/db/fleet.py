@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from flows.db.connection import Database
+from flows.db.registry import registers
 
 OFFLINE_AFTER = timedelta(hours=3)
 LOW_BALANCE = Decimal("15.00")
@@ -54,8 +55,7 @@ def meter(db: Database, serial: str) -> dict[str, Any] | None:
     found = _clean(rows[0])
     found["registers"] = [
         {"register_id": str(r["register_id"]), "element": r["element"], "status": r["status"]}
-        for r in db.query("SELECT register_id, element, status FROM meter_registers "
-                          "WHERE meter_id = :m ORDER BY element", {"m": rows[0]["id"]})]
+        for r in registers(db, rows[0]["id"])]
     return found
 
 

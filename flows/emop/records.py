@@ -157,11 +157,6 @@ def decode_u1(value: bytes) -> int:
     return value[0]
 
 
-def encode_power(kilowatts: Decimal) -> bytes:
-    """Instantaneous active power: u2 watts."""
-    return encode_u2(int(kilowatts * 1000))
-
-
 def decode_power(value: bytes) -> Decimal:
     """Instantaneous active power in kW (the wire holds watts)."""
     return Decimal(decode_u2(value)) / 1000

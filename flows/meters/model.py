@@ -218,7 +218,7 @@ class VirtualMeter:
         none that has not finished yet."""
         newest = half_hour_index(moment)  # boundaries up to the current half hour's start
         oldest = max(half_hour_index(self.installed), newest - PROFILE_DAYS * 48)
-        first = max(oldest, -(-(since - records.EMOP_EPOCH) // HALF_HOUR))
+        first = max(oldest, _boundary_at_or_after(since))
         return [i for i in range(first, first + RECORDS_PER_PROFILE_CALL) if i <= newest]
 
     def profile_log_1(self, since: datetime, moment: datetime) -> list[ProfileLog1Record]:
@@ -240,8 +240,8 @@ class VirtualMeter:
         """The interval profile of a three-phase meter: cumulative active import and export Wh
         at each half-hour boundary from ``start`` (rounded up) until ``end`` that has passed,
         at most ``most`` of them (one frame's worth); the first boundary and the values."""
-        first = max(-(-(start - records.EMOP_EPOCH) // HALF_HOUR), half_hour_index(self.installed))
-        last = min(half_hour_index(moment), -(-(end - records.EMOP_EPOCH) // HALF_HOUR) - 1)
+        first = max(_boundary_at_or_after(start), half_hour_index(self.installed))
+        last = min(half_hour_index(moment), _boundary_at_or_after(end) - 1)
         indexes = range(first, min(last + 1, first + most))
         return half_hour_start(first), [self.registers(half_hour_start(i)) for i in indexes]
 
@@ -257,3 +257,8 @@ class VirtualMeter:
                 self.voltage_dv(at), b.export_active if twin else None,
                 b.import_reactive if twin else None, b.export_reactive if twin else None))
         return rows
+
+
+def _boundary_at_or_after(moment: datetime) -> int:
+    """The index of the first half-hour boundary at or after ``moment``."""
+    return -(-(moment - records.EMOP_EPOCH) // HALF_HOUR)

@@ -85,17 +85,20 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
         for stamp, (kwh, flags) in half_hours.items():
             hour = stamp.replace(minute=0)
             total, seen = hours.get(hour, (Decimal(0), set()))
-            usable = not UNUSABLE_FLAGS.intersection(flags)
-            hours[hour] = (total + (kwh if usable else Decimal(0)), seen | flags)
+            hours[hour] = (total + _usable(kwh, flags), seen | flags)
         return [_row(hour, hour + HOUR, kwh, period_from, period_to, ",".join(sorted(flags)))
                 for hour, (kwh, flags) in sorted(hours.items())]
     periods: dict[date, Decimal] = {}
     for stamp, (kwh, flags) in half_hours.items():
         start = _period_start(local_date(stamp), group_by)
-        usable = not UNUSABLE_FLAGS.intersection(flags)
-        periods[start] = periods.get(start, Decimal(0)) + (kwh if usable else Decimal(0))
+        periods[start] = periods.get(start, Decimal(0)) + _usable(kwh, flags)
     return [_row(_local_start(start), _local_start(_period_end(start, group_by)), kwh, period_from,
                  period_to) for start, kwh in sorted(periods.items())]
+
+
+def _usable(kwh: Decimal, flags: set[str]) -> Decimal:
+    """What a half hour adds to a longer row: nothing when it is implausible."""
+    return Decimal(0) if UNUSABLE_FLAGS.intersection(flags) else kwh
 
 
 def _row(start: datetime, end: datetime, kwh: Decimal, period_from: datetime, period_to: datetime,
