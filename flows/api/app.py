@@ -31,11 +31,12 @@ from flows.db import (
     fleet,
     registry,
 )
-from flows.meterdata import Frequency, Quality, flag_names, interval_quality
+from flows.meterdata import Frequency, Quality, flag_names
 from flows.views import UsageRow, usage
 
 GroupBy = Literal["hh", "hour", "day", "week", "month", "quarter"]
 OrderBy = Literal["period", "-period"]
+Direction = Literal["import", "export"]
 MAX_PAGE = 25_000
 MAX_SPAN = timedelta(days=3660)  # ten years: also how far back an open period_from reaches
 # Syncs one meter now: (database, serial, frequency) → what to answer. `flows serve` gives one
@@ -55,15 +56,31 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
 
 
 
+class HalfHourCounts(BaseModel):
+    """The register half hours of a row (a twin-element meter has two per half hour)."""
+
+    actual: int
+    estimated: int = Field(description="derived from a gap, a clock skew or register reads")
+    invalid: int = Field(description="reversal, sentinel or spike: not in consumption")
+    missing: int
+    expected: int = Field(description="46, 48 or 50 a local day per register, inside the row")
+
+
 class ConsumptionRow(BaseModel):
     interval_start: datetime
     interval_end: datetime
-    consumption: Decimal = Field(description="kWh")
-    quality: Quality
+    consumption: Decimal = Field(description="kWh of the usable half hours")
+    quality: Quality | Literal["incomplete"] = Field(
+        description="half hours: actual, estimated or invalid. Longer rows: actual when every "
+                    "expected half hour is actual, incomplete when any is missing or invalid, "
+                    "otherwise estimated")
     flags: list[str]
     partial: bool = Field(False, description="period_from or period_to cuts this row's hour, day, "
                                              "week, month or quarter: interval_start/interval_end "
                                              "are the cut's, and only the half hours inside count")
+    counts: HalfHourCounts | None = Field(None, description="every row longer than a half hour")
+    invalid_consumption: Decimal | None = Field(
+        None, description="kWh of the invalid half hours, apart (rows longer than a half hour)")
     unit: Literal["kWh"] = "kWh"
 
 
@@ -111,10 +128,7 @@ def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
     first = (page - 1) * page_size
     if page > 1 and first >= len(rows):
         raise HTTPException(404, f"page {page} is past the last page ({max(1, -(-len(rows) // page_size))})")
-    results = [ConsumptionRow(interval_start=row.start, interval_end=row.end, consumption=row.kwh,
-                              quality=interval_quality(row.flags), flags=flag_names(row.flags),
-                              partial=row.partial)
-               for row in rows[first:first + page_size]]
+    results = [_consumption_row(row) for row in rows[first:first + page_size]]
 
     def url(number: int) -> str:
         return str(request.url.include_query_params(page=number))
@@ -122,6 +136,16 @@ def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
     return ConsumptionPage(count=len(rows), results=results,
                            next=url(page + 1) if first + page_size < len(rows) else None,
                            previous=url(page - 1) if page > 1 else None)
+
+
+def _consumption_row(row: UsageRow) -> ConsumptionRow:
+    counts = None if row.counts is None else HalfHourCounts(
+        actual=row.counts.actual, estimated=row.counts.estimated, invalid=row.counts.invalid,
+        missing=row.counts.missing, expected=row.counts.expected)
+    return ConsumptionRow(interval_start=row.start, interval_end=row.end, consumption=row.kwh,
+                          quality=row.quality, flags=flag_names(row.flags), partial=row.partial,
+                          counts=counts,
+                          invalid_consumption=None if row.counts is None else row.invalid_kwh)
 
 
 def _meter_id(db: Database, serial: str) -> Any:
@@ -157,14 +181,14 @@ def _api_routes() -> APIRouter:
         serial: str, db: Db, request: Request, period_from: AwareDatetime | None = None,
         period_to: AwareDatetime | None = None, group_by: GroupBy = "hh",
         order_by: OrderBy = "-period", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1)] = 1, direction: Direction = "import",
     ) -> ConsumptionPage:
-        """Import consumption from period_from (inclusive) to period_to (exclusive), newest
-        first unless order_by=period. Half hours and hours are UTC; days, weeks (from Monday),
-        months and quarters are Europe/London."""
+        """Consumption (import, or export with direction=export) from period_from (inclusive)
+        to period_to (exclusive), newest first unless order_by=period. Half hours and hours are
+        UTC; days, weeks (from Monday), months and quarters are Europe/London."""
         start, end = _period(period_from, period_to)
         rows = usage(db, meter_id=_meter_id(db, serial), period_from=start, period_to=end,
-                     group_by=group_by)
+                     group_by=group_by, direction=direction)
         return _page(request, rows, order_by, page, page_size)
 
     @router.get("/customers/{customer_id}/usage", dependencies=[Depends(reader)], tags=["usage"],
@@ -173,14 +197,14 @@ def _api_routes() -> APIRouter:
         customer_id: str, db: Db, request: Request, period_from: AwareDatetime | None = None,
         period_to: AwareDatetime | None = None, group_by: GroupBy = "day",
         order_by: OrderBy = "-period", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: Annotated[int, Query(ge=1)] = 1, direction: Direction = "import",
     ) -> ConsumptionPage:
-        """A customer's import over their meters, while each was theirs."""
+        """A customer's import (or export) over their meters, while each was theirs."""
         start, end = _period(period_from, period_to)
         if not customers.exists(db, customer_id):
             raise HTTPException(404, f"no customer {customer_id!r}")
         rows = usage(db, customer_id=customer_id, period_from=start, period_to=end,
-                     group_by=group_by)
+                     group_by=group_by, direction=direction)
         return _page(request, rows, order_by, page, page_size)
 
     @router.get("/fleet/health", dependencies=[Depends(reader)], tags=["fleet"])

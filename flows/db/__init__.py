@@ -16,13 +16,24 @@ sync writes the shadow. Functions are grouped by subject, one module each:
 - `cycles`: sync cycles shared by collectors, claims on meters
 - `fleet`: the fleet-health read model (API, dashboard, reports)
 - `intervals`: the views' change log, consecutive values and the views' own tables
+- `daily`: the views' daily aggregates (per meter and per customer, import and export)
 - `registry_csv`: importing the registry from CSV
 
 Rows come back typed on both engines (aware UTC datetimes, UUIDs, dates, Decimals). Errors are
 `DatabaseError`s: `NotFoundError`, `ConflictError`, `InvalidValueError`, `UnavailableError`.
 """
 
-from flows.db import corrections, customers, cycles, fleet, history, intervals, registry, shadows
+from flows.db import (
+    corrections,
+    customers,
+    cycles,
+    daily,
+    fleet,
+    history,
+    intervals,
+    registry,
+    shadows,
+)
 from flows.db.connection import (
     DEFAULT_URL,
     ConflictError,
@@ -38,5 +49,5 @@ from flows.db.migrate import Migration, available, migrate
 
 __all__ = ["DEFAULT_URL", "ConflictError", "Database", "DatabaseError", "InvalidValueError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
-           "corrections", "customers", "cycles", "fleet", "history", "intervals", "migrate",
+           "corrections", "customers", "cycles", "daily", "fleet", "history", "intervals", "migrate",
            "registry", "shadows", "sqlite_time"]

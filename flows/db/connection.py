@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -114,6 +114,18 @@ def _integrity_error(error: Exception) -> DatabaseError:
     if isinstance(error, psycopg.errors.UniqueViolation) or "UNIQUE constraint" in text:
         return ConflictError(f"rejected by the database: {text}")
     return InvalidValueError(f"rejected by the database: {text}")
+
+
+def in_lists(values: Iterable[Any], size: int = 500) -> Iterator[dict[str, Any]]:
+    """Parameters for ``IN (:p0, :p1, ...)`` lists of at most ``size`` values each."""
+    chunk: dict[str, Any] = {}
+    for value in values:
+        chunk[f"p{len(chunk)}"] = value
+        if len(chunk) == size:
+            yield chunk
+            chunk = {}
+    if chunk:
+        yield chunk
 
 
 class Database:

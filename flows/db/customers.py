@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from flows.db.connection import ConflictError, Database, InvalidValueError, NotFoundError
+from flows.db.connection import (
+    ConflictError,
+    Database,
+    InvalidValueError,
+    NotFoundError,
+    in_lists,
+)
 from flows.db.registry import meter_id
 
 
@@ -83,3 +90,13 @@ def exists(db: Database, customer_id: str) -> bool:
 def links(db: Database) -> list[dict[str, Any]]:
     """Every customer-meter link: customer_id, meter_id, valid_from, valid_to (None: open)."""
     return db.query("SELECT customer_id, meter_id, valid_from, valid_to FROM customer_meters")
+
+
+def links_of_meters(db: Database, meters: Iterable[UUID]) -> list[dict[str, Any]]:
+    """The links of these meters, as `links`."""
+    found: list[dict[str, Any]] = []
+    for params in in_lists(meters):
+        found += db.query("SELECT customer_id, meter_id, valid_from, valid_to FROM "
+                          f"customer_meters WHERE meter_id IN ({', '.join(':' + k for k in params)})",
+                          params)
+    return found

@@ -26,6 +26,7 @@ _ON_GRID = {
 SOURCES = {  # source → (table, value in Wh)
     "profile": ("register_profile_hh", "cumulative_wh"),
     "reads": ("register_import", "round(read * 1000)"),
+    "export": ("register_export", "round(read * 1000)"),
 }
 
 
@@ -53,6 +54,8 @@ class IntervalFields(Protocol):
 
     @property
     def register_id(self) -> UUID: ...
+    @property
+    def direction(self) -> str: ...
     @property
     def start(self) -> datetime: ...
     @property
@@ -140,7 +143,7 @@ def stored_actual(db: Database, register: UUID, lower: datetime | None,
                   upper: datetime | None) -> list[dict[str, Any]]:
     """The register's actual (not derived) intervals within [lower, upper): timestamp, wh, flags."""
     sql = ("SELECT timestamp, wh, flags FROM register_interval_hh "
-           "WHERE register_id = :r AND NOT derived")
+           "WHERE register_id = :r AND direction = 'import' AND NOT derived")
     if lower is not None:
         sql += " AND timestamp >= :lo"
     if upper is not None:
@@ -162,23 +165,26 @@ def write_spans(db: Database, removed: Iterable[SpanFields], added: Iterable[Spa
 def write_intervals(db: Database, removed: Iterable[IntervalFields],
                     added: Iterable[IntervalFields]) -> None:
     db.executemany(
-        "DELETE FROM register_interval_hh WHERE register_id = :r AND timestamp = :t",
-        [{"r": interval.register_id, "t": interval.start} for interval in removed])
+        "DELETE FROM register_interval_hh WHERE register_id = :r AND direction = :direction "
+        "AND timestamp = :t",
+        [{"r": interval.register_id, "direction": interval.direction, "t": interval.start}
+         for interval in removed])
     db.executemany(
-        "INSERT INTO register_interval_hh (register_id, timestamp, kwh, wh, flags, "
-        "derived) VALUES (:r, :t, :kwh, :wh, :flags, :derived) ON CONFLICT (register_id, "
-        "timestamp) DO UPDATE SET kwh = excluded.kwh, wh = excluded.wh, "
+        "INSERT INTO register_interval_hh (register_id, direction, timestamp, kwh, wh, flags, "
+        "derived) VALUES (:r, :direction, :t, :kwh, :wh, :flags, :derived) ON CONFLICT "
+        "(register_id, direction, timestamp) DO UPDATE SET kwh = excluded.kwh, wh = excluded.wh, "
         "flags = excluded.flags, derived = excluded.derived",
-        [{"r": interval.register_id, "t": interval.start, "kwh": Decimal(interval.wh) / 1000,
-          "wh": interval.wh, "flags": interval.flags, "derived": interval.derived}
-         for interval in added])
+        [{"r": interval.register_id, "direction": interval.direction, "t": interval.start,
+          "kwh": Decimal(interval.wh) / 1000, "wh": interval.wh, "flags": interval.flags,
+          "derived": interval.derived} for interval in added])
 
 
 def half_hours(db: Database, start: datetime, end: datetime, *, meter: UUID | None = None,
-               customer: str | None = None) -> list[dict[str, Any]]:
+               customer: str | None = None, direction: str = "import") -> list[dict[str, Any]]:
     """Intervals of a meter's registers, or of a customer's meters while linked, in
     [start, end) by time: timestamp, wh, flags, derived."""
-    params = {"start": start, "end": end, "meter": meter, "customer": customer}
+    params = {"start": start, "end": end, "meter": meter, "customer": customer,
+              "direction": direction}
     if customer is None:
         source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM register_interval_hh i JOIN "
                   "meter_registers r ON r.register_id = i.register_id WHERE r.meter_id = :meter")
@@ -187,13 +193,14 @@ def half_hours(db: Database, start: datetime, end: datetime, *, meter: UUID | No
                   "meter_registers r ON r.register_id = i.register_id JOIN customer_meters c ON "
                   "c.meter_id = r.meter_id AND c.valid_from <= i.timestamp AND (c.valid_to IS "
                   "NULL OR i.timestamp < c.valid_to) WHERE c.customer_id = :customer")
-    return db.query(f"{source} AND i.timestamp >= :start AND i.timestamp < :end "
-                    "ORDER BY i.timestamp", params)
+    return db.query(f"{source} AND i.direction = :direction AND i.timestamp >= :start "
+                    "AND i.timestamp < :end ORDER BY i.timestamp", params)
 
 
 def latest_interval(db: Database, meter: UUID) -> datetime | None:
     """When the meter's newest interval starts (None: it has none)."""
     latest: datetime | None = db.query(
         "SELECT max(i.timestamp) AS t FROM register_interval_hh i JOIN meter_registers r "
-        "ON r.register_id = i.register_id WHERE r.meter_id = :m", {"m": meter})[0]["t"]
+        "ON r.register_id = i.register_id WHERE r.meter_id = :m AND i.direction = 'import'",
+        {"m": meter})[0]["t"]
     return latest

@@ -6,11 +6,12 @@ Every function takes a `Database` and runs in the caller's transaction when ther
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-from flows.db.connection import Database, InvalidValueError, NotFoundError
+from flows.db.connection import Database, InvalidValueError, NotFoundError, in_lists
 from flows.meterdata import FREQUENCIES, Hardware
 
 REGISTRY_COLUMNS = {"name", "hardware", "firmware_version", "prepay_enabled", "serial",
@@ -182,7 +183,11 @@ def set_metric(db: Database, name: str, enabled: bool | None = None,
         raise NotFoundError(f"no metric named {name!r}")
 
 
-def register_meters(db: Database) -> list[tuple[UUID, UUID]]:
-    """(register id, meter id) of every register."""
-    return [(row["register_id"], row["meter_id"])
-            for row in db.query("SELECT register_id, meter_id FROM meter_registers")]
+def register_meters(db: Database, meters: Iterable[UUID]) -> list[tuple[UUID, UUID]]:
+    """(register id, meter id) of every register of these meters."""
+    found: list[tuple[UUID, UUID]] = []
+    for params in in_lists(meters):
+        found += [(row["register_id"], row["meter_id"]) for row in db.query(
+            "SELECT register_id, meter_id FROM meter_registers WHERE meter_id IN "
+            f"({', '.join(':' + k for k in params)})", params)]
+    return found

@@ -1,10 +1,13 @@
-"""`flows views update|follow`, `flows reads correct|delete`, `flows customers add|link|unlink`."""
+"""`flows views update|rebuild|follow`, `flows reads correct|delete`,
+`flows customers add|link|unlink`."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 import click
+from rich.progress import Progress
 
 from flows.db import DEFAULT_URL, Database, DatabaseError, connect, corrections, customers, migrate, registry
 from flows.logs import configure_logging
@@ -46,6 +49,24 @@ def views_update(batch: int, url: str) -> None:
         click.echo(update(_open(url), batch).line())
     except ViewsError as error:
         raise click.ClickException(str(error)) from None
+
+
+@views_group.command("rebuild")
+@click.option("--batch", type=click.IntRange(1), default=DEFAULT_BATCH, show_default=True,
+              help="Register value changes per transaction.")
+@database_option
+def views_rebuild(batch: int, url: str) -> None:
+    """Build the views again from the tables (also for views an older Flows built). Stopped
+    midway, `flows views update` goes on from where it stopped."""
+    db = _open(url)
+    try:
+        with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task("views rebuild", total=None)
+            summary = update(db, batch, rebuild=True, progress=lambda done, last: bar.update(
+                task, completed=done, total=last))
+    except ViewsError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(summary.line())
 
 
 @views_group.command("follow")

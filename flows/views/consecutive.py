@@ -10,7 +10,7 @@ overlapping pairs, so nothing counted twice), and a change applied again does no
 
 Profile log: two on-grid values exactly half an hour apart make an actual interval; on-grid
 values further apart make a span ("gap", or "clock_skew" when off-grid values lie between them).
-Register reads: every two consecutive reads make a span.
+Register reads (import and export): every two consecutive reads make a span.
 """
 
 from __future__ import annotations
@@ -24,15 +24,24 @@ from uuid import UUID
 
 from flows.db import Database, intervals
 from flows.meterdata import HALF_HOUR
-from flows.views.query import RegisterInterval, Span, actual_interval
+from flows.views.query import IMPORT, RegisterInterval, Span, actual_interval
 
 Window = tuple[datetime, datetime]
+REGISTRY_SOURCE = "meter"  # a change to a meter's registers or links; register_id is the meter
+
+
+def changed_meters(rows: Iterable[dict[str, Any]]) -> set[UUID]:
+    """The meters whose registers or customer links changed in ``rows``."""
+    return {row["register_id"] for row in rows if row["source"] == REGISTRY_SOURCE}
 
 
 def touched_windows(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, UUID], Window]:
-    """(source, register) → the earliest and latest changed timestamp in ``rows``."""
+    """(source, register) → the earliest and latest changed timestamp in ``rows`` (rows of
+    registry changes, source "meter", are not values: see `changed_meters`)."""
     windows: dict[tuple[str, UUID], Window] = {}
     for row in rows:
+        if row["source"] == REGISTRY_SOURCE:
+            continue
         key = (row["source"], row["register_id"])
         stamp = row["timestamp"]
         first, last = windows.get(key, (stamp, stamp))
@@ -101,7 +110,7 @@ def stored_spans(db: Database, source: str, register: UUID, lower: datetime | No
 def stored_actual(db: Database, register: UUID, lower: datetime | None,
                   upper: datetime | None) -> set[RegisterInterval]:
     """The views' actual intervals of the register within [lower, upper)."""
-    return {RegisterInterval(register_id=register, start=row["timestamp"],
+    return {RegisterInterval(register_id=register, direction=IMPORT, start=row["timestamp"],
                              wh=int(row["wh"]), flags=row["flags"], derived=False)
             for row in intervals.stored_actual(db, register, lower, upper)}
 

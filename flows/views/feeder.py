@@ -3,10 +3,12 @@ exactly once.
 
 Changes are read from ``register_value_changes`` after the views' position and applied in
 batches; each batch is one flows.ivm iteration whose transaction also moves the position and
-writes ``register_interval_hh`` and ``views_spans``, so a process killed at any point resumes where the last
-committed batch ended. The registers and customer links are compared with their tables at each
-update and their differences go into the first batch. One feeder at a time per database (a lock
-that the operating system or PostgreSQL releases when the process dies).
+writes the outputs (``register_interval_hh``, ``usage_meter_daily``, ``usage_customer_daily``)
+and ``views_spans``, so a process killed at any point resumes where the last committed batch
+ended. A change to a meter's registers or customer links is logged there too (source "meter"):
+that meter's rows are compared with what the views hold and only the difference goes in. One
+feeder at a time per database (a lock that the operating system or PostgreSQL releases when
+the process dies).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import flows.ivm as st
-from flows.db import Database, DatabaseError, customers, intervals, registry
+from flows.db import Database, DatabaseError, customers, daily, intervals, registry
 from flows.views import query as q
-from flows.views.consecutive import changes_for, touched_windows, write_spans
+from flows.views.consecutive import changed_meters, changes_for, touched_windows, write_spans
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 5_000
@@ -35,6 +37,10 @@ class ViewsError(Exception):
     """A problem maintaining the views (another feeder running, a store of another shape)."""
 
 
+REBUILD_HINT = ("the views were built by an older version of Flows (their store has another "
+                "shape): run `flows views rebuild` to build them again from the tables")
+
+
 @dataclass
 class UpdateSummary:
     changes: int = 0
@@ -43,7 +49,7 @@ class UpdateSummary:
     duration_s: float = 0.0
 
     def line(self) -> str:
-        return (f"views: {self.changes:,} register value changes applied in {self.batches} batches "
+        return (f"views: {self.changes:,} changes applied in {self.batches} batches "
                 f"(position {self.position}) in {self.duration_s:.1f} s")
 
 
@@ -64,8 +70,8 @@ _graph = st.compile(q.views)
 
 
 @contextlib.contextmanager
-def open_views(db: Database) -> Iterator[Views]:
-    """The views of ``db`` (created on first use), locked for this process."""
+def _feeder_connection(db: Database) -> Iterator[Database]:
+    """A connection of its own to ``db``, holding the one-feeder-per-database lock."""
     lock: Any = None
     conn: Any
     if db.engine == "postgres":
@@ -75,18 +81,38 @@ def open_views(db: Database) -> Iterator[Views]:
         if not writer.try_advisory_lock(_FEEDER_LOCK):
             conn.close()
             raise ViewsError("another process is updating the views of this database")
-        store: st.Store = st.StorePostgres.from_graph(conn, _graph, create_tables=True)
     else:
         path = db.url.removeprefix("sqlite:///").removeprefix("sqlite://")
         lock = _file_lock(Path(path + ".views-lock"))
         conn = st.connection_sqlite(path)
-        store = st.StoreSQLite.from_graph(conn, _graph, create_tables=True)
     try:
-        yield Views(store, _graph, Database(db.url, conn, db.engine))
+        yield Database(db.url, conn, db.engine)
     finally:
         conn.close()
         if lock is not None:
             lock.close()
+
+
+def _store_class(engine: str) -> Any:
+    return st.StorePostgres if engine == "postgres" else st.StoreSQLite
+
+
+@contextlib.contextmanager
+def open_views(db: Database, rebuild: bool = False) -> Iterator[Views]:
+    """The views of ``db`` (created on first use), locked for this process. ``rebuild``: drop
+    the store and everything the views wrote first (in one transaction), so they start again
+    from the beginning of the change log."""
+    with _feeder_connection(db) as writer:
+        store_class = _store_class(db.engine)
+        if rebuild:
+            store_class.drop(writer.raw, _graph, before_commit=lambda: daily.clear(writer))
+        try:
+            store: st.Store = store_class.from_graph(writer.raw, _graph, create_tables=True)
+        except st.StoreError as error:
+            if "different shape" in str(error):
+                raise ViewsError(REBUILD_HINT) from error
+            raise
+        yield Views(store, _graph, writer)
 
 
 def _file_lock(path: Path) -> Any:
@@ -108,39 +134,52 @@ def _table_diff(current: dict[Any, int], wanted: set[Any]) -> st.ZSetPython[Any]
     return st.ZSetPython(changes)
 
 
-def registry_changes(db: Database, views: Views) -> tuple[st.ZSetPython[Any], st.ZSetPython[Any]]:
-    """What changed in meter_registers and customer_meters since the views last saw them."""
+def registry_changes(db: Database, views: Views, meters: set[Any]
+                     ) -> tuple[st.ZSetPython[Any], st.ZSetPython[Any]]:
+    """How these meters' registers and customer links differ from what the views hold."""
+    if not meters:
+        return st.ZSetPython({}), st.ZSetPython({})
     registers = {q.Register(register_id=register, meter_id=meter)
-                 for register, meter in registry.register_meters(db)}
+                 for register, meter in registry.register_meters(db, meters)}
     links = {q.CustomerMeter(customer_id=r["customer_id"], meter_id=r["meter_id"],
                              valid_from=r["valid_from"], valid_to=r["valid_to"])
-             for r in customers.links(db)}
-    return (_table_diff(dict(q.registers_cache.zset(views.store).iter()), registers),
-            _table_diff(dict(q.links_cache.zset(views.store).iter()), links))
+             for r in customers.links_of_meters(db, meters)}
+    held_registers = q.registers_cache.zset(views.store).iter_by_index(
+        q.index_register_meter, frozenset(meters))
+    held_links = q.links_cache.zset(views.store).iter_by_index(q.index_link_meter, frozenset(meters))
+    return (_table_diff({value: count for _, value, count in held_registers}, registers),
+            _table_diff({value: count for _, value, count in held_links}, links))
 
 
-# Writing register_interval_hh in the iteration's transaction ---------------------------------
+# Writing the outputs in the iteration's transaction ------------------------------------------
+
+
+def _split(output: st.ZSetPython[Any]) -> tuple[list[Any], list[Any]]:
+    removed: list[Any] = []
+    added: list[Any] = []
+    for value, count in output.iter():
+        (added if count > 0 else removed).append(value)
+    return removed, added
 
 
 def views_writer(writer: Database, spans: dict[q.Span, int]
                  ) -> Callable[[tuple[st.ZSetPython[Any], ...]], None]:
     def write(outputs: tuple[st.ZSetPython[Any], ...]) -> None:
         write_spans(writer, spans)
-        removed: list[q.Interval] = []
-        added: list[q.Interval] = []
-        for interval, count in outputs[0].iter():
-            (added if count > 0 else removed).append(interval)
-        intervals.write_intervals(writer, removed, added)
+        half_hours, meter_days, customer_days = outputs
+        intervals.write_intervals(writer, *_split(half_hours))
+        daily.write_meter_days(writer, *_split(meter_days))
+        daily.write_customer_days(writer, *_split(customer_days))
     return write
 
 
 # Update and follow --------------------------------------------------------------------------
 
 
-def apply_batch(views: Views, registers: st.ZSetPython[Any], links: st.ZSetPython[Any],
-                rows: list[dict[str, Any]], position: int) -> int:
+def apply_batch(db: Database, views: Views, rows: list[dict[str, Any]], position: int) -> int:
     """One iteration: the registry differences, the changed values and spans, the new
     position."""
+    registers, links = registry_changes(db, views, changed_meters(rows))
     new_position = int(rows[-1]["seq"]) if rows else position
     positions: dict[q.FeedPosition, int] = {}
     if new_position != position:
@@ -155,20 +194,27 @@ def apply_batch(views: Views, registers: st.ZSetPython[Any], links: st.ZSetPytho
     return new_position
 
 
-def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = None) -> UpdateSummary:
-    """Apply every profile change committed so far (``max_batches``: stop after that many)."""
+Progress = Callable[[int, int], None]  # (position, last change) after each batch
+
+
+def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = None,
+           rebuild: bool = False, progress: Progress | None = None) -> UpdateSummary:
+    """Apply every change committed so far (``max_batches``: stop after that many).
+    ``rebuild``: first drop the views and build them again from the whole change log; stopped
+    midway, a later update goes on from the last batch committed."""
     started = time.monotonic()
     summary = UpdateSummary()
     try:
-        with open_views(db) as views:
+        with open_views(db, rebuild=rebuild) as views:
             position = views.position()
-            registers, links = registry_changes(db, views)
+            last = intervals.last_change(db) if progress is not None else 0
             while max_batches is None or summary.batches < max_batches:
                 rows = intervals.value_changes(db, position, batch)
-                if not rows and not (registers or links):
+                if not rows:
                     break
-                position = apply_batch(views, registers, links, rows, position)
-                registers, links = st.ZSetPython({}), st.ZSetPython({})
+                position = apply_batch(db, views, rows, position)
+                if progress is not None:
+                    progress(position, max(last, position))
                 summary.changes += len(rows)
                 summary.batches += 1
             summary.position = position

@@ -2,9 +2,12 @@
 
 The feeder pairs consecutive values of each register (a question for SQL, see consecutive.py):
 actual intervals (two on-grid profile values half an hour apart) and spans (profile gaps, spans
-over off-grid values, periodic register reads). Spans → apportioned to half hours → derived
-intervals (register reads only where the profile log has nothing); intervals ⋈ registers →
-meter ⋈ customer_meters (valid at the interval) → group by (customer, meter, local date) → sum.
+over off-grid values, periodic import and export register reads). Spans → apportioned to half
+hours → derived intervals (import reads only where the profile log has nothing); intervals ⋈
+registers → meter, then two daily aggregates: by (meter, direction, local date), whoever the
+customer, and ⋈ customer_meters (valid at the interval) by (customer, meter, direction, local
+date). Each aggregate is a `DayTotal`: the usable Wh and how many half hours were actual,
+estimated and invalid, so a late value changes the counts with the sum.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from flows.meterdata import HALF_HOUR, LOCAL_ZONE, REGISTER_SENTINEL_WH, UNUSABL
 SPIKE_WH = 24_000  # more than 24 kWh in half an hour is not a household's import
 REGISTER_MAX_WH = 0xFFFFFFFF  # registers are u4 Wh: after this they wrap to 0
 ROLLOVER_MARGIN_WH = 1_000_000  # a wrap goes from within this of the maximum to within this of 0
+
+
+IMPORT, EXPORT = "import", "export"
+SOURCE_DIRECTION = {"profile": IMPORT, "reads": IMPORT, "export": EXPORT}
 
 
 class Register(st.Data):
@@ -45,7 +52,7 @@ class Span(st.Data):
     register reads (source "reads", flag "")."""
 
     register_id: UUID
-    source: str  # "profile" or "reads"
+    source: str  # "profile", "reads" (import register reads) or "export" (export reads)
     flag: str
     first_at: datetime
     first_wh: int
@@ -97,6 +104,7 @@ class SlotShare(st.Data):
 
 class RegisterInterval(st.Data):
     register_id: UUID
+    direction: str
     start: datetime
     wh: int
     flags: str
@@ -106,24 +114,67 @@ class RegisterInterval(st.Data):
 class Interval(st.Data):
     register_id: UUID
     meter_id: UUID
+    direction: str
     start: datetime
     wh: int
     flags: str
     derived: bool
 
 
-class CustomerInterval(st.Data):
-    customer_id: str
-    meter_id: UUID
-    date: date
+class DayTotal(st.Data):
+    """Half hours of a day added up: the usable Wh, and how many were actual, estimated
+    (derived) and invalid (reversal, sentinel, spike; their Wh in ``invalid_wh``)."""
+
     wh: int
+    actual: int
+    estimated: int
+    invalid: int
+    invalid_wh: int
+
+    def __add__(self, other: DayTotal) -> DayTotal:
+        return DayTotal(wh=self.wh + other.wh, actual=self.actual + other.actual,
+                        estimated=self.estimated + other.estimated,
+                        invalid=self.invalid + other.invalid,
+                        invalid_wh=self.invalid_wh + other.invalid_wh)
+
+    def __mul__(self, count: int) -> DayTotal:
+        return DayTotal(wh=self.wh * count, actual=self.actual * count,
+                        estimated=self.estimated * count, invalid=self.invalid * count,
+                        invalid_wh=self.invalid_wh * count)
+
+    @staticmethod
+    def zero() -> DayTotal:
+        return DayTotal(wh=0, actual=0, estimated=0, invalid=0, invalid_wh=0)
 
 
-class DailyUsage(st.Data):
+class MeterHalfHour(st.Data):
+    meter_id: UUID
+    direction: str
+    date: date
+    total: DayTotal
+
+
+class CustomerHalfHour(st.Data):
     customer_id: str
     meter_id: UUID
+    direction: str
     date: date
-    wh: int
+    total: DayTotal
+
+
+class MeterDay(st.Data):
+    meter_id: UUID
+    direction: str
+    date: date
+    total: DayTotal
+
+
+class CustomerDay(st.Data):
+    customer_id: str
+    meter_id: UUID
+    direction: str
+    date: date
+    total: DayTotal
 
 
 def local_date(moment: datetime) -> date:
@@ -152,7 +203,7 @@ def actual_interval(register_id: UUID, start: datetime, first_wh: int, last_wh: 
                     ) -> RegisterInterval:
     """The interval between two on-grid profile values half an hour apart."""
     wh, flag = advance(first_wh, last_wh)
-    return RegisterInterval(register_id=register_id, start=start, wh=wh,
+    return RegisterInterval(register_id=register_id, direction=IMPORT, start=start, wh=wh,
                             flags=interval_flags(wh, flag), derived=False)
 
 
@@ -190,13 +241,23 @@ def from_reads(share: SlotShare) -> bool:
     return share.source == "reads"
 
 
+def from_export(share: SlotShare) -> bool:
+    return share.source == "export"
+
+
 def pick_share(share: SlotShare) -> SlotTotal:
     return share.share
 
 
 def to_derived_interval(p: st.Pair[SlotTotal, tuple[UUID, datetime]]) -> RegisterInterval:
     register_id, start = p.right
-    return RegisterInterval(register_id=register_id, start=start, wh=p.left.wh,
+    return RegisterInterval(register_id=register_id, direction=IMPORT, start=start, wh=p.left.wh,
+                            flags=p.left.flags(), derived=True)
+
+
+def to_export_interval(p: st.Pair[SlotTotal, tuple[UUID, datetime]]) -> RegisterInterval:
+    register_id, start = p.right
+    return RegisterInterval(register_id=register_id, direction=EXPORT, start=start, wh=p.left.wh,
                             flags=p.left.flags(), derived=True)
 
 
@@ -213,8 +274,24 @@ def interval_key(i: RegisterInterval) -> tuple[UUID, datetime]:
 
 
 def to_interval(p: st.Pair[RegisterInterval, Register]) -> Interval:
-    return Interval(register_id=p.left.register_id, meter_id=p.right.meter_id, start=p.left.start,
-                    wh=p.left.wh, flags=p.left.flags, derived=p.left.derived)
+    return Interval(register_id=p.left.register_id, meter_id=p.right.meter_id,
+                    direction=p.left.direction, start=p.left.start, wh=p.left.wh,
+                    flags=p.left.flags, derived=p.left.derived)
+
+
+def half_hour_total(interval: Interval) -> DayTotal:
+    """One half hour as a day's part: implausible ones (reversal, sentinel, spike) are
+    counted and their Wh kept apart, never added to the usage."""
+    if UNUSABLE_FLAGS.intersection(interval.flags.split(",")):
+        return DayTotal(wh=0, actual=0, estimated=0, invalid=1, invalid_wh=interval.wh)
+    if interval.derived:
+        return DayTotal(wh=interval.wh, actual=0, estimated=1, invalid=0, invalid_wh=0)
+    return DayTotal(wh=interval.wh, actual=1, estimated=0, invalid=0, invalid_wh=0)
+
+
+def to_meter_half_hour(interval: Interval) -> MeterHalfHour:
+    return MeterHalfHour(meter_id=interval.meter_id, direction=interval.direction,
+                         date=local_date(interval.start), total=half_hour_total(interval))
 
 
 def counts_for_customer(p: st.Pair[Interval, CustomerMeter]) -> bool:
@@ -222,34 +299,41 @@ def counts_for_customer(p: st.Pair[Interval, CustomerMeter]) -> bool:
     return link.valid_from <= start and (link.valid_to is None or start < link.valid_to)
 
 
-def to_customer_interval(p: st.Pair[Interval, CustomerMeter]) -> CustomerInterval:
-    # Implausible intervals (reversal, sentinel, spike) are kept and shown, not summed as usage.
-    wh = 0 if UNUSABLE_FLAGS.intersection(p.left.flags.split(",")) else p.left.wh
-    return CustomerInterval(customer_id=p.right.customer_id, meter_id=p.left.meter_id,
-                            date=local_date(p.left.start), wh=wh)
+def to_customer_half_hour(p: st.Pair[Interval, CustomerMeter]) -> CustomerHalfHour:
+    return CustomerHalfHour(customer_id=p.right.customer_id, meter_id=p.left.meter_id,
+                            direction=p.left.direction, date=local_date(p.left.start),
+                            total=half_hour_total(p.left))
 
 
-def pick_wh(c: CustomerInterval) -> int:
-    return c.wh
+def pick_meter_total(h: MeterHalfHour) -> DayTotal:
+    return h.total
 
 
-def to_daily(p: st.Pair[int, tuple[str, UUID, date]]) -> DailyUsage:
-    customer_id, meter_id, day = p.right
-    return DailyUsage(customer_id=customer_id, meter_id=meter_id, date=day, wh=p.left)
+def pick_customer_total(h: CustomerHalfHour) -> DayTotal:
+    return h.total
 
 
+def to_meter_day(p: st.Pair[DayTotal, tuple[UUID, str, date]]) -> MeterDay:
+    meter_id, direction, day = p.right
+    return MeterDay(meter_id=meter_id, direction=direction, date=day, total=p.left)
+
+
+def to_customer_day(p: st.Pair[DayTotal, tuple[str, UUID, str, date]]) -> CustomerDay:
+    customer_id, meter_id, direction, day = p.right
+    return CustomerDay(customer_id=customer_id, meter_id=meter_id, direction=direction, date=day,
+                       total=p.left)
+
+
+# What the feeder reads back: the registers and links the views hold (to compare a changed
+# meter's rows with), and its position in the change log. The outputs (intervals and the two
+# daily aggregates) are written to Flows tables in the iteration's transaction, so no cache
+# keeps a second copy of them.
 registers_cache = st.Cache[Register]()
 links_cache = st.Cache[CustomerMeter]()
 positions_cache = st.Cache[FeedPosition]()
-intervals_cache = st.Cache[Interval]()
-daily_cache = st.Cache[DailyUsage]()
-index_register = st.Index.pick(Register, lambda r: r.register_id)
-index_link = st.Index.pick(CustomerMeter, lambda c: c.customer_id)
+index_register_meter = st.Index.pick(Register, lambda r: r.meter_id)
+index_link_meter = st.Index.pick(CustomerMeter, lambda c: c.meter_id)
 index_feed = st.Index.pick(FeedPosition, lambda f: f.feed)
-index_interval_meter = st.Index.pick(Interval, lambda i: i.meter_id)
-index_daily_date = st.Index.pick(DailyUsage, lambda d: d.date)
-index_daily_meter = st.Index.pick(DailyUsage, lambda d: d.meter_id)
-index_daily_customer = st.Index.pick(DailyUsage, lambda d: d.customer_id)
 
 
 def views(
@@ -258,9 +342,9 @@ def views(
     spans: st.ZSet[Span],
     links: st.ZSet[CustomerMeter],
     positions: st.ZSet[FeedPosition],
-) -> tuple[st.ZSet[Interval], st.ZSet[DailyUsage]]:
-    _ = registers_cache[registers](lambda a: st.integrate_indexed(a, indexes=(index_register,)))
-    _ = links_cache[links](lambda a: st.integrate_indexed(a, indexes=(index_link,)))
+) -> tuple[st.ZSet[Interval], st.ZSet[MeterDay], st.ZSet[CustomerDay]]:
+    _ = registers_cache[registers](lambda a: st.integrate_indexed(a, indexes=(index_register_meter,)))
+    _ = links_cache[links](lambda a: st.integrate_indexed(a, indexes=(index_link_meter,)))
     _ = positions_cache[positions](lambda a: st.integrate_indexed(a, indexes=(index_feed,)))
     shares = st.map_many(spans, f=apportion)
     profile_slots = st.group_reduce_flatten(
@@ -276,7 +360,7 @@ def views(
         zero=SlotTotal.zero,
         pick_value=pick_share,
     )
-    # Register reads fill only the half hours the profile log says nothing about.
+    # Import reads fill only the half hours the profile log says nothing about.
     reads_beside_profile = st.outer_join(
         st.map(read_slots, f=to_derived_interval),
         profile_intervals,
@@ -284,7 +368,15 @@ def views(
         on_right=st.Index.pick(RegisterInterval, interval_key),
     )
     read_intervals = st.map(st.filter(reads_beside_profile, f=no_profile_interval), f=left_interval)
-    register_intervals = st.add(profile_intervals, read_intervals)
+    # Export has no profile log here: its half hours come from the export reads alone.
+    export_slots = st.group_reduce_flatten(
+        st.filter(shares, f=from_export),
+        by=st.Index.pick(SlotShare, lambda s: (s.register_id, s.start)),
+        zero=SlotTotal.zero,
+        pick_value=pick_share,
+    )
+    export_intervals = st.map(export_slots, f=to_export_interval)
+    register_intervals = st.add(st.add(profile_intervals, read_intervals), export_intervals)
     with_meter = st.join(
         register_intervals,
         registers,
@@ -292,21 +384,23 @@ def views(
         on_right=st.Index.pick(Register, lambda r: r.register_id),
     )
     intervals = st.map(with_meter, f=to_interval)
-    _ = intervals_cache[intervals](lambda a: st.integrate_indexed(a, indexes=(index_interval_meter,)))
+    meter_days = st.map(st.group_reduce_flatten(
+        st.map(intervals, f=to_meter_half_hour),
+        by=st.Index.pick(MeterHalfHour, lambda h: (h.meter_id, h.direction, h.date)),
+        zero=DayTotal.zero,
+        pick_value=pick_meter_total,
+    ), f=to_meter_day)
     linked = st.join(
         intervals,
         links,
         on_left=st.Index.pick(Interval, lambda i: i.meter_id),
         on_right=st.Index.pick(CustomerMeter, lambda c: c.meter_id),
     )
-    customer_intervals = st.map(st.filter(linked, f=counts_for_customer), f=to_customer_interval)
-    grouped = st.group_reduce_flatten(
-        customer_intervals,
-        by=st.Index.pick(CustomerInterval, lambda c: (c.customer_id, c.meter_id, c.date)),
-        zero=int,
-        pick_value=pick_wh,
-    )
-    daily = st.map(grouped, f=to_daily)
-    _ = daily_cache[daily](lambda a: st.integrate_indexed(
-        a, indexes=(index_daily_date, index_daily_meter, index_daily_customer)))
-    return intervals, daily
+    customer_days = st.map(st.group_reduce_flatten(
+        st.map(st.filter(linked, f=counts_for_customer), f=to_customer_half_hour),
+        by=st.Index.pick(CustomerHalfHour, lambda h: (h.customer_id, h.meter_id, h.direction,
+                                                      h.date)),
+        zero=DayTotal.zero,
+        pick_value=pick_customer_total,
+    ), f=to_customer_day)
+    return intervals, meter_days, customer_days

@@ -46,6 +46,11 @@ def populate(db: Database) -> dict[str, str]:
                            "cumulative_wh, status) VALUES (:r, :t, :wh, 0)",
                            {"r": register, "t": START + step * HALF_HOUR,
                             "wh": 10_000 + step * (100 + 10 * n)})
+            for step in range(DAYS * 2 + 1):  # export reads twice a day: 0.6 kWh each time
+                db.execute("INSERT INTO register_export (register_id, timestamp, read) "
+                           "VALUES (:r, :t, :kwh)",
+                           {"r": register, "t": START + step * 24 * HALF_HOUR,
+                            "kwh": 2 + step * 0.6})
     meter = {serial: registry.meters(db)[n].id for n, serial in enumerate(sorted(ids))}
     shadows.update_shadow_healthy(db, meter["EML0000"], {"balance": Decimal("42.50"), "csq": 20})
     shadows.update_shadow_healthy(db, meter["EML0001"], {"balance": Decimal("3.20"), "csq": 12})

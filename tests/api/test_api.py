@@ -95,6 +95,30 @@ def test_consumption_octopus_like(served: Served) -> None:
     assert get(served, "/meters/EML0001/consumption", page=99, **PERIOD).status_code == 404
 
 
+def test_days_carry_their_counts_and_export_is_served(served: Served) -> None:
+    days = get(served, "/meters/EML0001/consumption", group_by="day", order_by="period",
+               **PERIOD).json()["results"]
+    assert [(row["interval_start"][:10], row["quality"], row["counts"]) for row in days[1:3]] == [
+        ("2025-03-29", "actual", {"actual": 48, "estimated": 0, "invalid": 0, "missing": 0,
+                                  "expected": 48}),
+        ("2025-03-30", "actual", {"actual": 46, "estimated": 0, "invalid": 0, "missing": 0,
+                                  "expected": 46})]
+    assert Decimal(days[0]["invalid_consumption"]) == 0
+    # Half hours carry no counts: their quality is their own.
+    (half_hour,) = get(served, "/meters/EML0001/consumption", group_by="hh", page_size=1,
+                       **PERIOD).json()["results"]
+    assert half_hour["counts"] is None and half_hour["quality"] == "actual"
+    export = get(served, "/meters/EML0001/consumption", group_by="day", order_by="period",
+                 direction="export", **PERIOD).json()["results"]
+    # Apportioned from reads 12 hours apart: estimated, 1.2 kWh a day (46/48 of it on 30 March).
+    assert {row["quality"] for row in export} == {"estimated"}
+    assert Decimal(export[0]["consumption"]) == Decimal("1.2")
+    customer_export = get(served, "/customers/C1/usage", group_by="day", order_by="period",
+                          direction="export", **PERIOD).json()["results"]
+    assert [row["consumption"] for row in customer_export] == [row["consumption"] for row in export]
+    assert get(served, "/meters/EML0001/consumption", direction="both").status_code == 422
+
+
 def test_a_period_that_cuts_a_day_says_so(served: Served) -> None:
     """From noon: the day's row starts at noon, is partial, and holds only the afternoon."""
     whole = get(served, "/meters/EML0001/consumption", group_by="day", order_by="period",

@@ -13,8 +13,6 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from flows.db import Database, customers, registry
-from flows.views.feeder import open_views
-from flows.views.query import daily_cache
 
 LONDON = ZoneInfo("Europe/London")
 HALF_HOUR = timedelta(minutes=30)
@@ -41,11 +39,13 @@ def write_values(db: Database, values: list[tuple[UUID, datetime, int]]) -> None
                        {"r": register, "t": stamp, "wh": wh})
 
 
-def write_reads(db: Database, reads: list[tuple[UUID, datetime, int]]) -> None:
-    """Periodic register reads, stored as the collector stores them (kWh)."""
+def write_reads(db: Database, reads: list[tuple[UUID, datetime, int]],
+                table: str = "register_import") -> None:
+    """Periodic register reads (import, or export with ``table="register_export"``), stored as
+    the collector stores them (kWh)."""
     with db.transaction():
         for register, stamp, wh in reads:
-            db.execute("INSERT INTO register_import (register_id, timestamp, read) "
+            db.execute(f"INSERT INTO {table} (register_id, timestamp, read) "
                        "VALUES (:r, :t, :kwh)", {"r": register, "t": stamp, "kwh": wh / 1000})
 
 
@@ -87,14 +87,16 @@ def _on_grid(moment: datetime) -> bool:
 Intervals = dict[tuple[str, datetime], tuple[int, frozenset[str], bool]]
 
 
-def recomputed_intervals(db: Database) -> Intervals:
-    """(register, start) → (Wh, flags, derived), from the profile values and register reads."""
+def recomputed_intervals(db: Database, direction: str = "import") -> Intervals:
+    """(register, start) → (Wh, flags, derived), from the profile values and register reads
+    (export: from the export reads alone)."""
     profile: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     for row in db.query("SELECT register_id, timestamp, cumulative_wh FROM register_profile_hh"):
-        profile[str(row["register_id"])].append((row["timestamp"],
-                                                 int(row["cumulative_wh"])))
+        if direction == "import":
+            profile[str(row["register_id"])].append((row["timestamp"],
+                                                     int(row["cumulative_wh"])))
     reads: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
-    for row in db.query("SELECT register_id, timestamp, read FROM register_import"):
+    for row in db.query(f"SELECT register_id, timestamp, read FROM register_{direction}"):
         reads[str(row["register_id"])].append((row["timestamp"],
                                                round(row["read"] * 1000)))
     out: Intervals = {}
@@ -132,11 +134,11 @@ def recomputed_intervals(db: Database) -> Intervals:
     return out
 
 
-def stored_intervals(db: Database) -> Intervals:
+def stored_intervals(db: Database, direction: str = "import") -> Intervals:
     return {(str(row["register_id"]), row["timestamp"]): (
                 int(row["wh"]), frozenset(filter(None, row["flags"].split(","))), bool(row["derived"]))
             for row in db.query("SELECT register_id, timestamp, wh, flags, derived "
-                                "FROM register_interval_hh")}
+                                "FROM register_interval_hh WHERE direction = :d", {"d": direction})}
 
 
 def recomputed_daily(db: Database) -> dict[tuple[str, UUID, date], int]:
@@ -172,10 +174,61 @@ def sql_daily(db: Database) -> dict[tuple[str, UUID, date], int]:
 
 
 def view_daily(db: Database) -> dict[tuple[str, UUID, date], int]:
-    with open_views(db) as views:
-        rows = list(daily_cache.zset(views.store).iter())
-    out: dict[tuple[str, UUID, date], int] = {}
-    for value, count in rows:
-        assert count == 1, (value, count)
-        out[(value.customer_id, value.meter_id, value.date)] = value.wh
-    return out
+    """The views' daily import per (customer, meter, local day)."""
+    return {(row["customer_id"], row["meter_id"], row["day"]): int(row["wh"])
+            for row in db.query("SELECT customer_id, meter_id, day, wh FROM usage_customer_daily "
+                                "WHERE direction = 'import'")}
+
+
+# Days with their counts: (wh, actual, estimated, invalid, invalid_wh) ------------------------
+
+Totals = tuple[int, int, int, int, int]
+MeterDays = dict[tuple[UUID, str, date], Totals]
+CustomerDays = dict[tuple[str, UUID, str, date], Totals]
+UNUSABLE = {"reversal", "sentinel", "spike"}
+
+
+def _add(totals: Totals | None, wh: int, flags: frozenset[str], derived: bool) -> Totals:
+    wh_, actual, estimated, invalid, invalid_wh = totals or (0, 0, 0, 0, 0)
+    if flags & UNUSABLE:
+        return wh_, actual, estimated, invalid + 1, invalid_wh + wh
+    if derived:
+        return wh_ + wh, actual, estimated + 1, invalid, invalid_wh
+    return wh_ + wh, actual + 1, estimated, invalid, invalid_wh
+
+
+def recomputed_days(db: Database) -> tuple[MeterDays, CustomerDays]:
+    """Every meter's and customer's days, import and export, from scratch."""
+    meters = {str(row["register_id"]): UUID(str(row["meter_id"]))
+              for row in db.query("SELECT register_id, meter_id FROM meter_registers")}
+    links = db.query("SELECT customer_id, meter_id, valid_from, valid_to FROM customer_meters")
+    meter_days: MeterDays = {}
+    customer_days: CustomerDays = {}
+    for direction in ("import", "export"):
+        for (register, start), (wh, flags, derived) in recomputed_intervals(db, direction).items():
+            meter, day = meters[register], start.astimezone(LONDON).date()
+            key = (meter, direction, day)
+            meter_days[key] = _add(meter_days.get(key), wh, flags, derived)
+            for link in links:
+                if (UUID(str(link["meter_id"])) == meter and link["valid_from"] <= start
+                        and (link["valid_to"] is None or start < link["valid_to"])):
+                    owner = (link["customer_id"], meter, direction, day)
+                    customer_days[owner] = _add(customer_days.get(owner), wh, flags, derived)
+    return meter_days, customer_days
+
+
+_TOTALS = "wh, actual, estimated, invalid, invalid_wh"
+
+
+def view_days(db: Database) -> tuple[MeterDays, CustomerDays]:
+    """The days the views maintain (usage_meter_daily, usage_customer_daily)."""
+    def totals(row: dict[str, Any]) -> Totals:
+        return (int(row["wh"]), int(row["actual"]), int(row["estimated"]), int(row["invalid"]),
+                int(row["invalid_wh"]))
+    meter_days = {(row["meter_id"], row["direction"], row["day"]): totals(row) for row in
+                  db.query(f"SELECT meter_id, direction, day, {_TOTALS} FROM usage_meter_daily")}
+    customer_days = {(row["customer_id"], row["meter_id"], row["direction"], row["day"]):
+                     totals(row) for row in db.query(
+                         f"SELECT customer_id, meter_id, direction, day, {_TOTALS} "
+                         "FROM usage_customer_daily")}
+    return meter_days, customer_days

@@ -83,6 +83,10 @@ class Dialect:
     def table_exists(self, table: str) -> bool:
         raise NotImplementedError
 
+    def tables_starting(self, prefix: str) -> list[str]:
+        """The tables whose names start with ``prefix``."""
+        raise NotImplementedError
+
     def converter(self, t: Any) -> Callable[[Any], Any]:
         """`key_value` for one declared type, as a function (dialects specialise it)."""
         return lambda part: self.key_value(part, t)

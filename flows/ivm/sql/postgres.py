@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -85,6 +85,11 @@ class PostgresDialect(Dialect):
     def table_exists(self, table: str) -> bool:
         return bool(self.fetchall("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
                                   "AND tablename = %b", (table,)))
+
+    def tables_starting(self, prefix: str) -> list[str]:
+        return [row[0] for row in self.fetchall(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND left(tablename, %b) = %b", (len(prefix), prefix))]
 
     def begin_schema(self) -> None:
         self.execute("BEGIN")
@@ -269,3 +274,10 @@ class StorePostgres(SqlStore):
                              "first (the store runs each iteration in its own transaction)")
         conn.autocommit = True  # the store issues BEGIN/COMMIT itself
         return cls(PostgresDialect(conn), graph, create_tables)
+
+    @classmethod
+    def drop(cls, conn: psycopg.Connection[Any], graph: Graph[Any, Any],
+             before_commit: Callable[[], None] | None = None) -> list[str]:
+        """Delete the store of ``graph`` (whatever shape it has); see `SqlStore.drop_tables`."""
+        conn.autocommit = True
+        return cls.drop_tables(PostgresDialect(conn), graph.name, before_commit)

@@ -85,6 +85,11 @@ class SQLiteDialect(Dialect):
         return bool(self.fetchall("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                   (table,)))
 
+    def tables_starting(self, prefix: str) -> list[str]:
+        return [row[0] for row in self.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
+            (len(prefix), prefix))]
+
     def begin_schema(self) -> None:
         self.execute("BEGIN IMMEDIATE")
 
@@ -176,3 +181,10 @@ class StoreSQLite(SqlStore):
                              "(the store runs each iteration in its own transaction)")
         conn.isolation_level = None  # the store issues BEGIN/COMMIT itself
         return cls(SQLiteDialect(conn), graph, create_tables)
+
+    @classmethod
+    def drop(cls, conn: sqlite3.Connection, graph: Graph[Any, Any],
+             before_commit: Callable[[], None] | None = None) -> list[str]:
+        """Delete the store of ``graph`` (whatever shape it has); see `SqlStore.drop_tables`."""
+        conn.isolation_level = None
+        return cls.drop_tables(SQLiteDialect(conn), graph.name, before_commit)

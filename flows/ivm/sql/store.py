@@ -24,7 +24,7 @@ from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph, Node
 from flows.ivm.index import Index
 from flows.ivm.run import runner_for
-from flows.ivm.sql.dialect import Dialect
+from flows.ivm.sql.dialect import META_TABLE, Dialect, quote
 from flows.ivm.sql.state import KeyColumns, SqlAggregates, SqlBag, SqlCounts
 from flows.ivm.store import CacheView, StagedChanges, StoreBase
 from flows.ivm.zset import MATCH_ALL, MatchAll
@@ -100,6 +100,27 @@ class SqlStore(StoreBase):
                              "by a query of a different shape; its tables would be misread. "
                              "Compile the query that created it, or drop its tables (listed in "
                              "ivm_stores) to start again")
+
+    @staticmethod
+    def drop_tables(dialect: Dialect, name: str,
+                    before_commit: Callable[[], None] | None = None) -> list[str]:
+        """Drop every table of the store named ``name`` and its entry in the stores' table,
+        in one transaction (``before_commit`` runs inside it, e.g. to clear what the caller
+        derived from the store); the tables dropped."""
+        dialect.begin_schema()
+        try:
+            tables = dialect.tables_starting(table_name(name, "values") + "__")
+            for table in tables:
+                dialect.execute(f"DROP TABLE {quote(table)}")
+            if dialect.table_exists(META_TABLE):
+                dialect.execute(f"DELETE FROM {META_TABLE} WHERE name = {dialect.ph}", (name,))
+            if before_commit is not None:
+                before_commit()
+            dialect.commit()
+        except BaseException:
+            dialect.rollback()
+            raise
+        return tables
 
     # State primitives ----------------------------------------------------------------
 
