@@ -58,20 +58,40 @@ def _open(url: str) -> Database:
     return db
 
 
+STOP_GRACE_S = 10.0  # after SIGTERM, how long meters in flight may take to finish
+
+
 def _until_signal(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    """Run ``work(stop)``; SIGTERM or Ctrl-C sets ``stop`` (in-flight meters then finish)."""
+    """Run ``work(stop)``. SIGTERM or Ctrl-C sets ``stop``: no meter is started any more and
+    those in flight get `STOP_GRACE_S` to finish; then (or at a second signal) the work is
+    cancelled, whatever it waits for (a meter cancelled before its commit writes nothing), so
+    the process always ends within that bound."""
 
     async def main() -> T:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_signal() -> None:
+            if stop.is_set():
+                task.cancel()
+                return
+            stop.set()
+            loop.call_later(STOP_GRACE_S, task.cancel)
+
         for number in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(number, stop.set)
+            loop.add_signal_handler(number, on_signal)
         return await work(stop)
 
     try:
         return eventloop.run(main())
     except eventloop.EventLoopChoiceError as error:
         raise click.ClickException(str(error)) from None
+    except asyncio.CancelledError:
+        log.warning("stopped after %.0f s of grace: meters still in flight were not recorded",
+                    STOP_GRACE_S, extra={"event": "stopped_hard"})
+        raise SystemExit(1) from None
 
 
 @click.command()

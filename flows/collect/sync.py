@@ -3,7 +3,14 @@ bounded concurrency. Syncers of one meter run in sequence; each success writes i
 health healthy; the first failure writes unhealthy with the reason (and NULL csq) and ends that
 meter's sync — others go on, delayed by nothing but their own timeouts. A meter's writes and its
 done-mark for the cycle are all or nothing, in a transaction shared with the meters that finish
-at about the same time (`GroupCommit`)."""
+at about the same time (`GroupCommit`).
+
+Infrastructure faults are not meter faults. When the mediator cannot be reached, answers with
+its own error or overruns our deadline, or the database is down, locked or read-only, the
+meter's health is not touched: nothing of it is written, it stays pending in the cycle, and the
+collector tries it again with backoff (reconnecting to the database) until the cycle's period
+ends. Only the meter's own failure, as the mediator reports it (no connection to the meter, no
+answer, CRC error, NAK, an undecodable answer, a serial it does not know), makes it unhealthy."""
 
 from __future__ import annotations
 
@@ -21,11 +28,25 @@ from uuid import UUID
 
 from flows.collect.commits import GroupCommit
 from flows.collect.syncers import PROFILE_DAYS, SYNCERS, MeterContext, SyncResult
-from flows.db import Database, cycles, history, registry, shadows
+from flows.db import (
+    ConflictError,
+    Database,
+    UnavailableError,
+    cycles,
+    history,
+    registry,
+    shadows,
+)
 from flows.mediator import MediatorClient, MediatorError, UndecodableReply
+from flows.meterdata import Frequency
+from flows.retry import Backoff, Outage, pause
 
 log = logging.getLogger(__name__)
 DEFAULT_PARALLEL = 15  # as the seed's thread pool
+# gRPC statuses that are about our side, not the meter: the mediator down or restarting, its
+# own failure (UNKNOWN: an exception in it), its queue for the meter full, our deadline.
+INFRASTRUCTURE_CODES = frozenset({"UNAVAILABLE", "UNKNOWN", "DEADLINE_EXCEEDED",
+                                  "RESOURCE_EXHAUSTED", "CANCELLED", "ABORTED"})
 
 
 @dataclass
@@ -34,7 +55,8 @@ class CycleSummary:
     ok: int = 0
     unhealthy: int = 0
     skipped: int = 0  # synced by another collector in this cycle (or not a syncable meter)
-    left: int = 0  # not synced: the cycle was stopped first
+    left: int = 0  # not synced: the cycle was stopped, or its period ended during an outage
+    retries: int = 0  # meter syncs tried again because the mediator or database was unavailable
     cycle_id: int = 0
     slot: datetime | None = None
     duration_s: float = 0.0
@@ -42,9 +64,10 @@ class CycleSummary:
 
     def line(self) -> str:
         left = f", {self.left} left for the next run" if self.left else ""
+        retries = f", {self.retries} retried after outages" if self.retries else ""
         return (
             f"{self.frequency} sync: {self.ok} ok, {self.unhealthy} unhealthy, "
-            f"{self.skipped} skipped{left} in {self.duration_s:.1f} s"
+            f"{self.skipped} skipped{left}{retries} in {self.duration_s:.1f} s"
         )
 
 
@@ -60,10 +83,13 @@ def _write(db: Database, meter: registry.Meter, result: SyncResult) -> None:
 
 @dataclass
 class MeterOutcome:
-    """What a meter's syncers read, and why the meter is unhealthy (None: all succeeded)."""
+    """What a meter's syncers read, and why the meter is unhealthy (None: all succeeded).
+    ``outage``: an infrastructure fault stopped the read; nothing may be written, the meter is
+    synced again later."""
 
     results: list[SyncResult]
     reason: str | None
+    outage: str | None = None
 
 
 async def read_meter(
@@ -82,7 +108,11 @@ async def read_meter(
         except UndecodableReply as error:  # the meter answered, but not with a valid value
             return MeterOutcome(results, f"{name}: the meter's answer could not be decoded: {error.message}")
         except MediatorError as error:
+            if error.code in INFRASTRUCTURE_CODES:
+                return MeterOutcome([], None, outage=f"mediator: {error}")
             return MeterOutcome(results, str(error))
+        except UnavailableError as error:  # a syncer reads the database too
+            return MeterOutcome([], None, outage=f"database: {error}")
         if result is not None:
             results.append(result)
     return MeterOutcome(results, None)
@@ -111,6 +141,8 @@ async def sync_meter(
     """Read one meter and write what was read in a transaction of its own; None when all
     syncers succeeded, else the reason the meter is unhealthy."""
     outcome = await read_meter(db, client, meter, names, profile_days)
+    if outcome.outage is not None:
+        raise MediatorError("UNAVAILABLE", outcome.outage)
     with db.transaction():
         write_meter(db, meter, outcome, record_done)
     return outcome.reason
@@ -136,15 +168,72 @@ async def sync_cycle(
     progress: Callable[[int, int], None] | None = None,
     wait_for_others_s: float = 1.0,
     profile_days: int = PROFILE_DAYS,
+    retry_until: datetime | None = None,
 ) -> CycleSummary:
     """Join (or open) the cycle of ``frequency`` for the scope and sync each of its meters not
     done yet, at most ``parallel`` at once; return when every meter is done, by this collector
-    or another. With ``stop`` set, no meter is started any more; those in flight finish."""
+    or another. With ``stop`` set, no meter is started any more; those in flight finish. Meters
+    an outage kept from syncing are tried again with backoff until ``retry_until`` (default:
+    the end of the cycle's period), then left for the next cycle."""
     started = time.monotonic()
-    summary = CycleSummary(frequency)
-    collector = collector or default_collector_name()
-    gate = parallel if isinstance(parallel, asyncio.Semaphore) else asyncio.Semaphore(max(1, parallel))
     stop = stop or asyncio.Event()
+    outage = Outage("database", log)
+    backoff = Backoff()
+    while True:  # the cycle's setup needs the database: wait for it
+        try:
+            return await _sync_cycle(
+                db, client, frequency, esco=esco, serial=serial, parallel=parallel, slot=slot,
+                collector=collector or default_collector_name(), stop=stop, progress=progress,
+                wait_for_others_s=wait_for_others_s, profile_days=profile_days,
+                retry_until=retry_until, started=started, outage=outage)
+        except UnavailableError as error:
+            outage.failed(error)
+            if await pause(stop, backoff.next_delay()) or _past(retry_until, slot, frequency):
+                summary = CycleSummary(frequency, duration_s=time.monotonic() - started)
+                summary.problems["(cycle)"] = f"not started: {error}"
+                return summary
+            _try_reconnect(db)
+
+
+def _past(retry_until: datetime | None, slot: datetime | None, frequency: str,
+          opened: datetime | None = None) -> bool:
+    """Whether the time to retry in is over: ``retry_until``, else the end of the slot's (or
+    the cycle's) period."""
+    if retry_until is None:
+        begin = slot or opened
+        if begin is None:
+            return False
+        retry_until = begin + Frequency(frequency).period
+    return datetime.now(UTC) >= retry_until
+
+
+def _try_reconnect(db: Database) -> bool:
+    try:
+        db.reconnect()
+    except UnavailableError:
+        return False
+    return True
+
+
+async def _keep_session_alive(db: Database) -> None:
+    """While the cycle runs: PostgreSQL ends this session when it is idle longer than
+    `cycles.CLAIM_TIMEOUT_S` (a frozen collector's claims then expire); this beat keeps a live
+    collector's session busy enough."""
+    while True:
+        await asyncio.sleep(cycles.CLAIM_TIMEOUT_S / 3)
+        with contextlib.suppress(UnavailableError):  # the cycle's own calls notice and reconnect
+            cycles.heartbeat(db)
+
+
+async def _sync_cycle(
+    db: Database, client: MediatorClient, frequency: str, *, esco: str | None,
+    serial: str | None, parallel: int | asyncio.Semaphore, slot: datetime | None,
+    collector: str, stop: asyncio.Event, progress: Callable[[int, int], None] | None,
+    wait_for_others_s: float, profile_days: int, retry_until: datetime | None,
+    started: float, outage: Outage,
+) -> CycleSummary:
+    summary = CycleSummary(frequency)
+    gate = parallel if isinstance(parallel, asyncio.Semaphore) else asyncio.Semaphore(max(1, parallel))
     names = registry.enabled_metrics(db, frequency)
     for name in names:
         if name not in SYNCERS:
@@ -155,18 +244,27 @@ async def sync_cycle(
         summary.skipped = 1
         summary.problems[serial] = "not an active meter with an address"
     cycle = cycles.join_cycle(db, frequency, _scope(esco, serial), slot)
+    opened = datetime.now(UTC)
     summary.cycle_id, summary.slot = cycle.id, cycle.slot
     log.info("%s cycle %d joined by %s: %d meters", frequency, cycle.id, collector, len(meters),
              extra={"event": "cycle_joined", "cycle": cycle.id, "frequency": frequency,
                     "collector": collector, "meters": len(meters)})
 
-    mine: set[UUID] = set()
+    mine: set[UUID] = set()  # synced (healthy or not) and recorded by this collector
+    failed: set[UUID] = set()  # a bug in the collector: reported, not tried again this run
+    others: set[UUID] = set()  # recorded by another collector
     commits = GroupCommit(db)
+    mediator = Outage("mediator", log)
+    backoff = Backoff()
+    outages: list[str] = []  # this pass's
 
     async def one(meter: registry.Meter) -> None:
         meter_started = time.monotonic()
         try:
             outcome = await read_meter(db, client, meter, names, profile_days)
+            if outcome.outage is not None:
+                outages.append(outcome.outage)
+                return
 
             def write(db: Database) -> None:
                 write_meter(db, meter, outcome, lambda reason: cycles.finish_meter(
@@ -174,13 +272,21 @@ async def sync_cycle(
 
             await commits.write(write)
             reason = outcome.reason
-        except Exception as error:  # a bug or a lost database: the other meters go on
+        except UnavailableError as error:  # nothing of the meter was stored: it stays pending
+            outages.append(f"database: {error}")
+            return
+        except ConflictError:  # our claim had lapsed and another collector recorded it first
+            others.add(meter.id)
+            return
+        except Exception as error:  # a bug: the other meters go on
             log.exception("%s: not synced", meter.serial)
             summary.problems[meter.serial] = f"collector error: {error!r}"
+            failed.add(meter.id)
             return
         finally:
-            cycles.release(db, cycle, meter.id)
             gate.release()
+            with contextlib.suppress(UnavailableError):  # a lost session has dropped it anyway
+                cycles.release(db, cycle, meter.id)
         mine.add(meter.id)
         if reason is None:
             summary.ok += 1
@@ -196,31 +302,72 @@ async def sync_cycle(
             progress(summary.ok + summary.unhealthy, len(meters))
 
     pending = {m.id: m for m in meters}
-    while not stop.is_set():
-        for done in cycles.done_meters(db, cycle):
-            pending.pop(done, None)
-        if not pending:
-            cycles.close_cycle(db, cycle)
-            break
-        order = list(pending.values())
-        random.shuffle(order)  # collectors start at different meters, so claims rarely clash
-        in_flight: list[asyncio.Task[None]] = []
-        for meter in order:
-            await gate.acquire()
-            if stop.is_set() or not cycles.claim(db, cycle, meter.id):
-                gate.release()
-                if stop.is_set():
+    heartbeat = None
+    if db.engine == "postgres":
+        cycles.expire_claims_when_idle(db)
+        heartbeat = asyncio.create_task(_keep_session_alive(db))
+    try:
+        while not stop.is_set():
+            outages.clear()
+            in_flight: list[asyncio.Task[None]] = []
+            try:
+                for done in cycles.done_meters(db, cycle):
+                    if pending.pop(done, None) is not None and done not in mine:
+                        others.add(done)
+                todo = [m for m in pending.values() if m.id not in failed]
+                if not todo:
+                    if not pending:
+                        cycles.close_cycle(db, cycle)
                     break
+                outage.recovered()
+                random.shuffle(todo)  # collectors start at different meters: claims rarely clash
+                for meter in todo:
+                    await gate.acquire()
+                    try:
+                        claimed = not stop.is_set() and cycles.claim(db, cycle, meter.id)
+                    except BaseException:
+                        gate.release()
+                        raise
+                    if not claimed:
+                        gate.release()
+                        if stop.is_set():
+                            break
+                        continue
+                    in_flight.append(asyncio.create_task(one(meter)))
+            except UnavailableError as error:
+                outages.append(f"database: {error}")
+            finally:
+                await asyncio.gather(*in_flight)
+            if outages:
+                summary.retries += len(outages)
+                database_down = [text for text in outages if text.startswith("database")]
+                for text in database_down[:1]:
+                    outage.failed(text)
+                if len(database_down) < len(outages):
+                    mediator.failed(next(t for t in outages if not t.startswith("database")))
+                if _past(retry_until, slot, frequency, opened):
+                    log.warning("%s cycle %d: its period ended during an outage; %d meters "
+                                "left for the next cycle", frequency, cycle.id, len(pending),
+                                extra={"event": "cycle_gave_up", "cycle": cycle.id})
+                    break
+                if await pause(stop, backoff.next_delay()):
+                    break
+                if database_down:
+                    _try_reconnect(db)
                 continue
-            in_flight.append(asyncio.create_task(one(meter)))
-        await asyncio.gather(*in_flight)
-        if not in_flight and not stop.is_set():
-            # Every meter left is another collector's; it finishes them, or dies and frees them.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait_for_others_s)
-    summary.left = len(set(pending) - mine) if stop.is_set() else 0
-    summary.skipped += len(meters) - len(mine) - summary.left - (
-        len(summary.problems) - summary.unhealthy)
+            mediator.recovered()
+            backoff.reset()
+            if not in_flight:
+                # Every meter left is another collector's; it finishes them, or dies (or
+                # freezes: its claims expire) and frees them.
+                await pause(stop, wait_for_others_s)
+    finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(UnavailableError):
+                cycles.keep_claims_when_idle(db)
+    summary.left = len(set(pending) - mine - failed - others)
+    summary.skipped += len(others)
     summary.duration_s = time.monotonic() - started
     return summary
 

@@ -43,11 +43,13 @@ from flows.db.connection import (
     NotFoundError,
     UnavailableError,
     connect,
+    is_unavailable,
     sqlite_time,
 )
 from flows.db.migrate import Migration, available, migrate
 
 __all__ = ["DEFAULT_URL", "ConflictError", "Database", "DatabaseError", "InvalidValueError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
+           "is_unavailable",
            "corrections", "customers", "cycles", "daily", "fleet", "history", "intervals", "migrate",
            "registry", "shadows", "sqlite_time"]

@@ -10,6 +10,7 @@ live in the schema ``flows`` (the search path is set on connect).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -24,6 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 DEFAULT_URL = "sqlite:///flows.db"
+SQLITE_BUSY_TIMEOUT_S = 60.0  # how long a statement waits for another writer's lock
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
@@ -116,6 +118,45 @@ def _integrity_error(error: Exception) -> DatabaseError:
     return InvalidValueError(f"rejected by the database: {text}")
 
 
+# SQLite errors that say the file cannot be used right now (another writer holds the lock past
+# the busy timeout, the file or its directory is read-only, the disk failed), not a bug.
+_SQLITE_UNAVAILABLE = ("database is locked", "readonly database", "unable to open database",
+                       "disk I/O error", "database or disk is full")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be reached or used right now (a restart, a
+    lost connection, a lock or a read-only file) rather than that a statement is wrong."""
+    if isinstance(error, UnavailableError):
+        return True
+    if isinstance(error, psycopg.OperationalError):  # AdminShutdown, connection lost or closed
+        return True
+    if isinstance(error, psycopg.InterfaceError):
+        return True
+    if isinstance(error, sqlite3.OperationalError):
+        return any(text in str(error) for text in _SQLITE_UNAVAILABLE)
+    return False
+
+
+@contextmanager
+def _translated_errors(url: str) -> Iterator[None]:
+    """Driver errors as `DatabaseError` kinds: constraint violations, and outages."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as error:
+        raise _integrity_error(error) from error
+    except (sqlite3.OperationalError, psycopg.Error) as error:
+        if not is_unavailable(error):
+            raise
+        raise UnavailableError(f"the database {_safe_url(url)} is unavailable: "
+                               f"{str(error).strip() or type(error).__name__}") from error
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
 def in_lists(values: Iterable[Any], size: int = 500) -> Iterator[dict[str, Any]]:
     """Parameters for ``IN (:p0, :p1, ...)`` lists of at most ``size`` values each."""
     chunk: dict[str, Any] = {}
@@ -133,6 +174,24 @@ class Database:
 
     def __init__(self, url: str, raw: Any, engine: str) -> None:
         self.url, self.raw, self.engine = url, raw, engine
+        self._session_settings: dict[str, str] = {}
+
+    def reconnect(self) -> None:
+        """Replace the connection with a new one to the same database (after a restart or a
+        lost connection), with the session settings given to `set_session`. Raises
+        `UnavailableError` while the database is still unreachable."""
+        with contextlib.suppress(Exception):
+            self.raw.close()
+        fresh = connect(self.url)
+        self.raw = fresh.raw
+        for name, value in self._session_settings.items():
+            self.execute(f"SET {name} = {value}")
+
+    def set_session(self, name: str, value: str) -> None:
+        """PostgreSQL: ``SET name = value`` for this session, again after every `reconnect`
+        (``name`` and ``value`` are SQL, written by Flows, never taken from input)."""
+        self.execute(f"SET {name} = {value}")
+        self._session_settings[name] = value
 
     def _sql(self, sql: str) -> str:
         if self.engine == "postgres":
@@ -149,49 +208,50 @@ class Database:
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run one statement; the number of rows it changed. A constraint violation (a
         duplicate serial, say) raises `DatabaseError` naming it."""
-        try:
+        with _translated_errors(self.url):
             cursor = self.raw.execute(self._sql(sql), self._params(params))
-        except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as error:
-            raise _integrity_error(error) from error
         return int(cursor.rowcount)
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run one statement for each of ``rows`` (one call, pipelined on PostgreSQL)."""
         if not rows:
             return
-        try:
+        with _translated_errors(self.url):
             if self.engine == "sqlite":
                 self.raw.executemany(sql, [self._params(row) for row in rows])
             else:
                 with self.raw.cursor() as cursor:
                     cursor.executemany(self._sql(sql), rows)
-        except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as error:
-            raise _integrity_error(error) from error
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The rows, as dicts of typed values (the same types on both engines)."""
         if self.engine == "postgres":  # dict rows whatever the connection's row factory
-            with self.raw.cursor(row_factory=dict_row) as cursor:
+            with _translated_errors(self.url), self.raw.cursor(row_factory=dict_row) as cursor:
                 return list(cursor.execute(self._sql(sql), self._params(params)).fetchall())
-        cursor = self.raw.execute(self._sql(sql), self._params(params))
+        with _translated_errors(self.url):
+            cursor = self.raw.execute(self._sql(sql), self._params(params))
+            fetched = cursor.fetchall()
         names = [d[0] for d in cursor.description]
         converters = [_sqlite_converter(name) for name in names]
         return [{name: convert(value) for name, convert, value in zip(names, converters, row)}
-                for row in cursor.fetchall()]
+                for row in fetched]
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
         """All or nothing: commits on success, rolls back on any exception."""
         if self.engine == "sqlite":
-            self.raw.execute("BEGIN IMMEDIATE")
+            with _translated_errors(self.url):
+                self.raw.execute("BEGIN IMMEDIATE")
             try:
                 yield self
             except BaseException:
-                self.raw.execute("ROLLBACK")
+                if self.raw.in_transaction:
+                    self.raw.execute("ROLLBACK")
                 raise
-            self.raw.execute("COMMIT")
+            with _translated_errors(self.url):
+                self.raw.execute("COMMIT")
         else:
-            with self.raw.transaction():
+            with _translated_errors(self.url), self.raw.transaction():
                 yield self
 
     def use_flows_schema(self) -> None:
@@ -222,11 +282,11 @@ def connect(url: str = DEFAULT_URL) -> Database:
     if url.startswith(("postgresql://", "postgres://")):
         try:
             raw = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+            raw.execute("CREATE SCHEMA IF NOT EXISTS flows")
+            raw.execute("SET search_path TO flows, public")
+            raw.execute("SET TimeZone TO 'UTC'")
         except psycopg.OperationalError as error:
-            raise UnavailableError(f"cannot connect to {url}: {error}") from None
-        raw.execute("CREATE SCHEMA IF NOT EXISTS flows")
-        raw.execute("SET search_path TO flows, public")
-        raw.execute("SET TimeZone TO 'UTC'")
+            raise UnavailableError(f"cannot connect to {_safe_url(url)}: {error}") from None
         return Database(url, raw, "postgres")
     if "=" in url and not url.startswith("sqlite:"):
         raise InvalidValueError(f"{url!r} looks like a PostgreSQL conninfo string: give a "
@@ -234,12 +294,14 @@ def connect(url: str = DEFAULT_URL) -> Database:
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    raw_sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
-    raw_sqlite.execute("PRAGMA journal_mode=WAL")
-    # In WAL mode NORMAL never corrupts the database; a power cut may lose the last commits,
-    # which the next sync collects again (the meters keep their registers). Each commit then
-    # costs no fsync, which is what lets one collector write thousands of meters a second.
-    raw_sqlite.execute("PRAGMA synchronous=NORMAL")
-    raw_sqlite.execute("PRAGMA foreign_keys=ON")
-    raw_sqlite.execute("PRAGMA busy_timeout=60000")
+    with _translated_errors(url):
+        raw_sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                     timeout=SQLITE_BUSY_TIMEOUT_S)
+        raw_sqlite.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL never corrupts the database; a power cut may lose the last commits,
+        # which the next sync collects again (the meters keep their registers). Each commit then
+        # costs no fsync, which is what lets one collector write thousands of meters a second.
+        raw_sqlite.execute("PRAGMA synchronous=NORMAL")
+        raw_sqlite.execute("PRAGMA foreign_keys=ON")
+        raw_sqlite.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     return Database(url, raw_sqlite, "sqlite")

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import psycopg
 
-from flows.db.connection import Database
+from flows.db.connection import Database, UnavailableError
 
 # Profile values at :00 or :30 (others are off-grid: the meter's clock was off).
 _ON_GRID = {
@@ -90,11 +90,19 @@ def change_listener(db: Database) -> Iterator[Callable[[float], bool]]:
             return False
         yield sleep
         return
-    with psycopg.connect(db.url, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(db.url, autocommit=True)
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    except psycopg.OperationalError as error:
+        raise UnavailableError(f"cannot listen for changes: {error}") from None
 
-        def wait(seconds: float) -> bool:
+    def wait(seconds: float) -> bool:
+        try:
             return any(True for _ in conn.notifies(timeout=seconds, stop_after=1))
+        except psycopg.OperationalError as error:  # the server restarted or the link broke
+            raise UnavailableError(f"lost the change listener: {error}") from None
+
+    with conn:
         yield wait
 
 
@@ -185,14 +193,18 @@ def half_hours(db: Database, start: datetime, end: datetime, *, meter: UUID | No
     [start, end) by time: timestamp, wh, flags, derived."""
     params = {"start": start, "end": end, "meter": meter, "customer": customer,
               "direction": direction}
+    # CROSS JOIN: SQLite then reads in this order (registers, then their intervals by the
+    # (register_id, direction, timestamp) key) instead of scanning every interval.
     if customer is None:
-        source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM register_interval_hh i JOIN "
-                  "meter_registers r ON r.register_id = i.register_id WHERE r.meter_id = :meter")
+        source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM meter_registers r "
+                  "CROSS JOIN register_interval_hh i WHERE r.meter_id = :meter "
+                  "AND i.register_id = r.register_id")
     else:
-        source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM register_interval_hh i JOIN "
-                  "meter_registers r ON r.register_id = i.register_id JOIN customer_meters c ON "
-                  "c.meter_id = r.meter_id AND c.valid_from <= i.timestamp AND (c.valid_to IS "
-                  "NULL OR i.timestamp < c.valid_to) WHERE c.customer_id = :customer")
+        source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM customer_meters c "
+                  "CROSS JOIN meter_registers r CROSS JOIN register_interval_hh i "
+                  "WHERE c.customer_id = :customer AND r.meter_id = c.meter_id "
+                  "AND i.register_id = r.register_id AND c.valid_from <= i.timestamp "
+                  "AND (c.valid_to IS NULL OR i.timestamp < c.valid_to)")
     return db.query(f"{source} AND i.direction = :direction AND i.timestamp >= :start "
                     "AND i.timestamp < :end ORDER BY i.timestamp", params)
 

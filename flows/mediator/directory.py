@@ -8,11 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from flows.db import Database, registry, shadows
+from flows.db import Database, UnavailableError, registry, shadows
+from flows.mediator.links import LinkError
+from flows.retry import Outage
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class RegistryUnavailable(LinkError):
+    """The registry database cannot be read right now (the collector tries again later)."""
+
+    status = "UNAVAILABLE"
 
 # Columns of the registry and the shadow that say when a row itself changed: the registry's
 # are kept at the top level, the shadow's are left out.
@@ -20,13 +34,33 @@ _ROW_TIMES = {"id", "created_at", "updated_at"}
 
 
 class DatabaseDirectory:
-    """serial → (ip_address, port) of registered meters; re-read every ``reload_s``."""
+    """serial → (ip_address, port) of registered meters; re-read every ``reload_s``. When the
+    database goes away (a restart) the directory reconnects at the next lookup; meanwhile it
+    answers from the addresses it read last, and a lookup it cannot answer is UNAVAILABLE (an
+    outage of ours, not the meter's fault)."""
 
     def __init__(self, db: Database, reload_s: float = 60.0) -> None:
         self.db, self.reload_s = db, reload_s
         self._addresses: dict[str, tuple[str, int]] = {}
         self._loaded_at = -float("inf")
         self._lock = asyncio.Lock()
+        self._db_lock = threading.Lock()  # lookups run in threads; one reconnects at a time
+        self._outage = Outage("registry database", log)
+
+    def _read(self, read: Callable[[Database], T]) -> T:
+        """``read(db)``, reconnecting once if the connection was lost."""
+        with self._db_lock:
+            try:
+                found = read(self.db)
+            except UnavailableError:
+                try:
+                    self.db.reconnect()
+                    found = read(self.db)
+                except UnavailableError as error:
+                    self._outage.failed(error)
+                    raise RegistryUnavailable(f"registry database unavailable: {error}") from None
+            self._outage.recovered()
+            return found
 
     async def __call__(self, serial: str) -> tuple[str, int] | None:
         if serial not in self._addresses or time.monotonic() - self._loaded_at > self.reload_s:
@@ -35,20 +69,29 @@ class DatabaseDirectory:
                     time.monotonic() - self._loaded_at > min(self.reload_s, 1.0)
                     or serial not in self._addresses
                 ):
-                    meters = await asyncio.to_thread(registry.meters, self.db)
-                    self._addresses = {m.serial: (m.ip_address, m.port) for m in meters if m.ip_address}
-                    self._loaded_at = time.monotonic()
+                    try:
+                        meters = await asyncio.to_thread(self._read, registry.meters)
+                    except RegistryUnavailable:
+                        if serial not in self._addresses:
+                            raise
+                        meters = None  # answer from the last addresses read
+                    if meters is not None:
+                        self._addresses = {m.serial: (m.ip_address, m.port)
+                                           for m in meters if m.ip_address}
+                        self._loaded_at = time.monotonic()
         return self._addresses.get(serial)
 
     def info(self, serial: str) -> dict[str, Any] | None:
-        found = registry.registry_row(self.db, serial)
-        if found is None:
-            return None
-        state = shadows.shadow(self.db, found["id"])
-        return {**{k: v for k, v in state.items() if k not in _ROW_TIMES}, **found}
+        def read(db: Database) -> dict[str, Any] | None:
+            found = registry.registry_row(db, serial)
+            if found is None:
+                return None
+            state = shadows.shadow(db, found["id"])
+            return {**{k: v for k, v in state.items() if k not in _ROW_TIMES}, **found}
+        return self._read(read)
 
     def meters(self, esco: str) -> list[dict[str, Any]]:
-        return registry.active_meters(self.db, esco or None)
+        return self._read(lambda db: registry.active_meters(db, esco or None))
 
 
 class CsvDirectory:

@@ -140,13 +140,20 @@ class InfoService(pb_grpc.InfoServiceServicer):  # type: ignore[misc]
     async def GetInfo(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         if not request.serial:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Target meter serial not specified")
-        found = self.info(request.serial)
+        try:
+            found = self.info(request.serial)
+        except LinkError as error:
+            await context.abort(_status(error.status), str(error))
         if found is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"Meter '{request.serial}' not known")
         return pb.GetInfoReply(json_data=json.dumps(found, default=_json_value))
 
     async def GetMeters(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return pb.GetMetersReply(json_meters=json.dumps(self.meters(request.esco), default=_json_value))
+        try:
+            meters = self.meters(request.esco)
+        except LinkError as error:
+            await context.abort(_status(error.status), str(error))
+        return pb.GetMetersReply(json_meters=json.dumps(meters, default=_json_value))
 
 
 @dataclass

@@ -23,7 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import flows.ivm as st
-from flows.db import Database, DatabaseError, customers, daily, intervals, registry
+from flows.db import (
+    Database,
+    DatabaseError,
+    UnavailableError,
+    customers,
+    daily,
+    intervals,
+    is_unavailable,
+    registry,
+)
+from flows.retry import Backoff, Outage
 from flows.views import query as q
 from flows.views.consecutive import changed_meters, changes_for, touched_windows, write_spans
 
@@ -35,6 +45,11 @@ _FEEDER_LOCK = 0x666C6F7773_76  # "flows" "v"
 
 class ViewsError(Exception):
     """A problem maintaining the views (another feeder running, a store of another shape)."""
+
+
+class ViewsUnavailable(ViewsError):
+    """The database went away while the views were updated (nothing of the batch in flight
+    was committed; the next update goes on from the last committed batch)."""
 
 
 REBUILD_HINT = ("the views were built by an older version of Flows (their store has another "
@@ -219,7 +234,13 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
                 summary.batches += 1
             summary.position = position
     except (st.StoreError, DatabaseError) as error:
+        if is_unavailable(error):
+            raise ViewsUnavailable(str(error)) from error
         raise ViewsError(str(error)) from error
+    except Exception as error:
+        if is_unavailable(error):  # raised by the driver under the engine's store
+            raise ViewsUnavailable(f"the database is unavailable: {error}") from error
+        raise
     summary.duration_s = time.monotonic() - started
     return summary
 
@@ -228,14 +249,28 @@ def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda:
            batch: int = DEFAULT_BATCH) -> None:
     """Keep the views up to date until ``stop()``: update, then wait for new changes. On
     PostgreSQL the wait ends as soon as a change commits (LISTEN/NOTIFY; ``poll_s`` is then
-    only a safety net); on SQLite it polls every ``poll_s`` seconds."""
-    with intervals.change_listener(db) as wait_for_changes:
-        while not stop():
-            summary = update(db, batch)
-            if summary.changes:
-                log.info("%s", summary.line(), extra={"event": "views_updated",
-                                                      "changes": summary.changes})
-            deadline = time.monotonic() + poll_s
+    only a safety net); on SQLite it polls every ``poll_s`` seconds. When the database goes
+    away (a restart) it logs the outage once, retries with backoff and goes on where the last
+    committed batch ended."""
+    outage, backoff = Outage("database", log), Backoff()
+    while not stop():
+        try:
+            with intervals.change_listener(db) as wait_for_changes:
+                while not stop():
+                    summary = update(db, batch)
+                    outage.recovered()
+                    backoff.reset()
+                    if summary.changes:
+                        log.info("%s", summary.line(), extra={"event": "views_updated",
+                                                              "changes": summary.changes})
+                    deadline = time.monotonic() + poll_s
+                    while not stop() and time.monotonic() < deadline:
+                        if wait_for_changes(min(0.5, poll_s)):
+                            break
+        except (ViewsUnavailable, UnavailableError) as error:
+            outage.failed(error)
+            deadline = time.monotonic() + backoff.next_delay()
             while not stop() and time.monotonic() < deadline:
-                if wait_for_changes(min(0.5, poll_s)):
-                    break
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+            with contextlib.suppress(UnavailableError):
+                db.reconnect()

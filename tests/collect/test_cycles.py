@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import signal
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -182,7 +183,11 @@ def test_claims_exclude_other_collectors_until_released_or_disconnected(
     assert not cycles.claim(second, cycle, meter)
     cycles.release(first, cycle, meter)
     assert cycles.claim(second, cycle, meter)
-    second.close()  # a collector that dies lets go of its claims
+    pid = second.query("SELECT pg_backend_pid() AS pid")[0]["pid"]
+    second.close()  # a collector that dies lets go of its claims (once its backend has exited)
+    deadline = time.monotonic() + 10
+    while first.query("SELECT 1 AS on FROM pg_stat_activity WHERE pid = :pid", {"pid": pid}):
+        assert time.monotonic() < deadline, "the closed session's backend did not exit"
     assert cycles.claim(first, cycle, meter)
     cycles.finish_meter(first, cycle, meter, "first", None)
     cycles.release(first, cycle, meter)
