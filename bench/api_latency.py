@@ -6,9 +6,10 @@ with the old path (every half hour read from register_interval_hh and summed per
 The database (SQLite) holds ``--meters`` single-register meters, each linked to a customer, with
 ``--days`` of half hours from 1 January 2025, written set-based (this measures reads, not the
 views). Two reads, each for random meters/customers, through a real uvicorn server:
-one customer's days by day over a year, and one meter's 24 months by month. The old path is the
-pre-aggregate code, served as extra routes of the same app, so both go through the same HTTP
-stack; their answers are checked to agree.
+one customer's days by day over a year, and one meter's 24 months by month. The server runs in
+a process of its own (as `flows serve` does). The old path is the pre-aggregate code, served as
+extra routes of the same app, so both go through the same HTTP stack; their answers are checked
+to agree.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import argparse
 import random
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ import uvicorn
 
 from flows.api import ApiKeys, create_app
 from flows.db import Database, connect, customers, intervals, migrate, registry
+from flows.devtools.processes import free_port
 from flows.meterdata import LOCAL_ZONE, UNUSABLE_FLAGS
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -107,24 +110,35 @@ def app_with_old_routes(url: str) -> Any:
 
 
 @contextmanager
-def serving(app: Any) -> Iterator[str]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
+def serving(url: str) -> Iterator[str]:
+    """This script's server mode in a process of its own; its base URL."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", url, "--port", str(port)],
+                              stdout=subprocess.PIPE, text=True)
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        assert server.stdout is not None
+        if "listening" not in server.stdout.readline():
+            raise SystemExit("the benchmark's server did not start")
+        yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.terminate()
+        server.wait(30)
+
+
+def serve(url: str, port: int) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", port))
+    listener.listen(128)  # connections queue from now on, before uvicorn accepts them
+    print("listening", flush=True)
+    uvicorn.Server(uvicorn.Config(app_with_old_routes(url), log_level="warning")).run(
+        sockets=[listener])
 
 
 def latencies(client: httpx.Client, make_path: Callable[[int], str], query: str, requests: int,
               meters: int) -> tuple[list[float], Any]:
     picks = random.Random(7)
+    for n in range(3):  # warm up: the server's first requests open connections, fill caches
+        client.get(make_path(n % meters) + query).raise_for_status()
     times, body = [], None
     for _ in range(requests):
         path = make_path(picks.randrange(meters)) + query
@@ -146,7 +160,12 @@ def main() -> None:
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--serve", metavar="URL", help=argparse.SUPPRESS)  # the server process
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port)
+        return
     year = {"period_from": START.isoformat(),
             "period_to": (START + timedelta(days=args.days)).isoformat()}
     months = {"period_from": START.replace(year=START.year - 1).isoformat(),
@@ -166,7 +185,7 @@ def main() -> None:
         print(f"API latency on sqlite: {args.meters} meters x {args.days} days "
               f"(filled in {time.perf_counter() - started:.0f} s), {args.requests} requests each")
         print(f"{'read':40}{'path':>12}{'p50 ms':>10}{'p99 ms':>10}")
-        with serving(app_with_old_routes(url)) as base, httpx.Client(
+        with serving(url) as base, httpx.Client(
                 base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=120) as client:
             for name, group_by, period, new_path, old_path in reads:
                 query = "?" + "&".join(f"{k}={v}" for k, v in {**period, "group_by": group_by,

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ RETRIES = Counter("flows_retries", "Attempts retried because a dependency was un
                   ["dependency"])
 UP = Gauge("flows_dependency_up", "1 while the dependency answers, 0 during an outage",
            ["dependency"])
+OUTAGE_METRICS = (OUTAGES, RETRIES, UP)
 
 
 @dataclass
@@ -52,6 +54,16 @@ class Backoff:
         self.attempt = 0
 
 
+_down: set[str] = set()  # dependencies whose latest news was an outage
+_down_lock = threading.Lock()
+
+
+def ongoing_outages() -> set[str]:
+    """The dependencies in an outage now, as this process last heard (for readiness)."""
+    with _down_lock:
+        return set(_down)
+
+
 class Outage:
     """Logs an outage of ``dependency`` once when it starts and once when it ends."""
 
@@ -69,6 +81,8 @@ class Outage:
         if self.since is not None:
             return
         self.since = time.monotonic()
+        with _down_lock:
+            _down.add(self.dependency)
         OUTAGES.labels(self.dependency).inc()
         UP.labels(self.dependency).set(0)
         self.log.warning("%s unavailable, retrying with backoff: %s", self.dependency, error,
@@ -76,9 +90,15 @@ class Outage:
 
     def recovered(self) -> None:
         if self.since is None:
+            if self.dependency in _down:  # another part of the process saw it go down
+                with _down_lock:
+                    _down.discard(self.dependency)
+                UP.labels(self.dependency).set(1)
             return
         seconds = time.monotonic() - self.since
         self.since = None
+        with _down_lock:
+            _down.discard(self.dependency)
         UP.labels(self.dependency).set(1)
         self.log.info("%s available again after %.1f s", self.dependency, seconds,
                       extra={"event": "recovered", "dependency": self.dependency,

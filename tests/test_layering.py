@@ -16,7 +16,7 @@ import flows
 ROOT = Path(flows.__file__).parent
 FACTS, PLUMBING = "meterdata", "plumbing"
 # Leaf modules of shared plumbing: anyone may use them, they import nothing else of Flows.
-PLUMBING_MODULES = {"eventloop", "logs", "retry"}
+PLUMBING_MODULES = {"eventloop", "health", "logs", "retry"}
 ALLOWED: dict[str, set[str]] = {
     FACTS: set(),
     PLUMBING: set(),

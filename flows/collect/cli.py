@@ -17,6 +17,7 @@ from flows.collect.scheduler import run_scheduler
 from flows.collect.sync import DEFAULT_PARALLEL, CycleSummary, default_collector_name, sync_cycle
 from flows.collect.syncers import PROFILE_DAYS
 from flows.db import DEFAULT_URL, Database, DatabaseError, connect, migrate
+from flows.health import HealthServer, listen_address
 from flows.logs import configure_logging
 from flows.mediator import MediatorClient
 from flows.meterdata import FREQUENCIES
@@ -124,28 +125,55 @@ def sync(frequency: str, esco: str | None, serial: str | None, url: str, target:
         click.echo(f"  {failed}: {reason}")
 
 
+def start_health(listen: str | None) -> HealthServer | None:
+    """The health server of ``--health HOST:PORT`` (None: not asked for)."""
+    if listen is None:
+        return None
+    try:
+        host, port = listen_address(listen)
+        return HealthServer(host, port).start()
+    except (ValueError, OSError) as error:
+        raise click.ClickException(f"--health {listen}: {error}") from None
+
+
+async def beat_while_running(health: HealthServer | None) -> None:
+    """The event loop's heartbeat for /healthz (a stuck loop stops beating)."""
+    while health is not None:
+        health.beat()
+        await asyncio.sleep(1)
+
+
 @click.command()
 @click.option("--frequency", "frequencies", multiple=True, type=click.Choice(FREQUENCIES),
               help="Only these frequencies (repeat the option) [default: all].")
 @click.option("--jitter", "jitter_s", type=click.FloatRange(0), default=60.0, show_default=True,
               help="Start each cycle up to this many seconds after its slot, at random.")
+@click.option("--health", "health_listen", envvar="FLOWS_HEALTH", metavar="HOST:PORT",
+              help="Serve /healthz, /readyz and /metrics there (env FLOWS_HEALTH).")
 @_common
-def scheduler(frequencies: tuple[str, ...], jitter_s: float, url: str, target: str,
-              parallel: int, collector: str, json_logs: bool | None, profile_days: int) -> None:
+def scheduler(frequencies: tuple[str, ...], jitter_s: float, health_listen: str | None, url: str,
+              target: str, parallel: int, collector: str, json_logs: bool | None,
+              profile_days: int) -> None:
     """Sync each frequency on its schedule until SIGTERM: hourly at :00, 12hourly at 00:00 and
     12:00 UTC, daily at 00:00 UTC; the current slot right away if it is not done yet.
 
-    SIGTERM starts no new meter, lets the ones in flight finish, and exits."""
+    SIGTERM starts no new meter, lets the ones in flight finish (at most 10 s), and exits."""
     configure_logging(json_lines=json_logs)
     db = _open(url)
+    health = start_health(health_listen)
     chosen = frequencies or FREQUENCIES
     log.info("scheduler %s started: %s", collector, ", ".join(chosen),
-             extra={"event": "scheduler_started", "collector": collector})
+             extra={"event": "scheduler_started", "collector": collector,
+                    "health_port": health.port if health else None})
 
     async def work(stop: asyncio.Event) -> None:
-        async with MediatorClient(target) as client:
-            await run_scheduler(db, client, chosen, parallel=parallel, jitter_s=jitter_s,
-                                stop=stop, collector=collector, profile_days=profile_days)
+        beating = asyncio.create_task(beat_while_running(health))
+        try:
+            async with MediatorClient(target) as client:
+                await run_scheduler(db, client, chosen, parallel=parallel, jitter_s=jitter_s,
+                                    stop=stop, collector=collector, profile_days=profile_days)
+        finally:
+            beating.cancel()
 
     _until_signal(work)
     log.info("scheduler %s stopped", collector, extra={"event": "scheduler_stopped",

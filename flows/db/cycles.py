@@ -14,6 +14,7 @@ the pass began.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,7 +65,8 @@ def join_cycle(db: Database, frequency: str, scope: str, slot: datetime | None =
     raise RuntimeError(f"could not join a {frequency} cycle for {scope}")  # pragma: no cover
 
 
-CLAIM_TIMEOUT_S = 30
+# How long a frozen collector keeps its claims (env FLOWS_CLAIM_TIMEOUT, seconds).
+CLAIM_TIMEOUT_S = int(os.environ.get("FLOWS_CLAIM_TIMEOUT", "30"))
 
 
 def expire_claims_when_idle(db: Database) -> None:

@@ -12,6 +12,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from flows.devtools.processes import free_port
@@ -48,12 +49,13 @@ class TemporaryCluster:
             os.chown(self.directory, postgres.pw_uid, postgres.pw_gid)
         self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
                    "--auth=trust", "--encoding=UTF8", "--no-sync"])
-        options = (f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+        self.options = options = (f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                    "-c max_connections=200")
         self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
                    str(self.directory / "server.log"), "-o", options, "-w", "start"])
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.running = True
 
     def _run(self, command: list[str]) -> None:
         result = subprocess.run(_as_postgres_user(command), capture_output=True, text=True,
@@ -63,9 +65,27 @@ class TemporaryCluster:
             detail = log.read_text() if log.exists() else ""
             raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}{detail}")
 
+    def shut_down(self) -> None:
+        """Stop the server, keeping its data (fast: sessions are cut, as in a restart)."""
+        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+        self.running = False
+
+    def start_again(self) -> None:
+        """Start the server shut down by `shut_down`, on the same port."""
+        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l",
+                   str(self.directory / "server.log"), "-o", self.options, "-w", "start"])
+        self.running = True
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """`shut_down`, stay down ``down_s`` seconds, `start_again`."""
+        self.shut_down()
+        time.sleep(down_s)
+        self.start_again()
+
     def stop(self) -> None:
         try:
-            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                       "-w", "stop"])
+            if self.running:
+                self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m",
+                           "immediate", "-w", "stop"])
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)

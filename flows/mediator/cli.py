@@ -14,6 +14,7 @@ from flows.db import connect, migrate
 from flows.mediator.directory import CsvDirectory, DatabaseDirectory
 from flows.mediator.links import LinkSettings, MeterLinks, Resolver
 from flows.mediator.server import InfoService, Metrics, TlsFiles, start_server
+from flows.retry import OUTAGE_METRICS
 
 
 @click.command()
@@ -98,6 +99,8 @@ async def _serve(
         listed = CsvDirectory(csv_path)
         resolve, info = listed, InfoService(listed.info, listed.meters)
     if metrics_port is not None:
+        for metric in OUTAGE_METRICS:  # the registry database's outages too
+            metrics.registry.register(metric)
         start_http_server(metrics_port, registry=metrics.registry)
     server, port = await start_server(listen, MeterLinks(resolve, settings), metrics, info, tls)
     click.echo(f"mediator listening on {listen.rsplit(':', 1)[0]}:{port}{' (mutual TLS)' if tls else ''}")

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from flows.emop import EmopError, Frame, NakError
@@ -175,6 +176,11 @@ async def start_server(
     pb_grpc.add_EmliteMediatorServiceServicer_to_server(EmliteMediatorService(links, metrics), server)
     if info is not None:
         pb_grpc.add_InfoServiceServicer_to_server(info, server)
+    # The standard gRPC health checking protocol (grpc.health.v1): SERVING while it runs.
+    checks = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    for service in ("", "EmliteMediatorService", *(("InfoService",) if info else ())):
+        await checks.set(service, health_pb2.HealthCheckResponse.SERVING)
     if tls is None:
         port = server.add_insecure_port(listen)
     else:

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from datetime import UTC, datetime
 
 import click
 from rich.progress import Progress
 
 from flows.db import DEFAULT_URL, Database, DatabaseError, connect, corrections, customers, migrate, registry
+from flows.health import HealthServer, listen_address
 from flows.logs import configure_logging
 from flows.views.feeder import DEFAULT_BATCH, ViewsError, follow, update
 
@@ -72,12 +75,25 @@ def views_rebuild(batch: int, url: str) -> None:
 @views_group.command("follow")
 @click.option("--poll", "poll_s", type=click.FloatRange(0.1), default=2.0, show_default=True,
               help="Seconds between looks for new changes.")
+@click.option("--health", "health_listen", envvar="FLOWS_HEALTH", metavar="HOST:PORT",
+              help="Serve /healthz, /readyz and /metrics there (env FLOWS_HEALTH).")
 @database_option
-def views_follow(poll_s: float, url: str) -> None:
-    """Keep the views up to date until interrupted."""
+def views_follow(poll_s: float, health_listen: str | None, url: str) -> None:
+    """Keep the views up to date until SIGTERM or Ctrl-C (the batch being applied is finished
+    or not at all; either way the next start goes on from the last one committed)."""
     configure_logging()
+    stopping = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stopping.set())
+    health = None
+    if health_listen is not None:
+        try:
+            health = HealthServer(*listen_address(health_listen)).start()
+        except (ValueError, OSError) as error:
+            raise click.ClickException(f"--health {health_listen}: {error}") from None
     try:
-        follow(_open(url), poll_s)
+        follow(_open(url), poll_s, stop=stopping.is_set,
+               on_beat=health.beat if health else lambda: None)
     except ViewsError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:

@@ -246,14 +246,16 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
 
 
 def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda: False,
-           batch: int = DEFAULT_BATCH) -> None:
+           batch: int = DEFAULT_BATCH, on_beat: Callable[[], None] = lambda: None) -> None:
     """Keep the views up to date until ``stop()``: update, then wait for new changes. On
     PostgreSQL the wait ends as soon as a change commits (LISTEN/NOTIFY; ``poll_s`` is then
     only a safety net); on SQLite it polls every ``poll_s`` seconds. When the database goes
     away (a restart) it logs the outage once, retries with backoff and goes on where the last
-    committed batch ended."""
+    committed batch ended. ``on_beat`` is called at least every half second while it runs
+    (a liveness heartbeat)."""
     outage, backoff = Outage("database", log), Backoff()
     while not stop():
+        on_beat()
         try:
             with intervals.change_listener(db) as wait_for_changes:
                 while not stop():
@@ -265,12 +267,14 @@ def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda:
                                                               "changes": summary.changes})
                     deadline = time.monotonic() + poll_s
                     while not stop() and time.monotonic() < deadline:
+                        on_beat()
                         if wait_for_changes(min(0.5, poll_s)):
                             break
         except (ViewsUnavailable, UnavailableError) as error:
             outage.failed(error)
             deadline = time.monotonic() + backoff.next_delay()
             while not stop() and time.monotonic() < deadline:
+                on_beat()
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             with contextlib.suppress(UnavailableError):
                 db.reconnect()

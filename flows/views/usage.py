@@ -10,6 +10,7 @@ half hours and a quality that follows from them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -34,7 +35,7 @@ PeriodQuality = Literal["actual", "estimated", "invalid", "incomplete"]
 Spans = list[tuple[datetime | None, datetime | None, int]]  # (from, to, registers)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Counts:
     """The register half hours of a row: a twin-element meter has two per half hour."""
 
@@ -63,8 +64,11 @@ class Counts:
                       self.invalid + other.invalid, self.expected + other.expected,
                       self.invalid_wh + other.invalid_wh)
 
+    def expecting(self, expected: int) -> Counts:
+        return Counts(self.actual, self.estimated, self.invalid, expected, self.invalid_wh)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class UsageRow:
     start: datetime  # UTC for half hours and hours; local (Europe/London) midnight from days on
     end: datetime
@@ -138,13 +142,20 @@ class _Reader:
         else:
             assert self.meter is not None
             rows = daily.meter_days(self.db, self.meter, self.direction, first, last)
-        return {row["day"]: (int(row["wh"]), Counts(int(row["actual"]), int(row["estimated"]),
-                                                     int(row["invalid"]), 0,
-                                                     int(row["invalid_wh"])))
-                for row in rows}
+        found: dict[date, tuple[int, Counts]] = {}
+        for row in rows:  # a customer's meters: a row each a day
+            counts = Counts(int(row["actual"]), int(row["estimated"]), int(row["invalid"]), 0,
+                            int(row["invalid_wh"]))
+            day, wh = row["day"], int(row["wh"])
+            if day in found:
+                wh, counts = wh + found[day][0], counts + found[day][1]
+            found[day] = (wh, counts)
+        return found
 
     def expected(self, start: datetime, end: datetime) -> int:
         """Register half hours that should exist in [start, end)."""
+        if len(self.spans) == 1 and self.spans[0][:2] == (None, None):  # a meter: always
+            return (_slots_before(end) - _slots_before(start)) * self.spans[0][2]
         total = 0
         for valid_from, valid_to, registers in self.spans:
             lower = start if valid_from is None else max(start, valid_from)
@@ -156,8 +167,10 @@ class _Reader:
 def _slots_before(moment: datetime) -> int:
     """How many half-hour starts lie before ``moment`` since the epoch (a slot starting at
     ``moment`` is not counted)."""
-    seconds = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    return -(-seconds // (HALF_HOUR // timedelta(microseconds=1)))
+    return -int(-moment.timestamp() // _HALF_HOUR_S)
+
+
+_HALF_HOUR_S = HALF_HOUR.total_seconds()
 
 
 def _half_hour_counts(wh: int, flags: set[str]) -> Counts:
@@ -182,7 +195,7 @@ def _hours(reader: _Reader, period_from: datetime, period_to: datetime) -> list[
     rows = []
     for hour, (wh, flags, counts) in sorted(hours.items()):
         start, end = max(hour, period_from), min(hour + HOUR, period_to)
-        counts += Counts(expected=reader.expected(start, end))
+        counts = counts.expecting(reader.expected(start, end))
         rows.append(UsageRow(start, end, Decimal(wh) / 1000, ",".join(sorted(flags)),
                              partial=(start, end) != (hour, hour + HOUR), counts=counts))
     return rows
@@ -191,16 +204,18 @@ def _hours(reader: _Reader, period_from: datetime, period_to: datetime) -> list[
 def _periods(reader: _Reader, period_from: datetime, period_to: datetime,
              group_by: str) -> list[UsageRow]:
     """Days, weeks, months or quarters: whole days from the aggregates, the parts of days the
-    period cuts from their half hours."""
+    period cuts from their half hours. Bounds are compared in UTC (cheap); rows show local
+    midnights."""
+    period_from, period_to = period_from.astimezone(UTC), period_to.astimezone(UTC)
     first_whole = local_date(period_from)
-    if _local_start(first_whole) < period_from:
+    if _utc_start(first_whole) < period_from:
         first_whole += timedelta(days=1)
     last_whole = local_date(period_to) - timedelta(days=1)  # period_to is exclusive
     days: dict[date, tuple[int, Counts]] = {}
     if first_whole <= last_whole:
         days = reader.days(first_whole, last_whole)
-        cuts = [(period_from, _local_start(first_whole)),
-                (_local_start(last_whole + timedelta(days=1)), period_to)]
+        cuts = [(period_from, _utc_start(first_whole)),
+                (_utc_start(last_whole + timedelta(days=1)), period_to)]
     else:
         cuts = [(period_from, period_to)]
     for cut_start, cut_end in cuts:
@@ -209,23 +224,36 @@ def _periods(reader: _Reader, period_from: datetime, period_to: datetime,
                 day = local_date(stamp)
                 total, so_far = days.get(day, (0, Counts()))
                 days[day] = (total + _usable_wh(wh, counts), so_far + counts)
-    buckets: dict[date, tuple[int, Counts]] = {}
-    for day, (wh, counts) in days.items():
-        start = _period_start(day, group_by)
-        total, so_far = buckets.get(start, (0, Counts()))
-        buckets[start] = (total + wh, so_far + counts)
+    buckets = days
+    if group_by != "day":
+        buckets = {}
+        for day, (wh, counts) in days.items():
+            start = _period_start(day, group_by)
+            total, so_far = buckets.get(start, (0, Counts()))
+            buckets[start] = (total + wh, so_far + counts)
     rows = []
     for bucket, (wh, counts) in sorted(buckets.items()):
-        natural = (_local_start(bucket), _local_start(_period_end(bucket, group_by)))
-        start, end = max(natural[0], period_from), min(natural[1], period_to)
-        counts += Counts(expected=reader.expected(start, end))
-        rows.append(UsageRow(start, end, Decimal(wh) / 1000, partial=(start, end) != natural,
-                             counts=counts))
+        following = _period_end(bucket, group_by)
+        natural_start, natural_end = _utc_start(bucket), _utc_start(following)
+        start, end = max(natural_start, period_from), min(natural_end, period_to)
+        counts = counts.expecting(reader.expected(start, end))
+        partial = start != natural_start or end != natural_end
+        rows.append(UsageRow(start if start != natural_start else _local_start(bucket),
+                             end if end != natural_end else _local_start(following),
+                             Decimal(wh) / 1000, partial=partial, counts=counts))
     return rows
 
 
+@functools.lru_cache(maxsize=8192)
 def _local_start(day: date) -> datetime:
+    """Local midnight (Europe/London)."""
     return datetime(day.year, day.month, day.day, tzinfo=LOCAL_ZONE)
+
+
+@functools.lru_cache(maxsize=8192)
+def _utc_start(day: date) -> datetime:
+    """Local midnight, in UTC."""
+    return _local_start(day).astimezone(UTC)
 
 
 def _period_start(day: date, group_by: str) -> date:

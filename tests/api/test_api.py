@@ -31,6 +31,12 @@ def test_no_key_is_401_and_unknown_key_is_401(served: Served, path: str) -> None
                      ).status_code == 401
 
 
+def test_health_endpoints_need_no_key(served: Served) -> None:
+    assert httpx.get(served.url + "/healthz").text == "ok\n"
+    ready = httpx.get(served.url + "/readyz")
+    assert ready.status_code == 200 and ready.text == "ready\n"
+
+
 def test_read_key_on_admin_endpoints_is_403(served: Served) -> None:
     body = {"timestamp": "2025-03-29T10:00:00Z", "wh": 1}
     assert httpx.put(served.url + "/meters/EML0000/reads", json=body, headers=READ).status_code == 403

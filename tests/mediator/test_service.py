@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from flows.db import connect, migrate, registry
 from flows.db.registry_csv import import_registry
@@ -86,10 +87,17 @@ def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
                 assert sorted(m["serial"] for m in every) == all_serials
                 with pytest.raises(MediatorError, match="not known"):
                     await client.info("EML404")
+            # The standard gRPC health checking protocol, for probes and load balancers.
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                check = health_pb2_grpc.HealthStub(channel).Check
+                for service in ("", "EmliteMediatorService", "InfoService"):
+                    answer = await check(health_pb2.HealthCheckRequest(service=service))
+                    assert answer.status == health_pb2.HealthCheckResponse.SERVING
 
         asyncio.run(use())
         scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
         assert 'mediator_requests_total{method="readElement"} 2.0' in scraped
+        assert 'flows_dependency_up{dependency="registry database"} 1.0' in scraped
         assert "mediator_queue_wait_seconds_count" in scraped
     finally:
         stop_flows(mediator)
