@@ -68,4 +68,10 @@ class ReadTimeoutError(TransportError):
 
 
 class ConnectionClosedError(TransportError):
-    """The meter closed the connection before the whole reply arrived."""
+    """The meter closed the connection before the whole reply arrived. ``received``: how many
+    bytes of the reply came first (0: the meter turned the connection away, e.g. because it
+    was still busy with the previous one)."""
+
+    def __init__(self, message: str, received: int | None = None) -> None:
+        super().__init__(message)
+        self.received = received

@@ -35,7 +35,7 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
     except asyncio.IncompleteReadError as error:
         received = len(header) + len(error.partial)
         raise ConnectionClosedError(f"the meter closed the connection after {received} bytes "
-                                    "of a frame") from None
+                                    "of a frame", received) from None
     return header + rest
 
 
@@ -82,7 +82,8 @@ class _FrameReceiver(asyncio.Protocol):
             waiter.set_result(frame)
         elif self.closed:
             waiter.set_exception(ConnectionClosedError(
-                f"the meter closed the connection after {len(self.frames)} bytes of a frame"))
+                f"the meter closed the connection after {len(self.frames)} bytes of a frame",
+                len(self.frames)))
 
 
 class MeterConnection:
@@ -120,7 +121,7 @@ class MeterConnection:
             await self.open()
         assert self._receiver is not None and self._receiver.transport is not None
         if self._receiver.closed:
-            raise ConnectionClosedError(f"{self.host}:{self.port} closed the connection")
+            raise ConnectionClosedError(f"{self.host}:{self.port} closed the connection", 0)
         self._receiver.transport.write(request.encode())
 
     async def receive(self) -> Frame:

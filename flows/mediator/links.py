@@ -9,7 +9,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from flows.emop import EmopError, Frame, MeterConnection, NakError, TransportError
+from flows.emop import (
+    ConnectionClosedError,
+    EmopError,
+    Frame,
+    MeterConnection,
+    NakError,
+    TransportError,
+)
 
 
 class LinkError(Exception):
@@ -34,6 +41,7 @@ class MeterFailed(LinkError):
     status = "INTERNAL"
 
 
+TURNED_AWAY_PAUSE_S = 0.3
 Resolver = Callable[[str], Awaitable[tuple[str, int] | None]]
 
 
@@ -73,6 +81,10 @@ class MeterLinks:
                 except EmopError as error:  # a NAK is the meter's answer: never asked again
                     if isinstance(error, NakError) or attempt + 1 == attempts:
                         raise
+                    if isinstance(error, ConnectionClosedError) and error.received == 0:
+                        # Turned away without a byte: a meter takes one connection at a time
+                        # and may not have let go of the last one yet (seen with --min-gap 0).
+                        await asyncio.sleep(TURNED_AWAY_PAUSE_S)
             raise AssertionError("unreachable")
         except EmopError as error:
             raise MeterFailed(f"Meter communication failed: {error}") from error

@@ -203,3 +203,19 @@ def test_split_replies_and_the_sentinel_pass_through_unchanged() -> None:
         assert (await client.read_element_a(sentinel.serial)).import_active == REGISTER_ERROR_SENTINEL
 
     run([split, sentinel], check)
+
+
+
+def test_a_read_turned_away_by_a_busy_meter_is_asked_again_after_a_pause() -> None:
+    """A meter takes one connection at a time: while another is open it closes ours without a
+    byte (as after back-to-back requests, when it has not let go of the last connection yet).
+    The mediator pauses and asks a read again instead of failing at once."""
+    meter = build_fleet(1, seed=4, start=START)[0]
+
+    async def check(client: MediatorClient, fleet: FleetServer) -> None:
+        endpoint = fleet.endpoints[0]
+        _, holder = await asyncio.open_connection(endpoint.host, endpoint.port)  # meter busy
+        asyncio.get_running_loop().call_later(0.1, holder.close)  # ... for a moment
+        assert await client.read_element_a(meter.serial) == meter.element_a(START)
+
+    run([meter], check, replace(FAST, min_gap_s=0.0))

@@ -21,6 +21,7 @@ from hypothesis import strategies as hs
 
 from flows.cli import main as cli
 from flows.db import Database, connect, corrections, migrate
+from flows.devtools.postgres import TemporaryCluster
 from flows.devtools.processes import FLOWS_COMMAND
 from flows.views import ViewsError, follow, update, usage
 from flows.views.feeder import open_views
@@ -278,6 +279,45 @@ def test_follow_wakes_on_notify_on_postgres(migrated_postgres_url: str) -> None:
     finally:
         stop.set()
         follower.join()
+
+
+def test_follow_rides_out_a_postgres_restart() -> None:
+    """`flows views follow` as a process: PostgreSQL restarts under it; it logs the outage,
+    reconnects, catches up (views equal to a recomputation) and stops on SIGTERM."""
+    cluster = TemporaryCluster()
+    follower = None
+    try:
+        db = connect(cluster.url)
+        migrate(db)
+        registers = linked_meters(db, meters=1)
+        follower = subprocess.Popen([*FLOWS_COMMAND, "views", "follow", "--poll", "0.2",
+                                     "--database", cluster.url], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+
+        def caught_up() -> None:
+            deadline = time.monotonic() + 60
+            expected = recomputed_intervals(db)
+            while stored_intervals(db) != expected:  # waiting for an outcome, with a deadline
+                assert follower.poll() is None, follower.stderr.read() if follower.stderr else ""
+                assert time.monotonic() < deadline, "the views did not catch up"
+                time.sleep(0.05)
+
+        write_values(db, steady(registers[:1], START, 8))
+        caught_up()
+        cluster.restart(down_s=1.0)
+        db.reconnect()
+        write_values(db, steady(registers[:1], START + 8 * HALF_HOUR, 8))
+        caught_up()
+        assert view_daily(db) == recomputed_daily(db)
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=15) == 0
+        assert follower.stderr is not None
+        logged = follower.stderr.read()
+        assert "database unavailable" in logged and "available again" in logged
+    finally:
+        if follower is not None and follower.poll() is None:
+            follower.kill()
+        cluster.stop()
 
 
 def test_long_zero_runs_are_listed(db: Database) -> None:
