@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from flows.api.auth import ApiKeys, admin, reader
+from flows.api.auth import ApiKeys, admin, key_name, reader
 from flows.api.connections import ConnectionPool, Db
 from flows.api.dashboard import dashboard_router
 from flows.api.metrics import metrics_text
@@ -32,6 +32,7 @@ from flows.db import (
     corrections,
     customers,
     fleet,
+    intervals,
     registry,
 )
 from flows.meterdata import Frequency, Quality, flag_names
@@ -42,6 +43,8 @@ OrderBy = Literal["period", "-period"]
 Direction = Literal["import", "export"]
 MAX_PAGE = 25_000
 MAX_SPAN = timedelta(days=3660)  # ten years: also how far back an open period_from reaches
+# Comparing an aware datetime in year 1 or 9999 with an offset overflows: such ends are refused.
+EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=UTC), datetime(2100, 12, 31, tzinfo=UTC)
 # Syncs one meter now: (database, serial, frequency) → what to answer. `flows serve` gives one
 # that runs the collector's cycle through the mediator; without it the route answers 409.
 AdminSync = Callable[[Database, str, str], Awaitable[dict[str, Any]]]
@@ -102,10 +105,18 @@ class ConsumptionPage(BaseModel):
 
 
 class Correction(BaseModel):
+    """A corrected cumulative value; unknown fields are refused (a misspelt field must not
+    fall back to a default, such as the element)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     timestamp: AwareDatetime
-    wh: int = Field(ge=0, le=2**32 - 1, description="cumulative Wh at that time")
+    wh: StrictInt = Field(ge=0, le=2**32 - 1, description="cumulative Wh at that time")
     element: Literal["A", "B"] = "A"
     register_read: bool = Field(False, description="a periodic register read, not a profile value")
+    reason: str = Field("", max_length=500, description="why (kept in the audit trail)")
+    allow_span: bool = Field(False, description="confirm a value that stretches the register's "
+                                                "history by more than 31 days")
 
 
 def http_error(error: DatabaseError) -> HTTPException:
@@ -118,13 +129,13 @@ def http_error(error: DatabaseError) -> HTTPException:
 
 def _period(period_from: datetime | None, period_to: datetime | None) -> tuple[datetime, datetime]:
     """The period asked for; as with Octopus either end may be left out: up to now, and from
-    as far back as a period may reach (ten years)."""
+    as far back as a period may reach (ten years). Both ends lie in 1990–2100."""
+    for name, moment in (("period_from", period_from), ("period_to", period_to)):
+        if moment is not None and not EARLIEST <= moment <= LATEST:
+            raise HTTPException(422, f"{name} must lie between {EARLIEST.date()} and "
+                                     f"{LATEST.date()}, not {moment.isoformat()}")
     end = period_to or datetime.now(UTC)
-    try:
-        start = period_from or end - MAX_SPAN
-    except OverflowError:
-        raise HTTPException(422, "period_to is too early for a period reaching back ten years; "
-                                 "give period_from too") from None
+    start = max(period_from or end - MAX_SPAN, EARLIEST)
     if end <= start:
         raise HTTPException(422, "period_to must be later than period_from")
     if end - start > MAX_SPAN:
@@ -150,6 +161,20 @@ def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
     body = {"count": len(rows), "next": url(page + 1) if first + page_size < len(rows) else None,
             "previous": url(page - 1) if page > 1 else None, "results": results}
     return Response(msgspec.json.encode(body), media_type="application/json")
+
+
+def _apply(db: Database, request: Request, correction: corrections.Correction) -> dict[str, Any]:
+    if correction.timestamp.year < EARLIEST.year or correction.timestamp > LATEST:
+        raise HTTPException(422, f"timestamp must lie between {EARLIEST.date()} and "
+                                 f"{LATEST.date()}")
+    try:
+        applied = corrections.apply_correction(db, correction)
+    except DatabaseError as error:
+        raise http_error(error) from None
+    return {"serial": correction.serial, "element": correction.element,
+            "timestamp": correction.timestamp, "old_wh": applied.old_wh,
+            "wh": applied.new_wh, "change": applied.change,
+            "views_applied": intervals.views_position(db) >= applied.change}
 
 
 def _consumption_row(row: UsageRow) -> dict[str, Any]:
@@ -249,26 +274,34 @@ def _api_routes() -> APIRouter:
         return PlainTextResponse(metrics_text(db), media_type="text/plain; version=0.0.4")
 
     @router.put("/meters/{serial}/reads", dependencies=[Depends(admin)], tags=["admin"])
-    def correct_read(serial: str, correction: Correction, db: Db) -> dict[str, Any]:
-        """Set a cumulative value (adding it if missing); the views re-derive what depends on it."""
-        correct = (corrections.correct_register_read if correction.register_read
-                   else corrections.correct_profile_value)
-        try:
-            correct(db, registry.register_id(db, serial, correction.element), correction.timestamp,
-                    correction.wh)
-        except DatabaseError as error:
-            raise http_error(error) from None
-        return {"serial": serial, "timestamp": correction.timestamp, "wh": correction.wh}
+    def correct_read(serial: str, correction: Correction, db: Db, request: Request
+                     ) -> dict[str, Any]:
+        """Set a cumulative value (adding it if missing), audited; the views re-derive what
+        depends on it. ``change``: its number in the change log; ``views_applied``: whether
+        the views show it yet (`flows serve --views` applies it within seconds)."""
+        return _apply(db, request, corrections.Correction(
+            serial, correction.element, correction.timestamp, correction.wh,
+            key_name(request), correction.register_read, correction.reason,
+            correction.allow_span))
 
     @router.delete("/meters/{serial}/reads", dependencies=[Depends(admin)], tags=["admin"])
-    def delete_read(serial: str, db: Db, timestamp: AwareDatetime, element: Literal["A", "B"] = "A",
-                    register_read: bool = False) -> dict[str, Any]:
-        delete = corrections.delete_register_read if register_read else corrections.delete_profile_value
+    def delete_read(serial: str, db: Db, request: Request, timestamp: AwareDatetime,
+                    element: Literal["A", "B"] = "A", register_read: bool = False,
+                    reason: Annotated[str, Query(max_length=500)] = "") -> dict[str, Any]:
+        """Delete a value, audited."""
+        return _apply(db, request, corrections.Correction(
+            serial, element, timestamp, None, key_name(request), register_read, reason))
+
+    @router.get("/meters/{serial}/corrections", dependencies=[Depends(reader)], tags=["admin"])
+    def correction_history(serial: str, db: Db) -> dict[str, Any]:
+        """Every correction and deletion of the meter's values, newest first: who, when, the
+        value before and after (null: none), why, and whether the views show it yet."""
         try:
-            delete(db, registry.register_id(db, serial, element), timestamp)
+            rows = corrections.history_of(db, serial)
         except DatabaseError as error:
             raise http_error(error) from None
-        return {"serial": serial, "timestamp": timestamp, "deleted": True}
+        applied = intervals.views_position(db)
+        return {"results": [{**row, "views_applied": row["change"] <= applied} for row in rows]}
 
     @router.post("/meters/{serial}/sync", dependencies=[Depends(admin)], tags=["admin"])
     async def sync_now(serial: str, request: Request,

@@ -7,6 +7,7 @@ API's admin sync route runs the collector's cycle (flows.collect) through the me
 from __future__ import annotations
 
 import socket
+import threading
 from typing import Any
 
 import click
@@ -14,8 +15,9 @@ import uvicorn
 
 from flows.api import AdminSync, ApiKeys, Role, create_app
 from flows.collect import sync_cycle
-from flows.db import DEFAULT_URL, Database, DatabaseError, connect, migrate
+from flows.db import DEFAULT_URL, Database, DatabaseError, open_database, registry
 from flows.mediator import MediatorClient
+from flows.views import follow
 
 
 def admin_sync(mediator: str) -> AdminSync:
@@ -38,19 +40,31 @@ def admin_sync(mediator: str) -> AdminSync:
 @click.option("--api-keys", "api_keys", envvar="FLOWS_API_KEYS", default="",
               help="KEY=read,KEY=admin,… (env FLOWS_API_KEYS) [default: one of each, generated "
                    "and printed].")
-def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str) -> None:
+@click.option("--allow-empty", is_flag=True,
+              help="Serve a database with no meters (refused otherwise: likely a wrong URL).")
+@click.option("--views/--no-views", "keep_views", default=False, show_default=True,
+              help="Keep the views up to date in this process (a `flows views follow`), so a "
+                   "correction shows in consumption within seconds.")
+def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str,
+          allow_empty: bool, keep_views: bool) -> None:
     """Serve the HTTP API (docs at /docs) and the dashboard (at /)."""
     try:
         keys = ApiKeys.parse(api_keys) if api_keys else ApiKeys.generate()
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--api-keys") from None
     try:
-        with connect(url) as db:
-            migrate(db)
+        with open_database(url) as db:
+            empty = not registry.meters(db)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
+    if empty and not allow_empty:
+        raise click.ClickException(f"the database {url} has no meters (a wrong --database?); "
+                                   "give --allow-empty to serve it anyway")
     # Bind first so port 0 works and the printed address is the real one.
-    listener = socket.create_server((host, port))
+    try:
+        listener = socket.create_server((host, port))
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
     bound = listener.getsockname()[1]
     click.echo(f"flows serve: http://{host}:{bound} (API docs at /docs)", nl=True)
     if not api_keys:
@@ -58,5 +72,16 @@ def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str) -
             click.echo(f"  {'admin' if role == Role.ADMIN else 'read'} key: {key}"
                        f"  (dashboard: http://{host}:{bound}/?key={key})")
     app = create_app(url, keys, admin_sync(mediator) if mediator else None)
+    stopping = threading.Event()
+    follower = None
+    if keep_views:
+        follower = threading.Thread(target=follow, args=(open_database(url), 1.0, stopping.is_set),
+                                    name="views follow", daemon=True)
+        follower.start()
     config = uvicorn.Config(app, log_level="warning")
-    uvicorn.Server(config).run(sockets=[listener])
+    try:
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        stopping.set()
+        if follower is not None:
+            follower.join(10)

@@ -16,7 +16,7 @@ from flows import eventloop
 from flows.collect.scheduler import run_scheduler
 from flows.collect.sync import DEFAULT_PARALLEL, CycleSummary, default_collector_name, sync_cycle
 from flows.collect.syncers import PROFILE_DAYS
-from flows.db import DEFAULT_URL, Database, DatabaseError, connect, migrate
+from flows.db import DEFAULT_URL, Database, DatabaseError, open_database
 from flows.health import HealthServer, listen_address
 from flows.logs import configure_logging
 from flows.mediator import MediatorClient
@@ -52,11 +52,9 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _open(url: str) -> Database:
     try:
-        db = connect(url)
-        migrate(db)
+        return open_database(url)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
-    return db
 
 
 STOP_GRACE_S = 10.0  # after SIGTERM, how long meters in flight may take to finish
@@ -123,6 +121,8 @@ def sync(frequency: str, esco: str | None, serial: str | None, url: str, target:
     click.echo(summary.line())
     for failed, reason in sorted(summary.problems.items()):
         click.echo(f"  {failed}: {reason}")
+    if serial is not None and summary.ok + summary.unhealthy == 0 and serial in summary.problems:
+        raise click.ClickException(f"meter {serial!r} was not synced: {summary.problems[serial]}")
 
 
 def start_health(listen: str | None) -> HealthServer | None:

@@ -46,10 +46,10 @@ from flows.db.connection import (
     is_unavailable,
     sqlite_time,
 )
-from flows.db.migrate import Migration, available, migrate
+from flows.db.migrate import Migration, available, migrate, open_database
 
 __all__ = ["DEFAULT_URL", "ConflictError", "Database", "DatabaseError", "InvalidValueError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
-           "is_unavailable",
+           "is_unavailable", "open_database",
            "corrections", "customers", "cycles", "daily", "fleet", "history", "intervals", "migrate",
            "registry", "shadows", "sqlite_time"]

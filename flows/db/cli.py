@@ -8,7 +8,7 @@ import click
 
 from flows.db import registry
 from flows.db.connection import DEFAULT_URL, Database, DatabaseError, connect
-from flows.db.migrate import migrate
+from flows.db.migrate import migrate, open_database
 from flows.db.registry_csv import import_registry
 from flows.meterdata import FREQUENCIES
 
@@ -19,11 +19,9 @@ database_option = click.option(
 
 def _open(url: str) -> Database:
     try:
-        db = connect(url)
-        migrate(db)
+        return open_database(url)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
-    return db
 
 
 @click.group("db")
@@ -36,7 +34,7 @@ def db_group() -> None:
 def migrate_command(url: str) -> None:
     """Apply the migrations the database lacks (running it again changes nothing)."""
     try:
-        with connect(url) as db:
+        with connect(url, create=True) as db:
             applied = migrate(db)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None

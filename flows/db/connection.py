@@ -277,8 +277,34 @@ class Database:
         self.close()
 
 
-def connect(url: str = DEFAULT_URL) -> Database:
-    """``sqlite:///path/flows.db`` (or a plain path) or ``postgresql://…``."""
+def check_url(url: str) -> None:
+    """Refuse what cannot be a Flows database URL, naming the problem (a typo must not become
+    a new, empty database)."""
+    scheme, separator, _ = url.partition("://")
+    if separator and scheme not in ("sqlite", "postgresql", "postgres"):
+        raise InvalidValueError(f"unknown database URL scheme {scheme + '://'!r} in {_safe_url(url)!r}: "
+                                "use sqlite:///path/flows.db or postgresql://user@host/dbname")
+    if not separator and ":" in url.split("/")[0]:
+        raise InvalidValueError(f"{url!r} is not a database URL: use sqlite:///path/flows.db or "
+                                "postgresql://user@host/dbname")
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of an SQLite URL (None: PostgreSQL, or an in-memory database)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return None
+    path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
+    return None if path == ":memory:" else path
+
+
+def connect(url: str = DEFAULT_URL, create: bool = True) -> Database:
+    """``sqlite:///path/flows.db`` (or a plain path) or ``postgresql://…``. ``create=False``:
+    an SQLite file that does not exist yet is an error (`NotFoundError`), not a new database."""
+    check_url(url)
+    path = sqlite_path(url)
+    if not create and path is not None and not Path(path).exists():
+        raise NotFoundError(f"no database at {path}: create one with `flows db migrate "
+                            f"--database {url}` (is the path right?)")
     if url.startswith(("postgresql://", "postgres://")):
         try:
             raw = psycopg.connect(url, autocommit=True, row_factory=dict_row)

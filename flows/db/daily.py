@@ -119,5 +119,5 @@ def register_counts(db: Database, meter: UUID | None = None, customer: str | Non
 def clear(db: Database) -> None:
     """Empty every table the views write (before they are rebuilt from the change log)."""
     for table in ("register_interval_hh", "views_spans", "usage_meter_daily",
-                  "usage_customer_daily"):
+                  "usage_customer_daily", "views_position"):
         db.execute(f"DELETE FROM {table}")

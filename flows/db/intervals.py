@@ -106,6 +106,19 @@ def change_listener(db: Database) -> Iterator[Callable[[float], bool]]:
         yield wait
 
 
+def write_position(db: Database, feed: str, position: int) -> None:
+    """How far the views have applied ``feed`` (in the views' iteration transaction)."""
+    db.execute("INSERT INTO views_position (feed, position) VALUES (:feed, :position) "
+               "ON CONFLICT (feed) DO UPDATE SET position = excluded.position",
+               {"feed": feed, "position": position})
+
+
+def views_position(db: Database, feed: str = "register_value_changes") -> int:
+    """The last change the views have applied (0: none yet)."""
+    rows = db.query("SELECT position FROM views_position WHERE feed = :feed", {"feed": feed})
+    return int(rows[0]["position"]) if rows else 0
+
+
 def last_change(db: Database) -> int:
     """The number of the newest logged change (0: none)."""
     return int(db.query("SELECT coalesce(max(seq), 0) AS n FROM register_value_changes")[0]["n"])

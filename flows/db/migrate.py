@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo
 
-from flows.db.connection import Database, DatabaseError, sqlite_time
+from flows.db.connection import Database, DatabaseError, connect, sqlite_time
 from flows.meterdata import LOCAL_ZONE
 
 
@@ -97,3 +97,16 @@ def _statements(script: str) -> list[str]:
                 statements.append(current)
             current = ""
     return statements
+
+
+def open_database(url: str, create: bool = False) -> Database:
+    """Connect and bring the schema up to date: what every command does first. Only ``create``
+    (`flows db migrate`) makes a new SQLite file; otherwise a missing one is a `NotFoundError`
+    naming the path, so a mistyped URL is an error rather than an empty database."""
+    db = connect(url, create=create)
+    try:
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db

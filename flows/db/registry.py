@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-from flows.db.connection import Database, InvalidValueError, NotFoundError, in_lists
+from flows.db.connection import (
+    ConflictError,
+    Database,
+    InvalidValueError,
+    NotFoundError,
+    in_lists,
+)
 from flows.meterdata import FREQUENCIES, Hardware
 
 REGISTRY_COLUMNS = {"name", "hardware", "firmware_version", "prepay_enabled", "serial",
@@ -56,8 +62,11 @@ def check_frequency(frequency: str) -> str:
 
 def add_esco(db: Database, code: str, name: str | None = None) -> UUID:
     esco_id = uuid4()
-    db.execute("INSERT INTO escos (id, code, name) VALUES (:id, :code, :name)",
-               {"id": esco_id, "code": code, "name": name or code})
+    try:
+        db.execute("INSERT INTO escos (id, code, name) VALUES (:id, :code, :name)",
+                   {"id": esco_id, "code": code, "name": name or code})
+    except ConflictError:
+        raise ConflictError(f"esco {code!r} exists already") from None
     return esco_id
 
 
@@ -73,10 +82,15 @@ def add_meter(db: Database, serial: str, ip_address: str | None, hardware: str, 
     """A meter, its shadow (by trigger) and its registers: A and B on twin-element meters."""
     kind = check_hardware(hardware)
     meter_id = uuid4()
-    db.execute("INSERT INTO meter_registry (id, serial, ip_address, port, hardware, esco, mode) "
-               "VALUES (:id, :serial, :ip, :port, :hardware, :esco, :mode)",
-               {"id": meter_id, "serial": serial, "ip": ip_address, "port": port,
-                "hardware": kind.value, "esco": esco, "mode": mode})
+    try:
+        db.execute("INSERT INTO meter_registry (id, serial, ip_address, port, hardware, esco, "
+                   "mode) VALUES (:id, :serial, :ip, :port, :hardware, :esco, :mode)",
+                   {"id": meter_id, "serial": serial, "ip": ip_address, "port": port,
+                    "hardware": kind.value, "esco": esco, "mode": mode})
+    except ConflictError as error:
+        if "serial" in str(error):
+            raise ConflictError(f"a meter with serial {serial!r} exists already") from None
+        raise ConflictError(f"another meter has the address {ip_address}:{port} already") from None
     for element in kind.elements:
         db.execute("INSERT INTO meter_registers (register_id, meter_id, element) "
                    "VALUES (:register, :meter, :element)",

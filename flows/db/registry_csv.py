@@ -67,7 +67,7 @@ def read_registry(path: Path, known_escos: set[str], registered: set[str]) -> li
     problems: list[str] = []
     rows: list[RegistryRow] = []
     try:
-        with path.open(newline="") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # Excel writes a BOM
             reader = csv.DictReader(handle)
             absent = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
             if absent:

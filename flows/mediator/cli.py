@@ -10,7 +10,7 @@ import click
 from prometheus_client import start_http_server
 
 from flows import eventloop
-from flows.db import connect, migrate
+from flows.db import DatabaseError, open_database
 from flows.mediator.directory import CsvDirectory, DatabaseDirectory
 from flows.mediator.links import LinkSettings, MeterLinks, Resolver
 from flows.mediator.server import InfoService, Metrics, TlsFiles, start_server
@@ -74,8 +74,10 @@ def mediator(
     settings = LinkSettings(min_gap_s=min_gap, lock_wait_s=lock_wait)
     try:
         eventloop.run(_serve(listen, url, csv_path, settings, metrics_port, tls))
-    except eventloop.EventLoopChoiceError as error:
+    except (eventloop.EventLoopChoiceError, DatabaseError) as error:
         raise click.ClickException(str(error)) from None
+    except (OSError, RuntimeError) as error:  # a port in use: gRPC raises RuntimeError
+        raise click.ClickException(f"cannot listen on {listen}: {error}") from None
 
 
 async def _serve(
@@ -90,9 +92,7 @@ async def _serve(
     info: InfoService | None = None
     resolve: Resolver
     if url is not None:
-        db = connect(url)
-        migrate(db)
-        directory = DatabaseDirectory(db)
+        directory = DatabaseDirectory(open_database(url))
         resolve, info = directory, InfoService(directory.info, directory.meters)
     else:
         assert csv_path is not None

@@ -111,7 +111,7 @@ class CsvDirectory:
     def _reload(self) -> None:
         mtime = self.path.stat().st_mtime
         if mtime != self._mtime:
-            with self.path.open(newline="") as handle:
+            with self.path.open(newline="", encoding="utf-8-sig") as handle:  # Excel: a BOM
                 self._rows = {row["serial"]: row for row in csv.DictReader(handle)}
             self._addresses = {serial: (row["ip_address"], int(row.get("port") or 8080))
                                for serial, row in self._rows.items()}

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import signal
 import sys
 import threading
@@ -11,7 +13,7 @@ from datetime import UTC, datetime
 import click
 from rich.progress import Progress
 
-from flows.db import DEFAULT_URL, Database, DatabaseError, connect, corrections, customers, migrate, registry
+from flows.db import DEFAULT_URL, Database, DatabaseError, corrections, customers, open_database
 from flows.health import HealthServer, listen_address
 from flows.logs import configure_logging
 from flows.views.feeder import DEFAULT_BATCH, ViewsError, follow, update
@@ -23,11 +25,9 @@ database_option = click.option(
 
 def _open(url: str) -> Database:
     try:
-        db = connect(url)
-        migrate(db)
+        return open_database(url)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
-    return db
 
 
 def _utc(value: datetime) -> datetime:
@@ -111,22 +111,45 @@ register_read_option = click.option(
     help="A periodic register read (register_import), not a profile-log value.")
 
 
+def _actor() -> str:
+    """Who corrects from the command line: the operating-system user."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except OSError:  # no user name known (a container without one)
+        return f"cli:uid-{os.getuid()}"
+
+
+def _apply(correction: corrections.Correction, url: str) -> corrections.Applied:
+    db = _open(url)
+    try:
+        return corrections.apply_correction(db, correction)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        db.close()
+
+
+reason_option = click.option("--reason", default="", help="Why (kept in the audit trail).")
+
+
 @reads_group.command("correct")
 @register_read_option
 @click.option("--meter", "serial", required=True)
 @click.option("--element", type=click.Choice(["A", "B"]), default="A", show_default=True)
 @click.option("--timestamp", required=True, type=TIME, help="UTC unless an offset is given.")
-@click.option("--wh", required=True, type=click.IntRange(0), help="Cumulative Wh at that time.")
+@click.option("--wh", required=True, type=click.IntRange(0, corrections.REGISTER_MAX_WH),
+              help="Cumulative Wh at that time.")
+@reason_option
+@click.option("--allow-span", is_flag=True,
+              help="Confirm a value that stretches the register's history by more than 31 days.")
 @database_option
 def reads_correct(register_read: bool, serial: str, element: str, timestamp: datetime, wh: int,
-                  url: str) -> None:
-    db = _open(url)
-    correct = corrections.correct_register_read if register_read else corrections.correct_profile_value
-    try:
-        correct(db, registry.register_id(db, serial, element), _utc(timestamp), wh)
-    except DatabaseError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: {wh} Wh")
+                  reason: str, allow_span: bool, url: str) -> None:
+    """Set a value (adding it if missing); audited, same rules as the API."""
+    applied = _apply(corrections.Correction(serial, element, _utc(timestamp), wh, _actor(),
+                                            register_read, reason, allow_span), url)
+    click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: {applied.old_wh} → {wh} Wh "
+               f"(change {applied.change}; `flows views update` applies it)")
 
 
 @reads_group.command("delete")
@@ -134,16 +157,32 @@ def reads_correct(register_read: bool, serial: str, element: str, timestamp: dat
 @click.option("--meter", "serial", required=True)
 @click.option("--element", type=click.Choice(["A", "B"]), default="A", show_default=True)
 @click.option("--timestamp", required=True, type=TIME, help="UTC unless an offset is given.")
+@reason_option
 @database_option
 def reads_delete(register_read: bool, serial: str, element: str, timestamp: datetime,
-                 url: str) -> None:
+                 reason: str, url: str) -> None:
+    """Delete a value; audited."""
+    applied = _apply(corrections.Correction(serial, element, _utc(timestamp), None, _actor(),
+                                            register_read, reason), url)
+    click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: {applied.old_wh} Wh "
+               f"deleted (change {applied.change})")
+
+
+@reads_group.command("history")
+@click.option("--meter", "serial", required=True)
+@database_option
+def reads_history(serial: str, url: str) -> None:
+    """The meter's corrections and deletions, newest first."""
     db = _open(url)
-    delete = corrections.delete_register_read if register_read else corrections.delete_profile_value
     try:
-        delete(db, registry.register_id(db, serial, element), _utc(timestamp))
+        rows = corrections.history_of(db, serial)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: deleted")
+    for row in rows:
+        new = "deleted" if row["new_wh"] is None else f"{row['new_wh']} Wh"
+        click.echo(f"{row['made_at'].isoformat()} {row['actor']}: {row['element']} "
+                   f"{row['source']} at {row['timestamp'].isoformat()}: {row['old_wh']} → {new}"
+                   f"{'  (' + row['reason'] + ')' if row['reason'] else ''}")
 
 
 @click.group("customers")

@@ -177,10 +177,11 @@ def _split(output: st.ZSetPython[Any]) -> tuple[list[Any], list[Any]]:
     return removed, added
 
 
-def views_writer(writer: Database, spans: dict[q.Span, int]
+def views_writer(writer: Database, spans: dict[q.Span, int], position: int
                  ) -> Callable[[tuple[st.ZSetPython[Any], ...]], None]:
     def write(outputs: tuple[st.ZSetPython[Any], ...]) -> None:
         write_spans(writer, spans)
+        intervals.write_position(writer, FEED, position)
         half_hours, meter_days, customer_days = outputs
         intervals.write_intervals(writer, *_split(half_hours))
         daily.write_meter_days(writer, *_split(meter_days))
@@ -205,7 +206,7 @@ def apply_batch(db: Database, views: Views, rows: list[dict[str, Any]], position
     st.iteration(views.store, views.graph,
                  [registers, st.ZSetPython(changes.actual), st.ZSetPython(changes.spans), links,
                   st.ZSetPython(positions)],
-                 before_commit=views_writer(views.writer, changes.spans))
+                 before_commit=views_writer(views.writer, changes.spans, new_position))
     return new_position
 
 

@@ -67,7 +67,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     migrate(db)
     ids = populate(db)
     process = subprocess.Popen([*FLOWS_COMMAND, "serve", "--port", "0", "--database", database_url,
-                                "--api-keys", f"{READ_KEY}=read,{ADMIN_KEY}=admin"],
+                                "--api-keys", f"{READ_KEY}=read,{ADMIN_KEY}=admin", "--views"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

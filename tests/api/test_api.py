@@ -3,13 +3,13 @@ actions, bad parameters and injection attempts."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 
-from flows.views import update
 from tests.api.conftest import ADMIN_KEY, DAYS, READ_KEY, START, Served
 
 READ = {"Authorization": f"Bearer {READ_KEY}"}
@@ -166,19 +166,56 @@ def test_admin_corrects_a_read_and_the_views_follow(served: Served) -> None:
     before = get(served, "/meters/EML0000/consumption", group_by="hh", page_size=1,
                  period_from="2025-03-29T09:30:00Z", period_to="2025-03-29T10:00:00Z").json()
     response = httpx.put(served.url + "/meters/EML0000/reads", headers=ADMIN,
-                         json={"timestamp": stamp, "wh": 10_000 + 68 * 100 + 25})
+                         json={"timestamp": stamp, "wh": 10_000 + 68 * 100 + 25,
+                               "reason": "meter photo"})
     assert response.status_code == 200, response.text
-    update(served.db)
+    answer = response.json()
+    assert answer["old_wh"] == 10_000 + 68 * 100 and answer["change"] > 0
+    # `flows serve --views` applies it within seconds: the audit trail says when.
+    deadline = time.monotonic() + 20
+    while not get(served, "/meters/EML0000/corrections").json()["results"][0]["views_applied"]:
+        assert time.monotonic() < deadline, "the server's views did not apply the correction"
+        time.sleep(0.1)
     after = get(served, "/meters/EML0000/consumption", group_by="hh", page_size=1,
                 period_from="2025-03-29T09:30:00Z", period_to="2025-03-29T10:00:00Z").json()
     assert Decimal(after["results"][0]["consumption"]) == Decimal(
         before["results"][0]["consumption"]) + Decimal("0.025")
+    (audit,) = get(served, "/meters/EML0000/corrections").json()["results"]
+    assert audit["actor"].startswith("admin-key-") and ADMIN_KEY not in audit["actor"]
+    assert (audit["old_wh"], audit["new_wh"], audit["reason"]) == (
+        10_000 + 68 * 100, 10_000 + 68 * 100 + 25, "meter photo")
     assert httpx.put(served.url + "/meters/EML0000/reads", headers=ADMIN,
                      json={"timestamp": "2025-03-29T10:00:00", "wh": 5}).status_code == 422
     missing = httpx.delete(served.url + "/meters/EML0000/reads", headers=ADMIN,
                            params={"timestamp": "2020-01-01T00:00:00Z"})
     assert missing.status_code == 404 and "no profile value" in missing.text
     assert httpx.post(served.url + "/meters/EML0000/sync", headers=ADMIN).status_code == 409
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"timestamp": "2025-03-29T10:00:00Z", "wh": 5, "Element": "B"}, "Extra inputs"),
+    ({"timestamp": "2025-03-29T10:00:00Z", "wh": "NaN"}, "integer"),
+    ({"timestamp": "2025-03-29T10:00:00Z", "wh": 5.5}, "integer"),
+    ({"timestamp": "0", "wh": 5}, "between"),  # read as 1970-01-01, seconds since the epoch
+    ({"timestamp": "-1", "wh": 5}, "between"),
+    ({"timestamp": "0001-01-01T00:00:00+01:00", "wh": 5}, "between"),
+    ({"timestamp": "9999-12-31T23:00:00-01:00", "wh": 5}, "between"),
+    ({"timestamp": "2099-01-01T00:00:00Z", "wh": 5}, "in the future"),
+    ({"timestamp": "2016-03-29T10:00:00Z", "wh": 5}, "before the register's first"),
+    ({"timestamp": "2025-03-29T10:00:00Z", "wh": 2**32}, "less than or equal"),
+])
+def test_absurd_corrections_are_422_and_store_nothing(served: Served, body: dict[str, object],
+                                                      message: str) -> None:
+    before = served.db.query("SELECT count(*) AS n FROM value_corrections")[0]["n"]
+    response = httpx.put(served.url + "/meters/EML0001/reads", headers=ADMIN, json=body)
+    assert response.status_code == 422 and message in response.text, response.text
+    assert served.db.query("SELECT count(*) AS n FROM value_corrections")[0]["n"] == before
+
+
+@pytest.mark.parametrize("period_from", ["0001-01-01T00:00:00+01:00", "9999-12-31T00:00:00-05:00"])
+def test_periods_far_out_are_422_not_500(served: Served, period_from: str) -> None:
+    response = get(served, "/meters/EML0001/consumption", period_from=period_from)
+    assert response.status_code == 422 and "between" in response.text
 
 
 INJECTIONS = ["'; DROP TABLE meter_registry; --", "\" OR 1=1 --", "EML0000' OR '1'='1"]
