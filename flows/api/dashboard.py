@@ -1,8 +1,8 @@
 """The dashboard: server-rendered HTML with inline SVG charts (no scripts, no CDN).
 
 ``/`` shows fleet health, unhealthy meters, low balances and the meters; ``/ui/meters/SERIAL``
-a meter with its daily and half-hourly usage. Open ``/?key=KEY`` once: the key is kept in a
-cookie for the pages after.
+a meter with its daily and half-hourly usage. ``/login`` takes a key in a form and opens a
+session (the cookie holds the session id, never the key); ``/logout`` ends it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html import escape
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from flows.api.auth import COOKIE, reader
+from flows.api.auth import SESSION_COOKIE, SESSION_S, Role, identify, viewer
 from flows.api.connections import Db
 from flows.db import fleet, intervals
 from flows.meterdata import HALF_HOUR, interval_quality
@@ -30,17 +31,63 @@ padding:.6rem 1rem;min-width:7rem}.card b{display:block;font-size:1.6rem}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.3rem;
 text-align:left}.bad{color:#b00020}svg{background:#fafafa;border:1px solid #eee}
 .bar{fill:#3b82f6}.bar.estimated{fill:#93c5fd}.bar.invalid{fill:#ef4444}
+.logout{float:right;margin-top:-2.2rem}
 """
 
 
-def _page(request: Request, title: str, body: str) -> HTMLResponse:
-    response = HTMLResponse(f"<!doctype html><html lang=en><head><meta charset=utf-8>"
-                            f"<title>{escape(title)} · Flows</title><style>{STYLE}</style></head>"
-                            f"<body><p><a href='/'>Flows</a></p>{body}</body></html>")
-    key = request.query_params.get("key")
-    if key:  # reader() accepted it: keep it for the next pages
-        response.set_cookie(COOKIE, key, httponly=True, samesite="strict")
-    return response
+LOGOUT = "<form method=post action=/logout class=logout><button>Log out</button></form>"
+
+
+def _page(request: Request, title: str, body: str, status: int = 200,
+          logged_in: bool = True) -> HTMLResponse:
+    return HTMLResponse(f"<!doctype html><html lang=en><head><meta charset=utf-8>"
+                        f"<title>{escape(title)} · Flows</title><style>{STYLE}</style></head>"
+                        f"<body><p><a href='/'>Flows</a></p>{LOGOUT if logged_in else ''}"
+                        f"{body}</body></html>", status_code=status)
+
+
+def _login_form(request: Request, problem: str = "", status: int = 200) -> HTMLResponse:
+    note = f"<p class=bad id=problem>{escape(problem)}</p>" if problem else ""
+    return _page(request, "Log in", f"<h1>Log in</h1>{note}<form method=post action=/login>"
+                 "<label>API key <input type=password name=key autocomplete=off required "
+                 "autofocus></label> <button>Log in</button></form>", status, logged_in=False)
+
+
+def _behind_https(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+def login_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request) -> HTMLResponse:
+        return _login_form(request)
+
+    @router.post("/login")
+    async def log_in(request: Request) -> Response:
+        form = parse_qs((await request.body()).decode(errors="replace"))
+        key = (form.get("key") or [""])[0].strip()
+        caller = await identify(request, key) if key else None
+        if caller is None or caller.role < Role.READ:
+            return _login_form(request, "That key is not known.", status=401)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(SESSION_COOKIE, request.app.state.sessions.open(caller),
+                            max_age=SESSION_S, httponly=True, samesite="strict",
+                            secure=_behind_https(request))
+        return response
+
+    @router.post("/logout")
+    def log_out(request: Request) -> Response:
+        session = request.cookies.get(SESSION_COOKIE)
+        if session:
+            request.app.state.sessions.close(session)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict",
+                               secure=_behind_https(request))
+        return response
+
+    return router
 
 
 def _when(value: Any) -> str:
@@ -84,7 +131,7 @@ def bar_chart(rows: Sequence[UsageRow], chart_id: str, label_format: str) -> str
 
 
 def dashboard_router() -> APIRouter:
-    router = APIRouter(include_in_schema=False, dependencies=[Depends(reader)])
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(viewer)])
 
     @router.get("/", response_class=HTMLResponse)
     def overview(request: Request, db: Db) -> HTMLResponse:

@@ -13,9 +13,11 @@ from typing import Any
 import click
 import uvicorn
 
-from flows.api import AdminSync, ApiKeys, Role, create_app
+from flows.api import AdminSync, ApiKeys, create_app
 from flows.collect import sync_cycle
 from flows.db import DEFAULT_URL, Database, DatabaseError, open_database, registry
+from flows.db import api_keys as api_keys_in_db
+from flows.logs import configure_logging
 from flows.mediator import MediatorClient
 from flows.views import follow
 
@@ -38,8 +40,8 @@ def admin_sync(mediator: str) -> AdminSync:
 @click.option("--mediator", envvar="FLOWS_MEDIATOR", default=None,
               help="host:port of the mediator, for POST /meters/{serial}/sync (env FLOWS_MEDIATOR).")
 @click.option("--api-keys", "api_keys", envvar="FLOWS_API_KEYS", default="",
-              help="KEY=read,KEY=admin,… (env FLOWS_API_KEYS) [default: one of each, generated "
-                   "and printed].")
+              help="KEY=read,KEY=admin,… (env FLOWS_API_KEYS), for tests and demos; otherwise "
+                   "the named keys of `flows keys create`.")
 @click.option("--allow-empty", is_flag=True,
               help="Serve a database with no meters (refused otherwise: likely a wrong URL).")
 @click.option("--views/--no-views", "keep_views", default=False, show_default=True,
@@ -48,15 +50,20 @@ def admin_sync(mediator: str) -> AdminSync:
 def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str,
           allow_empty: bool, keep_views: bool) -> None:
     """Serve the HTTP API (docs at /docs) and the dashboard (at /)."""
+    configure_logging()
     try:
-        keys = ApiKeys.parse(api_keys) if api_keys else ApiKeys.generate()
+        keys = ApiKeys.parse(api_keys)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--api-keys") from None
     try:
         with open_database(url) as db:
             empty = not registry.meters(db)
+            named_keys = api_keys_in_db.any_live(db)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
+    if not keys.roles and not named_keys:
+        raise click.ClickException("no API keys: create one with `flows keys create NAME --role "
+                                   "admin` (or give FLOWS_API_KEYS for a test or demo)")
     if empty and not allow_empty:
         raise click.ClickException(f"the database {url} has no meters (a wrong --database?); "
                                    "give --allow-empty to serve it anyway")
@@ -66,11 +73,7 @@ def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str,
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
     bound = listener.getsockname()[1]
-    click.echo(f"flows serve: http://{host}:{bound} (API docs at /docs)", nl=True)
-    if not api_keys:
-        for key, role in keys.roles.items():
-            click.echo(f"  {'admin' if role == Role.ADMIN else 'read'} key: {key}"
-                       f"  (dashboard: http://{host}:{bound}/?key={key})")
+    click.echo(f"flows serve: http://{host}:{bound} (API docs at /docs, dashboard at /)", nl=True)
     app = create_app(url, keys, admin_sync(mediator) if mediator else None)
     stopping = threading.Event()
     follower = None

@@ -18,12 +18,14 @@ sync writes the shadow. Functions are grouped by subject, one module each:
 - `intervals`: the views' change log, consecutive values and the views' own tables
 - `daily`: the views' daily aggregates (per meter and per customer, import and export)
 - `registry_csv`: importing the registry from CSV
+- `api_keys`: named API keys (stored as digests)
 
 Rows come back typed on both engines (aware UTC datetimes, UUIDs, dates, Decimals). Errors are
 `DatabaseError`s: `NotFoundError`, `ConflictError`, `InvalidValueError`, `UnavailableError`.
 """
 
 from flows.db import (
+    api_keys,
     corrections,
     customers,
     cycles,
@@ -48,7 +50,7 @@ from flows.db.connection import (
 )
 from flows.db.migrate import Migration, available, migrate, open_database
 
-__all__ = ["DEFAULT_URL", "ConflictError", "Database", "DatabaseError", "InvalidValueError",
+__all__ = ["DEFAULT_URL", "api_keys", "ConflictError", "Database", "DatabaseError", "InvalidValueError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
            "is_unavailable", "open_database",
            "corrections", "customers", "cycles", "daily", "fleet", "history", "intervals", "migrate",

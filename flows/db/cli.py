@@ -1,4 +1,5 @@
-"""`flows db migrate`, `flows escos …`, `flows meters import|list|add`, `flows metrics …`."""
+"""`flows db migrate`, `flows escos …`, `flows meters import|list|add`, `flows metrics …`,
+`flows keys create|list|revoke`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from flows.db import registry
+from flows.db import api_keys, registry
 from flows.db.connection import DEFAULT_URL, Database, DatabaseError, connect
 from flows.db.migrate import migrate, open_database
 from flows.db.registry_csv import import_registry
@@ -166,4 +167,48 @@ def metrics_frequency(url: str, name: str, frequency: str) -> None:
     _set_metric(url, name, frequency=frequency)
 
 
-COMMANDS = (db_group, escos_group, meters_group, metrics_group)
+@click.group("keys")
+def keys_group() -> None:
+    """Named API keys: read keys read, admin keys may also correct data and sync meters."""
+
+
+@keys_group.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(api_keys.ROLES), required=True)
+@database_option
+def keys_create(name: str, role: str, url: str) -> None:
+    """Create a key called NAME; it is printed once (only a digest is stored)."""
+    with _open(url) as db:
+        try:
+            key = api_keys.create(db, name, role)
+        except DatabaseError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(key)
+    click.echo(f"(the {role} key {name!r}: keep it now, it cannot be shown again)", err=True)
+
+
+@keys_group.command("list")
+@database_option
+def keys_list(url: str) -> None:
+    """Every key's name, role, creation and revocation (never the key)."""
+    with _open(url) as db:
+        for row in api_keys.listed(db):
+            revoked = f"  revoked {row['revoked_at'].isoformat()}" if row["revoked_at"] else ""
+            click.echo(f"{row['name']}\t{row['role']}\tcreated {row['created_at'].isoformat()}"
+                       f"{revoked}")
+
+
+@keys_group.command("revoke")
+@click.argument("name")
+@database_option
+def keys_revoke(name: str, url: str) -> None:
+    """Revoke the key NAME: it is refused from the next request on."""
+    with _open(url) as db:
+        try:
+            api_keys.revoke(db, name)
+        except DatabaseError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(f"revoked {name}")
+
+
+COMMANDS = (db_group, escos_group, meters_group, metrics_group, keys_group)

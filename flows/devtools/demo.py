@@ -81,8 +81,9 @@ def demo(directory: Path, meters: int, days: int) -> None:
     finally:
         stop_flows(fleet)
     step("done")
-    click.echo(f"\nOpen the dashboard:  .venv/bin/flows serve --database {url}\n"
-               "  then the printed http://127.0.0.1:8000/?key=… address (API docs at /docs).")
+    click.echo(f"\nOpen the dashboard:  .venv/bin/flows keys create me --role admin --database {url}\n"
+               f"  .venv/bin/flows serve --views --database {url}\n"
+               "  then log in at http://127.0.0.1:8000/login with that key (API docs at /docs).")
 
 
 def report(db: Database, days: int) -> None:

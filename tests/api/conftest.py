@@ -29,6 +29,7 @@ class Served:
     database_url: str
     db: Database
     meter_ids: dict[str, str]
+    log: Path  # the server's stderr (JSON lines: access log, views)
 
 
 def populate(db: Database) -> dict[str, str]:
@@ -66,15 +67,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     db = connect(database_url)
     migrate(db)
     ids = populate(db)
+    log = path.parent / "serve.log"  # a file: a pipe nobody reads would stall the server
     process = subprocess.Popen([*FLOWS_COMMAND, "serve", "--port", "0", "--database", database_url,
                                 "--api-keys", f"{READ_KEY}=read,{ADMIN_KEY}=admin", "--views"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     try:
         assert process.stdout is not None
         first_line = process.stdout.readline()  # printed once the port is bound
         found = re.search(r"http://[\d.]+:\d+", first_line)
-        assert found, first_line + (process.stderr.read() if process.stderr else "")
-        yield Served(found.group(0), database_url, db, ids)
+        assert found, first_line + log.read_text()
+        yield Served(found.group(0), database_url, db, ids, log)
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -3,6 +3,7 @@ actions, bad parameters and injection attempts."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -10,6 +11,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from flows.db import api_keys
 from tests.api.conftest import ADMIN_KEY, DAYS, READ_KEY, START, Served
 
 READ = {"Authorization": f"Bearer {READ_KEY}"}
@@ -26,9 +28,44 @@ def get(served: Served, path: str, headers: dict[str, str] | None = READ, **para
                                   "/meters/EML0000/consumption?period_from=2025-03-28T00:00:00Z"
                                   "&period_to=2025-03-29T00:00:00Z", "/"])
 def test_no_key_is_401_and_unknown_key_is_401(served: Served, path: str) -> None:
-    assert httpx.get(served.url + path).status_code == 401
+    expected = 303 if path == "/" else 401  # a page without a session: to the login form
+    response = httpx.get(served.url + path)
+    assert response.status_code == expected
+    if expected == 303:
+        assert response.headers["location"] == "/login"
     assert httpx.get(served.url + path, headers={"Authorization": "Bearer nope-nope-nope"}
                      ).status_code == 401
+
+
+def test_a_key_in_the_url_is_refused_and_never_logged(served: Served) -> None:
+    response = httpx.get(served.url + "/meters", params={"key": READ_KEY})
+    assert response.status_code == 401 and "?key= is not accepted" in response.text
+    assert get(served, "/meters").status_code == 200
+    log = served.log.read_text()
+    assert READ_KEY not in log and ADMIN_KEY not in log
+    logged = [json.loads(line) for line in log.splitlines() if '"event": "request"' in line]
+    assert any(line["path"] == "/meters" and line["status"] == 200
+               and line["key"].startswith("read-key-") for line in logged)
+
+
+def test_named_keys_work_until_revoked(served: Served) -> None:
+    key = api_keys.create(served.db, "billing-team", "read")
+    assert httpx.get(served.url + "/meters", headers={"X-API-Key": key}).status_code == 200
+    assert httpx.put(served.url + "/meters/EML0000/reads", headers={"X-API-Key": key},
+                     json={"timestamp": "2025-03-29T10:00:00Z", "wh": 1}).status_code == 403
+    api_keys.revoke(served.db, "billing-team")
+    assert httpx.get(served.url + "/meters", headers={"X-API-Key": key}).status_code == 401
+    assert [row["name"] for row in api_keys.listed(served.db)] == ["billing-team"]
+    assert key not in str(served.db.query("SELECT * FROM api_keys"))
+
+
+def test_pages_say_what_they_may_load_and_the_schema_declares_the_schemes(served: Served) -> None:
+    login = httpx.get(served.url + "/login")
+    policy = login.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert login.headers["x-content-type-options"] == "nosniff"
+    schemes = httpx.get(served.url + "/openapi.json").json()["components"]["securitySchemes"]
+    assert {scheme["type"] for scheme in schemes.values()} == {"http", "apiKey"}
 
 
 def test_health_endpoints_need_no_key(served: Served) -> None:

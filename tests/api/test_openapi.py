@@ -7,6 +7,8 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.api.conftest import ADMIN_KEY, Served
 
+EXAMPLES = 200  # per operation
+
 
 def test_no_generated_request_makes_a_server_error(served: Served) -> None:
     schema = schemathesis.openapi.from_url(served.url + "/openapi.json")
@@ -14,7 +16,7 @@ def test_no_generated_request_makes_a_server_error(served: Served) -> None:
     assert len(operations) >= 8
     for operation in operations:
         @given(case=operation.as_strategy())
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck),
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
                   database=None)
         def no_server_error(case: schemathesis.Case) -> None:
             response = case.call(base_url=served.url, headers={"X-API-Key": ADMIN_KEY},
