@@ -3,6 +3,7 @@ deletions, DST days, and a feeder killed at random points."""
 
 from __future__ import annotations
 
+import getpass
 import itertools
 import random
 import signal
@@ -351,10 +352,16 @@ def test_reads_cli_corrects_and_deletes_profile_values_and_register_reads(tmp_pa
     flows_cli("views", "update")
     fixed_at = START + timedelta(hours=4, minutes=13)
     flows_cli("reads", "correct", "--register-read", "--meter", "EML0000", "--timestamp",
-              fixed_at.strftime("%Y-%m-%dT%H:%M:%S"), "--wh", "2700")
+              fixed_at.strftime("%Y-%m-%dT%H:%M:%S"), "--wh", "2700", "--reason", "photo")
     flows_cli("reads", "delete", "--meter", "EML0000", "--timestamp",
               (START + timedelta(hours=13)).strftime("%Y-%m-%dT%H:%M"))
     assert "applied" in flows_cli("views", "update")
+    # Audited with the operating-system user's name, newest first.
+    history = flows_cli("reads", "history", "--meter", "EML0000").splitlines()
+    user = f"cli:{getpass.getuser()}"
+    assert len(history) == 2 and all(user in line for line in history)
+    assert "profile" in history[0] and "deleted" in history[0]
+    assert "reads" in history[1] and "2600 → 2700 Wh" in history[1] and "(photo)" in history[1]
     assert db.query("SELECT read FROM register_import WHERE timestamp = :t",
                     {"t": fixed_at})[0]["read"] == 2.7
     assert stored_intervals(db) == recomputed_intervals(db)
@@ -362,6 +369,10 @@ def test_reads_cli_corrects_and_deletes_profile_values_and_register_reads(tmp_pa
     missing = runner.invoke(cli, ["reads", "delete", "--register-read", "--meter", "EML0000",
                                   "--timestamp", "2020-01-01", "--database", url])
     assert missing.exit_code != 0 and "no register read" in missing.output
+    # Corrections live in the tables: a rebuild of the views keeps them.
+    before = view_daily(db)
+    flows_cli("views", "rebuild")
+    assert view_daily(db) == before == recomputed_daily(db)
 
 
 KILL_TEST_REGISTERS, KILL_TEST_HALF_HOURS, KILLS = 10, 10_000, 100
