@@ -41,7 +41,31 @@ def _values(registers: list[UUID], start: datetime, count: int) -> list[tuple[UU
 
 def _assert_days_match(db: Database) -> None:
     update(db)
-    assert view_days(db) == recomputed_days(db)
+    meter_days, _ = recomputed_days(db)
+    assert view_days(db)[0] == meter_days and view_days(db) == recomputed_days(db)
+    _assert_quality_of_every_day(db, meter_days)
+
+
+def _assert_quality_of_every_day(db: Database, meter_days: dict) -> None:  # type: ignore[type-arg]
+    """Every day the API reads, against an independent count: expected = the local day's half
+    hours (46/48/50, from the time zone) x the meter's two registers."""
+    for meter, direction in {(m, d) for m, d, _ in meter_days}:
+        days = sorted(day for m, d, day in meter_days if (m, d) == (meter, direction))
+        start = datetime.combine(days[0], datetime.min.time(), LONDON)
+        end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), LONDON)
+        rows = usage(db, meter_id=meter, period_from=start, period_to=end, group_by="day",
+                     direction=direction)
+        assert [row.start.date() for row in rows] == days
+        for row in rows:
+            wh, actual, estimated, invalid, invalid_wh = meter_days[(meter, direction,
+                                                                     row.start.date())]
+            expected = 2 * int((row.end.astimezone(UTC) - row.start.astimezone(UTC)) / HALF_HOUR)
+            missing = expected - actual - estimated - invalid
+            quality = ("incomplete" if missing or invalid else
+                       "estimated" if estimated else "actual")
+            assert row.counts == Counts(actual, estimated, invalid, expected, invalid_wh)
+            assert (row.counts.missing, row.quality, row.kwh) == (missing, quality,
+                                                                  Decimal(wh) / 1000)
 
 
 def test_days_and_their_counts_follow_every_kind_of_change(db: Database) -> None:
