@@ -8,8 +8,6 @@ While the database is unreachable (a restart) requests answer 503 and the pool r
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,6 +23,7 @@ from flows.api.auth import ApiKeys, LoginRequired, Sessions, admin, key_name, re
 from flows.api.connections import ConnectionPool, Db
 from flows.api.dashboard import dashboard_router, login_router
 from flows.api.metrics import metrics_text
+from flows.api.middleware import HeadersAndAccessLog
 from flows.db import (
     ConflictError,
     Database,
@@ -63,7 +62,7 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
     app.state.database_url, app.state.keys, app.state.admin_sync = database_url, keys, admin_sync
     app.state.connections = ConnectionPool(database_url)
     app.state.sessions = Sessions()
-    app.middleware("http")(_headers_and_access_log)
+    app.add_middleware(HeadersAndAccessLog)
 
     @app.exception_handler(LoginRequired)
     async def log_in_first(request: Request, error: LoginRequired) -> Response:
@@ -80,32 +79,6 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
     return app
 
 
-# Pages get a content security policy: nothing from elsewhere, no framing. The dashboard runs
-# no script at all; /docs runs Swagger UI's (its own file and one inline start-up script).
-_PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-_DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
-                "'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
-access_log = logging.getLogger("flows.api.access")
-
-
-async def _headers_and_access_log(request: Request,
-                                  call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    started = time.monotonic()
-    response = await call_next(request)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    if response.headers.get("content-type", "").startswith("text/html"):
-        policy = _DOCS_POLICY if request.url.path == "/docs" else _PAGE_POLICY
-        response.headers["Content-Security-Policy"] = policy
-        response.headers["X-Frame-Options"] = "DENY"
-    # The path without its query, and the key's name: never a key, whatever a client sent.
-    access_log.info("%s %s %d", request.method, request.url.path, response.status_code,
-                    extra={"event": "request", "method": request.method,
-                           "path": request.url.path, "status": response.status_code,
-                           "key": getattr(request.state, "key_name", None),
-                           "duration_ms": round(1000 * (time.monotonic() - started), 1)})
-    return response
 
 
 
