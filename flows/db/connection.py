@@ -231,10 +231,20 @@ class Database:
         with _translated_errors(self.url):
             cursor = self.raw.execute(self._sql(sql), self._params(params))
             fetched = cursor.fetchall()
+        if not fetched:
+            return []
         names = [d[0] for d in cursor.description]
-        converters = [_sqlite_converter(name) for name in names]
-        return [{name: convert(value) for name, convert, value in zip(names, converters, row)}
-                for row in fetched]
+        # Columns hold one type each: a column whose first value is a number stays as it is
+        # (Decimal columns excepted), so only text is looked at, row by row.
+        first = fetched[0]
+        converting = [(name, _sqlite_converter(name)) for position, name in enumerate(names)
+                      if name in DECIMAL_COLUMNS or first[position] is None
+                      or type(first[position]) is str]
+        rows = [dict(zip(names, row)) for row in fetched]
+        for name, convert in converting:
+            for row in rows:
+                row[name] = convert(row[name])
+        return rows
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
