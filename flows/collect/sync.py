@@ -336,8 +336,12 @@ async def _sync_cycle(
                     in_flight.append(asyncio.create_task(one(meter)))
             except UnavailableError as error:
                 outages.append(f"database: {error}")
-            finally:
-                await asyncio.gather(*in_flight)
+            except BaseException:  # cancelled (SIGTERM's grace is over): nothing more waits
+                for task in in_flight:
+                    task.cancel()
+                await asyncio.gather(*in_flight, return_exceptions=True)
+                raise
+            await asyncio.gather(*in_flight)  # cancelled meanwhile, it cancels them too
             if outages:
                 summary.retries += len(outages)
                 database_down = [text for text in outages if text.startswith("database")]

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -296,3 +297,35 @@ def test_unavailable_is_what_a_stopped_database_raises(cluster: TemporaryCluster
         db.query("SELECT 1 AS one")
     db.reconnect()
     assert db.query("SELECT 1 AS one") == [{"one": 1}]
+
+
+def test_sigterm_ends_a_collector_whose_mediator_is_frozen_within_the_grace(
+        tmp_path: Path) -> None:
+    """A peer that accepts connections but never answers (a frozen mediator): meters in flight
+    would wait for the 75 s deadline; SIGTERM ends the collector after its 10 s grace."""
+    url = f"sqlite:///{tmp_path / 'flows.db'}"
+    db = connect(url, create=True)
+    migrate(db)
+    only_metric(db, "hourly", "SyncerCsq")
+    for n in range(3):
+        registry.add_meter(db, f"EML{n}", f"127.0.0.{n + 1}", "C1.w", None)
+    db.close()
+    frozen_peer = socket.create_server(("127.0.0.1", 0))  # listens, never accepts or answers
+    log = tmp_path / "collector.log"
+    collector = subprocess.Popen(
+        [*FLOWS_COMMAND, "sync", "--frequency", "hourly", "--database", url, "--mediator",
+         f"127.0.0.1:{frozen_peer.getsockname()[1]}", "--json-logs"],
+        stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    try:
+        deadline = time.monotonic() + 30
+        while "cycle_joined" not in log.read_text():  # waiting for an outcome, with a deadline
+            assert time.monotonic() < deadline and collector.poll() is None, log.read_text()
+            time.sleep(0.05)
+        collector.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert collector.wait(timeout=30) == 1
+        assert time.monotonic() - started < 10 + 3
+        assert "stopped_hard" in log.read_text()
+    finally:
+        collector.kill()
+        frozen_peer.close()
