@@ -54,7 +54,7 @@ def test_local_days_come_back_as_dates(db: Database) -> None:
 def test_errors_say_their_kind(db: Database) -> None:
     esco = registry.add_esco(db, "MOR")
     registry.add_meter(db, "EML0001", "127.0.0.1", "C1.w", esco)
-    with pytest.raises(ConflictError, match="serial .EML0001. exists already"):
+    with pytest.raises(ConflictError, match="serial 'EML0001' exists already"):
         registry.add_meter(db, "EML0001", "127.0.0.2", "C1.w", esco)
     with pytest.raises(NotFoundError, match="no meter with serial 'NOPE'"):
         registry.meter_id(db, "NOPE")
@@ -64,7 +64,7 @@ def test_errors_say_their_kind(db: Database) -> None:
     with pytest.raises(ConflictError, match="exists already"):
         customers.add_customer(db, "C1")
     register = registry.register_id(db, "EML0001")
-    with pytest.raises(InvalidValueError, match="outside a register.s range"):
+    with pytest.raises(InvalidValueError, match="outside a register's range"):
         corrections.correct_profile_value(db, register, AT, -1)
     with pytest.raises(NotFoundError, match="no profile value"):
         corrections.delete_profile_value(db, register, AT)
