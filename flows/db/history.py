@@ -28,13 +28,13 @@ def stored_events(db: Database, meter: UUID) -> set[tuple[datetime, int]]:
 
 
 def append_profile_values(db: Database, values: Iterable[tuple[UUID | str, datetime, int, int]]) -> None:
-    """Half-hourly cumulative values (register, timestamp, Wh, status); stored ones are kept."""
-    for register, timestamp, wh, status in values:
-        db.execute(
-            "INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, "
-            "status) VALUES (:r, :t, :wh, :s) ON CONFLICT DO NOTHING",
-            {"r": register, "t": timestamp, "wh": wh, "s": status},
-        )
+    """Half-hourly cumulative values (register, timestamp, Wh, status); stored ones are kept.
+    One statement for all of them (pipelined on PostgreSQL), not a round trip each."""
+    db.executemany(
+        "INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, status) "
+        "VALUES (:r, :t, :wh, :s) ON CONFLICT DO NOTHING",
+        [{"r": register, "t": timestamp, "wh": wh, "s": status}
+         for register, timestamp, wh, status in values])
 
 
 def last_profile_timestamp(db: Database, register: UUID) -> datetime | None:

@@ -23,4 +23,4 @@ def test_demo_reports_health_unhealthy_meters_and_daily_usage(tmp_path: Path) ->
     assert len(listed) == unhealthy and all(reason for _, reason in listed)
     usage_rows = re.findall(r"C000\d: (.+)", out)
     assert len(usage_rows) == 5 and all(re.search(r"\d+\.\d\d", row) for row in usage_rows)
-    assert "flows serve --database" in out
+    assert "flows keys create" in out and "flows serve --views --database" in out
