@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from operator import itemgetter
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, dataclass_transform
 
 T = TypeVar("T")
@@ -22,12 +23,15 @@ class Data:
     """
 
     st_field_names: ClassVar[tuple[str, ...]] = ()
+    _st_values: ClassVar[Any]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         dataclasses.dataclass(frozen=True, kw_only=True, order=True)(cls)
         names = tuple(field.name for field in dataclasses.fields(cls))  # type: ignore[arg-type]
         cls.st_field_names = names
+        # The field values of an instance dict in one C call (hashing runs millions of times).
+        cls._st_values = staticmethod(itemgetter(*names) if names else (lambda values: ()))
         cls.__init__ = _make_init(cls, names)  # type: ignore[method-assign]
         cls.__hash__ = _cached_hash  # type: ignore[method-assign, assignment]
 
@@ -39,12 +43,11 @@ class Data:
 
 
 def _cached_hash(self: Data) -> int:
-    try:
-        return self.__dict__[_HASH_KEY]  # type: ignore[no-any-return]
-    except KeyError:
-        value = hash((type(self), *(self.__dict__[name] for name in self.st_field_names)))
-        self.__dict__[_HASH_KEY] = value
-        return value
+    values = self.__dict__
+    cached: int | None = values.get(_HASH_KEY)  # .get: most values are hashed once, when new
+    if cached is None:
+        cached = values[_HASH_KEY] = hash((type(self), type(self)._st_values(values)))
+    return cached
 
 
 def _make_init(cls: type, names: tuple[str, ...]) -> Any:

@@ -12,6 +12,7 @@ estimated and invalid, so a late value changes the counts with the sum.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
@@ -177,6 +178,7 @@ class CustomerDay(st.Data):
     total: DayTotal
 
 
+@functools.lru_cache(maxsize=1 << 16)  # every meter's intervals share their half-hour starts
 def local_date(moment: datetime) -> date:
     return moment.astimezone(LOCAL_ZONE).date()
 
@@ -282,7 +284,7 @@ def to_interval(p: st.Pair[RegisterInterval, Register]) -> Interval:
 def half_hour_total(interval: Interval) -> DayTotal:
     """One half hour as a day's part: implausible ones (reversal, sentinel, spike) are
     counted and their Wh kept apart, never added to the usage."""
-    if UNUSABLE_FLAGS.intersection(interval.flags.split(",")):
+    if interval.flags and UNUSABLE_FLAGS.intersection(interval.flags.split(",")):
         return DayTotal(wh=0, actual=0, estimated=0, invalid=1, invalid_wh=interval.wh)
     if interval.derived:
         return DayTotal(wh=interval.wh, actual=0, estimated=1, invalid=0, invalid_wh=0)
