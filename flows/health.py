@@ -37,6 +37,20 @@ def no_outage() -> str | None:
     return f"unavailable: {', '.join(sorted(ongoing))}" if ongoing else None
 
 
+class HealthError(Exception):
+    """``--health`` cannot be served: a malformed address or a port in use."""
+
+
+def serve_health(listen: str | None) -> HealthServer | None:
+    """The started health server of a ``--health HOST:PORT`` option (None: not asked for)."""
+    if listen is None:
+        return None
+    try:
+        return HealthServer(*listen_address(listen)).start()
+    except (ValueError, OSError) as error:
+        raise HealthError(f"--health {listen}: {error}") from None
+
+
 class HealthServer:
     def __init__(self, host: str, port: int, ready: Readiness = no_outage,
                  stale_s: float = 30.0) -> None:

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from flows.health import HealthServer, listen_address
+from flows.health import HealthError, HealthServer, listen_address, serve_health
 from flows.retry import Outage
 
 
@@ -71,3 +71,15 @@ def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
 def test_bad_listen_addresses_name_the_problem(text: str) -> None:
     with pytest.raises(ValueError, match="HOST:PORT"):
         listen_address(text)
+
+
+def test_serve_health_names_a_bad_option_and_serves_a_good_one() -> None:
+    assert serve_health(None) is None
+    with pytest.raises(HealthError, match="--health nope"):
+        serve_health("nope")
+    server = serve_health("127.0.0.1:0")
+    assert server is not None
+    try:
+        assert get(server, "/metrics").status_code == 200
+    finally:
+        server.stop()

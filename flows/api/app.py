@@ -144,9 +144,8 @@ def _period(period_from: datetime | None, period_to: datetime | None) -> tuple[d
     """The period asked for; as with Octopus either end may be left out: up to now, and from
     as far back as a period may reach (ten years). Both ends lie in 1990–2100."""
     for name, moment in (("period_from", period_from), ("period_to", period_to)):
-        if moment is not None and not EARLIEST <= moment <= LATEST:
-            raise HTTPException(422, f"{name} must lie between {EARLIEST.date()} and "
-                                     f"{LATEST.date()}, not {moment.isoformat()}")
+        if moment is not None:
+            _check_years(name, moment)
     end = period_to or datetime.now(UTC)
     start = max(period_from or end - MAX_SPAN, EARLIEST)
     if end <= start:
@@ -176,10 +175,14 @@ def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
     return Response(msgspec.json.encode(body), media_type="application/json")
 
 
+def _check_years(name: str, moment: datetime) -> None:
+    if not EARLIEST <= moment <= LATEST:
+        raise HTTPException(422, f"{name} must lie between {EARLIEST.date()} and "
+                                 f"{LATEST.date()}, not {moment.isoformat()}")
+
+
 def _apply(db: Database, request: Request, correction: corrections.Correction) -> dict[str, Any]:
-    if correction.timestamp.year < EARLIEST.year or correction.timestamp > LATEST:
-        raise HTTPException(422, f"timestamp must lie between {EARLIEST.date()} and "
-                                 f"{LATEST.date()}")
+    _check_years("timestamp", correction.timestamp)
     try:
         applied = corrections.apply_correction(db, correction)
     except DatabaseError as error:

@@ -26,7 +26,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from flows.db import DatabaseError, api_keys
+from flows.db import api_keys
 
 
 class Role(enum.IntEnum):
@@ -77,14 +77,8 @@ async def identify(request: Request, key: str) -> Caller | None:
     role = keys.role_of(key)
     if role is not None:
         return Caller(name_of(key, role), role)
-    pool = request.app.state.connections
-    db = await pool.take()
-    try:
+    async with request.app.state.connections.connection() as db:
         found = await run_in_threadpool(api_keys.find, db, key)
-    except DatabaseError:
-        db.close()
-        raise
-    pool.give_back(db)
     if found is None:
         return None
     return Caller(found[0], Role.ADMIN if found[1] == "admin" else Role.READ)

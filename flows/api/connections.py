@@ -5,6 +5,7 @@ opens a fresh one."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -22,40 +23,37 @@ class ConnectionPool:
         self.url = url
         self._idle: queue.SimpleQueue[Database] = queue.SimpleQueue()
 
-    async def take(self) -> Database:
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Database]:
+        """An idle connection (a new one when none is idle), given back afterwards unless the
+        database went away while it was used."""
         try:
-            return self._idle.get_nowait()
+            db = self._idle.get_nowait()
         except queue.Empty:
-            return await run_in_threadpool(connect, self.url)  # connecting may wait
+            db = await run_in_threadpool(connect, self.url)  # connecting may wait
+        try:
+            yield db
+        except UnavailableError:
+            db.close()
+            raise
+        except BaseException:
+            self._give_back(db)  # an error of the request, not of the connection
+            raise
+        self._give_back(db)
 
-    def give_back(self, db: Database) -> None:
+    def _give_back(self, db: Database) -> None:
         if self._idle.qsize() >= MOST_IDLE:
             db.close()
         else:
             self._idle.put(db)
-
-    def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
 
 
 async def request_database(request: Request) -> AsyncIterator[Database]:
     """async: taking an idle connection and giving it back never waits, so FastAPI need not
     hand either to a worker thread (the route itself still runs in one)."""
     pool: ConnectionPool = request.app.state.connections
-    db = await pool.take()
-    try:
+    async with pool.connection() as db:
         yield db
-    except UnavailableError:
-        db.close()
-        raise
-    except BaseException:
-        pool.give_back(db)  # an error of the request, not of the connection
-        raise
-    pool.give_back(db)
 
 
 Db = Annotated[Database, Depends(request_database)]

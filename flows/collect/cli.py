@@ -17,7 +17,7 @@ from flows.collect.scheduler import run_scheduler
 from flows.collect.sync import DEFAULT_PARALLEL, CycleSummary, default_collector_name, sync_cycle
 from flows.collect.syncers import PROFILE_DAYS
 from flows.db import DEFAULT_URL, Database, DatabaseError, open_database
-from flows.health import HealthServer, listen_address
+from flows.health import HealthError, HealthServer, serve_health
 from flows.logs import configure_logging
 from flows.mediator import MediatorClient
 from flows.meterdata import FREQUENCIES
@@ -125,17 +125,6 @@ def sync(frequency: str, esco: str | None, serial: str | None, url: str, target:
         raise click.ClickException(f"meter {serial!r} was not synced: {summary.problems[serial]}")
 
 
-def start_health(listen: str | None) -> HealthServer | None:
-    """The health server of ``--health HOST:PORT`` (None: not asked for)."""
-    if listen is None:
-        return None
-    try:
-        host, port = listen_address(listen)
-        return HealthServer(host, port).start()
-    except (ValueError, OSError) as error:
-        raise click.ClickException(f"--health {listen}: {error}") from None
-
-
 async def beat_while_running(health: HealthServer | None) -> None:
     """The event loop's heartbeat for /healthz (a stuck loop stops beating)."""
     while health is not None:
@@ -160,7 +149,10 @@ def scheduler(frequencies: tuple[str, ...], jitter_s: float, health_listen: str 
     SIGTERM starts no new meter, lets the ones in flight finish (at most 10 s), and exits."""
     configure_logging(json_lines=json_logs)
     db = _open(url)
-    health = start_health(health_listen)
+    try:
+        health = serve_health(health_listen)
+    except HealthError as error:
+        raise click.ClickException(str(error)) from None
     chosen = frequencies or FREQUENCIES
     log.info("scheduler %s started: %s", collector, ", ".join(chosen),
              extra={"event": "scheduler_started", "collector": collector,

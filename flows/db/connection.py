@@ -157,16 +157,16 @@ def _safe_url(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
-def in_lists(values: Iterable[Any], size: int = 500) -> Iterator[dict[str, Any]]:
-    """Parameters for ``IN (:p0, :p1, ...)`` lists of at most ``size`` values each."""
-    chunk: dict[str, Any] = {}
-    for value in values:
-        chunk[f"p{len(chunk)}"] = value
-        if len(chunk) == size:
-            yield chunk
-            chunk = {}
-    if chunk:
-        yield chunk
+def query_in(db: Database, sql: str, values: Iterable[Any], size: int = 500
+             ) -> list[dict[str, Any]]:
+    """The rows of ``sql`` whose ``{values}`` stands for an ``IN`` list of ``values``, asked
+    in lists of at most ``size`` (a statement's parameters are limited)."""
+    found: list[dict[str, Any]] = []
+    values = list(values)
+    for start in range(0, len(values), size):
+        params = {f"p{n}": value for n, value in enumerate(values[start:start + size])}
+        found += db.query(sql.format(values=", ".join(":" + name for name in params)), params)
+    return found
 
 
 class Database:

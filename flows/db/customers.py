@@ -12,7 +12,7 @@ from flows.db.connection import (
     Database,
     InvalidValueError,
     NotFoundError,
-    in_lists,
+    query_in,
 )
 from flows.db.registry import meter_id
 
@@ -94,9 +94,5 @@ def links(db: Database) -> list[dict[str, Any]]:
 
 def links_of_meters(db: Database, meters: Iterable[UUID]) -> list[dict[str, Any]]:
     """The links of these meters, as `links`."""
-    found: list[dict[str, Any]] = []
-    for params in in_lists(meters):
-        found += db.query("SELECT customer_id, meter_id, valid_from, valid_to FROM "
-                          f"customer_meters WHERE meter_id IN ({', '.join(':' + k for k in params)})",
-                          params)
-    return found
+    return query_in(db, "SELECT customer_id, meter_id, valid_from, valid_to FROM customer_meters "
+                        "WHERE meter_id IN ({values})", meters)

@@ -16,7 +16,7 @@ from flows.db.connection import (
     Database,
     InvalidValueError,
     NotFoundError,
-    in_lists,
+    query_in,
 )
 from flows.meterdata import FREQUENCIES, Hardware
 
@@ -199,9 +199,6 @@ def set_metric(db: Database, name: str, enabled: bool | None = None,
 
 def register_meters(db: Database, meters: Iterable[UUID]) -> list[tuple[UUID, UUID]]:
     """(register id, meter id) of every register of these meters."""
-    found: list[tuple[UUID, UUID]] = []
-    for params in in_lists(meters):
-        found += [(row["register_id"], row["meter_id"]) for row in db.query(
-            "SELECT register_id, meter_id FROM meter_registers WHERE meter_id IN "
-            f"({', '.join(':' + k for k in params)})", params)]
-    return found
+    return [(row["register_id"], row["meter_id"]) for row in query_in(
+        db, "SELECT register_id, meter_id FROM meter_registers WHERE meter_id IN ({values})",
+        meters)]

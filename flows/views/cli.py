@@ -14,7 +14,7 @@ import click
 from rich.progress import Progress
 
 from flows.db import DEFAULT_URL, Database, DatabaseError, corrections, customers, open_database
-from flows.health import HealthServer, listen_address
+from flows.health import HealthError, serve_health
 from flows.logs import configure_logging
 from flows.views.feeder import DEFAULT_BATCH, ViewsError, follow, update
 
@@ -85,12 +85,10 @@ def views_follow(poll_s: float, health_listen: str | None, url: str) -> None:
     stopping = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stopping.set())
-    health = None
-    if health_listen is not None:
-        try:
-            health = HealthServer(*listen_address(health_listen)).start()
-        except (ValueError, OSError) as error:
-            raise click.ClickException(f"--health {health_listen}: {error}") from None
+    try:
+        health = serve_health(health_listen)
+    except HealthError as error:
+        raise click.ClickException(str(error)) from None
     try:
         follow(_open(url), poll_s, stop=stopping.is_set,
                on_beat=health.beat if health else lambda: None)
