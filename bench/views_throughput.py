@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flows.db import Database, connect, customers, migrate, registry
+from flows.db import Database, connect, customers, history, migrate, registry
 from flows.views import update
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -66,11 +66,13 @@ def database(kind: str, directory: Path) -> Iterator[Database]:
         cluster.stop()
 
 
-Row = dict[str, object]
+Row = tuple[Any, datetime, int, int]
 
 
-def fill(db: Database, meters: int, days: int, late_meter: str, late_day: datetime) -> list[Row]:
-    """Write every half hour except the late day of one meter; return those held back."""
+def fill(db: Database, meters: int, days: int, late_meter: str, late_day: datetime,
+         values: list[list[Row]]) -> list[Row]:
+    """Register the meters; every half hour of each (but the late day of one meter, returned)
+    goes to ``values``."""
     held_back: list[Row] = []
     for n in range(meters):
         serial = f"EML{n:06d}"
@@ -81,14 +83,25 @@ def fill(db: Database, meters: int, days: int, late_meter: str, late_day: dateti
         rows: list[Row] = []
         for half_hour in range(days * 48 + 1):
             stamp = START + half_hour * HALF_HOUR
-            row = {"r": register, "t": stamp, "wh": 100_000 + half_hour * (50 + n % 7)}
+            row = (register, stamp, 100_000 + half_hour * (50 + n % 7), 0)
             if serial == late_meter and late_day <= stamp < late_day + timedelta(days=1):
                 held_back.append(row)
             else:
                 rows.append(row)
-        with db.transaction():
-            db.executemany(INSERT_VALUE, rows)
+        values.append(rows)
     return held_back
+
+
+def write_values(db: Database, values: list[list[Row]], meters_per_transaction: int
+                 ) -> float:
+    """Write the values with `history.append_profile_values` (as the collector does), the
+    values of this many meters in each transaction; rows per second."""
+    started = time.perf_counter()
+    for first in range(0, len(values), meters_per_transaction):
+        rows = [row for meter in values[first:first + meters_per_transaction] for row in meter]
+        with db.transaction():
+            history.append_profile_values(db, rows)
+    return sum(len(rows) for rows in values) / (time.perf_counter() - started)
 
 
 def check_against_views(db: Database, recomputed: list[dict[str, Any]]) -> None:
@@ -112,15 +125,19 @@ def main() -> None:
     args = parser.parse_args()
     late_day = START + timedelta(days=args.days // 2)
     with tempfile.TemporaryDirectory() as tmp, database(args.store, Path(tmp)) as db:
-        started = time.perf_counter()
-        held_back = fill(db, args.meters, args.days, "EML000000", late_day)
-        written = time.perf_counter() - started
+        values: list[list[Row]] = []
+        held_back = fill(db, args.meters, args.days, "EML000000", late_day, values)
+        # Half the meters one transaction each (a collector's sync), half 50 to a transaction
+        # (a bulk import).
+        half = len(values) // 2
+        per_meter = write_values(db, values[:half], 1)
+        in_bulk = write_values(db, values[half:], 50)
         started = time.perf_counter()
         summary = update(db, batch=args.batch)
         applied = time.perf_counter() - started
         intervals = db.query("SELECT count(*) AS n FROM register_interval_hh")[0]["n"]
         with db.transaction():
-            db.executemany(INSERT_VALUE, held_back)
+            history.append_profile_values(db, held_back)
         started = time.perf_counter()
         update(db)
         late = time.perf_counter() - started
@@ -128,14 +145,21 @@ def main() -> None:
         recomputed = db.query(RECOMPUTE_SQL[db.engine])
         recompute = time.perf_counter() - started
         check_against_views(db, recomputed)
+        started = time.perf_counter()
+        update(db, rebuild=True)
+        rebuilt = time.perf_counter() - started
+        check_against_views(db, recomputed)
         print(f"views on {args.store}: {args.meters} meters x {args.days} days "
               f"({summary.changes:,} profile values, {intervals:,} intervals)")
-        print(f"{'profile values written (collector side), s':50}{written:>10.1f}")
+        print(f"{'profile values written per second, by meter':50}{per_meter:>10,.0f}")
+        print(f"{'profile values written per second, in bulk':50}{in_bulk:>10,.0f}")
         print(f"{'views update, s':50}{applied:>10.1f}")
         print(f"{'intervals per second':50}{intervals / applied:>10,.0f}")
         print(f"{'one late day for one meter, ms':50}{1000 * late:>10.1f}")
         print(f"{'recompute daily table with SQL GROUP BY, ms':50}{1000 * recompute:>10.1f}")
         print(f"{'ratio':50}{recompute / late:>9.1f}x")
+        print(f"{'views rebuild from the tables, s':50}{rebuilt:>10.1f}")
+        print(f"{'rebuild / SQL GROUP BY':50}{rebuilt / recompute:>9.1f}x")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ sync writes the shadow. Functions are grouped by subject, one module each:
 - `fleet`: the fleet-health read model (API, dashboard, reports)
 - `intervals`: the views' change log, consecutive values and the views' own tables
 - `daily`: the views' daily aggregates (per meter and per customer, import and export)
+- `bulk_intervals`: set-based SQL over whole registers (the views' rebuild)
 - `registry_csv`: importing the registry from CSV
 - `api_keys`: named API keys (stored as digests)
 
@@ -26,6 +27,7 @@ Rows come back typed on both engines (aware UTC datetimes, UUIDs, dates, Decimal
 
 from flows.db import (
     api_keys,
+    bulk_intervals,
     corrections,
     customers,
     cycles,
@@ -50,7 +52,8 @@ from flows.db.connection import (
 )
 from flows.db.migrate import Migration, available, migrate, open_database
 
-__all__ = ["DEFAULT_URL", "api_keys", "ConflictError", "Database", "DatabaseError", "InvalidValueError",
+__all__ = ["DEFAULT_URL", "api_keys", "bulk_intervals", "ConflictError", "Database",
+           "DatabaseError", "InvalidValueError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
            "is_unavailable", "open_database",
            "corrections", "customers", "cycles", "daily", "fleet", "history", "intervals", "migrate",

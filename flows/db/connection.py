@@ -11,6 +11,7 @@ live in the schema ``flows`` (the search path is set on connect).
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 DEFAULT_URL = "sqlite:///flows.db"
 SQLITE_BUSY_TIMEOUT_S = 60.0  # how long a statement waits for another writer's lock
@@ -59,6 +60,13 @@ def sqlite_time(moment: datetime) -> str:
         raise InvalidValueError(f"timestamps must be timezone-aware (UTC), got {moment!r}")
     utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     return utc.isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def sqlite_slot_time(moment: datetime) -> str:
+    """`sqlite_time`, remembered: bulk writes repeat the same half-hour starts for every
+    register."""
+    return sqlite_time(moment)
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -222,6 +230,45 @@ class Database:
             else:
                 with self.raw.cursor() as cursor:
                     cursor.executemany(self._sql(sql), rows)
+
+    def executemany_raw(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each row given exactly as the driver takes it (positional
+        parameters in the engine's own style and types: ``?`` and text timestamps on
+        SQLite): for bulk writes that would otherwise convert every value."""
+        if rows:
+            with _translated_errors(self.url):
+                if self.engine == "sqlite":
+                    self.raw.executemany(sql, rows)
+                else:
+                    with self.raw.cursor() as cursor:
+                        cursor.executemany(sql, rows)
+
+    @contextmanager
+    def copy(self, statement: str) -> Iterator[Any]:
+        """PostgreSQL: ``COPY ... FROM STDIN``; write rows with ``write_row`` on what this
+        yields (the fastest way in for many rows)."""
+        if self.engine != "postgres":
+            raise InvalidValueError("COPY is a PostgreSQL feature")
+        with _translated_errors(self.url), self.raw.cursor() as cursor, \
+                cursor.copy(statement) as copy:
+            yield copy
+
+    def query_rows(self, sql: str, params: Mapping[str, Any] | None = None,
+                   times: tuple[int, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows as tuples, converted only where asked: on SQLite the columns at positions
+        ``times`` from timestamp text to datetimes (for hot paths: no dict per row)."""
+        if self.engine == "postgres":
+            with _translated_errors(self.url), self.raw.cursor(row_factory=tuple_row) as cursor:
+                return list(cursor.execute(self._sql(sql), self._params(params)).fetchall())
+        with _translated_errors(self.url):
+            fetched: list[tuple[Any, ...]] = self.raw.execute(sql, self._params(params)).fetchall()
+        if not times or not fetched:
+            return fetched
+        parse = datetime.fromisoformat
+        if times == (0,):
+            return [(parse(row[0]), *row[1:]) for row in fetched]
+        return [tuple(parse(value) if n in times else value for n, value in enumerate(row))
+                for row in fetched]
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The rows, as dicts of typed values (the same types on both engines)."""

@@ -117,7 +117,11 @@ def register_counts(db: Database, meter: UUID | None = None, customer: str | Non
 
 
 def clear(db: Database) -> None:
-    """Empty every table the views write (before they are rebuilt from the change log)."""
-    for table in ("register_interval_hh", "views_spans", "usage_meter_daily",
-                  "usage_customer_daily", "views_position"):
+    """Empty every table the views write (before they are built again from the tables)."""
+    tables = ("register_interval_hh", "usage_meter_daily", "usage_customer_daily",
+              "views_position")
+    if db.engine == "postgres":  # millions of rows: TRUNCATE, not a row-by-row DELETE
+        db.execute(f"TRUNCATE {', '.join(tables)}")
+        return
+    for table in tables:
         db.execute(f"DELETE FROM {table}")

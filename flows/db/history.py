@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from flows.db.connection import Database, InvalidValueError
+from flows.db.connection import ConflictError, Database, InvalidValueError, sqlite_slot_time
 
 
 def append_events(db: Database, meter: UUID, events: Iterable[tuple[datetime, int, int]]) -> int:
@@ -27,14 +27,53 @@ def stored_events(db: Database, meter: UUID) -> set[tuple[datetime, int]]:
         "SELECT timestamp, event_type FROM meter_event_log WHERE meter_id = :m", {"m": meter})}
 
 
-def append_profile_values(db: Database, values: Iterable[tuple[UUID | str, datetime, int, int]]) -> None:
+def append_profile_values(db: Database, values: Iterable[tuple[UUID | str, datetime, int, int]]
+                          ) -> None:
     """Half-hourly cumulative values (register, timestamp, Wh, status); stored ones are kept.
-    One statement for all of them (pipelined on PostgreSQL), not a round trip each."""
-    db.executemany(
-        "INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, status) "
-        "VALUES (:r, :t, :wh, :s) ON CONFLICT DO NOTHING",
-        [{"r": register, "t": timestamp, "wh": wh, "s": status}
-         for register, timestamp, wh, status in values])
+    In bulk: on SQLite one statement with the rows as SQLite stores them (no per-value
+    conversion), on PostgreSQL by COPY (or, when some are stored already, one INSERT of
+    arrays that skips them)."""
+    rows = list(values)
+    if not rows:
+        return
+    if db.engine == "sqlite":
+        texts: dict[UUID | str, str] = {}
+        sqlite_rows = []
+        for register, timestamp, wh, status in rows:
+            text = texts.get(register)
+            if text is None:
+                text = texts[register] = str(register)
+            sqlite_rows.append((text, sqlite_slot_time(timestamp), wh, status))
+        db.executemany_raw(_INSERT_PROFILE.format(source="VALUES (?, ?, ?, ?)"), sqlite_rows)
+    elif len(rows) < PROFILE_COPY_ROWS or not _copied(db, rows):
+        # One statement for all of them: one round trip, and the change log's statement
+        # trigger runs once; values stored already are skipped.
+        registers, timestamps, whs, statuses = (list(column) for column in zip(*rows))
+        db.execute(_INSERT_PROFILE.format(
+            source="SELECT * FROM unnest(CAST(:r AS uuid[]), CAST(:t AS timestamptz[]), "
+                   "CAST(:wh AS bigint[]), CAST(:s AS integer[]))"),
+            {"r": registers, "t": timestamps, "wh": whs, "s": statuses})
+
+
+PROFILE_COPY_ROWS = 100  # from this many values, COPY first (PostgreSQL)
+
+
+def _copied(db: Database, rows: list[tuple[UUID | str, datetime, int, int]]) -> bool:
+    """COPY the values straight in (the fastest way); False when some are stored already
+    (COPY cannot skip them: the whole COPY is undone, nothing written)."""
+    text = "".join(f"{register}\t{timestamp.isoformat()}\t{wh}\t{status}\n"
+                   for register, timestamp, wh, status in rows)
+    try:
+        with db.transaction(), db.copy("COPY register_profile_hh (register_id, timestamp, "
+                                       "cumulative_wh, status) FROM STDIN") as copy:
+            copy.write(text)
+    except ConflictError:
+        return False
+    return True
+
+
+_INSERT_PROFILE = ("INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, "
+                   "status) {source} ON CONFLICT DO NOTHING")
 
 
 def last_profile_timestamp(db: Database, register: UUID) -> datetime | None:

@@ -1,21 +1,22 @@
 """What the views read and write in the Flows schema: the change log of register values
-(``register_value_changes``), consecutive values of one register, and the views' own tables
-``register_interval_hh`` (half-hourly intervals) and ``views_spans`` (pairs of values that do
-not make one half hour). Writes run in the views' iteration transaction (on its connection)."""
+(``register_value_changes``), consecutive values of one register, and the views' half-hourly
+intervals (``register_interval_hh``). Writes run in the views' iteration transaction (on its
+connection)."""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import psycopg
 
-from flows.db.connection import Database, UnavailableError
+from flows.db.connection import Database, UnavailableError, query_in, sqlite_slot_time
 
 # Profile values at :00 or :30 (others are off-grid: the meter's clock was off).
 _ON_GRID = {
@@ -30,51 +31,33 @@ SOURCES = {  # source → (table, value in Wh)
 }
 
 
-class SpanFields(Protocol):
-    """A span as the views hold it (`flows.views.query.Span` has these fields)."""
-
-    @property
-    def register_id(self) -> UUID: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def flag(self) -> str: ...
-    @property
-    def first_at(self) -> datetime: ...
-    @property
-    def first_wh(self) -> int: ...
-    @property
-    def last_at(self) -> datetime: ...
-    @property
-    def last_wh(self) -> int: ...
-
-
-class IntervalFields(Protocol):
-    """A half-hourly interval as the views output it (`flows.views.query.Interval`)."""
-
-    @property
-    def register_id(self) -> UUID: ...
-    @property
-    def direction(self) -> str: ...
-    @property
-    def start(self) -> datetime: ...
-    @property
-    def wh(self) -> int: ...
-    @property
-    def flags(self) -> str: ...
-    @property
-    def derived(self) -> bool: ...
-
-
 # The change log -------------------------------------------------------------------------------
 
 
-def value_changes(db: Database, after: int, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` logged changes after change number ``after``, in order: seq, source,
-    register_id, timestamp, old_wh, new_wh."""
-    return db.query("SELECT seq, source, register_id, timestamp, old_wh, new_wh FROM "
-                    "register_value_changes WHERE seq > :after ORDER BY seq LIMIT :limit",
-                    {"after": after, "limit": limit})
+@dataclass
+class ChangeBatch:
+    """Up to a limit of logged changes after a change number, summed up for the views: per
+    (source, register) the earliest and latest changed timestamp (source "meter": a meter
+    whose registers or links changed, its id in place of the register)."""
+
+    changes: int
+    last: int  # the number of the batch's last change
+    windows: dict[tuple[str, UUID], tuple[datetime, datetime]]
+
+
+def change_batch(db: Database, after: int, limit: int) -> ChangeBatch:
+    """The next ``limit`` logged changes after change number ``after``, summed up in SQL
+    (one row per source and register, not one per change)."""
+    rows = db.query(
+        "SELECT source, register_id, min(timestamp) AS first_at, max(timestamp) AS last_at, "
+        "count(*) AS changes, max(seq) AS last_seq FROM (SELECT seq, source, register_id, "
+        "timestamp FROM register_value_changes WHERE seq > :after ORDER BY seq LIMIT :limit) "
+        "AS batch GROUP BY source, register_id", {"after": after, "limit": limit})
+    return ChangeBatch(
+        changes=sum(int(row["changes"]) for row in rows),
+        last=max((int(row["last_seq"]) for row in rows), default=after),
+        windows={(row["source"], row["register_id"]): (row["first_at"], row["last_at"])
+                 for row in rows})
 
 
 NOTIFY_CHANNEL = "flows_register_changes"  # notified by the change-log trigger (PostgreSQL)
@@ -119,6 +102,11 @@ def views_position(db: Database, feed: str = "register_value_changes") -> int:
     return int(rows[0]["position"]) if rows else 0
 
 
+def interval_count(db: Database) -> int:
+    """How many half hours the views hold (both directions)."""
+    return int(db.query("SELECT count(*) AS n FROM register_interval_hh")[0]["n"])
+
+
 def last_change(db: Database) -> int:
     """The number of the newest logged change (0: none)."""
     return int(db.query("SELECT coalesce(max(seq), 0) AS n FROM register_value_changes")[0]["n"])
@@ -127,77 +115,209 @@ def last_change(db: Database) -> int:
 # Consecutive values of a register -------------------------------------------------------------
 
 
-def values_around(db: Database, source: str, register: UUID, first: datetime, last: datetime
-                  ) -> list[tuple[datetime, int, bool]]:
+NEIGHBOUR_SEARCH = timedelta(days=2)  # where neighbours are looked for first (see below)
+Ends = tuple[datetime, datetime]  # a register's first and last value in a table
+
+
+def value_ends(db: Database, source: str, registers: Iterable[UUID]) -> dict[UUID, Ends]:
+    """Each register's first and last value timestamp in the source's table (registers
+    without values are left out): index probes, not a scan."""
+    table, _ = SOURCES[source]
+    rows = query_in(db, f"SELECT r.register_id, (SELECT min(timestamp) FROM {table} v "
+                        "WHERE v.register_id = r.register_id) AS first_at, (SELECT max(timestamp) "
+                        f"FROM {table} v WHERE v.register_id = r.register_id) AS last_at "
+                        "FROM meter_registers r WHERE r.register_id IN ({values})", registers)
+    return {row["register_id"]: (row["first_at"], row["last_at"]) for row in rows
+            if row["first_at"] is not None}
+
+
+EndsLookup = Callable[[], Ends | None]  # the register's `value_ends` in the source, on demand
+
+
+def values_around(db: Database, source: str, register: UUID, first: datetime, last: datetime,
+                  ends: EndsLookup) -> list[tuple[datetime, int, bool]]:
     """(timestamp, Wh, usable) of the register's values from the last usable one before
     ``first`` to the first usable one after ``last``, in time order. Usable: every register
-    read; profile values on the half-hour grid."""
+    read; profile values on the half-hour grid.
+
+    The neighbours are looked for within `NEIGHBOUR_SEARCH` first; only when one is missing
+    there are the register's first and last values (``ends()``, None: it has none) asked
+    for, and then the neighbour anywhere if there are values further out. A bounded range
+    lets PostgreSQL plan only the partitions it touches (an unbounded one plans them all,
+    milliseconds per query)."""
+    lowest, highest = first - NEIGHBOUR_SEARCH, last + NEIGHBOUR_SEARCH
+    values = _values_between(db, source, register, lowest, highest)
+    lower, upper = _neighbours(values, first, last)
+    if lower is None or upper is None:
+        further_lower, further_upper = _further(ends(), lowest, highest, lower is None,
+                                                upper is None)
+        if further_lower or further_upper:  # none near: is there one further away?
+            lower_at, upper_at = _bounds(db, source, register, first, last, None,
+                                         lower=further_lower, upper=further_upper)
+            if lower_at is not None or upper_at is not None:
+                values = _values_between(db, source, register, min(lower_at or lowest, lowest),
+                                         max(upper_at or highest, highest))
+                lower, upper = _neighbours(values, first, last)
+    start = lower if lower is not None else next(
+        (n for n, value in enumerate(values) if value[0] >= first), len(values))
+    end = upper + 1 if upper is not None else len(values)
+    return values[start:end]
+
+
+def _further(ends: Ends | None, lowest: datetime, highest: datetime, lower_missing: bool,
+             upper_missing: bool) -> tuple[bool, bool]:
+    """Whether values lie beyond what was searched, on the sides where a neighbour is missing."""
+    if ends is None:
+        return False, False
+    return lower_missing and ends[0] < lowest, upper_missing and ends[1] > highest
+
+
+def _neighbours(values: list[tuple[datetime, int, bool]], first: datetime, last: datetime
+                ) -> tuple[int | None, int | None]:
+    """Where the last usable value before ``first`` and the first after ``last`` are."""
+    lower = next((n for n in range(len(values) - 1, -1, -1)
+                  if values[n][2] and values[n][0] < first), None)
+    upper = next((n for n, (stamp, _, ok) in enumerate(values) if ok and stamp > last), None)
+    return lower, upper
+
+
+def _values_between(db: Database, source: str, register: UUID, first: datetime, last: datetime
+                    ) -> list[tuple[datetime, int, bool]]:
     table, value = SOURCES[source]
-    usable = _ON_GRID[db.engine] if source == "profile" else "TRUE"
-    rows = db.query(
-        f"SELECT timestamp, {value} AS wh, {usable} AS usable FROM {table} "
-        f"WHERE register_id = :r AND timestamp >= coalesce((SELECT max(timestamp) FROM {table} "
-        f"WHERE register_id = :r AND timestamp < :lo AND {usable}), :lo) "
-        f"AND timestamp <= coalesce((SELECT min(timestamp) FROM {table} "
-        f"WHERE register_id = :r AND timestamp > :hi AND {usable}), :hi) ORDER BY timestamp",
-        {"r": register, "lo": first, "hi": last})
-    return [(row["timestamp"], int(row["wh"]), bool(row["usable"])) for row in rows]
+    rows = db.query_rows(f"SELECT timestamp, {value} AS wh FROM {table} WHERE register_id = :r "
+                         "AND timestamp >= :lo AND timestamp <= :hi ORDER BY timestamp",
+                         {"r": register, "lo": first, "hi": last}, times=(0,))
+    if source == "profile":  # on the half-hour grid, whatever time zone the rows come in
+        return [(stamp, int(wh), (stamp - _EPOCH) % _HALF_HOUR == _ZERO) for stamp, wh in rows]
+    return [(stamp, int(wh), True) for stamp, wh in rows]
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_HALF_HOUR, _ZERO = timedelta(minutes=30), timedelta()
 
 
 # The views' tables ----------------------------------------------------------------------------
 
 
-def stored_spans(db: Database, source: str, register: UUID, lower: datetime | None,
-                 upper: datetime | None) -> list[dict[str, Any]]:
-    """The views' spans of the register that overlap (lower, upper): flag, first_at, first_wh,
-    last_at, last_wh (None bounds are open)."""
-    sql = ("SELECT flag, first_at, first_wh, last_at, last_wh FROM views_spans "
-           "WHERE register_id = :r AND source = :source")
-    if lower is not None:
-        sql += " AND last_at > :lo"
-    if upper is not None:
-        sql += " AND first_at < :hi"
-    return db.query(sql, {"r": register, "source": source, "lo": lower, "hi": upper})
+def usable_bounds(db: Database, source: str, register: UUID, first: datetime, last: datetime,
+                  ends: EndsLookup) -> tuple[datetime | None, datetime | None]:
+    """The register's last usable value before ``first`` and first usable one after ``last``
+    (None: there is none); looked for as in `values_around`."""
+    lower_at, upper_at = _bounds(db, source, register, first, last, NEIGHBOUR_SEARCH)
+    if lower_at is None or upper_at is None:
+        further_lower, further_upper = _further(ends(), first - NEIGHBOUR_SEARCH,
+                                                last + NEIGHBOUR_SEARCH, lower_at is None,
+                                                upper_at is None)
+        if further_lower or further_upper:
+            further = _bounds(db, source, register, first, last, None, lower=further_lower,
+                              upper=further_upper)
+            lower_at, upper_at = lower_at or further[0], upper_at or further[1]
+    return lower_at, upper_at
 
 
-def stored_actual(db: Database, register: UUID, lower: datetime | None,
-                  upper: datetime | None) -> list[dict[str, Any]]:
-    """The register's actual (not derived) intervals within [lower, upper): timestamp, wh, flags."""
-    sql = ("SELECT timestamp, wh, flags FROM register_interval_hh "
-           "WHERE register_id = :r AND direction = 'import' AND NOT derived")
-    if lower is not None:
-        sql += " AND timestamp >= :lo"
-    if upper is not None:
-        sql += " AND timestamp < :hi"
-    return db.query(sql, {"r": register, "lo": lower, "hi": upper})
+def _bounds(db: Database, source: str, register: UUID, first: datetime, last: datetime,
+            within: timedelta | None, lower: bool = True, upper: bool = True
+            ) -> tuple[datetime | None, datetime | None]:
+    table, _ = SOURCES[source]
+    usable = _ON_GRID[db.engine] if source == "profile" else "TRUE"
+    near_lower = near_upper = ""
+    if within is not None:
+        near_lower, near_upper = " AND timestamp >= :far_lo", " AND timestamp <= :far_hi"
+    lower_sql = (f"(SELECT max(timestamp) FROM {table} WHERE register_id = :r "
+                 f"AND timestamp < :lo{near_lower} AND {usable})" if lower else "NULL")
+    upper_sql = (f"(SELECT min(timestamp) FROM {table} WHERE register_id = :r "
+                 f"AND timestamp > :hi{near_upper} AND {usable})" if upper else "NULL")
+    row = db.query(
+        f"SELECT {lower_sql} AS lower_at, {upper_sql} AS upper_at",
+        {"r": register, "lo": first, "hi": last, "far_lo": first - (within or timedelta()),
+         "far_hi": last + (within or timedelta())})[0]
+    return row["lower_at"], row["upper_at"]
 
 
-def write_spans(db: Database, removed: Iterable[SpanFields], added: Iterable[SpanFields]) -> None:
-    db.executemany(
-        "DELETE FROM views_spans WHERE register_id = :r AND source = :source AND first_at = :t",
-        [{"r": s.register_id, "source": s.source, "t": s.first_at} for s in removed])
-    db.executemany(
-        "INSERT INTO views_spans (register_id, source, flag, first_at, first_wh, last_at, "
-        "last_wh) VALUES (:r, :source, :flag, :first_at, :first_wh, :last_at, :last_wh)",
-        [{"r": s.register_id, "source": s.source, "flag": s.flag, "first_at": s.first_at,
-          "first_wh": s.first_wh, "last_at": s.last_at, "last_wh": s.last_wh} for s in added])
+def interval_ranges(db: Database, registers: Iterable[UUID]
+                    ) -> dict[tuple[UUID, str], Ends]:
+    """(register, direction) → when its first and last interval start (registers and
+    directions without intervals are left out): index probes, not a scan."""
+    probes = ", ".join(
+        f"(SELECT {edge}(timestamp) FROM register_interval_hh i WHERE i.register_id = "
+        f"r.register_id AND i.direction = '{direction}') AS {direction}_{edge}"
+        for direction in ("import", "export") for edge in ("min", "max"))
+    rows = query_in(db, f"SELECT r.register_id, {probes} FROM meter_registers r "
+                        "WHERE r.register_id IN ({values})", registers)
+    return {(row["register_id"], direction): (row[f"{direction}_min"], row[f"{direction}_max"])
+            for row in rows for direction in ("import", "export")
+            if row[f"{direction}_min"] is not None}
 
 
-def write_intervals(db: Database, removed: Iterable[IntervalFields],
-                    added: Iterable[IntervalFields]) -> None:
+HeldInterval = tuple[int, str, bool]  # (Wh, flags, derived)
+
+
+def held_intervals(db: Database, register: UUID, direction: str, start: datetime, end: datetime
+                   ) -> dict[datetime, HeldInterval]:
+    """The views' intervals of the register and direction starting in [start, end)."""
+    rows = db.query_rows("SELECT timestamp, wh, flags, derived FROM register_interval_hh "
+                         "WHERE register_id = :r AND direction = :direction AND timestamp >= :lo "
+                         "AND timestamp < :hi", {"r": register, "direction": direction,
+                                                 "lo": start, "hi": end}, times=(0,))
+    return {stamp: (int(wh), flags, bool(derived)) for stamp, wh, flags, derived in rows}
+
+
+IntervalRow = tuple[UUID, str, datetime, int, str, bool]  # register, direction, start, Wh, flags, derived
+
+
+def write_interval_changes(db: Database, removed: Iterable[tuple[UUID, str, datetime]],
+                           replaced: Sequence[IntervalRow], inserted: Sequence[IntervalRow]
+                           ) -> None:
+    """Apply the views' interval changes (in their iteration's transaction): ``removed`` keys
+    are deleted, ``replaced`` rows overwrite the row of their key, ``inserted`` rows are new.
+    Rows go to the driver as the engine stores them (no per-value conversion); on PostgreSQL
+    many new rows are copied in (COPY)."""
     db.executemany(
         "DELETE FROM register_interval_hh WHERE register_id = :r AND direction = :direction "
         "AND timestamp = :t",
-        [{"r": interval.register_id, "direction": interval.direction, "t": interval.start}
-         for interval in removed])
-    db.executemany(
-        "INSERT INTO register_interval_hh (register_id, direction, timestamp, kwh, wh, flags, "
-        "derived) VALUES (:r, :direction, :t, :kwh, :wh, :flags, :derived) ON CONFLICT "
-        "(register_id, direction, timestamp) DO UPDATE SET kwh = excluded.kwh, wh = excluded.wh, "
-        "flags = excluded.flags, derived = excluded.derived",
-        [{"r": interval.register_id, "direction": interval.direction, "t": interval.start,
-          "kwh": Decimal(interval.wh) / 1000, "wh": interval.wh, "flags": interval.flags,
-          "derived": interval.derived} for interval in added])
+        [{"r": register, "direction": direction, "t": start}
+         for register, direction, start in removed])
+    if db.engine == "sqlite":
+        _write_sqlite(db, replaced, upsert=True)
+        _write_sqlite(db, inserted, upsert=False)
+        return
+    if len(inserted) >= COPY_ROWS:
+        _copy_postgres(db, inserted)
+    else:
+        replaced = [*replaced, *inserted]
+    db.executemany(_UPSERT.format(source="VALUES (:r, :direction, :t, :kwh, :wh, :flags, "
+                                         ":derived)"),
+                   [{"r": register, "direction": direction, "t": start,
+                     "kwh": Decimal(wh) / 1000, "wh": wh, "flags": flags, "derived": derived}
+                    for register, direction, start, wh, flags, derived in replaced])
+
+
+COPY_ROWS = 200  # from this many new rows, COPY beats a pipelined INSERT
+_COLUMNS = "register_id, direction, timestamp, kwh, wh, flags, derived"
+_UPSERT = (f"INSERT INTO register_interval_hh ({_COLUMNS}) {{source}} ON CONFLICT "
+           "(register_id, direction, timestamp) DO UPDATE SET kwh = excluded.kwh, "
+           "wh = excluded.wh, flags = excluded.flags, derived = excluded.derived")
+
+
+def _write_sqlite(db: Database, rows: Sequence[IntervalRow], upsert: bool) -> None:
+    texts: dict[UUID, str] = {}
+    prepared = []
+    for register, direction, start, wh, flags, derived in rows:
+        text = texts.get(register)
+        if text is None:
+            text = texts[register] = str(register)
+        prepared.append((text, direction, sqlite_slot_time(start), wh, flags, int(derived)))
+    # kWh computed by SQLite from the Wh (three decimals, exact), not formatted per row here.
+    values = "VALUES (?1, ?2, ?3, printf('%.3f', ?4 / 1000.0), ?4, ?5, ?6)"
+    statement = (_UPSERT.format(source=values) if upsert else
+                 f"INSERT INTO register_interval_hh ({_COLUMNS}) {values}")
+    db.executemany_raw(statement, prepared)
+
+
+def _copy_postgres(db: Database, inserted: Sequence[IntervalRow]) -> None:
+    with db.copy(f"COPY register_interval_hh ({_COLUMNS}) FROM STDIN") as copy:
+        for register, direction, start, wh, flags, derived in inserted:
+            copy.write_row((register, direction, start, Decimal(wh) / 1000, wh, flags, derived))
 
 
 def half_hours(db: Database, start: datetime, end: datetime, *, meter: UUID | None = None,

@@ -62,10 +62,16 @@ class StagedChanges:
     def prepare(self) -> list[Callable[[], None]]:
         """Every state's writes prepared (durable stores write them here), then the
         ``before_commit`` hooks; what is left to apply to in-memory state after COMMIT."""
-        appliers: list[Callable[[], None]] = [state.prepare(changes) for state, changes in self.staged]
+        appliers = self.prepare_states()
+        self.run_hooks()
+        return appliers
+
+    def prepare_states(self) -> list[Callable[[], None]]:
+        return [state.prepare(changes) for state, changes in self.staged]
+
+    def run_hooks(self) -> None:
         for hook in self.before_commit:
             hook()
-        return appliers
 
 
 class StoreBase:

@@ -59,8 +59,8 @@ def views_update(batch: int, url: str) -> None:
               help="Register value changes per transaction.")
 @database_option
 def views_rebuild(batch: int, url: str) -> None:
-    """Build the views again from the tables (also for views an older Flows built). Stopped
-    midway, `flows views update` goes on from where it stopped."""
+    """Build the views again from the tables (also for views an older Flows built), set-based
+    where possible. Stopped midway, the next `flows views update` builds them again."""
     db = _open(url)
     try:
         with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,22 @@ from flows.db import (
 )
 from flows.retry import Backoff, Outage
 from flows.views import query as q
-from flows.views.consecutive import changed_meters, changes_for, touched_windows, write_spans
+from flows.views.changes import (
+    RegistryState,
+    ValueEnds,
+    Work,
+    Writes,
+    changed_meters,
+    compute,
+    part_starts,
+    registry_state,
+    value_days,
+    value_windows,
+    whole_histories,
+)
+from flows.views.halfhours import local_date
+from flows.views.outputs import write_outputs
+from flows.views.rebuild import RebuildSummary, rebuild_mark, rebuild_views
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 5_000
@@ -62,10 +78,12 @@ class UpdateSummary:
     batches: int = 0
     position: int = 0
     duration_s: float = 0.0
+    rebuilt: RebuildSummary | None = None
 
     def line(self) -> str:
-        return (f"views: {self.changes:,} changes applied in {self.batches} batches "
-                f"(position {self.position}) in {self.duration_s:.1f} s")
+        applied = (f"views: {self.changes:,} changes applied in {self.batches} batches "
+                   f"(position {self.position}) in {self.duration_s:.1f} s")
+        return applied if self.rebuilt is None else f"{self.rebuilt.line()}; {applied}"
 
 
 @dataclass
@@ -115,19 +133,27 @@ def _store_class(engine: str) -> Any:
 @contextlib.contextmanager
 def open_views(db: Database, rebuild: bool = False) -> Iterator[Views]:
     """The views of ``db`` (created on first use), locked for this process. ``rebuild``: drop
-    the store and everything the views wrote first (in one transaction), so they start again
-    from the beginning of the change log."""
+    the store and everything the views wrote first (in one transaction)."""
     with _feeder_connection(db) as writer:
-        store_class = _store_class(db.engine)
         if rebuild:
-            store_class.drop(writer.raw, _graph, before_commit=lambda: daily.clear(writer))
+            yield Views(_fresh_store(writer), _graph, writer)
+            return
         try:
-            store: st.Store = store_class.from_graph(writer.raw, _graph, create_tables=True)
+            store: st.Store = _store_class(db.engine).from_graph(writer.raw, _graph,
+                                                                 create_tables=True)
         except st.StoreError as error:
             if "different shape" in str(error):
                 raise ViewsError(REBUILD_HINT) from error
             raise
         yield Views(store, _graph, writer)
+
+
+def _fresh_store(writer: Database) -> st.Store:
+    """Drop the store and everything the views wrote (one transaction); an empty store."""
+    store_class = _store_class(writer.engine)
+    store_class.drop(writer.raw, _graph, before_commit=lambda: daily.clear(writer))
+    store: st.Store = store_class.from_graph(writer.raw, _graph, create_tables=True)
+    return store
 
 
 def _file_lock(path: Path) -> Any:
@@ -143,17 +169,24 @@ def _file_lock(path: Path) -> Any:
 # Reading the tables -------------------------------------------------------------------------
 
 
-def _table_diff(current: dict[Any, int], wanted: set[Any]) -> st.ZSetPython[Any]:
+def _table_diff(current: dict[Any, int], wanted: set[Any]) -> dict[Any, int]:
     changes = {value: -count for value, count in current.items() if value not in wanted}
     changes.update({value: 1 for value in wanted if value not in current})
-    return st.ZSetPython(changes)
+    return changes
 
 
-def registry_changes(db: Database, views: Views, meters: set[Any]
-                     ) -> tuple[st.ZSetPython[Any], st.ZSetPython[Any]]:
+@dataclass
+class RegistryChanges:
+    """How the changed meters' registers and links differ from what the views hold."""
+
+    registers: dict[q.Register, int]
+    links: dict[q.CustomerMeter, int]
+
+
+def registry_changes(db: Database, views: Views, meters: set[Any]) -> RegistryChanges:
     """How these meters' registers and customer links differ from what the views hold."""
     if not meters:
-        return st.ZSetPython({}), st.ZSetPython({})
+        return RegistryChanges({}, {})
     registers = {q.Register(register_id=register, meter_id=meter)
                  for register, meter in registry.register_meters(db, meters)}
     links = {q.CustomerMeter(customer_id=r["customer_id"], meter_id=r["meter_id"],
@@ -162,51 +195,92 @@ def registry_changes(db: Database, views: Views, meters: set[Any]
     held_registers = q.registers_cache.zset(views.store).iter_by_index(
         q.index_register_meter, frozenset(meters))
     held_links = q.links_cache.zset(views.store).iter_by_index(q.index_link_meter, frozenset(meters))
-    return (_table_diff({value: count for _, value, count in held_registers}, registers),
-            _table_diff({value: count for _, value, count in held_links}, links))
+    return RegistryChanges(
+        _table_diff({value: count for _, value, count in held_registers}, registers),
+        _table_diff({value: count for _, value, count in held_links}, links))
+
+
+def held_registry(views: Views, registers: set[Any], changes: RegistryChanges) -> RegistryState:
+    """Each register's meter and its meter's part starts, before and after the batch."""
+    held = {value for _, value, _ in q.registers_cache.zset(views.store).iter_by_index(
+        q.index_register, frozenset(registers))}
+    meters = {r.meter_id for r in held} | {r.meter_id for r in changes.registers}
+    links: dict[Any, set[q.CustomerMeter]] = {meter: set() for meter in meters}
+    for _, link, _ in q.links_cache.zset(views.store).iter_by_index(q.index_link_meter,
+                                                                     frozenset(meters)):
+        links[link.meter_id].add(link)
+    return registry_state(held, changes.registers, links, changes.links)
+
+
+def registry_days(db: Database, views: Views, changes: RegistryChanges) -> dict[Work, set[date]]:
+    """The register days a registry change moves: a register's whole history when it joins or
+    leaves a meter; the days where a changed link starts or ends for the meter's registers."""
+    work: dict[Work, set[date]] = {}
+    _merge(work, whole_histories(db, {r.register_id for r in changes.registers}))
+    moved: dict[Any, set[date]] = {}
+    for link in changes.links:
+        for start in part_starts([link]):
+            moved.setdefault(link.meter_id, set()).add(local_date(start))
+    if moved:
+        registers = q.registers_cache.zset(views.store).iter_by_index(q.index_register_meter,
+                                                                      frozenset(moved))
+        by_meter: dict[Any, set[Any]] = {}
+        for _, held, _ in registers:
+            by_meter.setdefault(held.meter_id, set()).add(held.register_id)
+        for changed in changes.registers:
+            by_meter.setdefault(changed.meter_id, set()).add(changed.register_id)
+        for meter, days in moved.items():
+            for register_id in by_meter.get(meter, ()):
+                for direction in (q.IMPORT, q.EXPORT):
+                    _merge(work, {(register_id, direction): days})
+    return work
+
+
+def _merge(into: dict[Work, set[date]], more: dict[Work, set[date]]) -> None:
+    for key, days in more.items():
+        into.setdefault(key, set()).update(days)
 
 
 # Writing the outputs in the iteration's transaction ------------------------------------------
 
 
-def _split(output: st.ZSetPython[Any]) -> tuple[list[Any], list[Any]]:
-    removed: list[Any] = []
-    added: list[Any] = []
-    for value, count in output.iter():
-        (added if count > 0 else removed).append(value)
-    return removed, added
-
-
-def views_writer(writer: Database, spans: dict[q.Span, int], position: int
+def views_writer(writer: Database, writes: Writes, position: int
                  ) -> Callable[[tuple[st.ZSetPython[Any], ...]], None]:
     def write(outputs: tuple[st.ZSetPython[Any], ...]) -> None:
-        write_spans(writer, spans)
         intervals.write_position(writer, FEED, position)
-        half_hours, meter_days, customer_days = outputs
-        intervals.write_intervals(writer, *_split(half_hours))
-        daily.write_meter_days(writer, *_split(meter_days))
-        daily.write_customer_days(writer, *_split(customer_days))
+        for removed, replaced, inserted in writes.chunks():
+            intervals.write_interval_changes(writer, removed, replaced, inserted)
+        write_outputs(writer, outputs)
     return write
 
 
 # Update and follow --------------------------------------------------------------------------
 
 
-def apply_batch(db: Database, views: Views, rows: list[dict[str, Any]], position: int) -> int:
-    """One iteration: the registry differences, the changed values and spans, the new
+def apply_batch(db: Database, views: Views, changed: intervals.ChangeBatch, position: int
+                ) -> int:
+    """One iteration: the registry differences, the changed register days, the new
     position."""
-    registers, links = registry_changes(db, views, changed_meters(rows))
-    new_position = int(rows[-1]["seq"]) if rows else position
+    changes = registry_changes(db, views, changed_meters(changed))
+    windows = value_windows(changed)
+    ends = ValueEnds(views.writer, {register for _, register in windows})
+    work = value_days(views.writer, windows, ends)
+    parts_only = registry_days(views.writer, views, changes)
+    state = held_registry(views, {register for register, _ in [*work, *parts_only]}, changes)
+    batch = compute(views.writer, work, state, ends, parts_only)
+    new_position = changed.last
     positions: dict[q.FeedPosition, int] = {}
     if new_position != position:
         if position:
             positions[q.FeedPosition(feed=FEED, position=position)] = -1
         positions[q.FeedPosition(feed=FEED, position=new_position)] = 1
-    changes = changes_for(views.writer, touched_windows(rows))
-    st.iteration(views.store, views.graph,
-                 [registers, st.ZSetPython(changes.actual), st.ZSetPython(changes.spans), links,
-                  st.ZSetPython(positions)],
-                 before_commit=views_writer(views.writer, changes.spans, new_position))
+    try:
+        st.iteration(views.store, views.graph,
+                     [st.ZSetPython(changes.registers), st.ZSetPython(batch.parts),
+                      st.ZSetPython(changes.links), st.ZSetPython(positions)],
+                     before_commit=views_writer(views.writer, batch.writes, new_position))
+    finally:
+        batch.writes.close()
     return new_position
 
 
@@ -216,22 +290,28 @@ Progress = Callable[[int, int], None]  # (position, last change) after each batc
 def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = None,
            rebuild: bool = False, progress: Progress | None = None) -> UpdateSummary:
     """Apply every change committed so far (``max_batches``: stop after that many).
-    ``rebuild``: first drop the views and build them again from the whole change log; stopped
-    midway, a later update goes on from the last batch committed."""
+    ``rebuild``: first drop the views and build them again from the tables (`flows.views.
+    rebuild`); an interrupted rebuild is started again by the next update."""
     started = time.monotonic()
     summary = UpdateSummary()
     try:
         with open_views(db, rebuild=rebuild) as views:
+            interrupted = not rebuild and rebuild_mark(views) is not None
+            if interrupted:
+                log.warning("views: a rebuild was interrupted; building them again")
+                views.store = _fresh_store(views.writer)
+            if rebuild or interrupted:
+                summary.rebuilt = rebuild_views(db, views, FEED, progress)
             position = views.position()
             last = intervals.last_change(db) if progress is not None else 0
             while max_batches is None or summary.batches < max_batches:
-                rows = intervals.value_changes(db, position, batch)
-                if not rows:
+                changed = intervals.change_batch(db, position, batch)
+                if not changed.changes:
                     break
-                position = apply_batch(db, views, rows, position)
+                position = apply_batch(db, views, changed, position)
                 if progress is not None:
                     progress(position, max(last, position))
-                summary.changes += len(rows)
+                summary.changes += changed.changes
                 summary.batches += 1
             summary.position = position
     except (st.StoreError, DatabaseError) as error:

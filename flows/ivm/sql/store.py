@@ -197,8 +197,14 @@ class SqlStore(StoreBase):
         self._iteration_version = version
 
     def _write(self, staged: StagedChanges) -> list[Callable[[], None]]:
+        if staged.before_commit:
+            # The caller's writes run outside the pipeline (they may COPY or read back).
+            with self.dialect.pipeline():
+                appliers = staged.prepare_states()
+            staged.run_hooks()
         with self.dialect.pipeline():  # all writes and the COMMIT in one round trip
-            appliers = staged.prepare()
+            if not staged.before_commit:
+                appliers = staged.prepare()
             if appliers:
                 self.dialect.set_version(self.name, self._iteration_version + 1)
             self.dialect.commit()

@@ -1,0 +1,316 @@
+"""What a batch of logged changes makes the views do: which register days to compute again,
+and how their half hours and day parts differ from what the views hold.
+
+A changed value moves the intervals from the last usable value before it to the first after
+it (consecutive values are a question for SQL: `flows.db.intervals.usable_bounds`), so the
+local days those cover are computed again from the tables (`flows.views.halfhours`) and
+compared with ``register_interval_hh``; only the difference is written and handed to the
+query, added up per day part. A change to a meter's registers computes its registers' whole
+history again; a link that starts or ends moves the part boundaries of its days. Because
+states are compared, every commit reflects one moment of each touched register's table and a
+change applied twice does no harm.
+
+Days are computed in chunks of at most `CHUNK_DAYS`, so one change years away from its
+neighbours (a year typo) is computed in bounded memory; the half hours to write are spilled
+to a temporary file beyond `KEEP_ROWS` and written, chunk by chunk, in the iteration's
+transaction.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import pickle
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import IO, Any
+from uuid import UUID
+
+from flows.db import Database, intervals
+from flows.meterdata import HALF_HOUR, UNUSABLE_FLAGS
+from flows.views import query as q
+from flows.views.halfhours import (
+    Intervals,
+    day_end,
+    day_start,
+    import_intervals,
+    local_date,
+    slot_start,
+    source_intervals,
+)
+
+REGISTRY_SOURCE = "meter"  # a change to a meter's registers or links; register_id is the meter
+CHUNK_DAYS = 62  # days computed at once (about 3,000 half hours of a register)
+KEEP_ROWS = 50_000  # half hours to write kept in memory; beyond, spilled to a temporary file
+_MICROSECOND = timedelta(microseconds=1)
+
+Window = tuple[datetime, datetime]
+Work = tuple[UUID, str]  # (register, direction)
+
+
+def changed_meters(batch: intervals.ChangeBatch) -> set[UUID]:
+    """The meters whose registers or customer links changed in the batch."""
+    return {register for source, register in batch.windows if source == REGISTRY_SOURCE}
+
+
+def value_windows(batch: intervals.ChangeBatch) -> dict[tuple[str, UUID], Window]:
+    """(source, register) → the earliest and latest changed value in the batch."""
+    return {key: window for key, window in batch.windows.items() if key[0] != REGISTRY_SOURCE}
+
+
+def days_between(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+class ValueEnds:
+    """Each register's first and last value per source, asked once per batch (a source a
+    register has no values in is then never searched)."""
+
+    def __init__(self, db: Database, registers: Iterable[UUID]) -> None:
+        self.db, self.registers = db, set(registers)
+        self._ends: dict[str, dict[UUID, intervals.Ends]] = {}
+
+    def of(self, source: str, register: UUID) -> intervals.Ends | None:
+        if source not in self._ends:
+            self._ends[source] = intervals.value_ends(self.db, source, self.registers)
+        return self._ends[source].get(register)
+
+    def lookup(self, source: str, register: UUID) -> intervals.EndsLookup:
+        """`of`, asked only when called (a change with both neighbours near never asks)."""
+        return lambda: self.of(source, register)
+
+
+def value_days(db: Database, windows: dict[tuple[str, UUID], Window], ends: ValueEnds
+               ) -> dict[Work, set[date]]:
+    """The local days whose half hours the changed values move: from the last usable value
+    before each window to the first after it."""
+    days: dict[Work, set[date]] = {}
+    for (source, register), (first, last) in windows.items():
+        lower, upper = intervals.usable_bounds(db, source, register, first, last,
+                                               ends.lookup(source, register))
+        start = slot_start(lower if lower is not None else first)
+        end = upper if upper is not None else last
+        last_slot = slot_start(max(end - _MICROSECOND, start))
+        days.setdefault((register, q.SOURCE_DIRECTION[source]), set()).update(
+            days_between(local_date(start), local_date(last_slot)))
+    return days
+
+
+def whole_histories(db: Database, registers: set[UUID]) -> dict[Work, set[date]]:
+    """Every day of these registers that has intervals, in both directions."""
+    if not registers:
+        return {}
+    return {work: set(days_between(local_date(first), local_date(last)))
+            for work, (first, last) in intervals.interval_ranges(db, registers).items()}
+
+
+def chunks(days: set[date]) -> Iterator[tuple[date, date]]:
+    """Runs of consecutive days, at most `CHUNK_DAYS` long: (first, last)."""
+    ordered = sorted(days)
+    first = previous = ordered[0]
+    for day in ordered[1:]:
+        if day != previous + timedelta(days=1) or (day - first).days >= CHUNK_DAYS:
+            yield first, previous
+            first = day
+        previous = day
+    yield first, previous
+
+
+# The registry the views hold, before and after the batch -----------------------------------
+
+
+def part_starts(links: Iterable[q.CustomerMeter]) -> list[datetime]:
+    """Where a meter's day parts start besides its days' starts: the first half hour at or
+    after each link's start and end."""
+    starts = set()
+    for link in links:
+        for moment in (link.valid_from, link.valid_to):
+            if moment is not None:
+                slot = slot_start(moment)
+                starts.add(slot if slot == moment else slot + HALF_HOUR)
+    return sorted(starts)
+
+
+@dataclass
+class RegistryState:
+    """Each register's meter and each meter's part starts, as the views hold them before the
+    batch (``old``) and after it (``new``: the held rows plus the batch's registry changes)."""
+
+    old_meter: dict[UUID, UUID] = field(default_factory=dict)
+    new_meter: dict[UUID, UUID] = field(default_factory=dict)
+    old_starts: dict[UUID, list[datetime]] = field(default_factory=dict)
+    new_starts: dict[UUID, list[datetime]] = field(default_factory=dict)
+
+
+def _apply(held: dict[Any, int], changes: dict[Any, int]) -> set[Any]:
+    after = dict(held)
+    for value, count in changes.items():
+        after[value] = after.get(value, 0) + count
+    return {value for value, count in after.items() if count > 0}
+
+
+def registry_state(held_registers: set[q.Register], register_changes: dict[q.Register, int],
+                   held_links: dict[UUID, set[q.CustomerMeter]],
+                   link_changes: dict[q.CustomerMeter, int]) -> RegistryState:
+    state = RegistryState()
+    for register in held_registers:
+        state.old_meter[register.register_id] = register.meter_id
+    for register in _apply(dict.fromkeys(held_registers, 1), register_changes):
+        state.new_meter[register.register_id] = register.meter_id
+    changed_links: dict[UUID, dict[q.CustomerMeter, int]] = {}
+    for link, count in link_changes.items():
+        changed_links.setdefault(link.meter_id, {})[link] = count
+    for meter, links in held_links.items():
+        state.old_starts[meter] = part_starts(links)
+        state.new_starts[meter] = part_starts(
+            _apply(dict.fromkeys(links, 1), changed_links.get(meter, {})))
+    return state
+
+
+# Day parts ---------------------------------------------------------------------------------
+
+PartKey = tuple[date, datetime]  # (local date, first half hour of the part)
+PartTotal = list[int]  # wh, actual, estimated, invalid, invalid_wh
+
+
+def day_parts(half_hours: Intervals, starts: list[datetime]) -> dict[PartKey, PartTotal]:
+    """The half hours added up per local day (as a `query.DayTotal`), split where ``starts``
+    fall inside a day."""
+    parts: dict[PartKey, PartTotal] = {}
+    unusable = UNUSABLE_FLAGS
+    for start, (wh, flags, derived) in half_hours.items():
+        day = local_date(start)
+        part_start = day_start(day)
+        if starts:
+            position = bisect.bisect_right(starts, start)
+            if position and starts[position - 1] > part_start:
+                part_start = starts[position - 1]
+        total = parts.get((day, part_start))
+        if total is None:
+            total = parts[(day, part_start)] = [0, 0, 0, 0, 0]
+        # Implausible half hours (reversal, sentinel, spike) are counted, their Wh kept apart.
+        if flags and unusable.intersection(flags.split(",")):
+            total[3] += 1
+            total[4] += wh
+        elif derived:
+            total[0] += wh
+            total[2] += 1
+        else:
+            total[0] += wh
+            total[1] += 1
+    return parts
+
+
+def _parts(register: UUID, meter: UUID | None, direction: str,
+           parts: dict[PartKey, PartTotal]) -> dict[q.DayPart, None]:
+    if meter is None:
+        return {}
+    return {q.DayPart(register_id=register, meter_id=meter, direction=direction, date=day,
+                      start=start, total=q.DayTotal(wh=t[0], actual=t[1], estimated=t[2],
+                                                    invalid=t[3], invalid_wh=t[4])): None
+            for (day, start), t in parts.items()}
+
+
+# Computing a batch --------------------------------------------------------------------------
+
+
+class Writes:
+    """The half hours to write, in memory up to `KEEP_ROWS`, then in a temporary file (so a
+    change spanning years is written in bounded memory): keys removed, rows replacing the
+    row of their key, new rows."""
+
+    def __init__(self) -> None:
+        self.removed: list[tuple[UUID, str, datetime]] = []
+        self.replaced: list[intervals.IntervalRow] = []
+        self.inserted: list[intervals.IntervalRow] = []
+        self._kept = 0
+        self._spill: IO[bytes] | None = None
+
+    def add(self, register: UUID, direction: str, held: Intervals, wanted: Intervals) -> None:
+        removed = [(register, direction, moment) for moment in held if moment not in wanted]
+        self.removed += removed
+        replaced, inserted = self.replaced, self.inserted
+        for moment, value in wanted.items():
+            before = held.get(moment)
+            if before is None:
+                inserted.append((register, direction, moment, *value))
+            elif before != value:
+                replaced.append((register, direction, moment, *value))
+        self._kept = len(self.removed) + len(replaced) + len(inserted)
+        if self._kept > KEEP_ROWS:
+            if self._spill is None:
+                self._spill = tempfile.TemporaryFile()
+            pickle.dump((self.removed, self.replaced, self.inserted), self._spill)
+            self.removed, self.replaced, self.inserted = [], [], []
+
+    def chunks(self) -> Iterator[tuple[list[Any], list[Any], list[Any]]]:
+        if self._spill is not None:
+            self._spill.seek(0)
+            with contextlib.suppress(EOFError):
+                while True:
+                    yield pickle.load(self._spill)
+        yield self.removed, self.replaced, self.inserted
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+
+
+@dataclass
+class BatchChanges:
+    parts: dict[q.DayPart, int] = field(default_factory=dict)
+    writes: Writes = field(default_factory=Writes)
+
+
+def compute(db: Database, work: dict[Work, set[date]], registry: RegistryState, ends: ValueEnds,
+            parts_only: dict[Work, set[date]] | None = None) -> BatchChanges:
+    """The interval writes and day-part changes of these register days: ``work`` computed
+    again from the values, ``parts_only`` (registry changes) only split and attributed again
+    from the intervals held."""
+    out = BatchChanges()
+    for (register, direction), days in work.items():
+        _compute_days(db, out, register, direction, days, registry, ends)
+    for (register, direction), days in (parts_only or {}).items():
+        _compute_days(db, out, register, direction, days - work.get((register, direction), set()),
+                      registry, None)
+    return out
+
+
+def _compute_days(db: Database, out: BatchChanges, register: UUID, direction: str,
+                  days: set[date], registry: RegistryState, ends: ValueEnds | None) -> None:
+    """``ends`` None: the days' intervals are not computed again, only their parts."""
+    if not days:
+        return
+    old_meter, new_meter = registry.old_meter.get(register), registry.new_meter.get(register)
+    old_starts = registry.old_starts.get(old_meter, []) if old_meter else []
+    new_starts = registry.new_starts.get(new_meter, []) if new_meter else []
+    for first, last in chunks(days):
+        start, end = day_start(first), day_end(last)
+        held = intervals.held_intervals(db, register, direction, start, end)
+        wanted = computed(db, register, direction, start, end, ends) if ends else held
+        if ends:
+            out.writes.add(register, direction, held, wanted)
+        before = _parts(register, old_meter, direction, day_parts(held, old_starts))
+        after = _parts(register, new_meter, direction, day_parts(wanted, new_starts))
+        for part in before.keys() - after.keys():
+            out.parts[part] = -1
+        for part in after.keys() - before.keys():
+            out.parts[part] = 1
+
+
+def computed(db: Database, register: UUID, direction: str, start: datetime, end: datetime,
+             ends: ValueEnds) -> Intervals:
+    """The register's half hours of this direction starting in [start, end), from its values."""
+    def values(source: str) -> list[tuple[datetime, int, bool]]:
+        return intervals.values_around(db, source, register, start, end,
+                                       ends.lookup(source, register))
+
+    if direction == q.EXPORT:
+        return source_intervals(values("export"), False, start, end)
+    return import_intervals(source_intervals(values("profile"), True, start, end),
+                            source_intervals(values("reads"), False, start, end))

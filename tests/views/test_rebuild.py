@@ -1,0 +1,115 @@
+"""`flows views rebuild`: the views built from the tables, set-based where possible, equal
+half hour for half hour and day for day to the incremental views and to an independent
+recomputation, on both engines; an interrupted rebuild is never taken for a finished one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from flows.db import Database, corrections, customers, intervals
+from flows.views import rebuild as rebuild_module
+from flows.views import update
+from tests.views.helpers import (
+    HALF_HOUR,
+    linked_meters,
+    recomputed_days,
+    view_days,
+    write_reads,
+    write_values,
+)
+
+# Saturday 29 March 2025, 21:30 UTC: the next day (30 March) is the spring DST day.
+START = datetime(2025, 3, 29, 21, 30, tzinfo=UTC)
+WRAP = 2**32
+
+
+def _every_kind_of_value(db: Database) -> None:
+    """Three twin-element meters over four days with gaps, a clock skew, a spike, a sentinel,
+    a rollover, a reversal, import reads where the profile log is silent, export reads and a
+    customer who moves out in the middle of a day."""
+    registers = linked_meters(db, meters=3)
+    a, b, c = registers[0], registers[2], registers[4]
+    values = []
+    for register in registers:
+        base = WRAP - 3_000 if register == c else 10_000  # register C wraps after an hour
+        for n in range(4 * 48):
+            if register == a and 60 <= n < 66:  # a gap on A
+                continue
+            if register == registers[1] and n >= 150:  # the profile log of A's twin stops
+                continue
+            values.append((register, START + n * HALF_HOUR, (base + n * 100) % WRAP))
+    write_values(db, values)
+    write_values(db, [(b, START + timedelta(hours=50, minutes=7), 0)])  # clock skew
+    corrections.correct_profile_value(db, b, START + timedelta(hours=60), 900_000)  # spike
+    corrections.correct_profile_value(db, b, START + timedelta(hours=70), 16_777_215)  # sentinel
+    corrections.correct_profile_value(db, registers[3], START + timedelta(hours=20), 1_000)  # reversal
+    # Import reads of A's twin every 5 hours (they fill what its profile log does not cover).
+    write_reads(db, [(registers[1], START + timedelta(hours=5 * n, minutes=13), 20_000 + 900 * n)
+                     for n in range(20)])
+    write_reads(db, [(a, START + timedelta(hours=12 * n), 1_000 + 700 * n) for n in range(8)],
+                table="register_export")
+    move_out = START + timedelta(hours=40, minutes=10)
+    customers.unlink_meter(db, "EML0000", move_out)
+    customers.add_customer(db, "NEW")
+    customers.link_meter(db, "NEW", "EML0000", move_out + 3 * HALF_HOUR)
+
+
+def _intervals(db: Database) -> set[tuple[Any, ...]]:
+    return {(str(row["register_id"]), row["direction"], row["timestamp"], int(row["wh"]),
+             row["flags"], bool(row["derived"])) for row in db.query(
+        "SELECT register_id, direction, timestamp, wh, flags, derived FROM register_interval_hh")}
+
+
+def test_rebuild_equals_the_incremental_views_on_both_engines(db: Database) -> None:
+    _every_kind_of_value(db)
+    update(db, batch=50)
+    incremental = _intervals(db), view_days(db)
+    assert incremental[1] == recomputed_days(db)
+
+    summary = update(db, rebuild=True)
+
+    assert summary.rebuilt is not None and summary.rebuilt.registers == 6
+    assert summary.rebuilt.half_hours == len(incremental[0])
+    assert (_intervals(db), view_days(db)) == incremental
+    assert summary.position == intervals.last_change(db)
+    # The rebuilt views go on incrementally.
+    corrections.correct_profile_value(db, linked_meters_register(db), START + timedelta(hours=30),
+                                      40_000)
+    update(db)
+    assert view_days(db) == recomputed_days(db)
+
+
+def linked_meters_register(db: Database) -> Any:
+    return db.query("SELECT register_id FROM meter_registers ORDER BY register_id LIMIT 1")[0][
+        "register_id"]
+
+
+def test_an_interrupted_rebuild_is_built_again_by_the_next_update(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    _every_kind_of_value(db)
+    update(db)
+    expected = _intervals(db), view_days(db)
+    monkeypatch.setattr(rebuild_module, "METERS_PER_GROUP", 1)
+    real_group_parts = rebuild_module._group_parts
+    groups = 0
+
+    def parts_then_fail(*args: Any) -> Any:
+        nonlocal groups
+        groups += 1
+        if groups == 2:
+            raise RuntimeError("killed")
+        return real_group_parts(*args)
+
+    monkeypatch.setattr(rebuild_module, "_group_parts", parts_then_fail)
+    with pytest.raises(RuntimeError, match="killed"):
+        update(db, rebuild=True)
+    assert view_days(db) != expected[1]  # half built
+    monkeypatch.setattr(rebuild_module, "_group_parts", real_group_parts)
+
+    summary = update(db)
+
+    assert summary.rebuilt is not None
+    assert (_intervals(db), view_days(db)) == expected
