@@ -115,8 +115,12 @@ def source_intervals(values: Sequence[Value], profile: bool, start: datetime, en
             continue
         if profile and last_at - first_at == HALF_HOUR:
             if first_at >= start:
-                wh, flag = advance(first_wh, last_wh)
-                out[first_at] = (wh, flag or ("spike" if wh > SPIKE_WH else ""), False)
+                wh = last_wh - first_wh
+                if 0 <= wh <= SPIKE_WH and REGISTER_SENTINEL_WH not in (first_wh, last_wh):
+                    out[first_at] = (wh, "", False)  # the common case, without `advance`
+                else:
+                    wh, flag = advance(first_wh, last_wh)
+                    out[first_at] = (wh, flag or ("spike" if wh > SPIKE_WH else ""), False)
             continue
         kind = ""
         if profile:
