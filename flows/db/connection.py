@@ -165,16 +165,33 @@ def _safe_url(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
-def query_in(db: Database, sql: str, values: Iterable[Any], size: int = 500
-             ) -> list[dict[str, Any]]:
+def query_in(db: Database, sql: str, values: Iterable[Any], size: int = 500,
+             params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """The rows of ``sql`` whose ``{values}`` stands for an ``IN`` list of ``values``, asked
-    in lists of at most ``size`` (a statement's parameters are limited)."""
+    in lists of at most ``size`` (a statement's parameters are limited); ``params``: the
+    statement's other parameters."""
     found: list[dict[str, Any]] = []
+    for sql_in, all_params in _in_lists(sql, values, size, params):
+        found += db.query(sql_in, all_params)
+    return found
+
+
+def query_in_rows(db: Database, sql: str, values: Iterable[Any], params: Mapping[str, Any],
+                  times: tuple[int, ...] = (), size: int = 500) -> list[tuple[Any, ...]]:
+    """`query_in` as `Database.query_rows`: tuples, converted only where asked."""
+    found: list[tuple[Any, ...]] = []
+    for sql_in, all_params in _in_lists(sql, values, size, params):
+        found += db.query_rows(sql_in, all_params, times=times)
+    return found
+
+
+def _in_lists(sql: str, values: Iterable[Any], size: int, params: Mapping[str, Any] | None
+              ) -> Iterator[tuple[str, dict[str, Any]]]:
     values = list(values)
     for start in range(0, len(values), size):
-        params = {f"p{n}": value for n, value in enumerate(values[start:start + size])}
-        found += db.query(sql.format(values=", ".join(":" + name for name in params)), params)
-    return found
+        listed = {f"p{n}": value for n, value in enumerate(values[start:start + size])}
+        yield (sql.format(values=", ".join(":" + name for name in listed)),
+               {**(params or {}), **listed})
 
 
 class Database:

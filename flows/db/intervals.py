@@ -17,7 +17,13 @@ from uuid import UUID
 
 import psycopg
 
-from flows.db.connection import Database, UnavailableError, query_in, sqlite_slot_time
+from flows.db.connection import (
+    Database,
+    UnavailableError,
+    query_in,
+    query_in_rows,
+    sqlite_slot_time,
+)
 
 # Profile values at :00 or :30 (others are off-grid: the meter's clock was off).
 _ON_GRID = {
@@ -116,7 +122,10 @@ def last_change(db: Database) -> int:
 # Consecutive values of a register -------------------------------------------------------------
 
 
-NEIGHBOUR_SEARCH = timedelta(days=2)  # where neighbours are looked for first (see below)
+# Where neighbours are looked for first (see `values_around_many`): the profile log has a value
+# every half hour, register reads come once or twice a day.
+NEIGHBOUR_SEARCH = {"profile": timedelta(hours=3), "reads": timedelta(days=2),
+                    "export": timedelta(days=2)}
 Ends = tuple[datetime, datetime]  # a register's first and last value in a table
 
 
@@ -135,19 +144,43 @@ def value_ends(db: Database, source: str, registers: Iterable[UUID]) -> dict[UUI
 EndsLookup = Callable[[], Ends | None]  # the register's `value_ends` in the source, on demand
 
 
-def values_around(db: Database, source: str, register: UUID, first: datetime, last: datetime,
-                  ends: EndsLookup) -> list[tuple[datetime, int, bool]]:
-    """(timestamp, Wh, usable) of the register's values from the last usable one before
+def values_around_many(db: Database, source: str, registers: Sequence[UUID], first: datetime,
+                       last: datetime, ends: Callable[[UUID], EndsLookup]
+                       ) -> dict[UUID, list[tuple[datetime, int, bool]]]:
+    """Each register's (timestamp, Wh, usable) values from the last usable one before
     ``first`` to the first usable one after ``last``, in time order. Usable: every register
-    read; profile values on the half-hour grid.
+    read; profile values on the half-hour grid. One query for all the registers (a fleet's
+    sync touches the same half hours of every register).
 
-    The neighbours are looked for within `NEIGHBOUR_SEARCH` first; only when one is missing
-    there are the register's first and last values (``ends()``, None: it has none) asked
-    for, and then the neighbour anywhere if there are values further out. A bounded range
-    lets PostgreSQL plan only the partitions it touches (an unbounded one plans them all,
-    milliseconds per query)."""
-    lowest, highest = first - NEIGHBOUR_SEARCH, last + NEIGHBOUR_SEARCH
-    values = _values_between(db, source, register, lowest, highest)
+    The neighbours are looked for within the source's `NEIGHBOUR_SEARCH` first; only when one
+    is missing there are the register's first and last values (``ends(register)()``, None:
+    it has none) asked for, and then the neighbour anywhere if there are values further out.
+    A bounded range lets PostgreSQL plan only the partitions it touches (an unbounded one
+    plans them all, milliseconds per query)."""
+    near = NEIGHBOUR_SEARCH[source]
+    lowest, highest = first - near, last + near
+    table, value = SOURCES[source]
+    by_text = {str(register): register for register in registers}
+    rows = query_in_rows(db, f"SELECT register_id, timestamp, {value} FROM {table} "
+                             "WHERE register_id IN ({values}) AND timestamp >= :lo "
+                             "AND timestamp <= :hi ORDER BY register_id, timestamp",
+                         registers, {"lo": lowest, "hi": highest}, times=(1,))
+    found: dict[UUID, list[tuple[datetime, int, bool]]] = {register: [] for register in registers}
+    profile = source == "profile"
+    for register, stamp, wh in rows:
+        key = by_text[register] if isinstance(register, str) else register
+        found[key].append((stamp, int(wh), _on_grid(stamp) if profile else True))
+    return {register: _around(db, source, register, values, first, last, ends(register))
+            for register, values in found.items()}
+
+
+def _around(db: Database, source: str, register: UUID, values: list[tuple[datetime, int, bool]],
+            first: datetime, last: datetime, ends: EndsLookup) -> list[tuple[datetime, int, bool]]:
+    """``values`` (those within the source's `NEIGHBOUR_SEARCH` of the range) from the last
+    usable one before ``first`` to the first usable one after ``last``, searching further if
+    need be."""
+    near = NEIGHBOUR_SEARCH[source]
+    lowest, highest = first - near, last + near
     lower, upper = _neighbours(values, first, last)
     if lower is None or upper is None:
         further_lower, further_upper = _further(ends(), lowest, highest, lower is None,
@@ -188,9 +221,14 @@ def _values_between(db: Database, source: str, register: UUID, first: datetime, 
     rows = db.query_rows(f"SELECT timestamp, {value} AS wh FROM {table} WHERE register_id = :r "
                          "AND timestamp >= :lo AND timestamp <= :hi ORDER BY timestamp",
                          {"r": register, "lo": first, "hi": last}, times=(0,))
-    if source == "profile":  # on the half-hour grid, whatever time zone the rows come in
-        return [(stamp, int(wh), (stamp - _EPOCH) % _HALF_HOUR == _ZERO) for stamp, wh in rows]
+    if source == "profile":
+        return [(stamp, int(wh), _on_grid(stamp)) for stamp, wh in rows]
     return [(stamp, int(wh), True) for stamp, wh in rows]
+
+
+def _on_grid(stamp: datetime) -> bool:
+    """On the half-hour grid, whatever time zone the value comes in."""
+    return (stamp - _EPOCH) % _HALF_HOUR == _ZERO
 
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -200,20 +238,35 @@ _HALF_HOUR, _ZERO = timedelta(minutes=30), timedelta()
 # The views' tables ----------------------------------------------------------------------------
 
 
-def usable_bounds(db: Database, source: str, register: UUID, first: datetime, last: datetime,
-                  ends: EndsLookup) -> tuple[datetime | None, datetime | None]:
-    """The register's last usable value before ``first`` and first usable one after ``last``
-    (None: there is none); looked for as in `values_around`."""
-    lower_at, upper_at = _bounds(db, source, register, first, last, NEIGHBOUR_SEARCH)
-    if lower_at is None or upper_at is None:
-        further_lower, further_upper = _further(ends(), first - NEIGHBOUR_SEARCH,
-                                                last + NEIGHBOUR_SEARCH, lower_at is None,
-                                                upper_at is None)
-        if further_lower or further_upper:
-            further = _bounds(db, source, register, first, last, None, lower=further_lower,
-                              upper=further_upper)
-            lower_at, upper_at = lower_at or further[0], upper_at or further[1]
-    return lower_at, upper_at
+def usable_bounds_many(db: Database, source: str, registers: Sequence[UUID], first: datetime,
+                       last: datetime, ends: Callable[[UUID], EndsLookup]
+                       ) -> dict[UUID, tuple[datetime | None, datetime | None]]:
+    """Each register's last usable value before ``first`` and first usable one after ``last``
+    (None: there is none), looked for as in `values_around_many`; one query for all of them."""
+    table, _ = SOURCES[source]
+    usable = _ON_GRID[db.engine] if source == "profile" else "TRUE"
+    margin = NEIGHBOUR_SEARCH[source]
+    rows = query_in(db, "SELECT register_id, max(CASE WHEN timestamp < :lo THEN timestamp END) "
+                        "AS lower_at, min(CASE WHEN timestamp > :hi THEN timestamp END) AS upper_at "
+                        f"FROM {table} WHERE register_id IN ({{values}}) AND timestamp >= :far_lo "
+                        "AND timestamp <= :far_hi AND (timestamp < :lo OR timestamp > :hi) "
+                        f"AND {usable} GROUP BY register_id", registers,
+                    params={"lo": first, "hi": last, "far_lo": first - margin,
+                            "far_hi": last + margin})
+    near = {row["register_id"]: (row["lower_at"], row["upper_at"]) for row in rows}
+    bounds: dict[UUID, tuple[datetime | None, datetime | None]] = {}
+    for register in registers:
+        lower_at, upper_at = near.get(register, (None, None))
+        if lower_at is None or upper_at is None:
+            further_lower, further_upper = _further(ends(register)(), first - margin,
+                                                    last + margin, lower_at is None,
+                                                    upper_at is None)
+            if further_lower or further_upper:
+                further = _bounds(db, source, register, first, last, None, lower=further_lower,
+                                  upper=further_upper)
+                lower_at, upper_at = lower_at or further[0], upper_at or further[1]
+        bounds[register] = (lower_at, upper_at)
+    return bounds
 
 
 def _bounds(db: Database, source: str, register: UUID, first: datetime, last: datetime,
@@ -261,6 +314,21 @@ def held_intervals(db: Database, register: UUID, direction: str, start: datetime
                          "AND timestamp < :hi", {"r": register, "direction": direction,
                                                  "lo": start, "hi": end}, times=(0,))
     return {stamp: (int(wh), flags, bool(derived)) for stamp, wh, flags, derived in rows}
+
+
+def held_intervals_many(db: Database, registers: Sequence[UUID], direction: str,
+                        start: datetime, end: datetime) -> dict[UUID, dict[datetime, HeldInterval]]:
+    """`held_intervals` of many registers and one range: one query for all of them."""
+    by_text = {str(register): register for register in registers}
+    held: dict[UUID, dict[datetime, HeldInterval]] = {register: {} for register in registers}
+    for register, stamp, wh, flags, derived in query_in_rows(
+            db, "SELECT register_id, timestamp, wh, flags, derived FROM register_interval_hh "
+                "WHERE register_id IN ({values}) AND direction = :direction "
+                "AND timestamp >= :lo AND timestamp < :hi", registers,
+            {"direction": direction, "lo": start, "hi": end}, times=(1,)):
+        key = by_text[register] if isinstance(register, str) else register
+        held[key][stamp] = (int(wh), flags, bool(derived))
+    return held
 
 
 IntervalRow = tuple[UUID, str, datetime, int, str, bool]  # register, direction, start, Wh, flags, derived

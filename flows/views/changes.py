@@ -2,11 +2,13 @@
 and how their half hours and day parts differ from what the views hold.
 
 A changed value moves the intervals from the last usable value before it to the first after
-it (consecutive values are a question for SQL: `flows.db.intervals.usable_bounds`), so the
+it (consecutive values are a question for SQL: `flows.db.intervals.usable_bounds_many`), so the
 local days those cover are computed again from the tables (`flows.views.halfhours`) and
 compared with ``register_interval_hh``; only the difference is written and handed to the
-query, added up per day part. A change to a meter's registers computes its registers' whole
-history again; a link that starts or ends moves the part boundaries of its days. Because
+query, added up per day part. A register that joins or leaves a meter has its whole history
+attributed again (from the intervals held); a link that starts or ends moves the part
+boundaries of its days. Registers with the same days to compute (a fleet's sync) are read
+together, a query per source for many registers. Because
 states are compared, every commit reflects one moment of each touched register's table and a
 change applied twice does no harm.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -88,16 +91,21 @@ class ValueEnds:
 def value_days(db: Database, windows: dict[tuple[str, UUID], Window], ends: ValueEnds
                ) -> dict[Work, set[date]]:
     """The local days whose half hours the changed values move: from the last usable value
-    before each window to the first after it."""
+    before each window to the first after it (registers with the same window, as after a
+    fleet's sync, are asked about in one query)."""
+    same_window: dict[tuple[str, Window], list[UUID]] = {}
+    for (source, register), window in windows.items():
+        same_window.setdefault((source, window), []).append(register)
     days: dict[Work, set[date]] = {}
-    for (source, register), (first, last) in windows.items():
-        lower, upper = intervals.usable_bounds(db, source, register, first, last,
-                                               ends.lookup(source, register))
-        start = slot_start(lower if lower is not None else first)
-        end = upper if upper is not None else last
-        last_slot = slot_start(max(end - _MICROSECOND, start))
-        days.setdefault((register, q.SOURCE_DIRECTION[source]), set()).update(
-            days_between(local_date(start), local_date(last_slot)))
+    for (source, (first, last)), registers in same_window.items():
+        bounds = intervals.usable_bounds_many(db, source, registers, first, last,
+                                              functools.partial(ends.lookup, source))
+        for register, (lower, upper) in bounds.items():
+            start = slot_start(lower if lower is not None else first)
+            end = upper if upper is not None else last
+            last_slot = slot_start(max(end - _MICROSECOND, start))
+            days.setdefault((register, q.SOURCE_DIRECTION[source]), set()).update(
+                days_between(local_date(start), local_date(last_slot)))
     return days
 
 
@@ -267,50 +275,63 @@ class BatchChanges:
     writes: Writes = field(default_factory=Writes)
 
 
+REGISTER_DAYS_AT_ONCE = 3_000  # register days computed together (one query per source)
+
+
 def compute(db: Database, work: dict[Work, set[date]], registry: RegistryState, ends: ValueEnds,
             parts_only: dict[Work, set[date]] | None = None) -> BatchChanges:
     """The interval writes and day-part changes of these register days: ``work`` computed
     again from the values, ``parts_only`` (registry changes) only split and attributed again
-    from the intervals held."""
+    from the intervals held. Registers with the same run of days (a fleet's sync) are read
+    together, a few thousand register days at a time."""
     out = BatchChanges()
-    for (register, direction), days in work.items():
-        _compute_days(db, out, register, direction, days, registry, ends)
-    for (register, direction), days in (parts_only or {}).items():
-        _compute_days(db, out, register, direction, days - work.get((register, direction), set()),
-                      registry, None)
+    same_days: dict[tuple[str, date, date, bool], list[UUID]] = {}
+    for recompute, items in ((True, work), (False, parts_only or {})):
+        for (register, direction), days in items.items():
+            if not recompute:
+                days = days - work.get((register, direction), set())
+            for first, last in chunks(days) if days else ():
+                same_days.setdefault((direction, first, last, recompute), []).append(register)
+    for (direction, first, last, recompute), registers in same_days.items():
+        start, end = day_start(first), day_end(last)
+        at_once = max(1, REGISTER_DAYS_AT_ONCE // ((last - first).days + 1))
+        for offset in range(0, len(registers), at_once):
+            group = registers[offset:offset + at_once]
+            held = intervals.held_intervals_many(db, group, direction, start, end)
+            wanted = computed_many(db, group, direction, start, end, ends) if recompute else held
+            for register in group:
+                if recompute:
+                    out.writes.add(register, direction, held[register], wanted[register])
+                _part_changes(out, register, direction, held[register], wanted[register],
+                              registry)
     return out
 
 
-def _compute_days(db: Database, out: BatchChanges, register: UUID, direction: str,
-                  days: set[date], registry: RegistryState, ends: ValueEnds | None) -> None:
-    """``ends`` None: the days' intervals are not computed again, only their parts."""
-    if not days:
-        return
+def _part_changes(out: BatchChanges, register: UUID, direction: str, held: Intervals,
+                  wanted: Intervals, registry: RegistryState) -> None:
     old_meter, new_meter = registry.old_meter.get(register), registry.new_meter.get(register)
     old_starts = registry.old_starts.get(old_meter, []) if old_meter else []
     new_starts = registry.new_starts.get(new_meter, []) if new_meter else []
-    for first, last in chunks(days):
-        start, end = day_start(first), day_end(last)
-        held = intervals.held_intervals(db, register, direction, start, end)
-        wanted = computed(db, register, direction, start, end, ends) if ends else held
-        if ends:
-            out.writes.add(register, direction, held, wanted)
-        before = _parts(register, old_meter, direction, day_parts(held, old_starts))
-        after = _parts(register, new_meter, direction, day_parts(wanted, new_starts))
-        for part in before.keys() - after.keys():
-            out.parts[part] = -1
-        for part in after.keys() - before.keys():
-            out.parts[part] = 1
+    before = _parts(register, old_meter, direction, day_parts(held, old_starts))
+    after = _parts(register, new_meter, direction, day_parts(wanted, new_starts))
+    for part in before.keys() - after.keys():
+        out.parts[part] = -1
+    for part in after.keys() - before.keys():
+        out.parts[part] = 1
 
 
-def computed(db: Database, register: UUID, direction: str, start: datetime, end: datetime,
-             ends: ValueEnds) -> Intervals:
-    """The register's half hours of this direction starting in [start, end), from its values."""
-    def values(source: str) -> list[tuple[datetime, int, bool]]:
-        return intervals.values_around(db, source, register, start, end,
-                                       ends.lookup(source, register))
+def computed_many(db: Database, registers: list[UUID], direction: str, start: datetime,
+                  end: datetime, ends: ValueEnds) -> dict[UUID, Intervals]:
+    """Each register's half hours of this direction starting in [start, end), from its
+    values."""
+    def values(source: str) -> dict[UUID, list[tuple[datetime, int, bool]]]:
+        return intervals.values_around_many(db, source, registers, start, end,
+                                            functools.partial(ends.lookup, source))
 
     if direction == q.EXPORT:
-        return source_intervals(values("export"), False, start, end)
-    return import_intervals(source_intervals(values("profile"), True, start, end),
-                            source_intervals(values("reads"), False, start, end))
+        export = values("export")
+        return {r: source_intervals(export[r], False, start, end) for r in registers}
+    profile, reads = values("profile"), values("reads")
+    return {r: import_intervals(source_intervals(profile[r], True, start, end),
+                                source_intervals(reads[r], False, start, end))
+            for r in registers}
