@@ -249,6 +249,9 @@ class Vacuumer:
         # A connection per pass: passes are rare, and an idle connection would keep the
         # database from being dropped.
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            # Cost-based delay, as autovacuum does: the pass pauses every few pages, so the
+            # store's lookups running beside it are not slowed (their p99 stays near p50).
+            conn.execute("SET vacuum_cost_delay = '2ms'")
             for table in tables:
                 name = f"{self.schema}.{quote(table)}"
                 conn.execute(f"VACUUM {name}")
