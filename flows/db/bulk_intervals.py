@@ -1,6 +1,6 @@
 """Set-based SQL over whole registers, for the views' rebuild: the actual intervals of the
-profile log in one statement (a window function pairs consecutive values), where the values
-need more than that (profile gaps, register reads), and the daily totals of the intervals.
+profile log in one statement (a window function pairs consecutive values) and the daily
+totals of the intervals.
 
 The rules are those of `flows.views.halfhours` (the rebuild is tested equal to the
 incremental views on both engines); the constants come from there, not from input.
@@ -9,7 +9,7 @@ incremental views on both engines); the constants come from there, not from inpu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -62,14 +62,6 @@ def insert_actual_intervals(db: Database, registers: Sequence[UUID], sentinel_wh
         f"WHERE next_at = {_HALF_HOUR_LATER[db.engine]}) AS actual")
     params = {f"p{n}": register for n, register in enumerate(registers)}
     db.execute(sql.format(values=", ".join(":" + name for name in params)), params)
-
-
-def profile_gaps(db: Database, registers: Sequence[UUID]) -> list[tuple[UUID, datetime, datetime]]:
-    """(register, first, last) of consecutive on-grid profile values more than half an hour
-    apart (a gap or a clock skew: their half hours are shares of the advance)."""
-    rows = query_in(db, f"SELECT register_id, timestamp, next_at FROM ({_pairs(db)}) AS pairs "
-                        f"WHERE next_at > {_HALF_HOUR_LATER[db.engine]}", registers)
-    return [(row["register_id"], row["timestamp"], row["next_at"]) for row in rows]
 
 
 def day_totals(db: Database, registers: Sequence[UUID], unusable_flags: frozenset[str]

@@ -2,13 +2,13 @@
 exactly once.
 
 Changes are read from ``register_value_changes`` after the views' position and applied in
-batches; each batch is one flows.ivm iteration whose transaction also moves the position and
-writes the outputs (``register_interval_hh``, ``usage_meter_daily``, ``usage_customer_daily``)
-and ``views_spans``, so a process killed at any point resumes where the last committed batch
-ended. A change to a meter's registers or customer links is logged there too (source "meter"):
-that meter's rows are compared with what the views hold and only the difference goes in. One
-feeder at a time per database (a lock that the operating system or PostgreSQL releases when
-the process dies).
+batches (what each batch makes the views do: `flows.views.changes`); each batch is one
+flows.ivm iteration whose transaction also moves the position and writes the outputs
+(``register_interval_hh``, ``usage_meter_daily``, ``usage_customer_daily``), so a process
+killed at any point resumes where the last committed batch ended. A change to a meter's
+registers or customer links is logged there too (source "meter"): that meter's rows are
+compared with what the views hold and only the difference goes in. One feeder at a time per
+database (a lock that the operating system or PostgreSQL releases when the process dies).
 """
 
 from __future__ import annotations
