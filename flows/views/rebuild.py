@@ -177,6 +177,16 @@ def _part(register: UUID, meter: UUID, direction: str, day: date, start: Any,
                      start=start, total=q.DayTotal(**{name: int(totals[name]) for name in _TOTALS}))
 
 
+def _split_days(starts: list[Any]) -> set[date]:
+    """The local days a link's start or end falls inside (not on their first half hour)."""
+    days = set()
+    for start in starts:
+        day = halfhours.local_date(start)
+        if start != halfhours.day_start(day):
+            days.add(day)
+    return days
+
+
 def _days_needing_more(db: Database, group: list[UUID], ends: ValueEnds,
                        totals: dict[tuple[UUID, str, date], dict[str, Any]],
                        state: RegistryState) -> dict[Work, set[date]]:
@@ -188,8 +198,7 @@ def _days_needing_more(db: Database, group: list[UUID], ends: ValueEnds,
                if last_days else {})
     work: dict[Work, set[date]] = {}
     for register in group:
-        split = {halfhours.local_date(start)
-                 for start in state.new_starts.get(state.new_meter[register], [])}
+        split = _split_days(state.new_starts.get(state.new_meter[register], []))
         for direction, sources in ((q.IMPORT, ("profile", "reads")), (q.EXPORT, ("export",))):
             ranges = [r for r in (ends.of(source, register) for source in sources) if r]
             if not ranges:
