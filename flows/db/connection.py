@@ -63,6 +63,12 @@ def sqlite_time(moment: datetime) -> str:
 
 
 @functools.lru_cache(maxsize=1 << 16)
+def id_text(value: UUID | str) -> str:
+    """An id as text, remembered: bulk writes repeat each register's id row after row."""
+    return str(value)
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def sqlite_slot_time(moment: datetime) -> str:
     """`sqlite_time`, remembered: bulk writes repeat the same half-hour starts for every
     register."""

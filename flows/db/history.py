@@ -7,7 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from flows.db.connection import ConflictError, Database, InvalidValueError, sqlite_slot_time
+from flows.db.connection import (
+    ConflictError,
+    Database,
+    InvalidValueError,
+    id_text,
+    sqlite_slot_time,
+)
 
 
 def append_events(db: Database, meter: UUID, events: Iterable[tuple[datetime, int, int]]) -> int:
@@ -37,13 +43,8 @@ def append_profile_values(db: Database, values: Iterable[tuple[UUID | str, datet
     if not rows:
         return
     if db.engine == "sqlite":
-        texts: dict[UUID | str, str] = {}
-        sqlite_rows = []
-        for register, timestamp, wh, status in rows:
-            text = texts.get(register)
-            if text is None:
-                text = texts[register] = str(register)
-            sqlite_rows.append((text, sqlite_slot_time(timestamp), wh, status))
+        sqlite_rows = [(id_text(register), sqlite_slot_time(timestamp), wh, status)
+                       for register, timestamp, wh, status in rows]
         db.executemany_raw(_INSERT_PROFILE.format(source="VALUES (?, ?, ?, ?)"), sqlite_rows)
     elif len(rows) < PROFILE_COPY_ROWS or not _copied(db, rows):
         # One statement for all of them: one round trip, and the change log's statement
@@ -61,7 +62,7 @@ PROFILE_COPY_ROWS = 100  # from this many values, COPY first (PostgreSQL)
 def _copied(db: Database, rows: list[tuple[UUID | str, datetime, int, int]]) -> bool:
     """COPY the values straight in (the fastest way); False when some are stored already
     (COPY cannot skip them: the whole COPY is undone, nothing written)."""
-    text = "".join(f"{register}\t{timestamp.isoformat()}\t{wh}\t{status}\n"
+    text = "".join(f"{id_text(register)}\t{timestamp.isoformat()}\t{wh}\t{status}\n"
                    for register, timestamp, wh, status in rows)
     try:
         with db.transaction(), db.copy("COPY register_profile_hh (register_id, timestamp, "

@@ -20,6 +20,7 @@ import psycopg
 from flows.db.connection import (
     Database,
     UnavailableError,
+    id_text,
     query_in,
     query_in_rows,
     sqlite_slot_time,
@@ -369,13 +370,8 @@ _UPSERT = (f"INSERT INTO register_interval_hh ({_COLUMNS}) {{source}} ON CONFLIC
 
 
 def _write_sqlite(db: Database, rows: Sequence[IntervalRow], upsert: bool) -> None:
-    texts: dict[UUID, str] = {}
-    prepared = []
-    for register, direction, start, wh, flags, derived in rows:
-        text = texts.get(register)
-        if text is None:
-            text = texts[register] = str(register)
-        prepared.append((text, direction, sqlite_slot_time(start), wh, flags, int(derived)))
+    prepared = [(id_text(register), direction, sqlite_slot_time(start), wh, flags, int(derived))
+                for register, direction, start, wh, flags, derived in rows]
     # kWh computed by SQLite from the Wh (three decimals, exact), not formatted per row here.
     values = "VALUES (?1, ?2, ?3, printf('%.3f', ?4 / 1000.0), ?4, ?5, ?6)"
     statement = (_UPSERT.format(source=values) if upsert else
@@ -386,14 +382,9 @@ def _write_sqlite(db: Database, rows: Sequence[IntervalRow], upsert: bool) -> No
 def _copy_postgres(db: Database, inserted: Sequence[IntervalRow]) -> None:
     # COPY's text format, written here (psycopg's write_row converts value by value); the
     # registers' and half hours' texts repeat, so they are formatted once.
-    texts: dict[UUID, str] = {}
-    lines = []
-    for register, direction, start, wh, flags, derived in inserted:
-        text = texts.get(register)
-        if text is None:
-            text = texts[register] = str(register)
-        lines.append(f"{text}\t{direction}\t{_iso_time(start)}\t{kwh_text(wh)}\t{wh}\t"
-                     f"{flags}\t{'t' if derived else 'f'}\n")
+    lines = [f"{id_text(register)}\t{direction}\t{_iso_time(start)}\t{kwh_text(wh)}\t{wh}\t"
+             f"{flags}\t{'t' if derived else 'f'}\n"
+             for register, direction, start, wh, flags, derived in inserted]
     with db.copy(f"COPY register_interval_hh ({_COLUMNS}) FROM STDIN") as copy:
         copy.write("".join(lines))
 
