@@ -15,7 +15,8 @@ sync writes the shadow. Functions are grouped by subject, one module each:
 - `corrections`: corrections and deletions of stored values
 - `cycles`: sync cycles shared by collectors, claims on meters
 - `fleet`: the fleet-health read model (API, dashboard, reports)
-- `intervals`: the views' change log, consecutive values and the views' own tables
+- `intervals`: the views' change log and their half-hourly intervals
+- `consecutive`: consecutive values of registers (what the views compute half hours from)
 - `daily`: the views' daily aggregates (per meter and per customer, import and export)
 - `bulk_intervals`: set-based SQL over whole registers (the views' rebuild)
 - `registry_csv`: importing the registry from CSV
@@ -28,6 +29,7 @@ Rows come back typed on both engines (aware UTC datetimes, UUIDs, dates, Decimal
 from flows.db import (
     api_keys,
     bulk_intervals,
+    consecutive,
     corrections,
     customers,
     cycles,
@@ -52,7 +54,7 @@ from flows.db.connection import (
 )
 from flows.db.migrate import Migration, available, migrate, open_database
 
-__all__ = ["DEFAULT_URL", "api_keys", "bulk_intervals", "ConflictError", "Database",
+__all__ = ["DEFAULT_URL", "api_keys", "bulk_intervals", "consecutive", "ConflictError", "Database",
            "DatabaseError", "InvalidValueError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
            "is_unavailable", "open_database",

@@ -2,7 +2,7 @@
 and how their half hours and day parts differ from what the views hold.
 
 A changed value moves the intervals from the last usable value before it to the first after
-it (consecutive values are a question for SQL: `flows.db.intervals.usable_bounds_many`), so the
+it (consecutive values are a question for SQL: `flows.db.consecutive`), so the
 local days those cover are computed again from the tables (`flows.views.halfhours`) and
 compared with ``register_interval_hh``; only the difference is written and handed to the
 query, added up per day part. A register that joins or leaves a meter has its whole history
@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 from typing import IO, Any
 from uuid import UUID
 
-from flows.db import Database, intervals
+from flows.db import Database, consecutive, intervals
 from flows.meterdata import HALF_HOUR, UNUSABLE_FLAGS
 from flows.views import query as q
 from flows.views.halfhours import (
@@ -76,14 +76,14 @@ class ValueEnds:
 
     def __init__(self, db: Database, registers: Iterable[UUID]) -> None:
         self.db, self.registers = db, set(registers)
-        self._ends: dict[str, dict[UUID, intervals.Ends]] = {}
+        self._ends: dict[str, dict[UUID, consecutive.Ends]] = {}
 
-    def of(self, source: str, register: UUID) -> intervals.Ends | None:
+    def of(self, source: str, register: UUID) -> consecutive.Ends | None:
         if source not in self._ends:
-            self._ends[source] = intervals.value_ends(self.db, source, self.registers)
+            self._ends[source] = consecutive.value_ends(self.db, source, self.registers)
         return self._ends[source].get(register)
 
-    def lookup(self, source: str, register: UUID) -> intervals.EndsLookup:
+    def lookup(self, source: str, register: UUID) -> consecutive.EndsLookup:
         """`of`, asked only when called (a change with both neighbours near never asks)."""
         return lambda: self.of(source, register)
 
@@ -98,7 +98,7 @@ def value_days(db: Database, windows: dict[tuple[str, UUID], Window], ends: Valu
         same_window.setdefault((source, window), []).append(register)
     days: dict[Work, set[date]] = {}
     for (source, (first, last)), registers in same_window.items():
-        bounds = intervals.usable_bounds_many(db, source, registers, first, last,
+        bounds = consecutive.usable_bounds_many(db, source, registers, first, last,
                                               functools.partial(ends.lookup, source))
         for register, (lower, upper) in bounds.items():
             start = slot_start(lower if lower is not None else first)
@@ -325,7 +325,7 @@ def computed_many(db: Database, registers: list[UUID], direction: str, start: da
     """Each register's half hours of this direction starting in [start, end), from its
     values."""
     def values(source: str) -> dict[UUID, list[tuple[datetime, int, bool]]]:
-        return intervals.values_around_many(db, source, registers, start, end,
+        return consecutive.values_around_many(db, source, registers, start, end,
                                             functools.partial(ends.lookup, source))
 
     if direction == q.EXPORT:
