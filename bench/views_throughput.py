@@ -26,8 +26,6 @@ from flows.views import update
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 HALF_HOUR = timedelta(minutes=30)
-INSERT_VALUE = ("INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, status) "
-                "VALUES (:r, :t, :wh, 0)")
 RECOMPUTE_SQL = {
     "sqlite": (
         # SQLite has no time zones: the local day is the last local_days row starting at or

@@ -14,12 +14,8 @@ from typing import Any
 from uuid import UUID
 
 from flows.db.connection import Database, query_in
+from flows.db.consecutive import ON_GRID_SQL
 
-_ON_GRID = {
-    "sqlite": "strftime('%M:%f', timestamp) IN ('00:00.000', '30:00.000')",
-    "postgres": "(extract(minute FROM timestamp AT TIME ZONE 'UTC') IN (0, 30) "
-                "AND extract(second FROM timestamp AT TIME ZONE 'UTC') = 0)",
-}
 _HALF_HOUR_LATER = {
     "sqlite": "strftime('%Y-%m-%dT%H:%M:%fZ', timestamp, '+30 minutes')",
     "postgres": "timestamp + interval '30 minutes'",
@@ -38,7 +34,7 @@ def _pairs(db: Database) -> str:
     return ("SELECT register_id, timestamp, cumulative_wh AS first_wh, "
             "lead(timestamp) OVER w AS next_at, lead(cumulative_wh) OVER w AS last_wh "
             "FROM register_profile_hh WHERE register_id IN ({values}) "
-            f"AND {_ON_GRID[db.engine]} WINDOW w AS (PARTITION BY register_id ORDER BY timestamp)")
+            f"AND {ON_GRID_SQL[db.engine]} WINDOW w AS (PARTITION BY register_id ORDER BY timestamp)")
 
 
 def insert_actual_intervals(db: Database, registers: Sequence[UUID], sentinel_wh: int,

@@ -69,6 +69,13 @@ def id_text(value: UUID | str) -> str:
 
 
 @functools.lru_cache(maxsize=1 << 16)
+def iso_time(moment: datetime) -> str:
+    """A timestamp's ISO text (PostgreSQL's COPY reads it), remembered: bulk writes repeat the
+    same half-hour starts for every register."""
+    return moment.isoformat()
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def sqlite_slot_time(moment: datetime) -> str:
     """`sqlite_time`, remembered: bulk writes repeat the same half-hour starts for every
     register."""
@@ -268,8 +275,8 @@ class Database:
 
     @contextmanager
     def copy(self, statement: str) -> Iterator[Any]:
-        """PostgreSQL: ``COPY ... FROM STDIN``; write rows with ``write_row`` on what this
-        yields (the fastest way in for many rows)."""
+        """PostgreSQL: ``COPY ... FROM STDIN``; write the data (``write`` of COPY's text
+        format, or ``write_row``) on what this yields: the fastest way in for many rows."""
         if self.engine != "postgres":
             raise InvalidValueError("COPY is a PostgreSQL feature")
         with _translated_errors(self.url), self.raw.cursor() as cursor, \

@@ -16,7 +16,7 @@ from uuid import UUID
 from flows.db.connection import Database, query_in, query_in_rows
 
 # Profile values at :00 or :30 (others are off-grid: the meter's clock was off).
-_ON_GRID = {
+ON_GRID_SQL = {
     "sqlite": "strftime('%M:%f', timestamp) IN ('00:00.000', '30:00.000')",
     "postgres": "(extract(minute FROM timestamp AT TIME ZONE 'UTC') IN (0, 30) "
                 "AND extract(second FROM timestamp AT TIME ZONE 'UTC') = 0)",
@@ -147,7 +147,7 @@ def usable_bounds_many(db: Database, source: str, registers: Sequence[UUID], fir
     """Each register's last usable value before ``first`` and first usable one after ``last``
     (None: there is none), looked for as in `values_around_many`; one query for all of them."""
     table, _ = SOURCES[source]
-    usable = _ON_GRID[db.engine] if source == "profile" else "TRUE"
+    usable = _usable(db, source)
     margin = NEIGHBOUR_SEARCH[source]
     rows = query_in(db, "SELECT register_id, max(CASE WHEN timestamp < :lo THEN timestamp END) "
                         "AS lower_at, min(CASE WHEN timestamp > :hi THEN timestamp END) AS upper_at "
@@ -172,11 +172,16 @@ def usable_bounds_many(db: Database, source: str, registers: Sequence[UUID], fir
     return bounds
 
 
+def _usable(db: Database, source: str) -> str:
+    """SQL for a usable value of the source: every register read, on-grid profile values."""
+    return ON_GRID_SQL[db.engine] if source == "profile" else "TRUE"
+
+
 def _bounds(db: Database, source: str, register: UUID, first: datetime, last: datetime,
             within: timedelta | None, lower: bool = True, upper: bool = True
             ) -> tuple[datetime | None, datetime | None]:
     table, _ = SOURCES[source]
-    usable = _ON_GRID[db.engine] if source == "profile" else "TRUE"
+    usable = _usable(db, source)
     near_lower = near_upper = ""
     if within is not None:
         near_lower, near_upper = " AND timestamp >= :far_lo", " AND timestamp <= :far_hi"

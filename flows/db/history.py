@@ -12,6 +12,7 @@ from flows.db.connection import (
     Database,
     InvalidValueError,
     id_text,
+    iso_time,
     sqlite_slot_time,
 )
 
@@ -62,7 +63,7 @@ PROFILE_COPY_ROWS = 100  # from this many values, COPY first (PostgreSQL)
 def _copied(db: Database, rows: list[tuple[UUID | str, datetime, int, int]]) -> bool:
     """COPY the values straight in (the fastest way); False when some are stored already
     (COPY cannot skip them: the whole COPY is undone, nothing written)."""
-    text = "".join(f"{id_text(register)}\t{timestamp.isoformat()}\t{wh}\t{status}\n"
+    text = "".join(f"{id_text(register)}\t{iso_time(timestamp)}\t{wh}\t{status}\n"
                    for register, timestamp, wh, status in rows)
     try:
         with db.transaction(), db.copy("COPY register_profile_hh (register_id, timestamp, "

@@ -21,6 +21,7 @@ from flows.db.connection import (
     Database,
     UnavailableError,
     id_text,
+    iso_time,
     query_in,
     query_in_rows,
     sqlite_slot_time,
@@ -128,19 +129,10 @@ def interval_ranges(db: Database, registers: Iterable[UUID]
 HeldInterval = tuple[int, str, bool]  # (Wh, flags, derived)
 
 
-def held_intervals(db: Database, register: UUID, direction: str, start: datetime, end: datetime
-                   ) -> dict[datetime, HeldInterval]:
-    """The views' intervals of the register and direction starting in [start, end)."""
-    rows = db.query_rows("SELECT timestamp, wh, flags, derived FROM register_interval_hh "
-                         "WHERE register_id = :r AND direction = :direction AND timestamp >= :lo "
-                         "AND timestamp < :hi", {"r": register, "direction": direction,
-                                                 "lo": start, "hi": end}, times=(0,))
-    return {stamp: (int(wh), flags, bool(derived)) for stamp, wh, flags, derived in rows}
-
-
 def held_intervals_many(db: Database, registers: Sequence[UUID], direction: str,
                         start: datetime, end: datetime) -> dict[UUID, dict[datetime, HeldInterval]]:
-    """`held_intervals` of many registers and one range: one query for all of them."""
+    """The views' intervals of these registers and the direction starting in [start, end),
+    per register (one query for all of them)."""
     by_text = {str(register): register for register in registers}
     held: dict[UUID, dict[datetime, HeldInterval]] = {register: {} for register in registers}
     for register, stamp, wh, flags, derived in query_in_rows(
@@ -203,16 +195,11 @@ def _write_sqlite(db: Database, rows: Sequence[IntervalRow], upsert: bool) -> No
 def _copy_postgres(db: Database, inserted: Sequence[IntervalRow]) -> None:
     # COPY's text format, written here (psycopg's write_row converts value by value); the
     # registers' and half hours' texts repeat, so they are formatted once.
-    lines = [f"{id_text(register)}\t{direction}\t{_iso_time(start)}\t{kwh_text(wh)}\t{wh}\t"
+    lines = [f"{id_text(register)}\t{direction}\t{iso_time(start)}\t{kwh_text(wh)}\t{wh}\t"
              f"{flags}\t{'t' if derived else 'f'}\n"
              for register, direction, start, wh, flags, derived in inserted]
     with db.copy(f"COPY register_interval_hh ({_COLUMNS}) FROM STDIN") as copy:
         copy.write("".join(lines))
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _iso_time(moment: datetime) -> str:
-    return moment.isoformat()
 
 
 @functools.lru_cache(maxsize=1 << 14)  # half hours' Wh repeat (a few thousand values)

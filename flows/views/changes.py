@@ -214,8 +214,9 @@ def day_parts(half_hours: Intervals, starts: list[datetime]) -> dict[PartKey, Pa
     return parts
 
 
-def _parts(register: UUID, meter: UUID | None, direction: str,
-           parts: dict[PartKey, PartTotal]) -> dict[q.DayPart, None]:
+def part_records(register: UUID, meter: UUID | None, direction: str,
+                 parts: dict[PartKey, PartTotal]) -> dict[q.DayPart, None]:
+    """The query's `DayPart` records of a register's part totals (none without a meter)."""
     if meter is None:
         return {}
     return {q.DayPart(register_id=register, meter_id=meter, direction=direction, date=day,
@@ -236,7 +237,6 @@ class Writes:
         self.removed: list[tuple[UUID, str, datetime]] = []
         self.replaced: list[intervals.IntervalRow] = []
         self.inserted: list[intervals.IntervalRow] = []
-        self._kept = 0
         self._spill: IO[bytes] | None = None
 
     def add(self, register: UUID, direction: str, held: Intervals, wanted: Intervals) -> None:
@@ -249,8 +249,7 @@ class Writes:
                 inserted.append((register, direction, moment, *value))
             elif before != value:
                 replaced.append((register, direction, moment, *value))
-        self._kept = len(self.removed) + len(replaced) + len(inserted)
-        if self._kept > KEEP_ROWS:
+        if len(self.removed) + len(replaced) + len(inserted) > KEEP_ROWS:
             if self._spill is None:
                 self._spill = tempfile.TemporaryFile()
             pickle.dump((self.removed, self.replaced, self.inserted), self._spill)
@@ -285,18 +284,9 @@ def compute(db: Database, work: dict[Work, set[date]], registry: RegistryState, 
     from the intervals held. Registers with the same run of days (a fleet's sync) are read
     together, a few thousand register days at a time."""
     out = BatchChanges()
-    same_days: dict[tuple[str, date, date, bool], list[UUID]] = {}
-    for recompute, items in ((True, work), (False, parts_only or {})):
-        for (register, direction), days in items.items():
-            if not recompute:
-                days = days - work.get((register, direction), set())
-            for first, last in chunks(days) if days else ():
-                same_days.setdefault((direction, first, last, recompute), []).append(register)
-    for (direction, first, last, recompute), registers in same_days.items():
-        start, end = day_start(first), day_end(last)
-        at_once = max(1, REGISTER_DAYS_AT_ONCE // ((last - first).days + 1))
-        for offset in range(0, len(registers), at_once):
-            group = registers[offset:offset + at_once]
+    parts_only = {key: days - work.get(key, set()) for key, days in (parts_only or {}).items()}
+    for recompute, items in ((True, work), (False, parts_only)):
+        for direction, start, end, group in register_runs(items):
             held = intervals.held_intervals_many(db, group, direction, start, end)
             wanted = computed_many(db, group, direction, start, end, ends) if recompute else held
             for register in group:
@@ -307,13 +297,27 @@ def compute(db: Database, work: dict[Work, set[date]], registry: RegistryState, 
     return out
 
 
+def register_runs(work: dict[Work, set[date]]
+                  ) -> Iterator[tuple[str, datetime, datetime, list[UUID]]]:
+    """(direction, start, end, registers): the registers with the same run of days, a few
+    thousand register days at a time, each run at most `CHUNK_DAYS` long."""
+    same_days: dict[tuple[str, date, date], list[UUID]] = {}
+    for (register, direction), days in work.items():
+        for first, last in chunks(days) if days else ():
+            same_days.setdefault((direction, first, last), []).append(register)
+    for (direction, first, last), registers in same_days.items():
+        at_once = max(1, REGISTER_DAYS_AT_ONCE // ((last - first).days + 1))
+        for offset in range(0, len(registers), at_once):
+            yield direction, day_start(first), day_end(last), registers[offset:offset + at_once]
+
+
 def _part_changes(out: BatchChanges, register: UUID, direction: str, held: Intervals,
                   wanted: Intervals, registry: RegistryState) -> None:
     old_meter, new_meter = registry.old_meter.get(register), registry.new_meter.get(register)
     old_starts = registry.old_starts.get(old_meter, []) if old_meter else []
     new_starts = registry.new_starts.get(new_meter, []) if new_meter else []
-    before = _parts(register, old_meter, direction, day_parts(held, old_starts))
-    after = _parts(register, new_meter, direction, day_parts(wanted, new_starts))
+    before = part_records(register, old_meter, direction, day_parts(held, old_starts))
+    after = part_records(register, new_meter, direction, day_parts(wanted, new_starts))
     for part in before.keys() - after.keys():
         out.parts[part] = -1
     for part in after.keys() - before.keys():

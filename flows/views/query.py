@@ -19,13 +19,9 @@ from datetime import date, datetime
 from uuid import UUID
 
 import flows.ivm as st
-from flows.views.halfhours import local_date
 
 IMPORT, EXPORT = "import", "export"
 SOURCE_DIRECTION = {"profile": IMPORT, "reads": IMPORT, "export": EXPORT}
-
-__all__ = ["local_date"]
-
 
 class Register(st.Data):
     register_id: UUID

@@ -25,19 +25,22 @@ from typing import Any
 from uuid import UUID
 
 import flows.ivm as st
-from flows.db import Database, bulk_intervals, customers, intervals, registry
+from flows.db import Database, bulk_intervals, customers, daily, intervals, registry
 from flows.meterdata import REGISTER_SENTINEL_WH, UNUSABLE_FLAGS
 from flows.views import halfhours
 from flows.views import query as q
 from flows.views.changes import (
+    PartKey,
+    PartTotal,
     RegistryState,
     ValueEnds,
     Work,
-    chunks,
     compute,
     day_parts,
     days_between,
-    part_starts,
+    part_records,
+    register_runs,
+    registry_state,
 )
 from flows.views.outputs import write_outputs
 
@@ -81,13 +84,16 @@ def rebuild_views(db: Database, views: Any, feed: str, progress: Progress | None
         links = [q.CustomerMeter(customer_id=row["customer_id"], meter_id=row["meter_id"],
                                  valid_from=row["valid_from"], valid_to=row["valid_to"])
                  for row in customers.links_of_meters(db, meters)]
-        state = _registry_state(registers, links)
+        by_meter: dict[UUID, set[q.CustomerMeter]] = {meter: set() for meter in meters}
+        for link in links:
+            by_meter[link.meter_id].add(link)
+        held = {q.Register(register_id=r, meter_id=m) for r, m in registers.items()}
+        state = registry_state(held, {}, by_meter, {})  # nothing changes while it is built
         group = sorted(registers)
         parts = _group_parts(views.writer, group, state)
         summary.parts += len(parts)
         summary.registers += len(group)
-        _iterate(views, parts=parts, links=dict.fromkeys(links, 1),
-                 registers={q.Register(register_id=r, meter_id=m): 1 for r, m in registers.items()})
+        _iterate(views, parts=parts, links=dict.fromkeys(links, 1), registers=dict.fromkeys(held, 1))
         meters_done += len(meters)
         if progress is not None:
             progress(meters_done, meters_total)
@@ -121,15 +127,6 @@ def _iterate(views: Any, registers: dict[Any, int] | None = None,
                  before_commit=lambda outputs: write_outputs(views.writer, outputs))
 
 
-def _registry_state(registers: dict[UUID, UUID], links: list[q.CustomerMeter]) -> RegistryState:
-    by_meter: dict[UUID, list[q.CustomerMeter]] = {}
-    for link in links:
-        by_meter.setdefault(link.meter_id, []).append(link)
-    starts = {meter: part_starts(meter_links) for meter, meter_links in by_meter.items()}
-    return RegistryState(old_meter=dict(registers), new_meter=dict(registers),
-                         old_starts=starts, new_starts=starts)
-
-
 # Intervals and day parts ------------------------------------------------------------------
 
 
@@ -153,28 +150,21 @@ def _group_parts(db: Database, group: list[UUID], state: RegistryState) -> dict[
                 intervals.write_interval_changes(db, removed, replaced, inserted)
     finally:
         batch.writes.close()
-    parts: dict[q.DayPart, int] = {}
+    sums: dict[Work, dict[PartKey, PartTotal]] = {}
     for (register, direction, day), row in totals.items():
         if day not in work.get((register, direction), ()):
-            parts[_part(register, state.new_meter[register], direction, day,
-                        halfhours.day_start(day), row)] = 1
-    for (register, direction), days in work.items():
-        meter = state.new_meter[register]
-        for first, last in chunks(days):
-            held = intervals.held_intervals(db, register, direction, halfhours.day_start(first),
-                                            halfhours.day_end(last))
-            for (day, start), t in day_parts(held, state.new_starts.get(meter, [])).items():
-                parts[_part(register, meter, direction, day, start, dict(zip(_TOTALS, t)))] = 1
+            sums.setdefault((register, direction), {})[(day, halfhours.day_start(day))] = [
+                int(row[column]) for column in daily.TOTAL_COLUMNS]
+    for direction, start, end, registers in register_runs(work):
+        held = intervals.held_intervals_many(db, registers, direction, start, end)
+        for register in registers:
+            sums.setdefault((register, direction), {}).update(day_parts(
+                held[register], state.new_starts.get(state.new_meter[register], [])))
+    parts: dict[q.DayPart, int] = {}
+    for (register, direction), register_sums in sums.items():
+        parts.update(dict.fromkeys(part_records(register, state.new_meter[register], direction,
+                                                register_sums), 1))
     return parts
-
-
-_TOTALS = ("wh", "actual", "estimated", "invalid", "invalid_wh")
-
-
-def _part(register: UUID, meter: UUID, direction: str, day: date, start: Any,
-          totals: dict[str, Any]) -> q.DayPart:
-    return q.DayPart(register_id=register, meter_id=meter, direction=direction, date=day,
-                     start=start, total=q.DayTotal(**{name: int(totals[name]) for name in _TOTALS}))
 
 
 def _split_days(starts: list[Any]) -> set[date]:

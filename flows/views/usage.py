@@ -26,7 +26,7 @@ from flows.meterdata import (
     flag_names,
     interval_quality,
 )
-from flows.views.query import local_date
+from flows.views.halfhours import local_date
 
 GROUPS = ("hh", "hour", "day", "week", "month", "quarter")
 DIRECTIONS = ("import", "export")
