@@ -17,6 +17,12 @@ HALF_HOUR = timedelta(minutes=30)
 LOCAL_ZONE = ZoneInfo("Europe/London")
 # 0xFFFFFF Wh: what a meter reports when it cannot read a register ("register error").
 REGISTER_SENTINEL_WH = 16_777_215
+# Registers are u4 Wh: after this they wrap to 0.
+REGISTER_MAX_WH = 0xFFFFFFFF
+# A wrap goes from within this of the maximum to within this of 0.
+ROLLOVER_MARGIN_WH = 1_000_000
+# More than this in half an hour is not a household's import (24 kWh: a 48 kW supply).
+SPIKE_WH = 24_000
 # The hardware of a single-phase meter whose hardware code is not one we know (the deployed
 # client's name for it; the registry keeps it as it is).
 UNKNOWN_SINGLE_PHASE = "SINGLE_PHASE_UNKNOWN"
@@ -79,13 +85,3 @@ DERIVED_FLAG = "derived"
 def flag_names(flags: str | Iterable[str]) -> list[str]:
     """Flags as a list, from the views' comma-separated text or any iterable."""
     return [flag for flag in (flags.split(",") if isinstance(flags, str) else flags) if flag]
-
-
-def interval_quality(flags: str | Iterable[str]) -> Quality:
-    """``invalid`` when an unusable flag is set, ``estimated`` when derived, else ``actual``."""
-    names = set(flag_names(flags))
-    if names & UNUSABLE_FLAGS:
-        return "invalid"
-    if DERIVED_FLAG in names:
-        return "estimated"
-    return "actual"

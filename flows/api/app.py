@@ -34,13 +34,13 @@ from flows.db import (
     corrections,
     customers,
     fleet,
-    intervals,
     registry,
 )
 from flows.meterdata import Frequency, Quality, flag_names
-from flows.views import UsageRow, usage
+from flows.views import UsageRow, usage, views_position
 
 GroupBy = Literal["hh", "hour", "day", "week", "month", "quarter"]
+DailyGroupBy = Literal["day", "week", "month", "quarter"]
 OrderBy = Literal["period", "-period"]
 Direction = Literal["import", "export"]
 MAX_PAGE = 25_000
@@ -190,19 +190,19 @@ def _apply(db: Database, request: Request, correction: corrections.Correction) -
     return {"serial": correction.serial, "element": correction.element,
             "timestamp": correction.timestamp, "old_wh": applied.old_wh,
             "wh": applied.new_wh, "change": applied.change,
-            "views_applied": intervals.views_position(db) >= applied.change}
+            "views_applied": views_position(db) >= applied.change}
 
 
 def _consumption_row(row: UsageRow) -> dict[str, Any]:
     """A row in the shape of `ConsumptionRow`."""
-    counts = None if row.counts is None else {
-        "actual": row.counts.actual, "estimated": row.counts.estimated,
-        "invalid": row.counts.invalid, "missing": row.counts.missing,
-        "expected": row.counts.expected}
+    total = row.total
+    counts = None if total is None else {
+        "actual": total.actual, "estimated": total.estimated, "invalid": total.invalid,
+        "missing": row.missing, "expected": row.expected}
     return {"interval_start": row.start, "interval_end": row.end, "consumption": row.kwh,
             "quality": row.quality, "flags": flag_names(row.flags), "partial": row.partial,
             "counts": counts,
-            "invalid_consumption": None if row.counts is None else row.invalid_kwh, "unit": "kWh"}
+            "invalid_consumption": None if total is None else row.invalid_kwh, "unit": "kWh"}
 
 
 def _meter_id(db: Database, serial: str) -> Any:
@@ -264,6 +264,25 @@ def _api_routes() -> APIRouter:
                      group_by=group_by, direction=direction)
         return _page(request, rows, order_by, page, page_size)
 
+    @router.get("/escos/{code}/usage", dependencies=[Depends(reader)], tags=["usage"],
+                response_model=ConsumptionPage)
+    def esco_usage(
+        code: str, db: Db, request: Request, period_from: AwareDatetime | None = None,
+        period_to: AwareDatetime | None = None, group_by: DailyGroupBy = "day",
+        order_by: OrderBy = "-period", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        page: Annotated[int, Query(ge=1)] = 1, direction: Direction = "import",
+    ) -> Response:
+        """An esco's import (or export) over its meters (a supplier's portfolio), by local
+        day, week, month or quarter, with the same quality counts as a meter's."""
+        start, end = _period(period_from, period_to)
+        try:
+            esco = registry.esco_id(db, code)
+        except NotFoundError as error:
+            raise http_error(error) from None
+        rows = usage(db, esco=esco, period_from=start, period_to=end, group_by=group_by,
+                     direction=direction)
+        return _page(request, rows, order_by, page, page_size)
+
     @router.get("/healthz", response_class=PlainTextResponse, tags=["health"])
     def healthz() -> str:
         """Liveness (no key): the server answers."""
@@ -316,7 +335,7 @@ def _api_routes() -> APIRouter:
             rows = corrections.history_of(db, serial)
         except DatabaseError as error:
             raise http_error(error) from None
-        applied = intervals.views_position(db)
+        applied = views_position(db)
         return {"results": [{**row, "views_applied": row["change"] <= applied} for row in rows]}
 
     @router.post("/meters/{serial}/sync", dependencies=[Depends(admin)], tags=["admin"])

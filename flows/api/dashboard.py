@@ -19,9 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from flows.api.auth import SESSION_COOKIE, SESSION_S, Role, identify, viewer
 from flows.api.connections import Db
-from flows.db import fleet, intervals
-from flows.meterdata import HALF_HOUR, interval_quality
-from flows.views import UsageRow, usage
+from flows.db import fleet
+from flows.meterdata import HALF_HOUR
+from flows.views import UsageRow, latest_interval, usage
 
 STYLE = """
 body{font:14px system-ui,sans-serif;margin:2rem;color:#222;max-width:1100px}
@@ -116,7 +116,7 @@ def bar_chart(rows: Sequence[UsageRow], chart_id: str, label_format: str) -> str
     bars = []
     for n, row in enumerate(rows):
         bar_height = float(max(row.kwh, Decimal(0)) / top) * (height - 2 * pad)
-        quality = interval_quality(row.flags)
+        quality = row.quality
         bars.append(
             f"<rect class='bar {quality}' x='{pad + n * step:.1f}' y='{height - pad - bar_height:.1f}' "
             f"width='{max(step - 1, 1):.1f}' height='{bar_height:.1f}' "
@@ -165,7 +165,7 @@ def dashboard_router() -> APIRouter:
         found = fleet.meter(db, serial)
         if found is None:
             raise HTTPException(404, f"no meter with serial {serial!r}")
-        latest = intervals.latest_interval(db, found["id"])
+        latest = latest_interval(db, found["id"])
         end = (latest + HALF_HOUR) if latest else datetime.now(UTC)
         daily = usage(db, meter_id=found["id"], period_from=end - timedelta(days=days),
                       period_to=end, group_by="day")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from flows.db import Database, fleet, intervals
+from flows.db import Database, change_log, fleet
 
 
 def metrics_text(db: Database) -> str:
@@ -16,7 +16,7 @@ def metrics_text(db: Database) -> str:
     missing = Gauge("flows_missing_half_hours", "Half hours missing in the last 7 days",
                     registry=registry)
     missing.set(sum(row["missing"] for row in health["missing_half_hours"]))
-    position = intervals.last_change(db)
+    position = change_log.last_change(db)
     Gauge("flows_register_value_changes", "Changes logged for the views",
           registry=registry).set(int(position))
     return generate_latest(registry).decode()

@@ -1,5 +1,5 @@
-"""flows.db: the Flows database on SQLite (embedded default) and PostgreSQL, and the only
-home of SQL against the Flows schema.
+"""flows.db: the Flows database on SQLite (embedded default) and PostgreSQL, and the home of
+SQL against the Flows schema (the views' own tables are `flows.views.store`'s).
 
     db = connect(os.environ.get("FLOWS_DATABASE_URL", "sqlite:///flows.db"))
     migrate(db)
@@ -15,10 +15,8 @@ sync writes the shadow. Functions are grouped by subject, one module each:
 - `corrections`: corrections and deletions of stored values
 - `cycles`: sync cycles shared by collectors, claims on meters
 - `fleet`: the fleet-health read model (API, dashboard, reports)
-- `intervals`: the views' change log and their half-hourly intervals
-- `consecutive`: consecutive values of registers (what the views compute half hours from)
-- `daily`: the views' daily aggregates (per meter and per customer, import and export)
-- `bulk_intervals`: set-based SQL over whole registers (the views' rebuild)
+- `change_log`: the change log of register values and registry changes (what the views read)
+- `values`: register values by source, and consecutive values (what the views compute from)
 - `registry_csv`: importing the registry from CSV
 - `api_keys`: named API keys (stored as digests)
 
@@ -28,17 +26,15 @@ Rows come back typed on both engines (aware UTC datetimes, UUIDs, dates, Decimal
 
 from flows.db import (
     api_keys,
-    bulk_intervals,
-    consecutive,
+    change_log,
     corrections,
     customers,
     cycles,
-    daily,
     fleet,
     history,
-    intervals,
     registry,
     shadows,
+    values,
 )
 from flows.db.connection import (
     DEFAULT_URL,
@@ -54,9 +50,9 @@ from flows.db.connection import (
 )
 from flows.db.migrate import Migration, available, migrate, open_database
 
-__all__ = ["DEFAULT_URL", "api_keys", "bulk_intervals", "consecutive", "ConflictError", "Database",
+__all__ = ["DEFAULT_URL", "api_keys", "change_log", "ConflictError", "Database",
            "DatabaseError", "InvalidValueError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
            "is_unavailable", "open_database",
-           "corrections", "customers", "cycles", "daily", "fleet", "history", "intervals", "migrate",
-           "registry", "shadows", "sqlite_time"]
+           "corrections", "customers", "cycles", "fleet", "history", "migrate",
+           "registry", "shadows", "sqlite_time", "values"]

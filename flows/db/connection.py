@@ -198,6 +198,14 @@ def query_in_rows(db: Database, sql: str, values: Iterable[Any], params: Mapping
     return found
 
 
+def execute_in(db: Database, sql: str, values: Iterable[Any], size: int = 500,
+               params: Mapping[str, Any] | None = None) -> int:
+    """Run ``sql`` (its ``{values}`` an ``IN`` list) for ``values`` in lists of at most
+    ``size``; the rows changed."""
+    return sum(db.execute(sql_in, all_params)
+               for sql_in, all_params in _in_lists(sql, values, size, params))
+
+
 def _in_lists(sql: str, values: Iterable[Any], size: int, params: Mapping[str, Any] | None
               ) -> Iterator[tuple[str, dict[str, Any]]]:
     values = list(values)

@@ -24,12 +24,11 @@ from uuid import UUID
 
 from flows.db.connection import Database, InvalidValueError, NotFoundError
 from flows.db.registry import meter_id, register_id
+from flows.meterdata import HALF_HOUR, REGISTER_MAX_WH
 
-REGISTER_MAX_WH = 2**32 - 1
 FUTURE_SKEW = timedelta(minutes=5)
 MARGIN_BEFORE_FIRST = timedelta(days=31)
 MAX_NEW_HALF_HOURS = 31 * 48
-HALF_HOUR = timedelta(minutes=30)
 _TABLES = {"profile": ("register_profile_hh", "cumulative_wh"),
            "reads": ("register_import", "round(read * 1000)")}
 

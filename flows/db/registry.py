@@ -74,6 +74,22 @@ def esco_ids(db: Database) -> dict[str, UUID]:
     return {row["code"]: row["id"] for row in db.query("SELECT id, code FROM escos")}
 
 
+def esco_id(db: Database, code: str) -> UUID:
+    """The id of the esco with ``code``; `NotFoundError` when there is none."""
+    rows = db.query("SELECT id FROM escos WHERE code = :code", {"code": code})
+    if not rows:
+        raise NotFoundError(f"no esco {code!r}")
+    found: UUID = rows[0]["id"]
+    return found
+
+
+def set_meter_esco(db: Database, serial: str, esco: UUID | None) -> None:
+    """Move the meter to another esco (None: to none); the views follow (change log)."""
+    if not db.execute("UPDATE meter_registry SET esco = :esco WHERE serial = :serial",
+                      {"esco": esco, "serial": serial}):
+        raise NotFoundError(f"no meter with serial {serial!r}")
+
+
 # Meters and registers -------------------------------------------------------------------------
 
 
@@ -202,3 +218,10 @@ def register_meters(db: Database, meters: Iterable[UUID]) -> list[tuple[UUID, UU
     return [(row["register_id"], row["meter_id"]) for row in query_in(
         db, "SELECT register_id, meter_id FROM meter_registers WHERE meter_id IN ({values})",
         meters)]
+
+
+def meters_of_registers(db: Database, registers: Iterable[UUID]) -> dict[UUID, UUID]:
+    """register id → its meter's id (registers no meter has are left out)."""
+    return {row["register_id"]: row["meter_id"] for row in query_in(
+        db, "SELECT register_id, meter_id FROM meter_registers WHERE register_id IN ({values})",
+        registers)}

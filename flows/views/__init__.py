@@ -1,11 +1,19 @@
-"""flows.views: half-hourly intervals and daily usage per customer, meter and local day,
-maintained incrementally with flows.ivm from the history tables, exactly once.
+"""flows.views: half-hourly intervals and daily usage per meter, customer and esco, maintained
+incrementally from the change log, exactly once (the touched keys recomputed set-based).
 
-    summary = update(db)                  # catch up with every profile-log change
+    summary = update(db)                  # catch up with every logged change
     rows = usage(db, meter_id=..., period_from=..., period_to=..., group_by="day")
+
+Where things are: `rules` (the interval rules and half-hour quality, with their SQL twins),
+`changes` (what a batch of changes touches), `feeder` (update, follow), `rebuild`, `usage`
+(reading), `store` (the views' tables: all their SQL).
 """
 
 from flows.views.feeder import UpdateSummary, ViewsError, follow, update
+from flows.views.rules import DayTotal, quality
+from flows.views.store.intervals import latest_interval
+from flows.views.store.position import views_position
 from flows.views.usage import UsageRow, usage
 
-__all__ = ["UpdateSummary", "UsageRow", "ViewsError", "follow", "update", "usage"]
+__all__ = ["DayTotal", "UpdateSummary", "UsageRow", "ViewsError", "follow", "latest_interval",
+           "quality", "update", "usage", "views_position"]

@@ -13,10 +13,20 @@ from datetime import UTC, datetime
 import click
 from rich.progress import Progress
 
-from flows.db import DEFAULT_URL, Database, DatabaseError, corrections, customers, open_database
+from flows.db import (
+    DEFAULT_URL,
+    Database,
+    DatabaseError,
+    corrections,
+    customers,
+    open_database,
+    registry,
+)
 from flows.health import HealthError, serve_health
 from flows.logs import configure_logging
+from flows.meterdata import REGISTER_MAX_WH
 from flows.views.feeder import DEFAULT_BATCH, ViewsError, follow, update
+from flows.views.usage import DIRECTIONS, GROUPS, usage
 
 database_option = click.option(
     "--database", "url", envvar="FLOWS_DATABASE_URL", default=DEFAULT_URL, show_default=True,
@@ -135,7 +145,7 @@ reason_option = click.option("--reason", default="", help="Why (kept in the audi
 @click.option("--meter", "serial", required=True)
 @click.option("--element", type=click.Choice(["A", "B"]), default="A", show_default=True)
 @click.option("--timestamp", required=True, type=TIME, help="UTC unless an offset is given.")
-@click.option("--wh", required=True, type=click.IntRange(0, corrections.REGISTER_MAX_WH),
+@click.option("--wh", required=True, type=click.IntRange(0, REGISTER_MAX_WH),
               help="Cumulative Wh at that time.")
 @reason_option
 @click.option("--allow-span", is_flag=True,
@@ -228,4 +238,39 @@ def customers_unlink(serial: str, at: datetime, url: str) -> None:
                f"{link['valid_from'].isoformat()} now ends at {_utc(at).isoformat()}")
 
 
-COMMANDS = (views_group, reads_group, customers_group)
+@click.command("usage")
+@click.option("--meter", "serial", help="A meter's usage (its serial).")
+@click.option("--customer", "customer_id", help="A customer's usage (their meters while linked).")
+@click.option("--esco", "esco_code", help="An esco's usage (its meters; by day and longer).")
+@click.option("--from", "period_from", required=True, type=TIME,
+              help="Start (inclusive), UTC unless an offset is given.")
+@click.option("--to", "period_to", required=True, type=TIME, help="End (exclusive).")
+@click.option("--group-by", type=click.Choice(GROUPS), default="day", show_default=True)
+@click.option("--direction", type=click.Choice(DIRECTIONS), default="import", show_default=True)
+@database_option
+def usage_command(serial: str | None, customer_id: str | None, esco_code: str | None,
+                  period_from: datetime, period_to: datetime, group_by: str, direction: str,
+                  url: str) -> None:
+    """kWh per period with its half hours' quality (actual, estimated, invalid, missing)."""
+    if sum(value is not None for value in (serial, customer_id, esco_code)) != 1:
+        raise click.UsageError("give one of --meter, --customer or --esco")
+    db = _open(url)
+    try:
+        key: dict[str, object] = {"customer_id": customer_id}
+        if serial is not None:
+            key = {"meter_id": registry.meter_id(db, serial)}
+        elif esco_code is not None:
+            key = {"esco": registry.esco_id(db, esco_code)}
+        rows = usage(db, period_from=_utc(period_from), period_to=_utc(period_to),
+                     group_by=group_by, direction=direction, **key)  # type: ignore[arg-type]
+    except (DatabaseError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    for row in rows:
+        counts = "" if row.total is None else (
+            f"  actual {row.total.actual} estimated {row.total.estimated} invalid "
+            f"{row.total.invalid} missing {row.missing} of {row.expected}")
+        click.echo(f"{row.start.isoformat()}  {row.kwh:>12} kWh  {row.quality:<10}"
+                   f"{' partial' if row.partial else ''}{counts}")
+
+
+COMMANDS = (views_group, reads_group, customers_group, usage_command)

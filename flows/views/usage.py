@@ -1,71 +1,32 @@
-"""Reading usage: per meter or customer over a period, import or export, by half hour, hour,
-day, week, month or quarter.
+"""Reading usage: per meter, customer or esco over a period, import or export, by half hour,
+hour, day, week, month or quarter (an esco: by day and longer).
 
 Whole local days come from the daily aggregates the views maintain (``usage_meter_daily``,
-``usage_customer_daily``: one row per day, so a year by day or by month reads 365 rows, never
-17,520 half hours); half hours, hours and the parts of days a period cuts come from
-``register_interval_hh``. Every row longer than a half hour carries `Counts` of its register
-half hours and a quality that follows from them.
+``usage_customer_daily``, ``usage_esco_daily``: one row per day, so a year by day or by month
+reads 365 rows, never 17,520 half hours); half hours, hours and the parts of days a period cuts
+come from ``register_interval_hh``. Every row longer than a half hour carries the `DayTotal`
+of its register half hours, how many were expected, and a quality that follows from them.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any
 from uuid import UUID
 
-from flows.db import Database, daily, intervals
-from flows.meterdata import (
-    DERIVED_FLAG,
-    HALF_HOUR,
-    LOCAL_ZONE,
-    UNUSABLE_FLAGS,
-    flag_names,
-    interval_quality,
-)
-from flows.views.halfhours import local_date
+from flows.db import Database
+from flows.meterdata import DERIVED_FLAG, HALF_HOUR, LOCAL_ZONE
+from flows.views.days import local_date
+from flows.views.rules import DayTotal, PeriodQuality, quality
+from flows.views.store import aggregates, intervals
 
 GROUPS = ("hh", "hour", "day", "week", "month", "quarter")
+DAILY_GROUPS = ("day", "week", "month", "quarter")
 DIRECTIONS = ("import", "export")
 HOUR = timedelta(hours=1)
-PeriodQuality = Literal["actual", "estimated", "invalid", "incomplete"]
-Spans = list[tuple[datetime | None, datetime | None, int]]  # (from, to, registers)
-
-
-@dataclass(slots=True)  # not frozen: a frozen dataclass is several times slower to make
-class Counts:
-    """The register half hours of a row: a twin-element meter has two per half hour."""
-
-    actual: int = 0
-    estimated: int = 0  # derived from a gap, a clock skew or register reads
-    invalid: int = 0  # reversal, sentinel or spike: not in the usage, their Wh in invalid_wh
-    expected: int = 0  # 46, 48 or 50 per local day and register, inside the row's bounds
-    invalid_wh: int = 0
-
-    @property
-    def missing(self) -> int:
-        return max(0, self.expected - self.actual - self.estimated - self.invalid)
-
-    @property
-    def quality(self) -> PeriodQuality:
-        """``actual`` when every expected half hour is actual; ``incomplete`` when any is
-        missing or invalid (its energy is not in the usage); otherwise ``estimated``."""
-        if self.missing or self.invalid:
-            return "incomplete"
-        if self.estimated:
-            return "estimated"
-        return "actual"
-
-    def __add__(self, other: Counts) -> Counts:
-        return Counts(self.actual + other.actual, self.estimated + other.estimated,
-                      self.invalid + other.invalid, self.expected + other.expected,
-                      self.invalid_wh + other.invalid_wh)
-
-    def expecting(self, expected: int) -> Counts:
-        return Counts(self.actual, self.estimated, self.invalid, expected, self.invalid_wh)
 
 
 @dataclass(slots=True)
@@ -77,34 +38,45 @@ class UsageRow:
     # The period asked for cuts this hour, day, week, month or quarter: start and end are where
     # the cut is (inside the natural bounds) and only the half hours inside count.
     partial: bool = False
-    counts: Counts | None = field(default=None)  # every row but half hours
+    total: DayTotal | None = None  # every row but half hours: its register half hours added up
+    expected: int = 0  # register half hours that should exist inside the row's bounds
 
     @property
     def quality(self) -> PeriodQuality:
-        return interval_quality(self.flags) if self.counts is None else self.counts.quality
+        return quality(self.flags) if self.total is None else self.total.quality(self.expected)
+
+    @property
+    def missing(self) -> int:
+        return 0 if self.total is None else self.total.missing(self.expected)
 
     @property
     def invalid_kwh(self) -> Decimal:
-        return Decimal(self.counts.invalid_wh if self.counts else 0) / 1000
+        return Decimal(self.total.invalid_wh if self.total else 0) / 1000
 
 
 def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by: str = "day",
-          meter_id: UUID | None = None, customer_id: str | None = None,
+          meter_id: UUID | None = None, customer_id: str | None = None, esco: UUID | None = None,
           direction: str = "import") -> list[UsageRow]:
-    """kWh of a meter (all its registers) or a customer (the meters linked to them, while
-    linked) from ``period_from`` (inclusive) to ``period_to`` (exclusive), in order. Intervals
-    flagged reversal, sentinel or spike are listed by half hour but not counted in longer rows
-    (their kWh is in the counts). A longer row that the period cuts says so (``partial``) and
-    has the cut's bounds."""
+    """kWh of a meter (all its registers), a customer (the meters linked to them, while
+    linked) or an esco (its meters) from ``period_from`` (inclusive) to ``period_to``
+    (exclusive), in order. Intervals flagged reversal, sentinel or spike are listed by half
+    hour but not counted in longer rows (their kWh is in the totals). A longer row that the
+    period cuts says so (``partial``) and has the cut's bounds. An esco's usage is by day,
+    week, month or quarter."""
     if group_by not in GROUPS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPS)}, not {group_by!r}")
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be import or export, not {direction!r}")
-    if (meter_id is None) == (customer_id is None):
-        raise ValueError("give a meter_id or a customer_id")
+    keys = [(column, value) for column, value in (("meter_id", meter_id),
+                                                  ("customer_id", customer_id), ("esco", esco))
+            if value is not None]
+    if len(keys) != 1:
+        raise ValueError("give one of meter_id, customer_id or esco")
+    if keys[0][0] == "esco" and group_by not in DAILY_GROUPS:
+        raise ValueError(f"an esco's usage is by {', '.join(DAILY_GROUPS)}, not {group_by!r}")
     if period_from.tzinfo is None or period_to.tzinfo is None:
         raise ValueError("period_from and period_to must be timezone-aware")
-    reader = _Reader(db, meter_id, customer_id, direction)
+    reader = _Reader(db, keys[0], direction)
     if group_by == "hh":
         return [UsageRow(stamp, stamp + HALF_HOUR, Decimal(wh) / 1000, ",".join(sorted(flags)))
                 for stamp, (wh, flags, _) in sorted(reader.half_hours(period_from, period_to).items())]
@@ -114,47 +86,33 @@ def usage(db: Database, *, period_from: datetime, period_to: datetime, group_by:
 
 
 class _Reader:
-    """One meter's or customer's half hours, days and expected half hours."""
+    """One meter's, customer's or esco's half hours, days and expected half hours."""
 
-    def __init__(self, db: Database, meter: UUID | None, customer: str | None,
-                 direction: str) -> None:
-        self.db, self.meter, self.customer, self.direction = db, meter, customer, direction
-        self.spans: Spans = daily.register_counts(db, meter=meter, customer=customer)
+    def __init__(self, db: Database, key: tuple[str, Any], direction: str) -> None:
+        self.db, self.key, self.direction = db, key, direction
+        self.spans = aggregates.register_spans(db, key)
 
     def half_hours(self, start: datetime, end: datetime
-                   ) -> dict[datetime, tuple[int, set[str], Counts]]:
-        """timestamp → (Wh of all registers, flags, counts without expected)."""
-        found: dict[datetime, tuple[int, set[str], Counts]] = {}
-        for row in intervals.half_hours(self.db, start, end, meter=self.meter,
-                                        customer=self.customer, direction=self.direction):
-            stamp, wh = row["timestamp"], int(row["wh"])
-            total, flags, counts = found.get(stamp, (0, set(), Counts()))
-            names = set(flag_names(row["flags"] or ""))
-            if row["derived"]:
+                   ) -> dict[datetime, tuple[int, set[str], DayTotal]]:
+        """timestamp → (Wh of all registers, flags, their half hours added up)."""
+        found: dict[datetime, tuple[int, set[str], DayTotal]] = {}
+        for stamp, wh, flags, derived in intervals.half_hours(self.db, start, end, self.key,
+                                                              self.direction):
+            total, seen, so_far = found.get(stamp, (0, set(), DayTotal()))
+            names = {name for name in flags.split(",") if name}
+            if derived:
                 names.add(DERIVED_FLAG)
-            found[stamp] = (total + wh, flags | names, counts + _half_hour_counts(wh, names))
+            found[stamp] = (total + wh, seen | names,
+                            so_far + DayTotal.of_half_hour(wh, flags, derived))
         return found
 
-    def days(self, first: date, last: date) -> dict[date, tuple[int, Counts]]:
-        """Day → (usable Wh, counts without expected), from the daily aggregates."""
-        if self.customer is not None:
-            rows = daily.customer_days(self.db, self.customer, self.direction, first, last)
-        else:
-            assert self.meter is not None
-            rows = daily.meter_days(self.db, self.meter, self.direction, first, last)
-        found: dict[date, tuple[int, Counts]] = {}
-        for row in rows:  # a customer's meters: a row each a day
-            counts = Counts(int(row["actual"]), int(row["estimated"]), int(row["invalid"]), 0,
-                            int(row["invalid_wh"]))
-            day, wh = row["day"], int(row["wh"])
-            if day in found:
-                wh, counts = wh + found[day][0], counts + found[day][1]
-            found[day] = (wh, counts)
-        return found
+    def days(self, first: date, last: date) -> dict[date, DayTotal]:
+        """Day → its half hours added up, from the daily aggregates."""
+        return aggregates.day_totals(self.db, self.key, self.direction, first, last)
 
     def expected(self, start: datetime, end: datetime) -> int:
         """Register half hours that should exist in [start, end)."""
-        if len(self.spans) == 1 and self.spans[0][:2] == (None, None):  # a meter: always
+        if len(self.spans) == 1 and self.spans[0][:2] == (None, None):  # a meter or an esco
             return (_slots_before(end) - _slots_before(start)) * self.spans[0][2]
         total = 0
         for valid_from, valid_to, registers in self.spans:
@@ -174,31 +132,19 @@ def _slots_before(moment: datetime) -> int:
 _HALF_HOUR_S = HALF_HOUR.total_seconds()
 
 
-def _half_hour_counts(wh: int, flags: set[str]) -> Counts:
-    if UNUSABLE_FLAGS.intersection(flags):
-        return Counts(invalid=1, invalid_wh=wh)
-    if DERIVED_FLAG in flags:
-        return Counts(estimated=1)
-    return Counts(actual=1)
-
-
-def _usable_wh(wh: int, counts: Counts) -> int:
-    return wh - counts.invalid_wh
-
-
 def _hours(reader: _Reader, period_from: datetime, period_to: datetime) -> list[UsageRow]:
     # London's offsets are whole hours: a UTC hour is a local hour.
-    hours: dict[datetime, tuple[int, set[str], Counts]] = {}
-    for stamp, (wh, flags, counts) in reader.half_hours(period_from, period_to).items():
+    hours: dict[datetime, tuple[set[str], DayTotal]] = {}
+    for stamp, (_, flags, total) in reader.half_hours(period_from, period_to).items():
         hour = stamp.replace(minute=0)
-        total, seen, so_far = hours.get(hour, (0, set(), Counts()))
-        hours[hour] = (total + _usable_wh(wh, counts), seen | flags, so_far + counts)
+        seen, so_far = hours.get(hour, (set(), DayTotal()))
+        hours[hour] = (seen | flags, so_far + total)
     rows = []
-    for hour, (wh, flags, counts) in sorted(hours.items()):
+    for hour, (flags, total) in sorted(hours.items()):
         start, end = max(hour, period_from), min(hour + HOUR, period_to)
-        counts = counts.expecting(reader.expected(start, end))
-        rows.append(UsageRow(start, end, Decimal(wh) / 1000, ",".join(sorted(flags)),
-                             partial=(start, end) != (hour, hour + HOUR), counts=counts))
+        rows.append(UsageRow(start, end, Decimal(total.wh) / 1000, ",".join(sorted(flags)),
+                             partial=(start, end) != (hour, hour + HOUR), total=total,
+                             expected=reader.expected(start, end)))
     return rows
 
 
@@ -212,7 +158,7 @@ def _periods(reader: _Reader, period_from: datetime, period_to: datetime,
     if _utc_start(first_whole) < period_from:
         first_whole += timedelta(days=1)
     last_whole = local_date(period_to) - timedelta(days=1)  # period_to is exclusive
-    days: dict[date, tuple[int, Counts]] = {}
+    days: dict[date, DayTotal] = {}
     if first_whole <= last_whole:
         days = reader.days(first_whole, last_whole)
         cuts = [(period_from, _utc_start(first_whole)),
@@ -221,27 +167,25 @@ def _periods(reader: _Reader, period_from: datetime, period_to: datetime,
         cuts = [(period_from, period_to)]
     for cut_start, cut_end in cuts:
         if cut_start < cut_end:
-            for stamp, (wh, _, counts) in reader.half_hours(cut_start, cut_end).items():
+            for stamp, (_, _, total) in reader.half_hours(cut_start, cut_end).items():
                 day = local_date(stamp)
-                total, so_far = days.get(day, (0, Counts()))
-                days[day] = (total + _usable_wh(wh, counts), so_far + counts)
+                days[day] = days[day] + total if day in days else total
     buckets = days
     if group_by != "day":
         buckets = {}
-        for day, (wh, counts) in days.items():
+        for day, total in days.items():
             start = _period_start(day, group_by)
-            total, so_far = buckets.get(start, (0, Counts()))
-            buckets[start] = (total + wh, so_far + counts)
+            buckets[start] = buckets[start] + total if start in buckets else total
     rows = []
-    for bucket, (wh, counts) in sorted(buckets.items()):
+    for bucket, total in sorted(buckets.items()):
         following = _period_end(bucket, group_by)
         natural_start, natural_end = _utc_start(bucket), _utc_start(following)
         start, end = max(natural_start, period_from), min(natural_end, period_to)
-        counts = counts.expecting(reader.expected(start, end))
         partial = start != natural_start or end != natural_end
         rows.append(UsageRow(start if start != natural_start else _local_start(bucket),
                              end if end != natural_end else _local_start(following),
-                             Decimal(wh) / 1000, partial=partial, counts=counts))
+                             Decimal(total.wh) / 1000, partial=partial, total=total,
+                             expected=reader.expected(start, end)))
     return rows
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flows.db import Database, corrections, customers, intervals
+from flows.db import Database, change_log, corrections, customers
 from flows.views import rebuild as rebuild_module
 from flows.views import update
 from tests.views.helpers import (
@@ -74,7 +74,7 @@ def test_rebuild_equals_the_incremental_views_on_both_engines(db: Database) -> N
     assert summary.rebuilt is not None and summary.rebuilt.registers == 6
     assert summary.rebuilt.half_hours == len(incremental[0])
     assert (_intervals(db), view_days(db)) == incremental
-    assert summary.position == intervals.last_change(db)
+    assert summary.position == change_log.last_change(db)
     # The rebuilt views go on incrementally.
     corrections.correct_profile_value(db, linked_meters_register(db), START + timedelta(hours=30),
                                       40_000)
@@ -93,7 +93,7 @@ def test_an_interrupted_rebuild_is_built_again_by_the_next_update(
     update(db)
     expected = _intervals(db), view_days(db)
     monkeypatch.setattr(rebuild_module, "METERS_PER_GROUP", 1)
-    real_group_parts = rebuild_module._group_parts
+    real_rebuild_group = rebuild_module._rebuild_group
     groups = 0
 
     def parts_then_fail(*args: Any) -> Any:
@@ -101,13 +101,13 @@ def test_an_interrupted_rebuild_is_built_again_by_the_next_update(
         groups += 1
         if groups == 2:
             raise RuntimeError("killed")
-        return real_group_parts(*args)
+        return real_rebuild_group(*args)
 
-    monkeypatch.setattr(rebuild_module, "_group_parts", parts_then_fail)
+    monkeypatch.setattr(rebuild_module, "_rebuild_group", parts_then_fail)
     with pytest.raises(RuntimeError, match="killed"):
         update(db, rebuild=True)
     assert view_days(db) != expected[1]  # half built
-    monkeypatch.setattr(rebuild_module, "_group_parts", real_group_parts)
+    monkeypatch.setattr(rebuild_module, "_rebuild_group", real_rebuild_group)
 
     summary = update(db)
 

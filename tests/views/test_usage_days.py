@@ -10,13 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
-import pytest
 from click.testing import CliRunner
 
 from flows.cli import main as cli
 from flows.db import Database, connect, corrections, customers, migrate, registry
-from flows.views import ViewsError, update, usage
-from flows.views.usage import Counts
+from flows.views import update, usage
+from flows.views.rules import DayTotal
 from tests.views.helpers import (
     HALF_HOUR,
     LONDON,
@@ -63,9 +62,9 @@ def _assert_quality_of_every_day(db: Database, meter_days: dict) -> None:  # typ
             missing = expected - actual - estimated - invalid
             quality = ("incomplete" if missing or invalid else
                        "estimated" if estimated else "actual")
-            assert row.counts == Counts(actual, estimated, invalid, expected, invalid_wh)
-            assert (row.counts.missing, row.quality, row.kwh) == (missing, quality,
-                                                                  Decimal(wh) / 1000)
+            assert (row.total, row.expected) == (
+                DayTotal(wh, actual, estimated, invalid, invalid_wh), expected)
+            assert (row.missing, row.quality, row.kwh) == (missing, quality, Decimal(wh) / 1000)
 
 
 def test_days_and_their_counts_follow_every_kind_of_change(db: Database) -> None:
@@ -125,11 +124,13 @@ def test_quality_and_counts_of_each_day(db: Database) -> None:
                  group_by="day")
     by_day = {row.start.date(): row for row in rows}
     # Register B of the twin-element meter has no values at all: half of every day is missing.
-    assert by_day[date(2025, 6, 2)].counts == Counts(actual=48, expected=96)
+    assert (by_day[date(2025, 6, 2)].total.actual, by_day[date(2025, 6, 2)].expected) == (48, 96)
     assert by_day[date(2025, 6, 2)].quality == "incomplete"
-    assert by_day[date(2025, 6, 3)].counts == Counts(actual=44, estimated=4, expected=96)
+    day3_total = by_day[date(2025, 6, 3)].total
+    assert day3_total is not None and (day3_total.actual, day3_total.estimated,
+                                       by_day[date(2025, 6, 3)].expected) == (44, 4, 96)
     spiky = by_day[date(2025, 6, 4)]
-    assert spiky.counts is not None and (spiky.counts.invalid, spiky.counts.actual) == (2, 46)
+    assert spiky.total is not None and (spiky.total.invalid, spiky.total.actual) == (2, 46)
     # The spike and the reversal are kept apart, not dropped: together they are the two half
     # hours' true 200 Wh, and the day's usage plus them is the register's advance.
     assert spiky.invalid_kwh == Decimal("0.2")
@@ -148,13 +149,13 @@ def test_quality_of_a_complete_single_register_day(tmp_path: Path) -> None:
     days = usage(db, meter_id=_meter(db, "EMLS"), period_from=first,
                  period_to=first + timedelta(days=2, hours=1), group_by="day")
     autumn, next_day = days
-    assert (autumn.counts, autumn.quality, autumn.kwh) == (
-        Counts(actual=50, expected=50), "actual", Decimal("0.5"))
+    assert (autumn.total, autumn.expected, autumn.quality, autumn.kwh) == (
+        DayTotal(wh=500, actual=50), 50, "actual", Decimal("0.5"))
     assert next_day.quality == "incomplete" and not next_day.partial  # its last half hour is missing
     month = usage(db, meter_id=_meter(db, "EMLS"), period_from=first,
                   period_to=first + timedelta(days=2, hours=1), group_by="month")
-    assert [(row.partial, row.counts) for row in month] == [
-        (True, Counts(actual=97, expected=98))]
+    assert [(row.partial, row.total, row.expected) for row in month] == [
+        (True, DayTotal(wh=970, actual=97), 98)]
 
 
 def test_day_reads_come_from_the_aggregates_not_the_half_hours(db: Database) -> None:
@@ -169,12 +170,12 @@ def test_day_reads_come_from_the_aggregates_not_the_half_hours(db: Database) -> 
              for direction in ("import", "export")
              for who in ({"meter_id": _meter(db)}, {"customer_id": "C0"})]
     before = [usage(db, group_by=g, direction=d, **who, **period) for g, d, who in reads]
-    assert all(before) and before[0][0].counts is not None
+    assert all(before) and before[0][0].total is not None
     db.execute("DELETE FROM register_interval_hh")
     assert [usage(db, group_by=g, direction=d, **who, **period) for g, d, who in reads] == before
 
 
-def test_rebuild_builds_the_same_views_and_old_stores_ask_for_it(tmp_path: Path) -> None:
+def test_rebuild_builds_the_same_views_and_old_engine_state_goes(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'flows.db'}"
     db = connect(url)
     migrate(db)
@@ -185,11 +186,17 @@ def test_rebuild_builds_the_same_views_and_old_stores_ask_for_it(tmp_path: Path)
     result = CliRunner().invoke(cli, ["views", "rebuild", "--database", url])
     assert result.exit_code == 0, result.output
     assert view_days(db) == built == recomputed_days(db)
-    # A store of another shape (an older Flows) is refused with the way out.
-    db.execute("UPDATE ivm_stores SET shape = '[]' WHERE name = 'views'")
-    with pytest.raises(ViewsError, match="flows views rebuild"):
-        update(db)
-    assert CliRunner().invoke(cli, ["views", "rebuild", "--database", url]).exit_code == 0
+    # The engine state an older Flows kept for the views goes when the feeder opens.
+    db.execute("CREATE TABLE ivm_stores (name TEXT PRIMARY KEY, shape TEXT, version INTEGER)")
+    db.execute("INSERT INTO ivm_stores VALUES ('views', '[]', 0), ('mine', '[]', 0)")
+    db.execute("CREATE TABLE views__parts (value TEXT)")
+    db.execute("CREATE TABLE views__group_reduce_flatten__groups (value TEXT)")
+    db.execute("CREATE TABLE views_kept (value TEXT)")  # not the engine's: kept
+    update(db)
+    tables = {row["name"] for row in db.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert not {name for name in tables if name.startswith("views__")}
+    assert "views_kept" in tables and "views_position" in tables
+    assert [row["name"] for row in db.query("SELECT name FROM ivm_stores")] == ["mine"]
     assert view_days(db) == built
 
 

@@ -25,7 +25,8 @@ from flows.db import Database, connect, corrections, migrate
 from flows.devtools.postgres import TemporaryCluster
 from flows.devtools.processes import FLOWS_COMMAND
 from flows.views import ViewsError, follow, update, usage
-from flows.views.feeder import open_views
+from flows.views.feeder import feeder_connection
+from flows.views.store.position import views_position
 from tests.views.helpers import (
     HALF_HOUR,
     LONDON,
@@ -258,7 +259,7 @@ def check_conservation(db: Database) -> None:
 def test_one_feeder_at_a_time(tmp_path: Path) -> None:
     db = connect(f"sqlite:///{tmp_path / 'f.db'}")
     migrate(db)
-    with open_views(db), pytest.raises(ViewsError, match="another process"):
+    with feeder_connection(db), pytest.raises(ViewsError, match="another process"):
         update(db)
 
 
@@ -413,8 +414,7 @@ def test_a_feeder_killed_at_random_points_applies_every_change_once(tmp_path: Pa
             process.send_signal(signal.SIGKILL)
             process.wait()
             kills += 1
-        with open_views(db) as views:
-            positions.append(views.position())
+        positions.append(views_position(db))
         assert positions[-1] >= positions[-2]  # committed batches stay committed
     moved_between_kills = sum(1 for before, after in itertools.pairwise(positions) if before < after)
     assert moved_between_kills >= 10, positions

@@ -1,4 +1,5 @@
-"""Consecutive values of registers, what the views compute half hours from: each register's
+"""Register values by source (profile log, import reads, export reads) and consecutive values
+of registers, what the views compute half hours from: each register's
 values of a range with the last usable one before it and the first usable one after it (the
 neighbours a changed value forms its pairs with), for many registers in one query.
 
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from flows.db.connection import Database, query_in, query_in_rows
+from flows.meterdata import HALF_HOUR
 
 # Profile values at :00 or :30 (others are off-grid: the meter's clock was off).
 ON_GRID_SQL = {
@@ -134,11 +136,11 @@ def _values_between(db: Database, source: str, register: UUID, first: datetime, 
 
 def _on_grid(stamp: datetime) -> bool:
     """On the half-hour grid, whatever time zone the value comes in."""
-    return (stamp - _EPOCH) % _HALF_HOUR == _ZERO
+    return (stamp - _EPOCH) % HALF_HOUR == _ZERO
 
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-_HALF_HOUR, _ZERO = timedelta(minutes=30), timedelta()
+_ZERO = timedelta()
 
 
 def usable_bounds_many(db: Database, source: str, registers: Sequence[UUID], first: datetime,

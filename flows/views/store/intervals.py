@@ -1,114 +1,17 @@
-"""What the views read and write in the Flows schema: the change log of register values
-(``register_value_changes``) and the views' half-hourly intervals (``register_interval_hh``);
-consecutive values are `flows.db.consecutive`'s. Writes run in the views' iteration
-transaction (on its connection)."""
+"""The views' half-hourly intervals (``register_interval_hh``): what the feeder holds and
+writes (in its batch's transaction), and what readers ask of them."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import psycopg
-
-from flows.db.connection import (
-    Database,
-    UnavailableError,
-    id_text,
-    iso_time,
-    query_in,
-    query_in_rows,
-    sqlite_slot_time,
-)
-
-# The change log -------------------------------------------------------------------------------
-
-
-@dataclass
-class ChangeBatch:
-    """Up to a limit of logged changes after a change number, summed up for the views: per
-    (source, register) the earliest and latest changed timestamp (source "meter": a meter
-    whose registers or links changed, its id in place of the register)."""
-
-    changes: int
-    last: int  # the number of the batch's last change
-    windows: dict[tuple[str, UUID], tuple[datetime, datetime]]
-
-
-def change_batch(db: Database, after: int, limit: int) -> ChangeBatch:
-    """The next ``limit`` logged changes after change number ``after``, summed up in SQL
-    (one row per source and register, not one per change)."""
-    rows = db.query(
-        "SELECT source, register_id, min(timestamp) AS first_at, max(timestamp) AS last_at, "
-        "count(*) AS changes, max(seq) AS last_seq FROM (SELECT seq, source, register_id, "
-        "timestamp FROM register_value_changes WHERE seq > :after ORDER BY seq LIMIT :limit) "
-        "AS batch GROUP BY source, register_id", {"after": after, "limit": limit})
-    return ChangeBatch(
-        changes=sum(int(row["changes"]) for row in rows),
-        last=max((int(row["last_seq"]) for row in rows), default=after),
-        windows={(row["source"], row["register_id"]): (row["first_at"], row["last_at"])
-                 for row in rows})
-
-
-NOTIFY_CHANNEL = "flows_register_changes"  # notified by the change-log trigger (PostgreSQL)
-
-
-@contextlib.contextmanager
-def change_listener(db: Database) -> Iterator[Callable[[float], bool]]:
-    """A function that waits up to N seconds and tells whether changes were logged meanwhile:
-    on PostgreSQL woken by the change-log trigger's NOTIFY, on SQLite it only sleeps."""
-    if db.engine != "postgres":
-        def sleep(seconds: float) -> bool:
-            time.sleep(seconds)
-            return False
-        yield sleep
-        return
-    try:
-        conn = psycopg.connect(db.url, autocommit=True)
-        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-    except psycopg.OperationalError as error:
-        raise UnavailableError(f"cannot listen for changes: {error}") from None
-
-    def wait(seconds: float) -> bool:
-        try:
-            return any(True for _ in conn.notifies(timeout=seconds, stop_after=1))
-        except psycopg.OperationalError as error:  # the server restarted or the link broke
-            raise UnavailableError(f"lost the change listener: {error}") from None
-
-    with conn:
-        yield wait
-
-
-def write_position(db: Database, feed: str, position: int) -> None:
-    """How far the views have applied ``feed`` (in the views' iteration transaction)."""
-    db.execute("INSERT INTO views_position (feed, position) VALUES (:feed, :position) "
-               "ON CONFLICT (feed) DO UPDATE SET position = excluded.position",
-               {"feed": feed, "position": position})
-
-
-def views_position(db: Database, feed: str = "register_value_changes") -> int:
-    """The last change the views have applied (0: none yet)."""
-    rows = db.query("SELECT position FROM views_position WHERE feed = :feed", {"feed": feed})
-    return int(rows[0]["position"]) if rows else 0
-
-
-def interval_count(db: Database) -> int:
-    """How many half hours the views hold (both directions)."""
-    return int(db.query("SELECT count(*) AS n FROM register_interval_hh")[0]["n"])
-
-
-def last_change(db: Database) -> int:
-    """The number of the newest logged change (0: none)."""
-    return int(db.query("SELECT coalesce(max(seq), 0) AS n FROM register_value_changes")[0]["n"])
-
-
-# The views' tables ----------------------------------------------------------------------------
+from flows.db import Database
+from flows.db.connection import id_text, iso_time, query_in, query_in_rows, sqlite_slot_time
 
 
 def interval_ranges(db: Database, registers: Iterable[UUID]
@@ -124,6 +27,11 @@ def interval_ranges(db: Database, registers: Iterable[UUID]
     return {(row["register_id"], direction): (row[f"{direction}_min"], row[f"{direction}_max"])
             for row in rows for direction in ("import", "export")
             if row[f"{direction}_min"] is not None}
+
+
+def interval_count(db: Database) -> int:
+    """How many half hours the views hold (both directions)."""
+    return int(db.query("SELECT count(*) AS n FROM register_interval_hh")[0]["n"])
 
 
 HeldInterval = tuple[int, str, bool]  # (Wh, flags, derived)
@@ -210,26 +118,32 @@ def kwh_text(wh: int) -> str:
     return f"{sign}{whole}.{fraction:03d}"
 
 
-def half_hours(db: Database, start: datetime, end: datetime, *, meter: UUID | None = None,
-               customer: str | None = None, direction: str = "import") -> list[dict[str, Any]]:
-    """Intervals of a meter's registers, or of a customer's meters while linked, in
-    [start, end) by time: timestamp, wh, flags, derived."""
-    params = {"start": start, "end": end, "meter": meter, "customer": customer,
-              "direction": direction}
-    # CROSS JOIN: SQLite then reads in this order (registers, then their intervals by the
-    # (register_id, direction, timestamp) key) instead of scanning every interval.
-    if customer is None:
-        source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM meter_registers r "
-                  "CROSS JOIN register_interval_hh i WHERE r.meter_id = :meter "
-                  "AND i.register_id = r.register_id")
-    else:
-        source = ("SELECT i.timestamp, i.wh, i.flags, i.derived FROM customer_meters c "
-                  "CROSS JOIN meter_registers r CROSS JOIN register_interval_hh i "
-                  "WHERE c.customer_id = :customer AND r.meter_id = c.meter_id "
-                  "AND i.register_id = r.register_id AND c.valid_from <= i.timestamp "
-                  "AND (c.valid_to IS NULL OR i.timestamp < c.valid_to)")
-    return db.query(f"{source} AND i.direction = :direction AND i.timestamp >= :start "
-                    "AND i.timestamp < :end ORDER BY i.timestamp", params)
+# Who the half hours are read for: a meter's registers, a customer's meters while linked, or an
+# esco's meters. CROSS JOIN: SQLite then reads in this order (registers, then their intervals
+# by the (register_id, direction, timestamp) key) instead of scanning every interval.
+_HALF_HOURS_OF = {
+    "meter_id": "FROM meter_registers r CROSS JOIN register_interval_hh i "
+                "WHERE r.meter_id = :key AND i.register_id = r.register_id",
+    "customer_id": "FROM customer_meters c CROSS JOIN meter_registers r CROSS JOIN "
+                   "register_interval_hh i WHERE c.customer_id = :key AND r.meter_id = c.meter_id "
+                   "AND i.register_id = r.register_id AND c.valid_from <= i.timestamp "
+                   "AND (c.valid_to IS NULL OR i.timestamp < c.valid_to)",
+    "esco": "FROM meter_registry m CROSS JOIN meter_registers r CROSS JOIN register_interval_hh i "
+            "WHERE m.esco = :key AND r.meter_id = m.id AND i.register_id = r.register_id",
+}
+
+
+def half_hours(db: Database, start: datetime, end: datetime, key: tuple[str, Any],
+               direction: str = "import") -> list[tuple[datetime, int, str, bool]]:
+    """Intervals in [start, end) of ``key`` (("meter_id", id), ("customer_id", id) or
+    ("esco", id)), by time: (timestamp, Wh, flags, derived)."""
+    column, value = key
+    rows = db.query_rows(f"SELECT i.timestamp, i.wh, i.flags, i.derived {_HALF_HOURS_OF[column]} "
+                         "AND i.direction = :direction AND i.timestamp >= :start "
+                         "AND i.timestamp < :end ORDER BY i.timestamp",
+                         {"start": start, "end": end, "key": value, "direction": direction},
+                         times=(0,))
+    return [(stamp, int(wh), flags or "", bool(derived)) for stamp, wh, flags, derived in rows]
 
 
 def latest_interval(db: Database, meter: UUID) -> datetime | None:

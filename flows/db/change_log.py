@@ -1,0 +1,86 @@
+"""The change log of register values (``register_value_changes``): every insert, update and
+delete of a profile value, register read or export read, and every change to a meter's
+registers, customer links or esco (source ``meter``, the meter's id in ``register_id``),
+numbered in commit order by triggers. The views read it after their position."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import psycopg
+
+from flows.db.connection import Database, UnavailableError
+
+REGISTRY_SOURCE = "meter"  # a change to a meter's registers, links or esco; register_id is the meter
+NOTIFY_CHANNEL = "flows_register_changes"  # notified by the change-log trigger (PostgreSQL)
+
+
+@dataclass
+class ChangeBatch:
+    """Up to a limit of logged changes after a change number, summed up for the views: per
+    (source, register) the earliest and latest changed timestamp (source "meter": a meter
+    whose registers, links or esco changed, its id in place of the register)."""
+
+    changes: int
+    last: int  # the number of the batch's last change
+    windows: dict[tuple[str, UUID], tuple[datetime, datetime]]
+
+    def changed_meters(self) -> set[UUID]:
+        """The meters whose registers, customer links or esco changed."""
+        return {key for source, key in self.windows if source == REGISTRY_SOURCE}
+
+    def value_windows(self) -> dict[tuple[str, UUID], tuple[datetime, datetime]]:
+        """(source, register) → the earliest and latest changed value."""
+        return {key: window for key, window in self.windows.items()
+                if key[0] != REGISTRY_SOURCE}
+
+
+def change_batch(db: Database, after: int, limit: int) -> ChangeBatch:
+    """The next ``limit`` logged changes after change number ``after``, summed up in SQL
+    (one row per source and register, not one per change)."""
+    rows = db.query(
+        "SELECT source, register_id, min(timestamp) AS first_at, max(timestamp) AS last_at, "
+        "count(*) AS changes, max(seq) AS last_seq FROM (SELECT seq, source, register_id, "
+        "timestamp FROM register_value_changes WHERE seq > :after ORDER BY seq LIMIT :limit) "
+        "AS batch GROUP BY source, register_id", {"after": after, "limit": limit})
+    return ChangeBatch(
+        changes=sum(int(row["changes"]) for row in rows),
+        last=max((int(row["last_seq"]) for row in rows), default=after),
+        windows={(row["source"], row["register_id"]): (row["first_at"], row["last_at"])
+                 for row in rows})
+
+
+def last_change(db: Database) -> int:
+    """The number of the newest logged change (0: none)."""
+    return int(db.query("SELECT coalesce(max(seq), 0) AS n FROM register_value_changes")[0]["n"])
+
+
+@contextlib.contextmanager
+def change_listener(db: Database) -> Iterator[Callable[[float], bool]]:
+    """A function that waits up to N seconds and tells whether changes were logged meanwhile:
+    on PostgreSQL woken by the change-log trigger's NOTIFY, on SQLite it only sleeps."""
+    if db.engine != "postgres":
+        def sleep(seconds: float) -> bool:
+            time.sleep(seconds)
+            return False
+        yield sleep
+        return
+    try:
+        conn = psycopg.connect(db.url, autocommit=True)
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    except psycopg.OperationalError as error:
+        raise UnavailableError(f"cannot listen for changes: {error}") from None
+
+    def wait(seconds: float) -> bool:
+        try:
+            return any(True for _ in conn.notifies(timeout=seconds, stop_after=1))
+        except psycopg.OperationalError as error:  # the server restarted or the link broke
+            raise UnavailableError(f"lost the change listener: {error}") from None
+
+    with conn:
+        yield wait

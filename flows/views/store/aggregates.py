@@ -1,0 +1,190 @@
+"""The views' daily aggregates, each one GROUP BY, refreshed for the touched days only (as
+TimescaleDB's continuous aggregates re-materialise their invalidated buckets): the rows of
+the touched keys and days are deleted and computed again from ``register_interval_hh`` in
+the feeder's batch transaction.
+
+- ``usage_meter_daily``: per meter, direction and local day, whoever the customer (with the
+  meter's esco, so a meter moving to another esco refreshes both escos' days);
+- ``usage_customer_daily``: per customer, meter, direction and local day, while linked;
+- ``usage_esco_daily``: per esco, direction and local day, with how many meters reported;
+  from the meter days.
+
+Each row holds a `DayTotal` (`TOTAL_COLUMNS`). A new daily view is one more `Aggregate` in
+`AGGREGATES` (see docs/architecture.md, "How to add a view").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from flows.db import Database
+from flows.db.connection import execute_in, query_in
+from flows.views.days import day_runs
+from flows.views.rules import TOTAL_COLUMNS, DayTotal, day_total_sql, quality_sql
+
+RUN_DAYS = 62  # days refreshed by one statement
+_TOTALS = ", ".join(TOTAL_COLUMNS)
+_SUMS = day_total_sql("wh", "quality")
+_QUALITY = quality_sql("i.flags", "i.derived")
+# A register's half hours of the local days from :first to :last (local_days holds each day's
+# bounds in UTC on both engines), read by the (register_id, direction, timestamp) key.
+_HALF_HOURS = ("CROSS JOIN local_days d CROSS JOIN register_interval_hh i "
+               "WHERE d.day >= :first AND d.day <= :last AND i.register_id = r.register_id "
+               "AND i.direction IN ('import', 'export') AND i.timestamp >= d.start_utc "
+               "AND i.timestamp < d.end_utc")
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A daily view: its table, the key its touched rows are found by (``meter_id`` or
+    ``esco``), and the SELECT computing its rows of the keys in ``{values}`` and the days
+    from :first to :last, in the table's column order (``columns``)."""
+
+    table: str
+    key: str
+    columns: str
+    select: str
+
+
+METER_DAYS = Aggregate(
+    "usage_meter_daily", "meter_id", f"meter_id, direction, day, {_TOTALS}, esco",
+    f"SELECT meter_id, direction, day, {_SUMS}, esco FROM (SELECT r.meter_id, i.direction, "
+    f"d.day, i.wh, {_QUALITY} AS quality, (SELECT m.esco FROM meter_registry m "
+    f"WHERE m.id = r.meter_id) AS esco FROM meter_registers r {_HALF_HOURS} "
+    "AND r.meter_id IN ({values})) AS half_hours GROUP BY meter_id, direction, day, esco")
+CUSTOMER_DAYS = Aggregate(
+    "usage_customer_daily", "meter_id", f"customer_id, meter_id, direction, day, {_TOTALS}",
+    f"SELECT customer_id, meter_id, direction, day, {_SUMS} FROM (SELECT c.customer_id, "
+    f"c.meter_id, i.direction, d.day, i.wh, {_QUALITY} AS quality FROM meter_registers r "
+    f"CROSS JOIN customer_meters c {_HALF_HOURS} AND r.meter_id IN ({{values}}) "
+    "AND c.meter_id = r.meter_id AND d.end_utc > c.valid_from "
+    "AND (c.valid_to IS NULL OR d.start_utc < c.valid_to) AND i.timestamp >= c.valid_from "
+    "AND (c.valid_to IS NULL OR i.timestamp < c.valid_to)) AS half_hours "
+    "GROUP BY customer_id, meter_id, direction, day")
+ESCO_DAYS = Aggregate(
+    "usage_esco_daily", "esco", f"esco, direction, day, {_TOTALS}, meters",
+    f"SELECT esco, direction, day, {', '.join(f'sum({c})' for c in TOTAL_COLUMNS)}, count(*) "
+    "FROM usage_meter_daily WHERE esco IN ({values}) AND day >= :first AND day <= :last "
+    "GROUP BY esco, direction, day")
+# Refreshed in this order: those keyed by meter from the intervals, then those keyed by esco
+# from the meter days.
+AGGREGATES = (METER_DAYS, CUSTOMER_DAYS, ESCO_DAYS)
+
+
+def refresh(db: Database, touched: dict[UUID, set[date]]) -> int:
+    """Compute again every aggregate's rows of these meters' days (and of their escos' days,
+    before and after: a meter that moved leaves one and joins another); the rows written."""
+    written = 0
+    escos: dict[Any, set[date]] = {}
+    for first, last, meters in _runs(touched):
+        bounds = {"first": first, "last": last}
+        for esco in _escos(db, meters, bounds):
+            escos.setdefault(esco, set()).update(_days(first, last))
+        written += sum(_refresh(db, aggregate, meters, bounds)
+                       for aggregate in AGGREGATES if aggregate.key == "meter_id")
+    for first, last, keys in _runs(escos):
+        written += sum(_refresh(db, aggregate, keys, {"first": first, "last": last})
+                       for aggregate in AGGREGATES if aggregate.key == "esco")
+    return written
+
+
+def _refresh(db: Database, aggregate: Aggregate, keys: list[Any], bounds: dict[str, date]
+             ) -> int:
+    execute_in(db, f"DELETE FROM {aggregate.table} WHERE {aggregate.key} IN ({{values}}) "
+                   "AND day >= :first AND day <= :last", keys, params=bounds)
+    return execute_in(db, f"INSERT INTO {aggregate.table} ({aggregate.columns}) "
+                          f"{aggregate.select}", keys, params=bounds)
+
+
+def _escos(db: Database, meters: list[UUID], bounds: dict[str, date]) -> set[Any]:
+    """The escos these meters' days count in: as held, and as the registry says now."""
+    held = query_in(db, "SELECT DISTINCT esco FROM usage_meter_daily WHERE meter_id IN "
+                        "({values}) AND day >= :first AND day <= :last AND esco IS NOT NULL",
+                    meters, params=bounds)
+    now = query_in(db, "SELECT DISTINCT esco FROM meter_registry WHERE id IN ({values}) "
+                       "AND esco IS NOT NULL", meters)
+    return {row["esco"] for row in held} | {row["esco"] for row in now}
+
+
+def _days(first: date, last: date) -> set[date]:
+    return {date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1)}
+
+
+def _runs(touched: dict[Any, set[date]]) -> Iterator[tuple[date, date, list[Any]]]:
+    """(first, last, keys): the keys with the same run of days (a fleet's sync: every meter's
+    today), runs at most `RUN_DAYS` long."""
+    same_days: dict[tuple[date, date], list[Any]] = {}
+    for key, days in touched.items():
+        for first, last in day_runs(days, RUN_DAYS):
+            same_days.setdefault((first, last), []).append(key)
+    for (first, last), keys in sorted(same_days.items()):
+        yield first, last, keys
+
+
+def held_days(db: Database, meters: Iterable[UUID]) -> dict[UUID, set[date]]:
+    """Each meter's days in ``usage_meter_daily`` (what a registry change may remove)."""
+    found: dict[UUID, set[date]] = {}
+    for row in query_in(db, "SELECT meter_id, day FROM usage_meter_daily "
+                            "WHERE meter_id IN ({values})", meters):
+        found.setdefault(row["meter_id"], set()).add(row["day"])
+    return found
+
+
+def clear(db: Database) -> None:
+    """Empty every table the views write (before they are built again from the tables)."""
+    tables = ("register_interval_hh", *(aggregate.table for aggregate in AGGREGATES),
+              "views_position")
+    if db.engine == "postgres":  # millions of rows: TRUNCATE, not a row-by-row DELETE
+        db.execute(f"TRUNCATE {', '.join(tables)}")
+        return
+    for table in tables:
+        db.execute(f"DELETE FROM {table}")
+
+
+# Reading -------------------------------------------------------------------------------------
+
+Key = tuple[str, Any]  # ("meter_id", id), ("customer_id", id) or ("esco", id)
+_TABLE_OF = {"meter_id": "usage_meter_daily", "customer_id": "usage_customer_daily",
+             "esco": "usage_esco_daily"}
+
+
+Spans = list[tuple[datetime | None, datetime | None, int]]  # (from, to, registers)
+
+
+def register_spans(db: Database, key: Key) -> Spans:
+    """(from, to, registers), for the half hours expected: a meter's registers at any time; an
+    esco's meters' registers (its meters now); for each of a customer's links the linked
+    meter's registers while linked."""
+    column, value = key
+    if column == "customer_id":
+        rows = db.query(
+            "SELECT c.valid_from, c.valid_to, (SELECT count(*) FROM meter_registers r "
+            "WHERE r.meter_id = c.meter_id) AS n FROM customer_meters c "
+            "WHERE c.customer_id = :key", {"key": value})
+        return [(row["valid_from"], row["valid_to"], int(row["n"])) for row in rows]
+    sql = ("SELECT count(*) AS n FROM meter_registers WHERE meter_id = :key"
+           if column == "meter_id" else
+           "SELECT count(*) AS n FROM meter_registers r JOIN meter_registry m "
+           "ON m.id = r.meter_id WHERE m.esco = :key")
+    return [(None, None, int(db.query(sql, {"key": value})[0]["n"]))]
+
+
+def day_totals(db: Database, key: Key, direction: str, first: date, last: date
+               ) -> dict[date, DayTotal]:
+    """The days from ``first`` to ``last`` (inclusive) that have half hours, of a meter, a
+    customer (their meters' rows added up) or an esco."""
+    column, value = key
+    rows = db.query_rows(
+        f"SELECT day, {_TOTALS} FROM {_TABLE_OF[column]} WHERE {column} = :key "
+        "AND direction = :direction AND day >= :first AND day <= :last",
+        {"key": value, "direction": direction, "first": first, "last": last})
+    found: dict[date, DayTotal] = {}
+    for day, *totals in rows:
+        day = date.fromisoformat(day) if isinstance(day, str) else day
+        total = DayTotal(*(int(value) for value in totals))
+        found[day] = found[day] + total if day in found else total
+    return found
