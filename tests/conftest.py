@@ -92,6 +92,14 @@ def migrated_postgres_url(postgres_server_url: str, migrated_template: str) -> I
         yield _database_url(postgres_server_url, name)
 
 
+@pytest.fixture(scope="module")
+def migrated_postgres_url_module(postgres_server_url: str, migrated_template: str
+                                 ) -> Iterator[str]:
+    """`migrated_postgres_url` shared by a module's tests (each keeping to its own rows)."""
+    with _throwaway_database(postgres_server_url, "flows_module", migrated_template) as name:
+        yield _database_url(postgres_server_url, name)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":

@@ -8,6 +8,7 @@ table names; nothing else.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "meters": {"emop", FACTS},
     "mediator": {"emop", "db", FACTS},
     "collect": {"mediator", "db", FACTS},
-    "views": {"ivm", "db", FACTS},
+    "views": {"db", FACTS},
     "api": {"views", "db", "mediator", FACTS},
 }
 ANYTHING = {"cli", "devtools"}
@@ -107,6 +108,7 @@ def test_a_sideways_import_is_caught() -> None:
         ("flows.emop.records", "from ..db import connect", False),
         ("flows.eventloop", "import click", False),
         ("flows.ivm.graph", "from flows import eventloop", False),
+        ("flows.views.feeder", "import flows.ivm as st", False),
     ]
     assert violations(sideways) == [
         "flows.views.cli: imports flows.collect.logs (views → collect)",
@@ -115,12 +117,13 @@ def test_a_sideways_import_is_caught() -> None:
         "flows.emop.records: imports flows.db (emop → db)",
         "flows.eventloop: imports click (plumbing imports no CLI library)",
         "flows.ivm.graph: imports flows.eventloop (ivm → plumbing)",
+        "flows.views.feeder: imports flows.ivm (views → ivm)",
     ]
 
 
 def test_what_the_table_allows_passes() -> None:
     allowed = [
-        ("flows.views.query", "import flows.ivm as st\nfrom flows.meterdata import HALF_HOUR", False),
+        ("flows.views.rules", "from flows.meterdata import HALF_HOUR", False),
         ("flows.collect.cli", "from flows import eventloop\nfrom flows.logs import configure_logging",
          False),
         ("flows.cli", "from flows.collect.cli import sync\nfrom flows.api import create_app", True),
@@ -150,3 +153,36 @@ def test_no_import_cycle_inside_ivm() -> None:
         if name not in done:
             visit(name, [name])
     assert cycles == []
+
+
+# SQL lives in flows.db (the Flows schema), flows.ivm (its own stores) and the views' table
+# module (their own tables): a statement anywhere else is a second home for it.
+SQL_HOMES = ("flows.db", "flows.ivm", "flows.views.store")
+SQL_STATEMENT = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET|"
+                           r"CREATE\s+(TABLE|INDEX|VIEW)|DROP\s+TABLE|TRUNCATE\s+\w)")
+
+
+def sql_outside_its_homes(sources: Iterable[tuple[str, str, bool]]) -> list[str]:
+    """``module: line N`` for every string literal holding SQL outside `SQL_HOMES`."""
+    found = []
+    for module, source, _ in sources:
+        if module.startswith(SQL_HOMES):
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and SQL_STATEMENT.search(node.value)):
+                found.append(f"{module}: line {node.lineno}")
+    return found
+
+
+def test_sql_only_in_db_ivm_and_the_views_tables() -> None:
+    assert sql_outside_its_homes(flows_sources()) == []
+
+
+def test_sql_elsewhere_is_caught() -> None:
+    assert sql_outside_its_homes([
+        ("flows.api.app", 'x = 1\nq = "SELECT 1 AS ready"', False),
+        ("flows.views.rebuild", 'q = ("SELECT DISTINCT meter_id FROM meter_registers "\n"ORDER BY 1")', False),
+        ("flows.views.store.aggregates", 'q = "DELETE FROM usage_meter_daily"', False),
+        ("flows.api.dashboard", '"""Select a meter to see its usage."""', False),
+    ]) == ["flows.api.app: line 2", "flows.views.rebuild: line 1"]

@@ -294,7 +294,7 @@ def _api_routes() -> APIRouter:
         """Readiness (no key): the database answers."""
         try:
             with connect(request.app.state.database_url) as db:
-                db.query("SELECT 1 AS ready")
+                db.ping()
         except DatabaseError as error:
             return PlainTextResponse(f"database unavailable: {error}\n", status_code=503)
         return PlainTextResponse("ready\n")

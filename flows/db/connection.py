@@ -362,6 +362,10 @@ class Database:
             raise InvalidValueError("advisory locks are a PostgreSQL feature")
         return bool(self.query("SELECT pg_try_advisory_lock(:key) AS ok", {"key": key})[0]["ok"])
 
+    def ping(self) -> None:
+        """Ask the database for nothing: `UnavailableError` unless it answers."""
+        self.query("SELECT 1 AS ready")
+
     def close(self) -> None:
         self.raw.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -137,7 +138,8 @@ def meter_id(db: Database, serial: str) -> UUID:
 
 def register_id(db: Database, serial: str, element: str = "A") -> UUID:
     """The register of one element of the meter with ``serial``."""
-    rows = db.query("SELECT register_id FROM meter_registers WHERE meter_id = :m AND element = :e",
+    rows = db.query("SELECT register_id FROM meter_registers WHERE meter_id = :m AND element = :e "
+                    "ORDER BY status = 'enabled' DESC, start_time DESC",
                     {"m": meter_id(db, serial), "e": element})
     if not rows:
         raise NotFoundError(f"meter {serial} has no element {element} register")
@@ -150,6 +152,22 @@ def enabled_registers(db: Database, meter: UUID) -> dict[str, UUID]:
     return {row["element"]: row["register_id"] for row in db.query(
         "SELECT element, register_id FROM meter_registers WHERE meter_id = :m AND status = 'enabled'",
         {"m": meter})}
+
+
+def replace_register(db: Database, serial: str, element: str = "A") -> UUID:
+    """The meter's register of ``element`` replaced (a new physical register): the old one is
+    kept with status ``replaced`` (its history stays the meter's), a new one enabled. The new
+    register's id."""
+    meter, new = meter_id(db, serial), uuid4()
+    with db.transaction():
+        replaced = db.execute("UPDATE meter_registers SET status = 'replaced', end_time = :now "
+                              "WHERE meter_id = :m AND element = :e AND status = 'enabled'",
+                              {"m": meter, "e": element, "now": datetime.now(UTC)})
+        if not replaced:
+            raise NotFoundError(f"meter {serial} has no enabled element {element} register")
+        db.execute("INSERT INTO meter_registers (register_id, meter_id, element) "
+                   "VALUES (:r, :m, :e)", {"r": new, "m": meter, "e": element})
+    return new
 
 
 def registers(db: Database, meter: UUID) -> list[dict[str, Any]]:
@@ -225,3 +243,16 @@ def meters_of_registers(db: Database, registers: Iterable[UUID]) -> dict[UUID, U
     return {row["register_id"]: row["meter_id"] for row in query_in(
         db, "SELECT register_id, meter_id FROM meter_registers WHERE register_id IN ({values})",
         registers)}
+
+
+def meters_with_registers(db: Database, after: UUID | None, limit: int) -> list[UUID]:
+    """Up to ``limit`` ids of meters that have registers, after ``after`` (None: from the
+    first), in id order: a page at a time."""
+    rows = db.query("SELECT DISTINCT meter_id FROM meter_registers "
+                    + ("WHERE meter_id > :after " if after is not None else "")
+                    + "ORDER BY meter_id LIMIT :n", {"after": after, "n": limit})
+    return [row["meter_id"] for row in rows]
+
+
+def count_meters_with_registers(db: Database) -> int:
+    return int(db.query("SELECT count(DISTINCT meter_id) AS n FROM meter_registers")[0]["n"])

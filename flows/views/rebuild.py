@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 from uuid import UUID
 
 from flows.db import Database, registry
@@ -57,7 +56,7 @@ def rebuild_views(db: Database, progress: Progress | None = None) -> RebuildSumm
     with db.transaction():
         aggregates.clear(db)
         position.write_position(db, position.REBUILD_FEED, summary.position)
-    meters_total = int(db.query("SELECT count(DISTINCT meter_id) AS n FROM meter_registers")[0]["n"])
+    meters_total = registry.count_meters_with_registers(db)
     meters_done = 0
     for meters in _meter_groups(db):
         summary.registers += _rebuild_group(db, meters)
@@ -74,15 +73,8 @@ def rebuild_views(db: Database, progress: Progress | None = None) -> RebuildSumm
 
 def _meter_groups(db: Database) -> Iterator[list[UUID]]:
     """The meters with registers, in groups of `METERS_PER_GROUP` (by id, a page at a time)."""
-    after: Any = None
-    while True:
-        rows = db.query(
-            "SELECT DISTINCT meter_id FROM meter_registers "
-            + ("WHERE meter_id > :after " if after is not None else "")
-            + "ORDER BY meter_id LIMIT :n", {"after": after, "n": METERS_PER_GROUP})
-        if not rows:
-            return
-        meters = [row["meter_id"] for row in rows]
+    after: UUID | None = None
+    while meters := registry.meters_with_registers(db, after, METERS_PER_GROUP):
         yield meters
         after = meters[-1]
 

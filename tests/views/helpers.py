@@ -232,3 +232,57 @@ def view_days(db: Database) -> tuple[MeterDays, CustomerDays]:
                          f"SELECT customer_id, meter_id, direction, day, {_TOTALS} "
                          "FROM usage_customer_daily")}
     return meter_days, customer_days
+
+
+# Everything the views hold, of some meters, against a from-scratch recomputation -------------
+
+EscoDays = dict[tuple[UUID, str, date], tuple[int, int, int, int, int, int]]  # totals, meters
+
+
+def _registers_of(db: Database, meters: set[UUID]) -> set[str]:
+    return {str(row["register_id"]) for row in db.query(
+        "SELECT register_id, meter_id FROM meter_registers") if row["meter_id"] in meters}
+
+
+def recomputed_views(db: Database, meters: set[UUID], escos: set[UUID]) -> dict[str, Any]:
+    """Of these meters and escos: the half hours of both directions (with flags), the meter
+    days, the customer days and the esco days (with meters reporting: the meters in the esco
+    now that have half hours that day), all recomputed from the base tables."""
+    registers = _registers_of(db, meters)
+    meter_days, customer_days = recomputed_days(db)
+    esco_of = {row["id"]: row["esco"] for row in db.query("SELECT id, esco FROM meter_registry")}
+    esco_days: EscoDays = {}
+    for (meter, direction, day), totals in meter_days.items():
+        if esco_of.get(meter) in escos:
+            key = (esco_of[meter], direction, day)
+            before = esco_days.get(key, (0, 0, 0, 0, 0, 0))
+            esco_days[key] = (*(a + b for a, b in zip(before[:5], totals, strict=True)),
+                              before[5] + 1)
+    return {
+        "import": {k: v for k, v in recomputed_intervals(db, "import").items() if k[0] in registers},
+        "export": {k: v for k, v in recomputed_intervals(db, "export").items() if k[0] in registers},
+        "meter_days": {key: totals for key, totals in meter_days.items() if key[0] in meters},
+        "customer_days": {key: totals for key, totals in customer_days.items()
+                          if key[1] in meters},
+        "esco_days": esco_days,
+    }
+
+
+def stored_views(db: Database, meters: set[UUID], escos: set[UUID]) -> dict[str, Any]:
+    """What the views hold of these meters and escos (as `recomputed_views`)."""
+    registers = _registers_of(db, meters)
+    meter_days, customer_days = view_days(db)
+    esco_days: EscoDays = {
+        (row["esco"], row["direction"], row["day"]): (
+            int(row["wh"]), int(row["actual"]), int(row["estimated"]), int(row["invalid"]),
+            int(row["invalid_wh"]), int(row["meters"]))
+        for row in db.query(f"SELECT esco, direction, day, {_TOTALS}, meters FROM usage_esco_daily")
+        if row["esco"] in escos}
+    return {
+        "import": {k: v for k, v in stored_intervals(db, "import").items() if k[0] in registers},
+        "export": {k: v for k, v in stored_intervals(db, "export").items() if k[0] in registers},
+        "meter_days": {key: totals for key, totals in meter_days.items() if key[0] in meters},
+        "customer_days": {key: totals for key, totals in customer_days.items()
+                          if key[1] in meters},
+        "esco_days": esco_days,
+    }
