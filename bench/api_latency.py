@@ -33,9 +33,11 @@ import httpx
 import uvicorn
 
 from flows.api import ApiKeys, create_app
-from flows.db import Database, connect, customers, intervals, migrate, registry
+from flows.db import Database, connect, customers, migrate, registry
 from flows.devtools.processes import free_port
-from flows.meterdata import LOCAL_ZONE, UNUSABLE_FLAGS
+from flows.meterdata import LOCAL_ZONE
+from flows.views import quality
+from flows.views.store import intervals
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 KEY = "bench-read-key-0123456789"
@@ -62,7 +64,8 @@ def fill(db: Database, meters: int, days: int) -> None:
             "ON d.day >= :first AND d.day < :end",
             {"first": START.date(), "end": START.date() + timedelta(days=days)})
         db.executemany(
-            "INSERT INTO usage_meter_daily VALUES (:m, 'import', :day, :wh, :n, 0, 0, 0)",
+            "INSERT INTO usage_meter_daily (meter_id, direction, day, wh, actual, estimated, "
+            "invalid, invalid_wh) VALUES (:m, 'import', :day, :wh, :n, 0, 0, 0)",
             [{"m": row["meter_id"], "day": row["day"], "wh": 100 * row["half_hours"],
               "n": row["half_hours"]} for row in day_rows])
         db.executemany(
@@ -75,11 +78,13 @@ def old_usage(db: Database, start: datetime, end: datetime, group_by: str, **who
               ) -> list[dict[str, Any]]:
     """The pre-aggregate path: every half hour of the period read and summed per request."""
     periods: dict[date, Decimal] = {}
-    for row in intervals.half_hours(db, start, end, **who):
-        day = row["timestamp"].astimezone(LOCAL_ZONE).date()
+    key_of = {"meter": "meter_id", "customer": "customer_id"}
+    (name, value), = who.items()
+    for stamp, wh, flags, derived in intervals.half_hours(db, start, end, (key_of[name], value)):
+        day = stamp.astimezone(LOCAL_ZONE).date()
         key = day.replace(day=1) if group_by == "month" else day
-        usable = not UNUSABLE_FLAGS.intersection((row["flags"] or "").split(","))
-        periods[key] = periods.get(key, Decimal(0)) + (Decimal(row["wh"]) / 1000 if usable else 0)
+        usable = quality(flags, derived) != "invalid"
+        periods[key] = periods.get(key, Decimal(0)) + (Decimal(wh) / 1000 if usable else 0)
     return [{"interval_start": str(key), "consumption": str(kwh)}
             for key, kwh in sorted(periods.items(), reverse=True)]
 

@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from flows.cli import main as cli
 from flows.db import api_keys
 from tests.api.conftest import ADMIN_KEY, DAYS, READ_KEY, START, Served
 
@@ -160,6 +162,30 @@ def test_days_carry_their_counts_and_export_is_served(served: Served) -> None:
                           direction="export", **PERIOD).json()["results"]
     assert [row["consumption"] for row in customer_export] == [row["consumption"] for row in export]
     assert get(served, "/meters/EML0001/consumption", direction="both").status_code == 422
+
+
+def test_an_escos_usage_adds_up_its_meters(served: Served) -> None:
+    for direction in ("import", "export"):
+        params = {"group_by": "day", "order_by": "period", "direction": direction, **PERIOD}
+        esco = get(served, "/escos/ESCO1/usage", **params).json()["results"]
+        meters = [get(served, f"/meters/{serial}/consumption", **params).json()["results"]
+                  for serial in ("EML0000", "EML0001", "EML0002")]
+        assert len(esco) == DAYS + 1 and [row["interval_start"] for row in esco] == [
+            row["interval_start"] for row in meters[0]]
+        for n, row in enumerate(esco):
+            assert Decimal(row["consumption"]) == sum(Decimal(m[n]["consumption"]) for m in meters)
+            assert row["counts"] == {name: sum(m[n]["counts"][name] for m in meters)
+                                     for name in row["counts"]}
+        months = get(served, "/escos/ESCO1/usage", **{**params, "group_by": "month"}).json()
+        assert sum(Decimal(row["consumption"]) for row in months["results"]) == sum(
+            Decimal(row["consumption"]) for row in esco)
+    cli_lines = CliRunner().invoke(cli, [
+        "usage", "--esco", "ESCO1", "--from", PERIOD["period_from"][:10],
+        "--to", PERIOD["period_to"][:10], "--database", served.database_url]).output.splitlines()
+    assert len(cli_lines) == DAYS + 1 and all("kWh" in line for line in cli_lines)
+    assert "partial" in cli_lines[-1]  # 1 April from midnight BST to midnight UTC
+    assert get(served, "/escos/ESCO1/usage", group_by="hh", **PERIOD).status_code == 422
+    assert get(served, "/escos/NOPE/usage", **PERIOD).status_code == 404
 
 
 def test_a_period_that_cuts_a_day_says_so(served: Served) -> None:
