@@ -182,7 +182,8 @@ def test_sql_only_in_db_ivm_and_the_views_tables() -> None:
 def test_sql_elsewhere_is_caught() -> None:
     assert sql_outside_its_homes([
         ("flows.api.app", 'x = 1\nq = "SELECT 1 AS ready"', False),
-        ("flows.views.rebuild", 'q = ("SELECT DISTINCT meter_id FROM meter_registers "\n"ORDER BY 1")', False),
+        ("flows.views.rebuild", 'q = ("SELECT DISTINCT meter_id FROM meter_registers "\n'
+                                '"ORDER BY 1")', False),
         ("flows.views.store.aggregates", 'q = "DELETE FROM usage_meter_daily"', False),
         ("flows.api.dashboard", '"""Select a meter to see its usage."""', False),
     ]) == ["flows.api.app: line 2", "flows.views.rebuild: line 1"]
