@@ -36,7 +36,7 @@ from flows.db import (
     fleet,
     registry,
 )
-from flows.meterdata import Frequency, Quality, flag_names
+from flows.meterdata import REGISTER_MAX_WH, Frequency, Quality, flag_names
 from flows.views import UsageRow, usage, views_position
 
 GroupBy = Literal["hh", "hour", "day", "week", "month", "quarter"]
@@ -124,7 +124,7 @@ class Correction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     timestamp: AwareDatetime
-    wh: StrictInt = Field(ge=0, le=2**32 - 1, description="cumulative Wh at that time")
+    wh: StrictInt = Field(ge=0, le=REGISTER_MAX_WH, description="cumulative Wh at that time")
     element: Literal["A", "B"] = "A"
     register_read: bool = Field(False, description="a periodic register read, not a profile value")
     reason: str = Field("", max_length=500, description="why (kept in the audit trail)")
@@ -173,6 +173,28 @@ def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
     body = {"count": len(rows), "next": url(page + 1) if first + page_size < len(rows) else None,
             "previous": url(page - 1) if page > 1 else None, "results": results}
     return Response(msgspec.json.encode(body), media_type="application/json")
+
+
+class UsageQuery:
+    """The parameters every usage route shares: Octopus' period, order and pages, and the
+    direction."""
+
+    def __init__(self, period_from: AwareDatetime | None = None,
+                 period_to: AwareDatetime | None = None, order_by: OrderBy = "-period",
+                 page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+                 page: Annotated[int, Query(ge=1)] = 1, direction: Direction = "import") -> None:
+        self.period_from, self.period_to, self.order_by = period_from, period_to, order_by
+        self.page_size, self.page, self.direction = page_size, page, direction
+
+    def page_of(self, db: Database, request: Request, group_by: str, **key: Any) -> Response:
+        """The page asked for of ``key``'s usage (a meter, a customer or an esco)."""
+        start, end = _period(self.period_from, self.period_to)
+        rows = usage(db, period_from=start, period_to=end, group_by=group_by,
+                     direction=self.direction, **key)
+        return _page(request, rows, self.order_by, self.page, self.page_size)
+
+
+Usage = Annotated[UsageQuery, Depends()]
 
 
 def _check_years(name: str, moment: datetime) -> None:
@@ -234,54 +256,33 @@ def _api_routes() -> APIRouter:
 
     @router.get("/meters/{serial}/consumption", dependencies=[Depends(reader)], tags=["usage"],
                 response_model=ConsumptionPage)
-    def meter_consumption(
-        serial: str, db: Db, request: Request, period_from: AwareDatetime | None = None,
-        period_to: AwareDatetime | None = None, group_by: GroupBy = "hh",
-        order_by: OrderBy = "-period", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        page: Annotated[int, Query(ge=1)] = 1, direction: Direction = "import",
-    ) -> Response:
+    def meter_consumption(serial: str, db: Db, request: Request, query: Usage,
+                          group_by: GroupBy = "hh") -> Response:
         """Consumption (import, or export with direction=export) from period_from (inclusive)
         to period_to (exclusive), newest first unless order_by=period. Half hours and hours are
         UTC; days, weeks (from Monday), months and quarters are Europe/London."""
-        start, end = _period(period_from, period_to)
-        rows = usage(db, meter_id=_meter_id(db, serial), period_from=start, period_to=end,
-                     group_by=group_by, direction=direction)
-        return _page(request, rows, order_by, page, page_size)
+        return query.page_of(db, request, group_by, meter_id=_meter_id(db, serial))
 
     @router.get("/customers/{customer_id}/usage", dependencies=[Depends(reader)], tags=["usage"],
                 response_model=ConsumptionPage)
-    def customer_usage(
-        customer_id: str, db: Db, request: Request, period_from: AwareDatetime | None = None,
-        period_to: AwareDatetime | None = None, group_by: GroupBy = "day",
-        order_by: OrderBy = "-period", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        page: Annotated[int, Query(ge=1)] = 1, direction: Direction = "import",
-    ) -> Response:
+    def customer_usage(customer_id: str, db: Db, request: Request, query: Usage,
+                       group_by: GroupBy = "day") -> Response:
         """A customer's import (or export) over their meters, while each was theirs."""
-        start, end = _period(period_from, period_to)
         if not customers.exists(db, customer_id):
             raise HTTPException(404, f"no customer {customer_id!r}")
-        rows = usage(db, customer_id=customer_id, period_from=start, period_to=end,
-                     group_by=group_by, direction=direction)
-        return _page(request, rows, order_by, page, page_size)
+        return query.page_of(db, request, group_by, customer_id=customer_id)
 
     @router.get("/escos/{code}/usage", dependencies=[Depends(reader)], tags=["usage"],
                 response_model=ConsumptionPage)
-    def esco_usage(
-        code: str, db: Db, request: Request, period_from: AwareDatetime | None = None,
-        period_to: AwareDatetime | None = None, group_by: DailyGroupBy = "day",
-        order_by: OrderBy = "-period", page_size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-        page: Annotated[int, Query(ge=1)] = 1, direction: Direction = "import",
-    ) -> Response:
+    def esco_usage(code: str, db: Db, request: Request, query: Usage,
+                   group_by: DailyGroupBy = "day") -> Response:
         """An esco's import (or export) over its meters (a supplier's portfolio), by local
         day, week, month or quarter, with the same quality counts as a meter's."""
-        start, end = _period(period_from, period_to)
         try:
             esco = registry.esco_id(db, code)
         except NotFoundError as error:
             raise http_error(error) from None
-        rows = usage(db, esco=esco, period_from=start, period_to=end, group_by=group_by,
-                     direction=direction)
-        return _page(request, rows, order_by, page, page_size)
+        return query.page_of(db, request, group_by, esco=esco)
 
     @router.get("/healthz", response_class=PlainTextResponse, tags=["health"])
     def healthz() -> str:

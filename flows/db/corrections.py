@@ -24,13 +24,12 @@ from uuid import UUID
 
 from flows.db.connection import Database, InvalidValueError, NotFoundError
 from flows.db.registry import meter_id, register_id
+from flows.db.values import SOURCES
 from flows.meterdata import HALF_HOUR, REGISTER_MAX_WH
 
 FUTURE_SKEW = timedelta(minutes=5)
 MARGIN_BEFORE_FIRST = timedelta(days=31)
 MAX_NEW_HALF_HOURS = 31 * 48
-_TABLES = {"profile": ("register_profile_hh", "cumulative_wh"),
-           "reads": ("register_import", "round(read * 1000)")}
 
 
 @dataclass(frozen=True)
@@ -115,7 +114,7 @@ def _check_wh(wh: int) -> None:
 
 def _check_history(db: Database, source: str, register: UUID, at: datetime,
                    allow_span: bool) -> None:
-    table, _ = _TABLES[source]
+    table, _ = SOURCES[source]
     bounds = db.query(f"SELECT min(timestamp) AS first, max(timestamp) AS last FROM {table} "
                       "WHERE register_id = :r", {"r": register})[0]
     first, last = bounds["first"], bounds["last"]
@@ -134,7 +133,7 @@ def _check_history(db: Database, source: str, register: UUID, at: datetime,
 
 
 def _value(db: Database, source: str, register: UUID, at: datetime) -> int | None:
-    table, value = _TABLES[source]
+    table, value = SOURCES[source]
     rows = db.query(f"SELECT {value} AS wh FROM {table} WHERE register_id = :r AND timestamp = :t",
                     {"r": register, "t": at})
     return int(rows[0]["wh"]) if rows else None
@@ -158,7 +157,7 @@ def _write(db: Database, source: str, register: UUID, at: datetime, wh: int,
 
 
 def _delete(db: Database, source: str, register: UUID, at: datetime) -> None:
-    table, _ = _TABLES[source]
+    table, _ = SOURCES[source]
     db.execute(f"DELETE FROM {table} WHERE register_id = :r AND timestamp = :t",
                {"r": register, "t": at})
 

@@ -11,7 +11,7 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from flows.db.connection import Database, DatabaseError, connect, sqlite_time
-from flows.meterdata import LOCAL_ZONE
+from flows.meterdata import HALF_HOUR, LOCAL_ZONE
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def local_days(first: date = FIRST_DAY, last: date = LAST_DAY,
     while day <= last:
         following = day + timedelta(days=1)
         end = datetime.combine(following, time(), tz).astimezone(UTC)
-        yield day, start, end, int((end - start) / timedelta(minutes=30))
+        yield day, start, end, int((end - start) / HALF_HOUR)
         day, start = following, end
 
 

@@ -77,6 +77,7 @@ def feeder_connection(db: Database) -> Iterator[Database]:
         else:
             path = db.url.removeprefix("sqlite:///").removeprefix("sqlite://")
             lock = _file_lock(Path(path + ".views-lock"))
+        aggregates.prepare_session(writer)
         dropped = legacy.drop_engine_state(writer)
         if dropped:
             log.info("views: dropped the engine state of an older Flows (%d tables)", len(dropped))

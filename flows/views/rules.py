@@ -181,7 +181,9 @@ def quality_sql(flags: str, derived: str) -> str:
     """SQL twin of `quality` over a stored interval's ``flags`` and ``derived`` columns."""
     invalid = " OR ".join(f"(',' || {flags} || ',') LIKE '%,{name},%'"
                           for name in sorted(UNUSABLE_FLAGS))
-    return f"CASE WHEN {invalid} THEN 'invalid' WHEN {derived} THEN 'estimated' ELSE 'actual' END"
+    # Most half hours have no flag: their quality is decided without a LIKE.
+    return (f"CASE WHEN {flags} = '' THEN CASE WHEN {derived} THEN 'estimated' ELSE 'actual' END "
+            f"WHEN {invalid} THEN 'invalid' WHEN {derived} THEN 'estimated' ELSE 'actual' END")
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is several times slower to make

@@ -258,9 +258,16 @@ def recomputed_views(db: Database, meters: set[UUID], escos: set[UUID]) -> dict[
             before = esco_days.get(key, (0, 0, 0, 0, 0, 0))
             esco_days[key] = (*(a + b for a, b in zip(before[:5], totals, strict=True)),
                               before[5] + 1)
+    return _of_these(meters, registers, recomputed_intervals(db, "import"),
+                     recomputed_intervals(db, "export"), meter_days, customer_days, esco_days)
+
+
+def _of_these(meters: set[UUID], registers: set[str], import_: Intervals, export: Intervals,
+              meter_days: MeterDays, customer_days: CustomerDays, esco_days: EscoDays
+              ) -> dict[str, Any]:
     return {
-        "import": {k: v for k, v in recomputed_intervals(db, "import").items() if k[0] in registers},
-        "export": {k: v for k, v in recomputed_intervals(db, "export").items() if k[0] in registers},
+        "import": {k: v for k, v in import_.items() if k[0] in registers},
+        "export": {k: v for k, v in export.items() if k[0] in registers},
         "meter_days": {key: totals for key, totals in meter_days.items() if key[0] in meters},
         "customer_days": {key: totals for key, totals in customer_days.items()
                           if key[1] in meters},
@@ -278,11 +285,5 @@ def stored_views(db: Database, meters: set[UUID], escos: set[UUID]) -> dict[str,
             int(row["invalid_wh"]), int(row["meters"]))
         for row in db.query(f"SELECT esco, direction, day, {_TOTALS}, meters FROM usage_esco_daily")
         if row["esco"] in escos}
-    return {
-        "import": {k: v for k, v in stored_intervals(db, "import").items() if k[0] in registers},
-        "export": {k: v for k, v in stored_intervals(db, "export").items() if k[0] in registers},
-        "meter_days": {key: totals for key, totals in meter_days.items() if key[0] in meters},
-        "customer_days": {key: totals for key, totals in customer_days.items()
-                          if key[1] in meters},
-        "esco_days": esco_days,
-    }
+    return _of_these(meters, registers, stored_intervals(db, "import"),
+                     stored_intervals(db, "export"), meter_days, customer_days, esco_days)

@@ -1,5 +1,6 @@
-"""What older Flows kept for the views and this one does not: the flows.ivm engine state of
-the views (``views__*`` tables and their ``ivm_stores`` row), dropped when the feeder opens."""
+"""What older Flows kept for the views and this one does not: the incremental engine's state
+of the views (``views__*`` tables and their ``ivm_stores`` row), dropped when the feeder
+opens."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ def drop_engine_state(db: Database) -> list[str]:
     if db.engine == "postgres":
         found = db.query("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'flows' "
                          "AND tablename LIKE :prefix ESCAPE '\\'", {"prefix": _PREFIX})
-        registry = db.query("SELECT to_regclass('flows.ivm_stores') IS NOT NULL AS found")
+        registry = db.query("SELECT count(*) > 0 AS found FROM pg_tables "
+                            "WHERE schemaname = 'flows' AND tablename = 'ivm_stores'")
     else:
         found = db.query("SELECT name FROM sqlite_master WHERE type = 'table' "
                          "AND name LIKE :prefix ESCAPE '\\'", {"prefix": _PREFIX})
