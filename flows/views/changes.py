@@ -92,6 +92,7 @@ class Writes:
         self.replaced: list[intervals.IntervalRow] = []
         self.inserted: list[intervals.IntervalRow] = []
         self.days: dict[UUID, set[date]] = {}
+        self.new_rows = 0  # half hours inserted (not replacing a held one)
         self._spill: IO[bytes] | None = None
 
     def add(self, register: UUID, direction: str, held: Intervals, wanted: Intervals) -> None:
@@ -104,6 +105,7 @@ class Writes:
             if before is None:
                 inserted.append((register, direction, moment, *value))
                 changed.append(moment)
+                self.new_rows += 1
             elif before != value:
                 replaced.append((register, direction, moment, *value))
                 changed.append(moment)

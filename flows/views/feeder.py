@@ -98,7 +98,8 @@ def _file_lock(path: Path) -> Any:
     return handle
 
 
-def apply_batch(writer: Database, changed: ChangeBatch) -> int:
+def apply_batch(writer: Database, changed: ChangeBatch,
+                statistics: intervals.Statistics | None = None) -> int:
     """One batch, in one transaction: the touched half hours written, the touched days of
     every aggregate refreshed, the position moved. Its last change number."""
     windows = changed.value_windows()
@@ -116,6 +117,8 @@ def apply_batch(writer: Database, changed: ChangeBatch) -> int:
             position.write_position(writer, position.FEED, changed.last)
     finally:
         writes.close()
+    if statistics is not None:
+        statistics.written(writes.new_rows)
     return changed.last
 
 
@@ -152,11 +155,12 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
                 summary.rebuilt = rebuild_views(writer, progress)
             at = position.views_position(writer)
             last = last_change(writer) if progress is not None else 0
+            statistics = intervals.Statistics(writer)
             while max_batches is None or summary.batches < max_batches:
                 changed = change_batch(writer, at, batch)
                 if not changed.changes:
                     break
-                at = apply_batch(writer, changed)
+                at = apply_batch(writer, changed, statistics)
                 if progress is not None:
                     progress(at, max(last, at))
                 summary.changes += changed.changes

@@ -58,8 +58,9 @@ def rebuild_views(db: Database, progress: Progress | None = None) -> RebuildSumm
         position.write_position(db, position.REBUILD_FEED, summary.position)
     meters_total = registry.count_meters_with_registers(db)
     meters_done = 0
+    statistics = intervals.Statistics(db)
     for meters in _meter_groups(db):
-        summary.registers += _rebuild_group(db, meters)
+        summary.registers += _rebuild_group(db, meters, statistics)
         meters_done += len(meters)
         if progress is not None:
             progress(meters_done, meters_total)
@@ -79,12 +80,13 @@ def _meter_groups(db: Database) -> Iterator[list[UUID]]:
         after = meters[-1]
 
 
-def _rebuild_group(db: Database, meters: list[UUID]) -> int:
+def _rebuild_group(db: Database, meters: list[UUID], statistics: intervals.Statistics) -> int:
     """Write the group's intervals and refresh its meters' days; how many registers."""
     meter_of = dict(registry.register_meters(db, meters))
     group = sorted(meter_of)
     with db.transaction():
-        bulk.insert_actual_intervals(db, group)
+        inserted = bulk.insert_actual_intervals(db, group)
+    statistics.written(inserted)
     ends = ValueEnds(db, group)
     writes = compute(db, _days_needing_more(db, group, ends), ends)
     try:

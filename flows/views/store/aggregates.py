@@ -23,67 +23,84 @@ from uuid import UUID
 
 from flows.db import Database
 from flows.db.connection import execute_in, query_in
-from flows.views.days import day_runs
+from flows.meterdata import LOCAL_ZONE
+from flows.views.days import day_end, day_runs, day_start
 from flows.views.rules import TOTAL_COLUMNS, DayTotal, day_total_sql, quality_sql
 
 RUN_DAYS = 62  # days refreshed by one statement
 _TOTALS = ", ".join(TOTAL_COLUMNS)
 _SUMS = day_total_sql("wh", "quality")
 _QUALITY = quality_sql("i.flags", "i.derived")
-# A register's half hours of the local days from :first to :last (local_days holds each day's
-# bounds in UTC on both engines), read by the (register_id, direction, timestamp) key.
-_HALF_HOURS = ("CROSS JOIN local_days d CROSS JOIN register_interval_hh i "
-               "WHERE d.day >= :first AND d.day <= :last AND i.register_id = r.register_id "
-               "AND i.direction IN ('import', 'export') AND i.timestamp >= d.start_utc "
-               "AND i.timestamp < d.end_utc")
+# The half hours of the meters in {values} over the local days :first to :last, each with its
+# meter and day (d: local_days holds each day's bounds in UTC on both engines). The engines'
+# planners want different statements for the same rows: SQLite seeks each register's half
+# hours of each day by the (register_id, direction, timestamp) key in the order the CROSS JOINs
+# give; PostgreSQL reads the registers' half hours by the key between :start and :end (the
+# run's bounds, so it plans only the partitions they touch) and joins the day by hash.
+_HALF_HOURS = {
+    "sqlite": ("FROM meter_registers r CROSS JOIN local_days d CROSS JOIN register_interval_hh i "
+               "WHERE r.meter_id IN ({values}) AND d.day >= :first AND d.day <= :last "
+               "AND i.register_id = r.register_id AND i.direction IN ('import', 'export') "
+               "AND i.timestamp >= d.start_utc AND i.timestamp < d.end_utc"),
+    "postgres": ("FROM register_interval_hh i JOIN meter_registers r ON r.register_id = "
+                 "i.register_id JOIN local_days d ON d.day = (i.timestamp AT TIME ZONE :zone)::date "
+                 "WHERE i.register_id = ANY(ARRAY(SELECT register_id FROM meter_registers "
+                 "WHERE meter_id IN ({values}))) AND i.direction IN ('import', 'export') "
+                 "AND i.timestamp >= :start AND i.timestamp < :end"),
+}
 
 
 @dataclass(frozen=True)
 class Aggregate:
     """A daily view: its table, the key its touched rows are found by (``meter_id`` or
-    ``esco``), and the SELECT computing its rows of the keys in ``{values}`` and the days
-    from :first to :last, in the table's column order (``columns``)."""
+    ``esco``), and the SELECT (per engine) computing its rows of the keys in ``{values}`` and
+    the days from :first to :last, in the table's column order (``columns``)."""
 
     table: str
     key: str
     columns: str
-    select: str
+    select: dict[str, str]
+
+
+def _per_engine(select: str) -> dict[str, str]:
+    """``select`` with its {half_hours} for each engine."""
+    return {engine: select.replace("{half_hours}", half_hours)
+            for engine, half_hours in _HALF_HOURS.items()}
 
 
 METER_DAYS = Aggregate(
-    "usage_meter_daily", "meter_id", f"meter_id, direction, day, {_TOTALS}, esco",
-    f"SELECT meter_id, direction, day, {_TOTALS}, (SELECT m.esco FROM meter_registry m "
-    f"WHERE m.id = days.meter_id) FROM (SELECT meter_id, direction, day, {_SUMS} FROM ("
-    f"SELECT r.meter_id, i.direction, d.day, i.wh, {_QUALITY} AS quality "
-    f"FROM meter_registers r {_HALF_HOURS} AND r.meter_id IN ({{values}})) AS half_hours "
-    "GROUP BY meter_id, direction, day) AS days")
+    "usage_meter_daily", "meter_id", f"meter_id, direction, day, {_TOTALS}, esco", _per_engine(
+        f"SELECT meter_id, direction, day, {_TOTALS}, (SELECT m.esco FROM meter_registry m "
+        f"WHERE m.id = days.meter_id) FROM (SELECT meter_id, direction, day, {_SUMS} FROM ("
+        f"SELECT r.meter_id, i.direction, d.day, i.wh, {_QUALITY} AS quality {{half_hours}}) "
+        "AS half_hours GROUP BY meter_id, direction, day) AS days"))
 # A customer's day of a meter: the meter's day when a link covers the whole day (most days:
-# one row read, not its half hours); else the half hours of the day that links cover, from the
-# later of the day's and the link's start to the earlier of their ends (one range on the
-# intervals' key). A meter's links never overlap, so a day is one or the other.
+# one row read, not its half hours); else the half hours of the day inside the links that cut
+# it (links that cover the whole run cut no day: passed over before any half hour is read).
+# A meter's links never overlap, so a day is one or the other.
 _WHOLE_DAY = "c.valid_from <= d.start_utc AND (c.valid_to IS NULL OR c.valid_to >= d.end_utc)"
 CUSTOMER_DAYS = Aggregate(
     "usage_customer_daily", "meter_id", f"customer_id, meter_id, direction, day, {_TOTALS}",
-    f"SELECT c.customer_id, u.meter_id, u.direction, u.day, "
-    f"{', '.join(f'u.{column}' for column in TOTAL_COLUMNS)} FROM usage_meter_daily u "
-    "CROSS JOIN customer_meters c CROSS JOIN local_days d WHERE u.meter_id IN ({values}) "
-    "AND u.day >= :first AND u.day <= :last AND c.meter_id = u.meter_id AND d.day = u.day "
-    f"AND {_WHOLE_DAY} UNION ALL "
-    f"SELECT customer_id, meter_id, direction, day, {_SUMS} FROM (SELECT c.customer_id, "
-    f"c.meter_id, i.direction, d.day, i.wh, {_QUALITY} AS quality FROM meter_registers r "
-    "CROSS JOIN customer_meters c CROSS JOIN local_days d CROSS JOIN register_interval_hh i "
-    "WHERE r.meter_id IN ({values}) AND c.meter_id = r.meter_id AND d.day >= :first "
-    "AND d.day <= :last AND d.end_utc > c.valid_from AND (c.valid_to IS NULL OR "
-    f"d.start_utc < c.valid_to) AND NOT ({_WHOLE_DAY}) AND i.register_id = r.register_id "
-    "AND i.direction IN ('import', 'export') AND i.timestamp >= CASE WHEN "
-    "d.start_utc > c.valid_from THEN d.start_utc ELSE c.valid_from END AND i.timestamp < CASE "
-    "WHEN c.valid_to IS NULL OR c.valid_to > d.end_utc THEN d.end_utc ELSE c.valid_to END"
-    ") AS half_hours GROUP BY customer_id, meter_id, direction, day")
+    _per_engine(
+        f"SELECT c.customer_id, u.meter_id, u.direction, u.day, "
+        f"{', '.join(f'u.{column}' for column in TOTAL_COLUMNS)} FROM usage_meter_daily u "
+        "CROSS JOIN customer_meters c CROSS JOIN local_days d WHERE u.meter_id IN ({values}) "
+        "AND u.day >= :first AND u.day <= :last AND c.meter_id = u.meter_id AND d.day = u.day "
+        f"AND {_WHOLE_DAY} UNION ALL "
+        f"SELECT c.customer_id, h.meter_id, h.direction, h.day, {_SUMS} FROM (SELECT "
+        "r.meter_id, i.direction, d.day, d.start_utc, d.end_utc, i.timestamp, i.wh, "
+        f"{_QUALITY} AS quality {{half_hours}} AND r.meter_id IN (SELECT cut.meter_id FROM "
+        "customer_meters cut WHERE cut.meter_id IN ({values}) AND ((cut.valid_from > :start "
+        "AND cut.valid_from < :end) OR (cut.valid_to > :start AND cut.valid_to < :end)))) "
+        "AS h CROSS JOIN customer_meters c WHERE c.meter_id = h.meter_id "
+        "AND h.timestamp >= c.valid_from AND (c.valid_to IS NULL OR h.timestamp < c.valid_to) "
+        "AND NOT (c.valid_from <= h.start_utc AND (c.valid_to IS NULL OR c.valid_to >= h.end_utc)) "
+        "GROUP BY c.customer_id, h.meter_id, h.direction, h.day"))
 ESCO_DAYS = Aggregate(
     "usage_esco_daily", "esco", f"esco, direction, day, {_TOTALS}, meters",
-    f"SELECT esco, direction, day, {', '.join(f'sum({c})' for c in TOTAL_COLUMNS)}, count(*) "
-    "FROM usage_meter_daily WHERE esco IN ({values}) AND day >= :first AND day <= :last "
-    "GROUP BY esco, direction, day")
+    _per_engine(f"SELECT esco, direction, day, {', '.join(f'sum({c})' for c in TOTAL_COLUMNS)}, "
+                "count(*) FROM usage_meter_daily WHERE esco IN ({values}) AND day >= :first "
+                "AND day <= :last GROUP BY esco, direction, day"))
 # Refreshed in this order: those keyed by meter from the intervals, then those keyed by esco
 # from the meter days.
 AGGREGATES = (METER_DAYS, CUSTOMER_DAYS, ESCO_DAYS)
@@ -95,26 +112,31 @@ def refresh(db: Database, touched: dict[UUID, set[date]]) -> int:
     written = 0
     escos: dict[Any, set[date]] = {}
     for first, last, meters in _runs(touched):
-        bounds = {"first": first, "last": last}
+        bounds = _bounds(first, last)
         for esco in _escos(db, meters, bounds):
             escos.setdefault(esco, set()).update(_days(first, last))
         written += sum(_refresh(db, aggregate, meters, bounds)
                        for aggregate in AGGREGATES if aggregate.key == "meter_id")
     for first, last, keys in _runs(escos):
-        written += sum(_refresh(db, aggregate, keys, {"first": first, "last": last})
+        written += sum(_refresh(db, aggregate, keys, _bounds(first, last))
                        for aggregate in AGGREGATES if aggregate.key == "esco")
     return written
 
 
-def _refresh(db: Database, aggregate: Aggregate, keys: list[Any], bounds: dict[str, date]
+def _bounds(first: date, last: date) -> dict[str, Any]:
+    return {"first": first, "last": last, "start": day_start(first), "end": day_end(last),
+            "zone": LOCAL_ZONE.key}
+
+
+def _refresh(db: Database, aggregate: Aggregate, keys: list[Any], bounds: dict[str, Any]
              ) -> int:
     execute_in(db, f"DELETE FROM {aggregate.table} WHERE {aggregate.key} IN ({{values}}) "
                    "AND day >= :first AND day <= :last", keys, params=bounds)
     return execute_in(db, f"INSERT INTO {aggregate.table} ({aggregate.columns}) "
-                          f"{aggregate.select}", keys, params=bounds)
+                          f"{aggregate.select[db.engine]}", keys, params=bounds)
 
 
-def _escos(db: Database, meters: list[UUID], bounds: dict[str, date]) -> set[Any]:
+def _escos(db: Database, meters: list[UUID], bounds: dict[str, Any]) -> set[Any]:
     """The escos these meters' days count in: as held, and as the registry says now."""
     held = query_in(db, "SELECT DISTINCT esco FROM usage_meter_daily WHERE meter_id IN "
                         "({values}) AND day >= :first AND day <= :last AND esco IS NOT NULL",

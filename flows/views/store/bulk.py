@@ -20,9 +20,10 @@ _HALF_HOUR_LATER = {
 _KWH = {"sqlite": "printf('%.3f', wh / 1000.0)", "postgres": "round(wh / 1000.0, 3)"}
 
 
-def insert_actual_intervals(db: Database, registers: Sequence[UUID]) -> None:
+def insert_actual_intervals(db: Database, registers: Sequence[UUID]) -> int:
     """Every actual interval of these registers (two on-grid profile values half an hour
-    apart) in one statement (give at most a few hundred registers: they are parameters)."""
+    apart) in one statement (give at most a few hundred registers: they are parameters); how
+    many."""
     wh, flags = actual_interval_sql("first_wh", "last_wh")
     pairs = ("SELECT register_id, timestamp, cumulative_wh AS first_wh, "
              "lead(timestamp) OVER w AS next_at, lead(cumulative_wh) OVER w AS last_wh "
@@ -33,7 +34,7 @@ def insert_actual_intervals(db: Database, registers: Sequence[UUID]) -> None:
            f"FALSE FROM (SELECT register_id, timestamp, {wh} AS wh, {flags} AS flags "
            f"FROM ({pairs}) AS pairs WHERE next_at = {_HALF_HOUR_LATER[db.engine]}) AS actual")
     params = {f"p{n}": register for n, register in enumerate(registers)}
-    db.execute(sql.format(values=", ".join(":" + name for name in params)), params)
+    return db.execute(sql.format(values=", ".join(":" + name for name in params)), params)
 
 
 def register_day_totals(db: Database, registers: Sequence[UUID], first: date, last: date
