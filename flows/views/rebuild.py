@@ -88,7 +88,7 @@ def _rebuild_group(db: Database, meters: list[UUID], statistics: intervals.Stati
         inserted = bulk.insert_actual_intervals(db, group)
     statistics.written(inserted)
     ends = ValueEnds(db, group)
-    writes = compute(db, _days_needing_more(db, group, ends), ends)
+    writes = compute(db, _days_needing_more(db, meters, group, ends), ends)
     try:
         with db.transaction():
             writes.write(db)
@@ -102,7 +102,8 @@ def _rebuild_group(db: Database, meters: list[UUID], statistics: intervals.Stati
     return len(group)
 
 
-def _days_needing_more(db: Database, group: list[UUID], ends: ValueEnds) -> dict[Work, set[date]]:
+def _days_needing_more(db: Database, meters: list[UUID], group: list[UUID], ends: ValueEnds
+                       ) -> dict[Work, set[date]]:
     """The days of each register's values whose half hours are not all actual intervals
     (gaps, clock skews, reads, the edges of its history), and every day of its export
     reads."""
@@ -117,7 +118,7 @@ def _days_needing_more(db: Database, group: list[UUID], ends: ValueEnds) -> dict
         return {}
     first = min(first for first, _ in spans.values())
     last = max(last for _, last in spans.values())
-    totals = bulk.register_day_totals(db, group, first, last)
+    totals = bulk.register_day_totals(db, meters, first, last)
     lengths = bulk.local_day_lengths(db, first, last)
     work: dict[Work, set[date]] = {}
     for (register, direction), (first_day, last_day) in spans.items():

@@ -37,7 +37,7 @@ _QUALITY = quality_sql("i.flags", "i.derived")
 # hours of each day by the (register_id, direction, timestamp) key in the order the CROSS JOINs
 # give; PostgreSQL reads the registers' half hours by the key between :start and :end (the
 # run's bounds, so it plans only the partitions they touch) and joins the day by hash.
-_HALF_HOURS = {
+HALF_HOURS_OF_METERS = {
     "sqlite": ("FROM meter_registers r CROSS JOIN local_days d CROSS JOIN register_interval_hh i "
                "WHERE r.meter_id IN ({values}) AND d.day >= :first AND d.day <= :last "
                "AND i.register_id = r.register_id AND i.direction IN ('import', 'export') "
@@ -65,7 +65,7 @@ class Aggregate:
 def _per_engine(select: str) -> dict[str, str]:
     """``select`` with its {half_hours} for each engine."""
     return {engine: select.replace("{half_hours}", half_hours)
-            for engine, half_hours in _HALF_HOURS.items()}
+            for engine, half_hours in HALF_HOURS_OF_METERS.items()}
 
 
 METER_DAYS = Aggregate(
