@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from rich.progress import Progress
@@ -256,13 +257,13 @@ def usage_command(serial: str | None, customer_id: str | None, esco_code: str | 
         raise click.UsageError("give one of --meter, --customer or --esco")
     db = _open(url)
     try:
-        key: dict[str, object] = {"customer_id": customer_id}
+        key: dict[str, Any] = {"customer_id": customer_id}
         if serial is not None:
             key = {"meter_id": registry.meter_id(db, serial)}
         elif esco_code is not None:
             key = {"esco": registry.esco_id(db, esco_code)}
         rows = usage(db, period_from=_utc(period_from), period_to=_utc(period_to),
-                     group_by=group_by, direction=direction, **key)  # type: ignore[arg-type]
+                     group_by=group_by, direction=direction, **key)
     except (DatabaseError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     for row in rows:

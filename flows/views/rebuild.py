@@ -19,6 +19,7 @@ again (never left half-done as if it were complete).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -81,34 +82,46 @@ def _meter_groups(db: Database) -> Iterator[list[UUID]]:
 
 
 def _rebuild_group(db: Database, meters: list[UUID], statistics: intervals.Statistics) -> int:
-    """Write the group's intervals and refresh its meters' days; how many registers."""
+    """Write the group's intervals and refresh its meters' days; how many registers. The
+    meter days refreshed from the actual intervals tell which days need more (their counts
+    fall short); those are computed as the feeder computes them and refreshed again."""
     meter_of = dict(registry.register_meters(db, meters))
     group = sorted(meter_of)
     with db.transaction():
         inserted = bulk.insert_actual_intervals(db, group)
+        touched: dict[UUID, set[date]] = {}
+        for (register, _), (first, last) in intervals.interval_ranges(db, group).items():
+            touched.setdefault(meter_of[register], set()).update(
+                days_between(local_date(first), local_date(last)))
+        aggregates.refresh(db, touched)
     statistics.written(inserted)
     ends = ValueEnds(db, group)
-    writes = compute(db, _days_needing_more(db, meters, group, ends), ends)
+    writes = compute(db, _days_needing_more(db, meter_of, ends), ends)
     try:
         with db.transaction():
             writes.write(db)
-            touched: dict[UUID, set[date]] = {}
-            for (register, _), (first, last) in intervals.interval_ranges(db, group).items():
-                touched.setdefault(meter_of[register], set()).update(
-                    days_between(local_date(first), local_date(last)))
-            aggregates.refresh(db, touched)
+            aggregates.refresh(db, {meter: days for meter, days in _meter_days(
+                meter_of, writes.days).items()})
     finally:
         writes.close()
     return len(group)
 
 
-def _days_needing_more(db: Database, meters: list[UUID], group: list[UUID], ends: ValueEnds
+def _meter_days(meter_of: dict[UUID, UUID], register_days: dict[UUID, set[date]]
+                ) -> dict[UUID, set[date]]:
+    touched: dict[UUID, set[date]] = {}
+    for register, days in register_days.items():
+        touched.setdefault(meter_of[register], set()).update(days)
+    return touched
+
+
+def _days_needing_more(db: Database, meter_of: dict[UUID, UUID], ends: ValueEnds
                        ) -> dict[Work, set[date]]:
-    """The days of each register's values whose half hours are not all actual intervals
-    (gaps, clock skews, reads, the edges of its history), and every day of its export
+    """The days of each register's values whose meter's import half hours are not all actual
+    intervals (gaps, clock skews, reads, the edges of its history), and every day of its export
     reads."""
     spans: dict[Work, tuple[date, date]] = {}
-    for register in group:
+    for register in meter_of:
         for direction, sources in ((IMPORT, ("profile", "reads")), (EXPORT, ("export",))):
             ranges = [r for r in (ends.of(source, register) for source in sources) if r]
             if ranges:
@@ -118,20 +131,21 @@ def _days_needing_more(db: Database, meters: list[UUID], group: list[UUID], ends
         return {}
     first = min(first for first, _ in spans.values())
     last = max(last for _, last in spans.values())
-    totals = bulk.register_day_totals(db, meters, first, last)
+    totals = aggregates.meter_day_totals(db, set(meter_of.values()), first, last)
     lengths = bulk.local_day_lengths(db, first, last)
+    registers = Counter(meter_of.values())
     work: dict[Work, set[date]] = {}
     for (register, direction), (first_day, last_day) in spans.items():
         days = set(days_between(first_day, last_day))
+        meter = meter_of[register]
         if direction == IMPORT:
-            days = {day for day in days
-                    if not _all_actual(totals.get((register, direction, day)), lengths.get(day))}
+            days = {day for day in days if not _all_actual(
+                totals.get((meter, direction, day)), registers[meter] * lengths.get(day, 0))}
         if days:
             work[(register, direction)] = days
     return work
 
 
-def _all_actual(total: DayTotal | None, half_hours: int | None) -> bool:
+def _all_actual(total: DayTotal | None, half_hours: int) -> bool:
     """Whether every half hour of the day is an actual interval (valid or not)."""
     return total is not None and total.actual + total.invalid == half_hours
-

@@ -24,7 +24,7 @@ from uuid import UUID
 from flows.db import Database
 from flows.db.connection import execute_in, query_in
 from flows.meterdata import LOCAL_ZONE
-from flows.views.days import day_end, day_runs, day_start
+from flows.views.days import day_end, day_runs, day_start, days_between
 from flows.views.rules import TOTAL_COLUMNS, DayTotal, day_total_sql, quality_sql
 
 RUN_DAYS = 62  # days refreshed by one statement
@@ -114,7 +114,7 @@ def refresh(db: Database, touched: dict[UUID, set[date]]) -> int:
     for first, last, meters in _runs(touched):
         bounds = _bounds(first, last)
         for esco in _escos(db, meters, bounds):
-            escos.setdefault(esco, set()).update(_days(first, last))
+            escos.setdefault(esco, set()).update(days_between(first, last))
         written += sum(_refresh(db, aggregate, meters, bounds)
                        for aggregate in AGGREGATES if aggregate.key == "meter_id")
     for first, last, keys in _runs(escos):
@@ -146,10 +146,6 @@ def _escos(db: Database, meters: list[UUID], bounds: dict[str, Any]) -> set[Any]
     return {row["esco"] for row in held} | {row["esco"] for row in now}
 
 
-def _days(first: date, last: date) -> set[date]:
-    return {date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1)}
-
-
 def _runs(touched: dict[Any, set[date]]) -> Iterator[tuple[date, date, list[Any]]]:
     """(first, last, keys): the keys with the same run of days (a fleet's sync: every meter's
     today), runs at most `RUN_DAYS` long."""
@@ -159,6 +155,16 @@ def _runs(touched: dict[Any, set[date]]) -> Iterator[tuple[date, date, list[Any]
             same_days.setdefault((first, last), []).append(key)
     for (first, last), keys in sorted(same_days.items()):
         yield first, last, keys
+
+
+def meter_day_totals(db: Database, meters: Iterable[UUID], first: date, last: date
+                     ) -> dict[tuple[UUID, str, date], DayTotal]:
+    """(meter, direction, day) → the meter's day as held, for the days ``first`` to ``last``."""
+    rows = query_in(db, f"SELECT meter_id, direction, day, {_TOTALS} FROM usage_meter_daily "
+                        "WHERE meter_id IN ({values}) AND day >= :first AND day <= :last",
+                    meters, params={"first": first, "last": last})
+    return {(row["meter_id"], row["direction"], row["day"]): DayTotal(
+        *(int(row[column]) for column in TOTAL_COLUMNS)) for row in rows}
 
 
 def held_days(db: Database, meters: Iterable[UUID]) -> dict[UUID, set[date]]:

@@ -9,12 +9,8 @@ from datetime import date
 from uuid import UUID
 
 from flows.db import Database
-from flows.db.connection import query_in
 from flows.db.values import ON_GRID_SQL
-from flows.meterdata import LOCAL_ZONE
-from flows.views.days import day_end, day_start
-from flows.views.rules import DayTotal, actual_interval_sql, day_total_sql, quality_sql
-from flows.views.store.aggregates import HALF_HOURS_OF_METERS
+from flows.views.rules import actual_interval_sql
 
 _HALF_HOUR_LATER = {
     "sqlite": "strftime('%Y-%m-%dT%H:%M:%fZ', timestamp, '+30 minutes')",
@@ -38,22 +34,6 @@ def insert_actual_intervals(db: Database, registers: Sequence[UUID]) -> int:
            f"FROM ({pairs}) AS pairs WHERE next_at = {_HALF_HOUR_LATER[db.engine]}) AS actual")
     params = {f"p{n}": register for n, register in enumerate(registers)}
     return db.execute(sql.format(values=", ".join(":" + name for name in params)), params)
-
-
-def register_day_totals(db: Database, meters: Sequence[UUID], first: date, last: date
-                        ) -> dict[tuple[UUID, str, date], DayTotal]:
-    """(register, direction, local day) → its half hours added up, for the registers of these
-    meters and the days from ``first`` to ``last``."""
-    rows = query_in(db, (
-        f"SELECT register_id, direction, day, {day_total_sql('wh', 'quality')} FROM ("
-        f"SELECT i.register_id, i.direction, d.day, i.wh, {quality_sql('i.flags', 'i.derived')} "
-        f"AS quality {HALF_HOURS_OF_METERS[db.engine]}) AS half_hours "
-        "GROUP BY register_id, direction, day"), meters,
-        params={"first": first, "last": last, "start": day_start(first), "end": day_end(last),
-                "zone": LOCAL_ZONE.key})
-    return {(row["register_id"], row["direction"], row["day"]): DayTotal(
-        int(row["wh"]), int(row["actual"]), int(row["estimated"]), int(row["invalid"]),
-        int(row["invalid_wh"])) for row in rows}
 
 
 def local_day_lengths(db: Database, first: date, last: date) -> dict[date, int]:
