@@ -62,9 +62,15 @@ class Aggregate:
     select: dict[str, str]
 
 
+# After a subquery of half hours whose quality is then summed five times: PostgreSQL would
+# pull the subquery up and work out each half hour's quality five times (OFFSET 0 keeps it a
+# subquery); SQLite evaluates it once either way.
+_ONCE = {"sqlite": "", "postgres": " OFFSET 0"}
+
+
 def _per_engine(select: str) -> dict[str, str]:
-    """``select`` with its {half_hours} for each engine."""
-    return {engine: select.replace("{half_hours}", half_hours)
+    """``select`` with its {half_hours} and {once} for each engine."""
+    return {engine: select.replace("{half_hours}", half_hours).replace("{once}", _ONCE[engine])
             for engine, half_hours in HALF_HOURS_OF_METERS.items()}
 
 
@@ -72,8 +78,8 @@ METER_DAYS = Aggregate(
     "usage_meter_daily", "meter_id", f"meter_id, direction, day, {_TOTALS}, esco", _per_engine(
         f"SELECT meter_id, direction, day, {_TOTALS}, (SELECT m.esco FROM meter_registry m "
         f"WHERE m.id = days.meter_id) FROM (SELECT meter_id, direction, day, {_SUMS} FROM ("
-        f"SELECT r.meter_id, i.direction, d.day, i.wh, {_QUALITY} AS quality {{half_hours}}) "
-        "AS half_hours GROUP BY meter_id, direction, day) AS days"))
+        f"SELECT r.meter_id, i.direction, d.day, i.wh, {_QUALITY} AS quality {{half_hours}}"
+        "{once}) AS half_hours GROUP BY meter_id, direction, day) AS days"))
 # A customer's day of a meter: the meter's day when a link covers the whole day (most days:
 # one row read, not its half hours); else the half hours of the day inside the links that cut
 # it (links that cover the whole run cut no day: passed over before any half hour is read).

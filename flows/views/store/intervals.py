@@ -165,7 +165,7 @@ class Statistics:
     as they had at the last analysis (and at least `ANALYZE_ROWS`), they analyze their tables:
     a handful of times while they grow from nothing to millions, never in a steady state."""
 
-    ANALYZE_ROWS = 20_000
+    ANALYZE_ROWS = 50_000
 
     def __init__(self, db: Database) -> None:
         self.db, self.since, self.analyzed = db, 0, 0
