@@ -39,13 +39,13 @@ _QUALITY = quality_sql("i.flags", "i.derived")
 # run's bounds, so it plans only the partitions they touch) and joins the day by hash.
 HALF_HOURS_OF_METERS = {
     "sqlite": ("FROM meter_registers r CROSS JOIN local_days d CROSS JOIN register_interval_hh i "
-               "WHERE r.meter_id IN ({values}) AND d.day >= :first AND d.day <= :last "
+               "WHERE r.meter_id IN {meters} AND d.day >= :first AND d.day <= :last "
                "AND i.register_id = r.register_id AND i.direction IN ('import', 'export') "
                "AND i.timestamp >= d.start_utc AND i.timestamp < d.end_utc"),
     "postgres": ("FROM register_interval_hh i JOIN meter_registers r ON r.register_id = "
                  "i.register_id JOIN local_days d ON d.day = (i.timestamp AT TIME ZONE :zone)::date "
                  "WHERE i.register_id = ANY(ARRAY(SELECT register_id FROM meter_registers "
-                 "WHERE meter_id IN ({values}))) AND i.direction IN ('import', 'export') "
+                 "WHERE meter_id IN {meters})) AND i.direction IN ('import', 'export') "
                  "AND i.timestamp >= :start AND i.timestamp < :end"),
 }
 
@@ -68,10 +68,16 @@ class Aggregate:
 _ONCE = {"sqlite": "", "postgres": " OFFSET 0"}
 
 
-def _per_engine(select: str) -> dict[str, str]:
-    """``select`` with its {half_hours} and {once} for each engine."""
-    return {engine: select.replace("{half_hours}", half_hours).replace("{once}", _ONCE[engine])
-            for engine, half_hours in HALF_HOURS_OF_METERS.items()}
+def half_hours_sql(engine: str, meters: str = "({values})") -> str:
+    """The FROM and WHERE of the half hours of ``meters`` (SQL: by default the keys given)."""
+    return HALF_HOURS_OF_METERS[engine].replace("{meters}", meters)
+
+
+def _per_engine(select: str, meters: str = "({values})") -> dict[str, str]:
+    """``select`` for each engine: its {half_hours} those of ``meters`` (`half_hours_sql`),
+    {once} the engine's fence."""
+    return {engine: select.replace("{half_hours}", half_hours_sql(engine, meters))
+            .replace("{once}", _ONCE[engine]) for engine in HALF_HOURS_OF_METERS}
 
 
 METER_DAYS = Aggregate(
@@ -95,13 +101,14 @@ CUSTOMER_DAYS = Aggregate(
         f"AND {_WHOLE_DAY} UNION ALL "
         f"SELECT c.customer_id, h.meter_id, h.direction, h.day, {_SUMS} FROM (SELECT "
         "r.meter_id, i.direction, d.day, d.start_utc, d.end_utc, i.timestamp, i.wh, "
-        f"{_QUALITY} AS quality {{half_hours}} AND r.meter_id IN (SELECT cut.meter_id FROM "
-        "customer_meters cut WHERE cut.meter_id IN ({values}) AND ((cut.valid_from > :start "
-        "AND cut.valid_from < :end) OR (cut.valid_to > :start AND cut.valid_to < :end)))) "
+        f"{_QUALITY} AS quality {{half_hours}}) "
         "AS h CROSS JOIN customer_meters c WHERE c.meter_id = h.meter_id "
         "AND h.timestamp >= c.valid_from AND (c.valid_to IS NULL OR h.timestamp < c.valid_to) "
         "AND NOT (c.valid_from <= h.start_utc AND (c.valid_to IS NULL OR c.valid_to >= h.end_utc)) "
-        "GROUP BY c.customer_id, h.meter_id, h.direction, h.day"))
+        "GROUP BY c.customer_id, h.meter_id, h.direction, h.day",
+        meters="(SELECT cut.meter_id FROM customer_meters cut WHERE cut.meter_id IN ({values}) "
+               "AND ((cut.valid_from > :start AND cut.valid_from < :end) OR (cut.valid_to > :start "
+               "AND cut.valid_to < :end)))"))
 ESCO_DAYS = Aggregate(
     "usage_esco_daily", "esco", f"esco, direction, day, {_TOTALS}, meters",
     _per_engine(f"SELECT esco, direction, day, {', '.join(f'sum({c})' for c in TOTAL_COLUMNS)}, "

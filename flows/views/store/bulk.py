@@ -1,6 +1,6 @@
 """Set-based SQL over whole registers, for the views' rebuild: the actual intervals of the
 profile log in one statement (a window function pairs consecutive values, `actual_interval_sql`
-gives their Wh and flags) and each register's half hours added up per local day."""
+gives their Wh and flags), and the local days' lengths."""
 
 from __future__ import annotations
 
