@@ -59,7 +59,7 @@ IntervalRow = tuple[UUID, str, datetime, int, str, bool]  # register, direction,
 def write_interval_changes(db: Database, removed: Iterable[tuple[UUID, str, datetime]],
                            replaced: Sequence[IntervalRow], inserted: Sequence[IntervalRow]
                            ) -> None:
-    """Apply the views' interval changes (in their iteration's transaction): ``removed`` keys
+    """Apply the views' interval changes (in their batch's transaction): ``removed`` keys
     are deleted, ``replaced`` rows overwrite the row of their key, ``inserted`` rows are new.
     Rows go to the driver as the engine stores them (no per-value conversion); on PostgreSQL
     many new rows are copied in (COPY)."""
