@@ -258,6 +258,8 @@ def usage_command(serial: str | None, customer_id: str | None, esco_code: str | 
     db = _open(url)
     try:
         key: dict[str, Any] = {"customer_id": customer_id}
+        if customer_id is not None and not customers.exists(db, customer_id):
+            raise click.ClickException(f"no customer {customer_id!r}")
         if serial is not None:
             key = {"meter_id": registry.meter_id(db, serial)}
         elif esco_code is not None:
