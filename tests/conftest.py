@@ -9,6 +9,7 @@ because PostgreSQL refuses to run as root.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -100,10 +101,22 @@ def migrated_postgres_url_module(postgres_server_url: str, migrated_template: st
         yield _database_url(postgres_server_url, name)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, made once: copying it (milliseconds) beats migrating (~1 s)."""
+    path = tmp_path_factory.mktemp("template") / "flows.db"
+    with connect(f"sqlite:///{path}") as template:
+        migrate(template)
+        template.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'flows.db'}"
+        path = tmp_path / "flows.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_template"), path)
+        url = f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("migrated_postgres_url")
     database = connect(url)
