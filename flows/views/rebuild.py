@@ -3,12 +3,13 @@ over every key, with the actual intervals of the profile log written set-based f
 
 1. In one transaction everything the views wrote is dropped and a rebuild mark (the change
    log's last number) written: the rebuilt views reflect at least the changes up to it.
-2. Per group of meters, in one transaction: the actual intervals of the profile log by one SQL
-   statement (`flows.views.store.bulk`: the SQL twin of `flows.views.rules.actual_interval`);
-   then the days those do not settle (profile gaps and clock skews, days of register reads,
+2. Per group of 100 meters: in one transaction the actual intervals of the profile log by one
+   SQL statement (`flows.views.store.bulk`: the SQL twin of `flows.views.rules.
+   actual_interval`) and every day of the group's meters refreshed in every aggregate
+   (`flows.views.store.aggregates.refresh`, the feeder's own); then, in a second one, the days
+   whose refreshed counts fall short (profile gaps and clock skews, days of register reads,
    the edges of a history, export reads) computed and written as the feeder does
-   (`flows.views.changes.compute`); then every day of the group's meters refreshed in every
-   aggregate (`flows.views.store.aggregates.refresh`, the feeder's own).
+   (`flows.views.changes.compute`) and refreshed again.
 3. The mark is replaced by the views' position: `flows views update` goes on from there
    (applying a change the rebuild already saw again does no harm).
 
