@@ -81,6 +81,25 @@ def value_days(db: Database, windows: dict[tuple[str, UUID], Window], ends: Valu
     return days
 
 
+def meter_days(meter_of: dict[UUID, UUID], register_days: dict[UUID, set[date]]
+               ) -> dict[UUID, set[date]]:
+    """Registers' days as their meters' (registers without a meter are left out): what the
+    aggregates refresh."""
+    touched: dict[UUID, set[date]] = {}
+    for register, days in register_days.items():
+        if register in meter_of:
+            touched.setdefault(meter_of[register], set()).update(days)
+    return touched
+
+
+def interval_days(db: Database, meter_of: dict[UUID, UUID]) -> dict[UUID, set[date]]:
+    """Each meter's days from the first to the last half hour its registers (``meter_of``'s
+    keys) have, either direction."""
+    return meter_days(meter_of, {
+        register: set(days_between(local_date(first), local_date(last)))
+        for (register, _), (first, last) in intervals.interval_ranges(db, meter_of).items()})
+
+
 class Writes:
     """The half hours to write, in memory up to `KEEP_ROWS`, then in a temporary file (so a
     change spanning years is written in bounded memory): keys removed, rows replacing the

@@ -32,8 +32,7 @@ from uuid import UUID
 from flows.db import Database, DatabaseError, UnavailableError, connect, is_unavailable, registry
 from flows.db.change_log import ChangeBatch, change_batch, change_listener, last_change
 from flows.retry import Backoff, Outage
-from flows.views.changes import ValueEnds, compute, value_days
-from flows.views.days import days_between, local_date
+from flows.views.changes import ValueEnds, compute, interval_days, meter_days, value_days
 from flows.views.rebuild import RebuildSummary, rebuild_views
 from flows.views.store import aggregates, intervals, legacy, position
 
@@ -109,10 +108,9 @@ def apply_batch(writer: Database, changed: ChangeBatch,
         with writer.transaction():
             writes.write(writer)
             touched = registry_days(writer, changed.changed_meters())
-            meters = registry.meters_of_registers(writer, writes.days)
-            for register, days in writes.days.items():
-                if register in meters:
-                    touched.setdefault(meters[register], set()).update(days)
+            for meter, days in meter_days(registry.meters_of_registers(writer, writes.days),
+                                          writes.days).items():
+                touched.setdefault(meter, set()).update(days)
             aggregates.refresh(writer, touched)
             position.write_position(writer, position.FEED, changed.last)
     finally:
@@ -128,10 +126,8 @@ def registry_days(db: Database, meters: set[UUID]) -> dict[UUID, set[date]]:
     if not meters:
         return {}
     days = aggregates.held_days(db, meters)
-    meter_of = dict(registry.register_meters(db, meters))
-    for (register, _), (first, last) in intervals.interval_ranges(db, meter_of).items():
-        days.setdefault(meter_of[register], set()).update(
-            days_between(local_date(first), local_date(last)))
+    for meter, of_intervals in interval_days(db, dict(registry.register_meters(db, meters))).items():
+        days.setdefault(meter, set()).update(of_intervals)
     return days
 
 

@@ -28,7 +28,15 @@ from uuid import UUID
 
 from flows.db import Database, registry
 from flows.db.change_log import last_change
-from flows.views.changes import EXPORT, IMPORT, ValueEnds, Work, compute
+from flows.views.changes import (
+    EXPORT,
+    IMPORT,
+    ValueEnds,
+    Work,
+    compute,
+    interval_days,
+    meter_days,
+)
 from flows.views.days import days_between, local_date
 from flows.views.rules import DayTotal
 from flows.views.store import aggregates, bulk, intervals, position
@@ -90,30 +98,17 @@ def _rebuild_group(db: Database, meters: list[UUID], statistics: intervals.Stati
     group = sorted(meter_of)
     with db.transaction():
         inserted = bulk.insert_actual_intervals(db, group)
-        touched: dict[UUID, set[date]] = {}
-        for (register, _), (first, last) in intervals.interval_ranges(db, group).items():
-            touched.setdefault(meter_of[register], set()).update(
-                days_between(local_date(first), local_date(last)))
-        aggregates.refresh(db, touched)
+        aggregates.refresh(db, interval_days(db, meter_of))
     statistics.written(inserted)
     ends = ValueEnds(db, group)
     writes = compute(db, _days_needing_more(db, meter_of, ends), ends)
     try:
         with db.transaction():
             writes.write(db)
-            aggregates.refresh(db, {meter: days for meter, days in _meter_days(
-                meter_of, writes.days).items()})
+            aggregates.refresh(db, meter_days(meter_of, writes.days))
     finally:
         writes.close()
     return len(group)
-
-
-def _meter_days(meter_of: dict[UUID, UUID], register_days: dict[UUID, set[date]]
-                ) -> dict[UUID, set[date]]:
-    touched: dict[UUID, set[date]] = {}
-    for register, days in register_days.items():
-        touched.setdefault(meter_of[register], set()).update(days)
-    return touched
 
 
 def _days_needing_more(db: Database, meter_of: dict[UUID, UUID], ends: ValueEnds
