@@ -7,12 +7,18 @@ keeps it that way).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 HALF_HOUR = timedelta(minutes=30)
+# The local days Flows holds data for (SQLite's ``local_days`` spans them): values outside
+# cannot be given a day, so they are refused where they enter and quarantined if found.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+# The first local date a customer link may start at (a customer may have had the meter before
+# its data); links end by `LAST_DAY`.
+FIRST_LINK_DAY = date(1990, 1, 1)
 # Local days (daily usage, missing half hours) are days in this zone: 46, 48 or 50 half hours.
 LOCAL_ZONE = ZoneInfo("Europe/London")
 # 0xFFFFFF Wh: what a meter reports when it cannot read a register ("register error").

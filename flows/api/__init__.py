@@ -6,7 +6,10 @@
 command line gives it the collector's cycle (see `flows.cli.serve`).
 """
 
-from flows.api.app import AdminSync, create_app, http_error
+from flows.api.app import DEFAULT_STALE_AFTER_S, AdminSync, create_app
 from flows.api.auth import ApiKeys, Role
+from flows.api.errors import http_error
+from flows.api.limits import DEFAULT_BODY_TIMEOUT_S
 
-__all__ = ["AdminSync", "ApiKeys", "Role", "create_app", "http_error"]
+__all__ = ["DEFAULT_BODY_TIMEOUT_S", "DEFAULT_STALE_AFTER_S", "AdminSync", "ApiKeys", "Role",
+           "create_app", "http_error"]

@@ -15,17 +15,21 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 from flows.api.auth import ApiKeys, LoginRequired, Sessions, admin, key_name, reader
 from flows.api.connections import ConnectionPool, Db
-from flows.api.dashboard import dashboard_router, login_router
+from flows.api.dashboard import dashboard_router, login_router, session_ended
+from flows.api.errors import http_error
+from flows.api.limits import DEFAULT_BODY_TIMEOUT_S, MAX_BODY, BodyTimeout, invalid_request
+from flows.api.links import links_router
 from flows.api.metrics import metrics_text
 from flows.api.middleware import HeadersAndAccessLog
+from flows.api.throttle import Failures
 from flows.db import (
-    ConflictError,
     Database,
     DatabaseError,
     NotFoundError,
@@ -37,7 +41,7 @@ from flows.db import (
     registry,
 )
 from flows.meterdata import REGISTER_MAX_WH, Frequency, Quality, flag_names
-from flows.views import UsageRow, usage, views_position
+from flows.views import UsageRow, freshness, usage, views_position
 
 GroupBy = Literal["hh", "hour", "day", "week", "month", "quarter"]
 DailyGroupBy = Literal["day", "week", "month", "quarter"]
@@ -52,20 +56,34 @@ EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=UTC), datetime(2100, 12, 31, tzin
 AdminSync = Callable[[Database, str, str], Awaitable[dict[str, Any]]]
 
 
-def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = None) -> FastAPI:
+DEFAULT_STALE_AFTER_S = 900.0  # views lagging longer than this make /readyz say "degraded"
+
+
+def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = None,
+               stale_after_s: float = DEFAULT_STALE_AFTER_S, public_url: str | None = None,
+               body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> FastAPI:
     """The API over the database at ``database_url``; ``admin_sync`` enables
-    POST /meters/{serial}/sync."""
+    POST /meters/{serial}/sync; views lagging more than ``stale_after_s`` behind the change
+    log make /readyz report degraded; ``public_url`` (``https://flows.example.com``) starts
+    the ``next``/``previous`` links of pages (without it they are relative); a request body
+    must arrive within ``body_timeout_s``."""
     # /docs from the Swagger UI files installed with Flows (fastapi-offline: no CDN); no ReDoc.
     app = FastAPIOffline(title="Flows", version="0.1.0", redoc_url=None,
-                         static_url="/docs-assets",
+                         static_url="/docs-assets", max_body_size=MAX_BODY,
                          description="Smart prepayment meters: registry, health and consumption.")
     app.state.database_url, app.state.keys, app.state.admin_sync = database_url, keys, admin_sync
+    app.state.stale_after_s = stale_after_s
+    app.state.public_url = public_url.rstrip("/") if public_url else None
     app.state.connections = ConnectionPool(database_url)
-    app.state.sessions = Sessions()
-    app.add_middleware(HeadersAndAccessLog)
+    app.state.sessions, app.state.failures = Sessions(), Failures()
+    app.add_middleware(BodyTimeout, timeout_s=body_timeout_s)
+    app.add_middleware(HeadersAndAccessLog)  # outermost: logs what BodyTimeout cuts too
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
     @app.exception_handler(LoginRequired)
     async def log_in_first(request: Request, error: LoginRequired) -> Response:
+        if error.ended:
+            return session_ended(request)
         return RedirectResponse("/login", status_code=303)
 
     @app.exception_handler(UnavailableError)
@@ -74,6 +92,7 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
                             status_code=503, headers={"Retry-After": "5"})
 
     app.include_router(_api_routes())
+    app.include_router(links_router())
     app.include_router(login_router())
     app.include_router(dashboard_router())
     return app
@@ -111,6 +130,9 @@ class ConsumptionRow(BaseModel):
 
 
 class ConsumptionPage(BaseModel):
+    data_as_of: datetime | None = Field(
+        description="the rows reflect every reading and correction committed up to this time "
+                    "(null: the views have never caught up)")
     count: int = Field(description="rows in the whole result, over every page")
     next: str | None = Field(description="URL of the next page")
     previous: str | None = Field(description="URL of the previous page")
@@ -132,14 +154,6 @@ class Correction(BaseModel):
                                                 "history by more than 31 days")
 
 
-def http_error(error: DatabaseError) -> HTTPException:
-    """404 for what is not stored, 409 for a clash with what is, 503 while the database is
-    unavailable, 422 for a refused value."""
-    status = (404 if isinstance(error, NotFoundError) else 409 if isinstance(error, ConflictError)
-              else 503 if isinstance(error, UnavailableError) else 422)
-    return HTTPException(status, str(error))
-
-
 def _period(period_from: datetime | None, period_to: datetime | None) -> tuple[datetime, datetime]:
     """The period asked for; as with Octopus either end may be left out: up to now, and from
     as far back as a period may reach (ten years). Both ends lie in 1990–2100."""
@@ -156,7 +170,7 @@ def _period(period_from: datetime | None, period_to: datetime | None) -> tuple[d
 
 
 def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
-          page_size: int) -> Response:
+          page_size: int, data_as_of: datetime | None) -> Response:
     """Octopus-style pages: ``count`` is the whole result's, ``next``/``previous`` are URLs.
     The rows are built typed from typed values and encoded with msgspec: validating a year of
     days through the model would cost more than reading them (tests check the shape)."""
@@ -168,9 +182,13 @@ def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
     results = [_consumption_row(row) for row in rows[first:first + page_size]]
 
     def url(number: int) -> str:
-        return str(request.url.include_query_params(page=number))
+        # From the configured public URL, else relative: never from the Host header (a
+        # client's Host would put any address into the links others follow).
+        target = request.url.include_query_params(page=number)
+        return f"{request.app.state.public_url or ''}{target.path}?{target.query}"
 
-    body = {"count": len(rows), "next": url(page + 1) if first + page_size < len(rows) else None,
+    body = {"data_as_of": data_as_of, "count": len(rows),
+            "next": url(page + 1) if first + page_size < len(rows) else None,
             "previous": url(page - 1) if page > 1 else None, "results": results}
     return Response(msgspec.json.encode(body), media_type="application/json")
 
@@ -189,9 +207,10 @@ class UsageQuery:
     def page_of(self, db: Database, request: Request, group_by: str, **key: Any) -> Response:
         """The page asked for of ``key``'s usage (a meter, a customer or an esco)."""
         start, end = _period(self.period_from, self.period_to)
+        as_of = freshness(db).data_as_of  # before reading: the rows are at least this fresh
         rows = usage(db, period_from=start, period_to=end, group_by=group_by,
                      direction=self.direction, **key)
-        return _page(request, rows, self.order_by, self.page, self.page_size)
+        return _page(request, rows, self.order_by, self.page, self.page_size, as_of)
 
 
 Usage = Annotated[UsageQuery, Depends()]
@@ -292,12 +311,17 @@ def _api_routes() -> APIRouter:
     @router.get("/readyz", response_class=PlainTextResponse, tags=["health"],
                 responses={503: {"description": "the database cannot be reached"}})
     def readyz(request: Request) -> PlainTextResponse:
-        """Readiness (no key): the database answers."""
+        """Readiness (no key): the database answers. ``ready``, or 200 ``degraded: …`` while
+        meters are quarantined by the views or the views lag more than the configured time
+        (usage is served, possibly stale), or 503 without a database."""
         try:
             with connect(request.app.state.database_url) as db:
                 db.ping()
+                problems = freshness(db).problems(request.app.state.stale_after_s)
         except DatabaseError as error:
             return PlainTextResponse(f"database unavailable: {error}\n", status_code=503)
+        if problems:
+            return PlainTextResponse(f"degraded: {'; '.join(problems)}\n")
         return PlainTextResponse("ready\n")
 
     @router.get("/fleet/health", dependencies=[Depends(reader)], tags=["fleet"])

@@ -8,25 +8,26 @@ No key → 401; a read key on an admin route → 403. Logs and the audit trail n
 show it.
 
 The dashboard logs in with a form: the session cookie holds a random session id (HttpOnly,
-SameSite=Strict, Secure behind HTTPS, 8 hours), not the key; sessions live in the server's
-memory (a restart logs everyone out).
+SameSite=Strict, Secure behind HTTPS), not the key. Sessions live in the database as digests
+(`flows.db.sessions`: shared by every API process, surviving restarts); a session ends at
+logout, after `SESSION_IDLE` without a request, `SESSION_S` after login whatever happens, and
+the moment its key is revoked (or, for a key from the environment, is no longer given).
 """
 
 from __future__ import annotations
 
 import enum
 import hmac
-import secrets
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from flows.db import api_keys
+from flows.api.throttle import Failures, client_of
+from flows.db import api_keys, sessions
 
 
 class Role(enum.IntEnum):
@@ -38,6 +39,7 @@ class Role(enum.IntEnum):
 class Caller:
     name: str  # the key's name (never the key)
     role: Role
+    key_digest: str = ""  # what sessions are tied to (never the key)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,10 @@ class ApiKeys:
                                  "with a key of at least 8 characters")
             roles[key] = Role.ADMIN if role == "admin" else Role.READ
         return cls(roles)
+
+    def gives(self, key_digest: str) -> bool:
+        """Whether a key with this digest is still given (its sessions live on)."""
+        return any(hmac.compare_digest(api_keys.digest(key), key_digest) for key in self.roles)
 
     def role_of(self, key: str) -> Role | None:
         # Compare every key in constant time, so timing does not tell how much of a key matched.
@@ -76,44 +82,49 @@ async def identify(request: Request, key: str) -> Caller | None:
     keys: ApiKeys = request.app.state.keys
     role = keys.role_of(key)
     if role is not None:
-        return Caller(name_of(key, role), role)
+        return Caller(name_of(key, role), role, api_keys.digest(key))
     async with request.app.state.connections.connection() as db:
         found = await run_in_threadpool(api_keys.find, db, key)
     if found is None:
         return None
-    return Caller(found[0], Role.ADMIN if found[1] == "admin" else Role.READ)
+    return Caller(found[0], _role(found[1]), api_keys.digest(key))
+
+
+def _role(name: str) -> Role:
+    return Role.ADMIN if name == "admin" else Role.READ
 
 
 # Sessions of the dashboard ---------------------------------------------------------------------
 
 SESSION_COOKIE = "flows_session"
-SESSION_S = 8 * 3600
+SESSION_S = 8 * 3600  # absolute: a session ends this long after login
+SESSION_IDLE = timedelta(hours=1)  # and after this long without a request
 
 
-@dataclass
 class Sessions:
-    _live: dict[str, tuple[Caller, float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    """Dashboard sessions, in the database (`flows.db.sessions`)."""
 
-    def open(self, caller: Caller) -> str:
-        session = secrets.token_urlsafe(32)
-        with self._lock:
-            self._live[session] = (caller, time.monotonic() + SESSION_S)
-        return session
+    async def open(self, request: Request, caller: Caller) -> str:
+        async with request.app.state.connections.connection() as db:
+            return await run_in_threadpool(
+                sessions.open_session, db, caller.key_digest, caller.name,
+                "admin" if caller.role == Role.ADMIN else "read", timedelta(seconds=SESSION_S))
 
-    def caller(self, session: str) -> Caller | None:
-        with self._lock:
-            found = self._live.get(session)
+    async def caller(self, request: Request, session: str) -> Caller | None:
+        """Who the live session ``session`` belongs to, or None (over, or its key revoked)."""
+        async with request.app.state.connections.connection() as db:
+            found = await run_in_threadpool(sessions.find_session, db, session, SESSION_IDLE)
             if found is None:
                 return None
-            if found[1] < time.monotonic():
-                del self._live[session]
+            keys: ApiKeys = request.app.state.keys
+            if found.key_revoked or (not found.named_key and not keys.gives(found.key_digest)):
+                await run_in_threadpool(sessions.close_session, db, session)
                 return None
-            return found[0]
+        return Caller(found.key_name, _role(found.role), found.key_digest)
 
-    def close(self, session: str) -> None:
-        with self._lock:
-            self._live.pop(session, None)
+    async def close(self, request: Request, session: str) -> None:
+        async with request.app.state.connections.connection() as db:
+            await run_in_threadpool(sessions.close_session, db, session)
 
 
 # Dependencies ----------------------------------------------------------------------------------
@@ -131,8 +142,11 @@ async def _require(request: Request, needed: Role, credentials: HTTPAuthorizatio
             "key" in request.query_params) else ""
         raise HTTPException(401, f"an API key is required (Authorization: Bearer KEY){hint}",
                             headers={"WWW-Authenticate": "Bearer"})
+    failures: Failures = request.app.state.failures
+    failures.check(client_of(request))
     caller = await identify(request, key)
     if caller is None:
+        failures.failed(client_of(request))
         raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     return _admitted(request, caller, needed)
 
@@ -157,19 +171,24 @@ async def admin(request: Request, credentials: Bearer, header_key: HeaderKey) ->
 
 
 class LoginRequired(Exception):
-    """A dashboard page asked for without a session: the app redirects to /login."""
+    """A dashboard page asked for without a session: the app redirects to /login, or answers
+    401 with the login form when the session sent has ended (``ended``)."""
+
+    def __init__(self, ended: bool = False) -> None:
+        super().__init__("log in first")
+        self.ended = ended
 
 
 async def viewer(request: Request, credentials: Bearer, header_key: HeaderKey) -> Caller:
     """A dashboard page's caller: a session (the cookie), or a key in a header."""
     session = request.cookies.get(SESSION_COOKIE)
     if session:
-        caller = request.app.state.sessions.caller(session)
+        caller = await request.app.state.sessions.caller(request, session)
         if caller is not None:
             return _admitted(request, caller, Role.READ)
     if credentials or header_key:
         return await _require(request, Role.READ, credentials, header_key)
-    raise LoginRequired
+    raise LoginRequired(ended=bool(session))
 
 
 def key_name(request: Request) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from flows.db import Database, change_log, fleet
+from flows.db import Database, fleet
+from flows.views import freshness
 
 
 def metrics_text(db: Database) -> str:
@@ -16,7 +17,13 @@ def metrics_text(db: Database) -> str:
     missing = Gauge("flows_missing_half_hours", "Half hours missing in the last 7 days",
                     registry=registry)
     missing.set(sum(row["missing"] for row in health["missing_half_hours"]))
-    position = change_log.last_change(db)
+    fresh = freshness(db)
     Gauge("flows_register_value_changes", "Changes logged for the views",
-          registry=registry).set(int(position))
+          registry=registry).set(fresh.logged)
+    Gauge("flows_views_lag_changes", "Logged changes the views have not applied yet",
+          registry=registry).set(fresh.lag_changes)
+    Gauge("flows_views_lag_seconds", "How long the views have lagged behind the change log "
+          "(+Inf: they never caught up)", registry=registry).set(fresh.lag_seconds)
+    Gauge("flows_views_quarantined_meters", "Meters whose changes the views could not apply",
+          registry=registry).set(fresh.quarantined)
     return generate_latest(registry).decode()

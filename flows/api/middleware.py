@@ -46,7 +46,9 @@ class HeadersAndAccessLog:
         finally:
             # The path without its query, and the key's name: never a key, whatever was sent.
             key = scope.get("state", {}).get("key_name")
-            access_log.info("%s %s %d", scope["method"], scope["path"], status,
-                            extra={"event": "request", "method": scope["method"],
-                                   "path": scope["path"], "status": status, "key": key,
+            client = (scope.get("client") or ("unknown",))[0]  # a trusted proxy's forwarded one
+            access_log.info("%s %s %s %d", client, scope["method"], scope["path"], status,
+                            extra={"event": "request", "client": client,
+                                   "method": scope["method"], "path": scope["path"],
+                                   "status": status, "key": key,
                                    "duration_ms": round(1000 * (time.monotonic() - started), 1)})

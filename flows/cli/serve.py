@@ -13,7 +13,7 @@ from typing import Any
 import click
 import uvicorn
 
-from flows.api import AdminSync, ApiKeys, create_app
+from flows.api import DEFAULT_BODY_TIMEOUT_S, DEFAULT_STALE_AFTER_S, AdminSync, ApiKeys, create_app
 from flows.collect import sync_cycle
 from flows.db import DEFAULT_URL, Database, DatabaseError, open_database, registry
 from flows.db import api_keys as api_keys_in_db
@@ -47,8 +47,24 @@ def admin_sync(mediator: str) -> AdminSync:
 @click.option("--views/--no-views", "keep_views", default=False, show_default=True,
               help="Keep the views up to date in this process (a `flows views follow`), so a "
                    "correction shows in consumption within seconds.")
+@click.option("--public-url", envvar="FLOWS_PUBLIC_URL", default=None,
+              help="The URL clients reach this server at (https://flows.example.com, env "
+                   "FLOWS_PUBLIC_URL): the start of pages' next/previous links, which are "
+                   "relative without it (never taken from the Host header).")
+@click.option("--views-stale-after", "stale_after_s", envvar="FLOWS_VIEWS_STALE_AFTER",
+              type=click.FloatRange(1), default=DEFAULT_STALE_AFTER_S, show_default=True,
+              help="Seconds the views may lag behind the change log before /readyz reports "
+                   "degraded (env FLOWS_VIEWS_STALE_AFTER).")
+@click.option("--body-timeout", "body_timeout_s", envvar="FLOWS_BODY_TIMEOUT",
+              type=click.FloatRange(0.1), default=DEFAULT_BODY_TIMEOUT_S, show_default=True,
+              help="Seconds a request body may take to arrive (408 after; env FLOWS_BODY_TIMEOUT).")
+@click.option("--trusted-proxies", envvar="FLOWS_TRUSTED_PROXIES", default="",
+              help="Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed "
+                   "(comma-separated, env FLOWS_TRUSTED_PROXIES); none by default, so a client "
+                   "cannot claim another address or HTTPS.")
 def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str,
-          allow_empty: bool, keep_views: bool) -> None:
+          allow_empty: bool, keep_views: bool, public_url: str | None,
+          stale_after_s: float, body_timeout_s: float, trusted_proxies: str) -> None:
     """Serve the HTTP API (docs at /docs) and the dashboard (at /)."""
     configure_logging()
     try:
@@ -74,14 +90,18 @@ def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str,
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
     bound = listener.getsockname()[1]
     click.echo(f"flows serve: http://{host}:{bound} (API docs at /docs, dashboard at /)", nl=True)
-    app = create_app(url, keys, admin_sync(mediator) if mediator else None)
+    if public_url and not public_url.startswith(("http://", "https://")):
+        raise click.BadParameter("give http://… or https://…", param_hint="--public-url")
+    app = create_app(url, keys, admin_sync(mediator) if mediator else None, stale_after_s,
+                     public_url, body_timeout_s)
     stopping = threading.Event()
     follower = None
     if keep_views:
         follower = threading.Thread(target=follow, args=(open_database(url), 1.0, stopping.is_set),
                                     name="views follow", daemon=True)
         follower.start()
-    config = uvicorn.Config(app, log_level="warning")
+    config = uvicorn.Config(app, log_level="warning", proxy_headers=bool(trusted_proxies),
+                            forwarded_allow_ips=trusted_proxies or None)
     try:
         uvicorn.Server(config).run(sockets=[listener])
     finally:

@@ -46,9 +46,13 @@ def listed(db: Database) -> list[dict[str, Any]]:
 
 
 def revoke(db: Database, name: str) -> None:
-    if not db.execute("UPDATE api_keys SET revoked_at = :now WHERE name = :name "
-                      "AND revoked_at IS NULL", {"name": name, "now": datetime.now(UTC)}):
-        raise NotFoundError(f"no live key named {name!r}")
+    """Revoke the key: it opens nothing from now on, and its dashboard sessions end."""
+    with db.transaction():
+        if not db.execute("UPDATE api_keys SET revoked_at = :now WHERE name = :name "
+                          "AND revoked_at IS NULL", {"name": name, "now": datetime.now(UTC)}):
+            raise NotFoundError(f"no live key named {name!r}")
+        db.execute("DELETE FROM api_sessions WHERE key_digest = (SELECT key_digest FROM api_keys "
+                   "WHERE name = :name)", {"name": name})
 
 
 def any_live(db: Database) -> bool:

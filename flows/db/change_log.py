@@ -9,7 +9,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 import psycopg
@@ -17,6 +17,7 @@ import psycopg
 from flows.db.connection import Database, UnavailableError
 
 REGISTRY_SOURCE = "meter"  # a change to a meter's registers, links or esco; register_id is the meter
+RETRY_SOURCE = "retry"  # apply a quarantined meter's whole history again; register_id is the meter
 NOTIFY_CHANNEL = "flows_register_changes"  # notified by the change-log trigger (PostgreSQL)
 
 
@@ -34,10 +35,14 @@ class ChangeBatch:
         """The meters whose registers, customer links or esco changed."""
         return {key for source, key in self.windows if source == REGISTRY_SOURCE}
 
+    def retried_meters(self) -> set[UUID]:
+        """The quarantined meters asked to be applied again (`log_retry`)."""
+        return {key for source, key in self.windows if source == RETRY_SOURCE}
+
     def value_windows(self) -> dict[tuple[str, UUID], tuple[datetime, datetime]]:
         """(source, register) → the earliest and latest changed value."""
         return {key: window for key, window in self.windows.items()
-                if key[0] != REGISTRY_SOURCE}
+                if key[0] not in (REGISTRY_SOURCE, RETRY_SOURCE)}
 
 
 def change_batch(db: Database, after: int, limit: int) -> ChangeBatch:
@@ -53,6 +58,21 @@ def change_batch(db: Database, after: int, limit: int) -> ChangeBatch:
         last=max((int(row["last_seq"]) for row in rows), default=after),
         windows={(row["source"], row["register_id"]): (row["first_at"], row["last_at"])
                  for row in rows})
+
+
+def log_retry(db: Database, meters: list[UUID]) -> None:
+    """Ask the views to apply these meters' whole history again (a change of source
+    `RETRY_SOURCE` each, numbered like every other change: whichever feeder runs applies it)."""
+    for meter in meters:
+        if db.engine == "postgres":
+            db.execute("SELECT pg_notify(:channel, '')", {"channel": NOTIFY_CHANNEL})
+            db.execute("INSERT INTO register_value_changes (seq, register_id, timestamp, old_wh, "
+                       "new_wh, source) VALUES (flows.next_change(), :m, now(), NULL, NULL, "
+                       ":source)", {"m": meter, "source": RETRY_SOURCE})
+        else:
+            db.execute("INSERT INTO register_value_changes (source, register_id, timestamp, "
+                       "old_wh, new_wh) VALUES (:source, :m, :now, NULL, NULL)",
+                       {"m": meter, "source": RETRY_SOURCE, "now": datetime.now(UTC)})
 
 
 def last_change(db: Database) -> int:

@@ -202,7 +202,8 @@ def keys_list(url: str) -> None:
 @click.argument("name")
 @database_option
 def keys_revoke(name: str, url: str) -> None:
-    """Revoke the key NAME: it is refused from the next request on."""
+    """Revoke the key NAME: it is refused from the next request on, and its dashboard
+    sessions end."""
     with _open(url) as db:
         try:
             api_keys.revoke(db, name)

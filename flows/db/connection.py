@@ -333,8 +333,21 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
-        """All or nothing: commits on success, rolls back on any exception."""
-        if self.engine == "sqlite":
+        """All or nothing: commits on success, rolls back on any exception. Inside another
+        transaction it is a savepoint of it (as psycopg nests them)."""
+        if self.engine == "sqlite" and self.raw.in_transaction:
+            with _translated_errors(self.url):
+                self.raw.execute("SAVEPOINT nested")
+            try:
+                yield self
+            except BaseException:
+                if self.raw.in_transaction:
+                    self.raw.execute("ROLLBACK TO nested")
+                    self.raw.execute("RELEASE nested")
+                raise
+            with _translated_errors(self.url):
+                self.raw.execute("RELEASE nested")
+        elif self.engine == "sqlite":
             with _translated_errors(self.url):
                 self.raw.execute("BEGIN IMMEDIATE")
             try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from flows.db.connection import (
     query_in,
 )
 from flows.db.registry import meter_id
+from flows.meterdata import FIRST_LINK_DAY, LAST_DAY, LOCAL_ZONE
 
 
 def add_customer(db: Database, customer_id: str, name: str = "") -> None:
@@ -26,8 +27,10 @@ def add_customer(db: Database, customer_id: str, name: str = "") -> None:
 
 
 def link_meter(db: Database, customer_id: str, serial: str, valid_from: datetime,
-               valid_to: datetime | None = None) -> None:
-    """The customer had the meter from ``valid_from`` (inclusive) to ``valid_to`` (exclusive)."""
+               valid_to: datetime | None = None, actor: str = "flows", reason: str = "") -> None:
+    """The customer had the meter from ``valid_from`` (inclusive) to ``valid_to`` (exclusive),
+    audited."""
+    _check_bounds(valid_from, valid_to)
     if valid_to is not None and valid_to <= valid_from:
         raise InvalidValueError(f"valid_to {valid_to} is not after valid_from {valid_from}")
     if not exists(db, customer_id):
@@ -38,14 +41,18 @@ def link_meter(db: Database, customer_id: str, serial: str, valid_from: datetime
         raise ConflictError(f"meter {serial} is linked already for part of that period: "
                             f"{_describe(clashing[0])}; a meter has one customer at a time "
                             "(end that link first: flows customers unlink)")
-    db.execute("INSERT INTO customer_meters (customer_id, meter_id, valid_from, valid_to) "
-               "VALUES (:c, :m, :f, :t)", {"c": customer_id, "m": meter, "f": valid_from,
-                                             "t": valid_to})
+    with db.transaction():
+        db.execute("INSERT INTO customer_meters (customer_id, meter_id, valid_from, valid_to) "
+                   "VALUES (:c, :m, :f, :t)", {"c": customer_id, "m": meter, "f": valid_from,
+                                                 "t": valid_to})
+        _audit(db, "link", customer_id, meter, valid_from, None, valid_to, actor, reason)
 
 
-def unlink_meter(db: Database, serial: str, at: datetime) -> dict[str, Any]:
-    """End the meter's link that is valid at ``at`` (``at`` becomes its exclusive end); the
-    link as it was."""
+def unlink_meter(db: Database, serial: str, at: datetime, actor: str = "flows",
+                 reason: str = "") -> dict[str, Any]:
+    """End the meter's link that is valid at ``at`` (``at`` becomes its exclusive end),
+    audited; the link as it was."""
+    _check_bounds(at, None)
     meter = meter_id(db, serial)
     current = _overlapping(db, meter, at, at + _INSTANT)
     if not current:
@@ -53,11 +60,69 @@ def unlink_meter(db: Database, serial: str, at: datetime) -> dict[str, Any]:
     link = current[0]
     if at <= link["valid_from"]:
         raise InvalidValueError(f"{_describe(link)} starts at {at.isoformat()} or later: ending "
-                                "it there would leave it empty; give a later time")
-    db.execute("UPDATE customer_meters SET valid_to = :at WHERE customer_id = :c AND meter_id = :m "
-               "AND valid_from = :f", {"at": at, "c": link["customer_id"], "m": meter,
-                                       "f": link["valid_from"]})
+                                "it there would leave it empty; give a later time (or delete "
+                                "the link: flows customers delete-link)")
+    with db.transaction():
+        db.execute("UPDATE customer_meters SET valid_to = :at WHERE customer_id = :c "
+                   "AND meter_id = :m AND valid_from = :f",
+                   {"at": at, "c": link["customer_id"], "m": meter, "f": link["valid_from"]})
+        _audit(db, "end", link["customer_id"], meter, link["valid_from"], link["valid_to"], at,
+               actor, reason)
     return link
+
+
+def delete_link(db: Database, serial: str, valid_from: datetime, actor: str = "flows",
+                reason: str = "") -> dict[str, Any]:
+    """Remove the meter's link starting at ``valid_from`` (one made by mistake), audited; the
+    link as it was."""
+    meter = meter_id(db, serial)
+    found = [link for link in db.query(
+        "SELECT customer_id, valid_from, valid_to FROM customer_meters WHERE meter_id = :m",
+        {"m": meter}) if link["valid_from"] == valid_from]
+    if not found:
+        raise NotFoundError(f"meter {serial} has no link starting at {valid_from.isoformat()} "
+                            "(flows customers links --meter lists them)")
+    link = found[0]
+    with db.transaction():
+        db.execute("DELETE FROM customer_meters WHERE customer_id = :c AND meter_id = :m "
+                   "AND valid_from = :f", {"c": link["customer_id"], "m": meter,
+                                           "f": link["valid_from"]})
+        _audit(db, "delete", link["customer_id"], meter, link["valid_from"], link["valid_to"],
+               None, actor, reason)
+    return link
+
+
+def link_history(db: Database, serial: str) -> list[dict[str, Any]]:
+    """Every link change of the meter, newest first: at, actor, action, customer_id,
+    valid_from, valid_to_before, valid_to_after, reason."""
+    return db.query("SELECT at, actor, action, customer_id, valid_from, valid_to_before, "
+                    "valid_to_after, reason FROM customer_link_audit WHERE meter_id = :m "
+                    "ORDER BY at DESC, id DESC", {"m": meter_id(db, serial)})
+
+
+def _audit(db: Database, action: str, customer_id: str, meter: UUID, valid_from: datetime,
+           before: datetime | None, after: datetime | None, actor: str, reason: str) -> None:
+    db.execute("INSERT INTO customer_link_audit (at, actor, action, customer_id, meter_id, "
+               "valid_from, valid_to_before, valid_to_after, reason) VALUES (:at, :actor, "
+               ":action, :c, :m, :f, :before, :after, :reason)",
+               {"at": datetime.now(UTC), "actor": actor, "action": action, "c": customer_id,
+                "m": meter, "f": valid_from, "before": before, "after": after, "reason": reason})
+
+
+# Links start and end within these (local midnights): a year typo is refused where it enters.
+EARLIEST_LINK = datetime.combine(FIRST_LINK_DAY, time(), LOCAL_ZONE).astimezone(UTC)
+LATEST_LINK = datetime.combine(LAST_DAY + timedelta(days=1), time(), LOCAL_ZONE).astimezone(UTC)
+
+
+def _check_bounds(valid_from: datetime, valid_to: datetime | None) -> None:
+    for name, moment in (("valid_from", valid_from), ("valid_to", valid_to)):
+        if moment is None:
+            continue
+        if moment.tzinfo is None:
+            raise InvalidValueError(f"{name} must be timezone-aware, got {moment!r}")
+        if not EARLIEST_LINK <= moment <= LATEST_LINK:
+            raise InvalidValueError(f"{name} {moment.isoformat()} lies outside the dates a link "
+                                    f"may have ({FIRST_LINK_DAY} to {LAST_DAY})")
 
 
 def links_of_meter(db: Database, serial: str) -> list[dict[str, Any]]:

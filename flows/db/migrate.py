@@ -11,7 +11,7 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from flows.db.connection import Database, DatabaseError, connect, sqlite_time
-from flows.meterdata import HALF_HOUR, LOCAL_ZONE
+from flows.meterdata import FIRST_DAY, HALF_HOUR, LAST_DAY, LOCAL_ZONE
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,6 @@ def migrate(db: Database) -> list[Migration]:
     return applied
 
 
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 
 def local_days(first: date = FIRST_DAY, last: date = LAST_DAY,

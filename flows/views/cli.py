@@ -1,5 +1,5 @@
-"""`flows views update|rebuild|follow`, `flows reads correct|delete`,
-`flows customers add|link|unlink`."""
+"""`flows views update|rebuild|follow|quarantine|retry`, `flows reads correct|delete`,
+`flows customers add|link|unlink|delete-link|links`, `flows usage`."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ from flows.db import (
 )
 from flows.health import HealthError, serve_health
 from flows.logs import configure_logging
-from flows.meterdata import REGISTER_MAX_WH
-from flows.views.feeder import DEFAULT_BATCH, ViewsError, follow, update
+from flows.meterdata import LOCAL_ZONE, REGISTER_MAX_WH
+from flows.views.errors import FeederBusy, ViewsError
+from flows.views.feeder import DEFAULT_BATCH, follow, update
+from flows.views.store import quarantine
 from flows.views.usage import DIRECTIONS, GROUPS, usage
 
 database_option = click.option(
@@ -81,6 +83,55 @@ def views_rebuild(batch: int, url: str) -> None:
     except ViewsError as error:
         raise click.ClickException(str(error)) from None
     click.echo(summary.line())
+
+
+@views_group.command("quarantine")
+@database_option
+def views_quarantine(url: str) -> None:
+    """List the meters whose changes the views could not apply (a row no rule can read), with
+    the error. Fix the row, then `flows views retry`."""
+    rows = quarantine.quarantined(_open(url))
+    if not rows:
+        click.echo("no meter is quarantined")
+        return
+    for row in rows:
+        click.echo(f"{row.serial or row.meter_id}  since {row.quarantined_at:%Y-%m-%d %H:%M:%S} "
+                   f"UTC (change {row.change}): {row.error}")
+
+
+@views_group.command("retry")
+@click.option("--meter", "serial", help="Only this meter (serial); default: every quarantined one.")
+@database_option
+def views_retry(serial: str | None, url: str) -> None:
+    """Apply the quarantined meters' whole history again (after the bad row was fixed): each
+    released when it applies, exactly once. Applied here, or by the running feeder (`flows
+    views follow`, `flows serve --views`) if there is one."""
+    db = _open(url)
+    waiting = {row.meter_id: row.serial for row in quarantine.quarantined(db)}
+    if serial is not None:
+        try:
+            meter = registry.meter_id(db, serial)
+        except DatabaseError as error:
+            raise click.ClickException(str(error)) from None
+        if meter not in waiting:
+            raise click.ClickException(f"meter {serial} is not quarantined")
+        waiting = {meter: serial}
+    if not waiting:
+        click.echo("no meter is quarantined")
+        return
+    quarantine.request_retry(db, sorted(waiting))
+    try:
+        update(db)
+    except FeederBusy:
+        click.echo(f"retry of {len(waiting)} meter(s) logged: the running feeder applies it")
+        return
+    except ViewsError as error:
+        raise click.ClickException(str(error)) from None
+    still = quarantine.quarantined_meters(db)
+    for meter, name in waiting.items():
+        click.echo(f"{name or meter}: {'still quarantined' if meter in still else 'applied'}")
+    if still & set(waiting):
+        raise click.ClickException("some meters are still quarantined: flows views quarantine")
 
 
 @views_group.command("follow")
@@ -210,33 +261,86 @@ def customers_add(customer_id: str, name: str, url: str) -> None:
         raise click.ClickException(str(error)) from None
 
 
+def _local(value: datetime) -> datetime:
+    """A link's time: a date or a time without an offset is Europe/London local time (a
+    move-in on 2025-06-02 starts at local midnight, 23:00 UTC the day before in summer)."""
+    try:
+        return (value.replace(tzinfo=LOCAL_ZONE) if value.tzinfo is None else value).astimezone(UTC)
+    except (OverflowError, ValueError) as error:
+        raise click.BadParameter(f"{value}: {error}") from None
+
+
+LOCAL_TIME_HELP = "a date (local midnight, Europe/London) or a time (local unless it has an offset)"
+reason_option = click.option("--reason", default="", help="Why (kept in the link audit).")
+
+
 @customers_group.command("link")
 @click.argument("customer_id")
 @click.option("--meter", "serial", required=True)
-@click.option("--from", "valid_from", required=True, type=TIME)
-@click.option("--to", "valid_to", type=TIME, help="Exclusive; open-ended when left out.")
+@click.option("--from", "valid_from", required=True, type=TIME, help=f"From: {LOCAL_TIME_HELP}.")
+@click.option("--to", "valid_to", type=TIME,
+              help=f"Until (exclusive; open-ended when left out): {LOCAL_TIME_HELP}.")
+@reason_option
 @database_option
 def customers_link(customer_id: str, serial: str, valid_from: datetime,
-                   valid_to: datetime | None, url: str) -> None:
+                   valid_to: datetime | None, reason: str, url: str) -> None:
+    """The customer has the meter from --from (a move-in), audited."""
     try:
-        customers.link_meter(_open(url), customer_id, serial, _utc(valid_from),
-                         _utc(valid_to) if valid_to else None)
+        customers.link_meter(_open(url), customer_id, serial, _local(valid_from),
+                             _local(valid_to) if valid_to else None, _actor(), reason)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
 
 
 @customers_group.command("unlink")
 @click.option("--meter", "serial", required=True)
-@click.option("--at", "at", required=True, type=TIME, help="When the link ends (exclusive).")
+@click.option("--at", "at", required=True, type=TIME,
+              help=f"When the link ends (exclusive): {LOCAL_TIME_HELP}.")
+@reason_option
 @database_option
-def customers_unlink(serial: str, at: datetime, url: str) -> None:
-    """End the meter's link that is valid at --at (the customer moved out)."""
+def customers_unlink(serial: str, at: datetime, reason: str, url: str) -> None:
+    """End the meter's link that is valid at --at (the customer moved out), audited."""
     try:
-        link = customers.unlink_meter(_open(url), serial, _utc(at))
+        link = customers.unlink_meter(_open(url), serial, _local(at), _actor(), reason)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{serial}: link to customer {link['customer_id']} from "
-               f"{link['valid_from'].isoformat()} now ends at {_utc(at).isoformat()}")
+               f"{link['valid_from'].isoformat()} now ends at {_local(at).isoformat()}")
+
+
+@customers_group.command("delete-link")
+@click.option("--meter", "serial", required=True)
+@click.option("--from", "valid_from", required=True, type=TIME,
+              help=f"The start of the link to delete: {LOCAL_TIME_HELP}.")
+@click.option("--reason", required=True, help="Why (kept in the link audit).")
+@database_option
+def customers_delete_link(serial: str, valid_from: datetime, reason: str, url: str) -> None:
+    """Delete a link made by mistake (its usage goes back to no customer), audited."""
+    try:
+        link = customers.delete_link(_open(url), serial, _local(valid_from), _actor(), reason)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{serial}: link to customer {link['customer_id']} from "
+               f"{link['valid_from'].isoformat()} deleted")
+
+
+@customers_group.command("links")
+@click.option("--meter", "serial", required=True)
+@database_option
+def customers_links(serial: str, url: str) -> None:
+    """The meter's links (times in UTC), then their audit, newest first."""
+    db = _open(url)
+    try:
+        links, history = customers.links_of_meter(db, serial), customers.link_history(db, serial)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    for link in links:
+        until = link["valid_to"].isoformat() if link["valid_to"] else "open-ended"
+        click.echo(f"{link['customer_id']}: {link['valid_from'].isoformat()} until {until}")
+    for row in history:
+        click.echo(f"{row['at']:%Y-%m-%d %H:%M:%S} {row['actor']} {row['action']} "
+                   f"{row['customer_id']} from {row['valid_from'].isoformat()}: "
+                   f"{row['reason'] or '(no reason given)'}")
 
 
 @click.command("usage")

@@ -1,7 +1,7 @@
 """The feeder: applies every change of the change log to the views exactly once.
 
 Changes are read from ``register_value_changes`` after the views' position, in batches. For
-each batch, in one transaction on the feeder's own connection:
+each batch, in one transaction on the feeder's own connection (`flows.views.apply`):
 
 1. the touched keys: (register, local days) for changed values (`flows.views.changes`), and
    every day of a meter whose registers, customer links or esco changed;
@@ -24,30 +24,20 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-from flows.db import Database, DatabaseError, UnavailableError, connect, is_unavailable, registry
-from flows.db.change_log import ChangeBatch, change_batch, change_listener, last_change
+from flows.db import Database, DatabaseError, UnavailableError, connect, is_unavailable
+from flows.db.change_log import change_batch, change_listener, last_change
 from flows.retry import Backoff, Outage
-from flows.views.changes import ValueEnds, compute, interval_days, meter_days, value_days
+from flows.views.apply import apply_batch
+from flows.views.errors import FeederBusy, ViewsError, ViewsUnavailable
 from flows.views.rebuild import RebuildSummary, rebuild_views
-from flows.views.store import aggregates, intervals, legacy, position
+from flows.views.store import aggregates, intervals, legacy, position, quarantine
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 5_000
 _FEEDER_LOCK = 0x666C6F7773_76  # "flows" "v"
-
-
-class ViewsError(Exception):
-    """A problem maintaining the views (another feeder running, a statement refused)."""
-
-
-class ViewsUnavailable(ViewsError):
-    """The database went away while the views were updated (nothing of the batch in flight
-    was committed; the next update goes on from the last committed batch)."""
 
 
 @dataclass
@@ -57,10 +47,14 @@ class UpdateSummary:
     position: int = 0
     duration_s: float = 0.0
     rebuilt: RebuildSummary | None = None
+    quarantined: int = 0  # meters whose changes wait in quarantine
 
     def line(self) -> str:
         applied = (f"views: {self.changes:,} changes applied in {self.batches} batches "
                    f"(position {self.position}) in {self.duration_s:.1f} s")
+        if self.quarantined:
+            applied += (f"; {self.quarantined} meter(s) quarantined (flows views quarantine, "
+                        "then flows views retry once fixed)")
         return applied if self.rebuilt is None else f"{self.rebuilt.line()}; {applied}"
 
 
@@ -72,7 +66,7 @@ def feeder_connection(db: Database) -> Iterator[Database]:
     try:
         if db.engine == "postgres":
             if not writer.try_advisory_lock(_FEEDER_LOCK):
-                raise ViewsError("another process is updating the views of this database")
+                raise FeederBusy("another process is updating the views of this database")
         else:
             path = db.url.removeprefix("sqlite:///").removeprefix("sqlite://")
             lock = _file_lock(Path(path + ".views-lock"))
@@ -93,42 +87,8 @@ def _file_lock(path: Path) -> Any:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise ViewsError("another process is updating the views of this database") from None
+        raise FeederBusy("another process is updating the views of this database") from None
     return handle
-
-
-def apply_batch(writer: Database, changed: ChangeBatch,
-                statistics: intervals.Statistics | None = None) -> int:
-    """One batch, in one transaction: the touched half hours written, the touched days of
-    every aggregate refreshed, the position moved. Its last change number."""
-    windows = changed.value_windows()
-    ends = ValueEnds(writer, {register for _, register in windows})
-    writes = compute(writer, value_days(writer, windows, ends), ends)
-    try:
-        with writer.transaction():
-            writes.write(writer)
-            touched = registry_days(writer, changed.changed_meters())
-            for meter, days in meter_days(registry.meters_of_registers(writer, writes.days),
-                                          writes.days).items():
-                touched.setdefault(meter, set()).update(days)
-            aggregates.refresh(writer, touched)
-            position.write_position(writer, position.FEED, changed.last)
-    finally:
-        writes.close()
-    if statistics is not None:
-        statistics.written(writes.new_rows)
-    return changed.last
-
-
-def registry_days(db: Database, meters: set[UUID]) -> dict[UUID, set[date]]:
-    """Every day of these meters (their registers, links or esco changed): the days the views
-    hold for them and the days of their registers' half hours."""
-    if not meters:
-        return {}
-    days = aggregates.held_days(db, meters)
-    for meter, of_intervals in interval_days(db, dict(registry.register_meters(db, meters))).items():
-        days.setdefault(meter, set()).update(of_intervals)
-    return days
 
 
 Progress = Callable[[int, int], None]  # (position, last change) after each batch
@@ -155,6 +115,7 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
             while max_batches is None or summary.batches < max_batches:
                 changed = change_batch(writer, at, batch)
                 if not changed.changes:
+                    _caught_up(writer, at)
                     break
                 at = apply_batch(writer, changed, statistics)
                 if progress is not None:
@@ -162,6 +123,7 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
                 summary.changes += changed.changes
                 summary.batches += 1
             summary.position = at
+            summary.quarantined = quarantine.count(writer)
     except DatabaseError as error:
         if is_unavailable(error):
             raise ViewsUnavailable(str(error)) from error
@@ -174,13 +136,21 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
     return summary
 
 
+def _caught_up(writer: Database, at: int) -> None:
+    """Note that the views have applied every logged change now: staleness is the time since
+    (a change waiting was logged after it), to within the time between looks."""
+    with writer.transaction():
+        position.write_position(writer, position.CAUGHT_UP_FEED, at)
+
+
 def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda: False,
            batch: int = DEFAULT_BATCH, on_beat: Callable[[], None] = lambda: None) -> None:
     """Keep the views up to date until ``stop()``: update, then wait for new changes. On
     PostgreSQL the wait ends as soon as a change commits (LISTEN/NOTIFY; ``poll_s`` is then
     only a safety net); on SQLite it polls every ``poll_s`` seconds. When the database goes
     away (a restart) it logs the outage once, retries with backoff and goes on where the last
-    committed batch ended. ``on_beat`` is called at least every half second while it runs
+    committed batch ended; any other failure is logged and retried the same way (the views'
+    staleness shows it). ``on_beat`` is called at least every half second while it runs
     (a liveness heartbeat)."""
     outage, backoff = Outage("database", log), Backoff()
     while not stop():
@@ -201,9 +171,15 @@ def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda:
                             break
         except (ViewsUnavailable, UnavailableError) as error:
             outage.failed(error)
-            deadline = time.monotonic() + backoff.next_delay()
-            while not stop() and time.monotonic() < deadline:
-                on_beat()
-                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-            with contextlib.suppress(UnavailableError):
-                db.reconnect()
+        except FeederBusy:
+            raise
+        except Exception:  # never die silently: a staleness alarm beats a dead thread
+            log.exception("views: the update failed; trying again after a pause")
+        if stop():
+            break
+        deadline = time.monotonic() + backoff.next_delay()
+        while not stop() and time.monotonic() < deadline:
+            on_beat()
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        with contextlib.suppress(UnavailableError):
+            db.reconnect()

@@ -19,6 +19,7 @@ again (never left half-done as if it were complete).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
-from flows.db import Database, registry
+from flows.db import Database, is_unavailable, registry
 from flows.db.change_log import last_change
+from flows.views.apply import apply_meters
 from flows.views.changes import (
     EXPORT,
     IMPORT,
@@ -37,11 +39,13 @@ from flows.views.changes import (
     interval_days,
     meter_days,
 )
+from flows.views.checks import check_links
 from flows.views.days import days_between, local_date
 from flows.views.rules import DayTotal
 from flows.views.store import aggregates, bulk, intervals, position
 
 METERS_PER_GROUP = 100
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (meters done, meters)
 
@@ -70,7 +74,17 @@ def rebuild_views(db: Database, progress: Progress | None = None) -> RebuildSumm
     meters_done = 0
     statistics = intervals.Statistics(db)
     for meters in _meter_groups(db):
-        summary.registers += _rebuild_group(db, meters, statistics)
+        try:
+            summary.registers += _rebuild_group(db, meters, statistics)
+        except Exception as error:
+            if is_unavailable(error):
+                raise
+            # A row no rule can read: the group's meters one by one, the failing ones
+            # quarantined (what the group committed already is compared, not repeated).
+            log.warning("views rebuild: a group of %d meters failed (%s); taking them one by "
+                        "one", len(meters), error)
+            apply_meters(db, meters, summary.position)
+            summary.registers += len(registry.register_meters(db, meters))
         meters_done += len(meters)
         if progress is not None:
             progress(meters_done, meters_total)
@@ -96,6 +110,7 @@ def _rebuild_group(db: Database, meters: list[UUID], statistics: intervals.Stati
     fall short); those are computed as the feeder computes them and refreshed again."""
     meter_of = dict(registry.register_meters(db, meters))
     group = sorted(meter_of)
+    check_links(db, meters)
     with db.transaction():
         inserted = bulk.insert_actual_intervals(db, group)
         aggregates.refresh(db, interval_days(db, meter_of))

@@ -107,10 +107,13 @@ def test_consumption_octopus_like(served: Served) -> None:
     assert Decimal(first["consumption"]) == Decimal("0.110") and first["unit"] == "kWh"
     assert first["quality"] == "actual"
     # next/previous are the URLs of the neighbouring pages; count is the whole result's.
-    following = httpx.get(page["next"], headers=READ, timeout=30).json()
+    # Relative links (no public URL configured): never built from the Host header.
+    assert page["next"].startswith("/meters/")
+    following = httpx.get(served.url + page["next"], headers=READ, timeout=30).json()
     assert datetime.fromisoformat(following["results"][0]["interval_start"]) == START + timedelta(days=1)
     assert following["count"] == page["count"] and "page=2" in page["next"]
-    assert httpx.get(following["previous"], headers=READ, timeout=30).json() == page
+    assert httpx.get(served.url + following["previous"], headers=READ,
+                     timeout=30).json()["results"] == page["results"]
     # Newest first by default, as Octopus.
     newest = get(served, "/meters/EML0001/consumption", group_by="hh", page_size=48, **PERIOD).json()
     starts = [datetime.fromisoformat(row["interval_start"]) for row in newest["results"]]
@@ -295,3 +298,36 @@ def test_sql_injection_strings_are_harmless(served: Served, attack: str) -> None
     assert get(served, "/meters/EML0000/consumption", page=attack, **PERIOD).status_code == 422
     assert get(served, "/meters/EML0000/consumption", order_by=attack, **PERIOD).status_code == 422
     assert len(get(served, "/meters").json()["results"]) == 3  # nothing dropped or changed
+
+
+def test_admin_links_and_ends_links_with_the_rules_of_the_cli_audited(served: Served) -> None:
+    from flows.db import customers
+
+    customers.add_customer(served.db, "MOVER")
+    base = served.url
+    end = httpx.post(f"{base}/meters/EML0002/links/end", headers=ADMIN, timeout=30,
+                     json={"at": "2025-06-02", "reason": "moved out"})
+    assert end.status_code == 200, end.text
+    assert end.json()["valid_to"] == "2025-06-01T23:00:00Z"  # local midnight (BST)
+    refused = httpx.post(f"{base}/customers/MOVER/links", headers=ADMIN, timeout=30,
+                         json={"serial": "EML0002", "valid_from": "0001-01-01",
+                               "reason": "typo"})
+    assert refused.status_code == 422 and "outside the dates" in refused.text
+    no_reason = httpx.post(f"{base}/customers/MOVER/links", headers=ADMIN, timeout=30,
+                           json={"serial": "EML0002", "valid_from": "2025-06-02"})
+    assert no_reason.status_code == 422
+    assert httpx.post(f"{base}/customers/MOVER/links", headers=READ, timeout=30,
+                      json={"serial": "EML0002", "valid_from": "2025-06-02",
+                            "reason": "moved in"}).status_code == 403
+    linked = httpx.post(f"{base}/customers/MOVER/links", headers=ADMIN, timeout=30,
+                        json={"serial": "EML0002", "valid_from": "2025-06-02",
+                              "reason": "moved in"})
+    assert linked.status_code == 201, linked.text
+    listed = get(served, "/meters/EML0002/links").json()
+    assert [link["customer_id"] for link in listed["results"]] == ["C2", "MOVER"]
+    newest = listed["audit"][0]
+    assert newest["action"] == "link" and newest["reason"] == "moved in"
+    assert newest["actor"].startswith("admin-key-")
+    deleted = httpx.delete(f"{base}/meters/EML0002/links", headers=ADMIN, timeout=30,
+                           params={"valid_from": "2025-06-01T23:00:00Z", "reason": "wrong"})
+    assert deleted.status_code == 200 and deleted.json()["customer_id"] == "MOVER"

@@ -50,7 +50,8 @@ def test_dashboard_and_meter_page_show_health_and_charts(served: Served, tmp_pat
             assert box is not None and box["height"] > 0  # drawn, not just present
             page.screenshot(path=str(tmp_path / "meter.png"), full_page=True)
             page.click("text=Log out")
-            assert page.url == f"{served.url}/login" and page.context.cookies() == []
+            assert page.url == f"{served.url}/login"  # the login form's CSRF cookie only:
+            assert [cookie["name"] for cookie in page.context.cookies()] == ["flows_csrf"]
             page.goto(f"{served.url}/ui/meters/EML0001")
             assert page.url == f"{served.url}/login"  # the session is over
         finally:

@@ -110,3 +110,60 @@ def test_unlink_on_the_command_line(tmp_path: Path) -> None:
     assert "now ends at 2025-06-02T12:00:00+00:00" in result.output
     again = CliRunner().invoke(cli, command)
     assert again.exit_code != 0 and "linked to no customer" in again.output
+
+
+def test_a_year_typo_in_a_link_is_refused_where_it_enters(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'flows.db'}"
+    with connect(url) as db:
+        migrate(db)
+        linked_meters(db, meters=1)
+        customers.add_customer(db, "C9")
+        with pytest.raises(InvalidValueError, match="outside the dates a link may have"):
+            customers.link_meter(db, "C9", "EML0000", datetime(1, 1, 1, tzinfo=UTC),
+                                 LINKED_FROM)
+    result = CliRunner().invoke(cli, ["customers", "link", "C9", "--meter", "EML0000", "--from",
+                                      "0001-01-01", "--to", "2019-01-01", "--database", url])
+    assert result.exit_code != 0 and "outside the dates a link may have" in result.output
+    with connect(url) as db:
+        assert customers.link_history(db, "EML0000")[0]["action"] == "link"  # C0's only
+        assert len(customers.links_of_meter(db, "EML0000")) == 1
+
+
+def test_a_summer_move_in_gives_the_new_customer_the_whole_local_day(tmp_path: Path) -> None:
+    """2025-06-02 is a BST day: it starts at 23:00 UTC on 1 June."""
+    url = f"sqlite:///{tmp_path / 'flows.db'}"
+    with connect(url) as db:
+        migrate(db)
+        [register] = [r for r in linked_meters(db, meters=1)][:1]
+        write_values(db, [(register, datetime(2025, 5, 31, tzinfo=UTC) + n * HALF_HOUR, 1_000 + n)
+                          for n in range(5 * 48)])
+
+    def flows_cli(*args: str) -> str:
+        result = CliRunner().invoke(cli, [*args, "--database", url])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    flows_cli("customers", "add", "NEW")
+    flows_cli("customers", "unlink", "--meter", "EML0000", "--at", "2025-06-02",
+              "--reason", "moved out")
+    flows_cli("customers", "link", "NEW", "--meter", "EML0000", "--from", "2025-06-02",
+              "--reason", "moved in")
+    with connect(url) as db:
+        update(db)
+        days = {(row["customer_id"], str(row["day"])): int(row["actual"]) for row in db.query(
+            "SELECT customer_id, day, actual FROM usage_customer_daily "
+            "WHERE meter_id = (SELECT meter_id FROM meter_registers WHERE register_id = :r)",
+            {"r": register})}
+        assert days[("NEW", "2025-06-02")] == 48 and ("C0", "2025-06-02") not in days
+        assert days[("C0", "2025-06-01")] == 48
+        audit = customers.link_history(db, "EML0000")
+        assert [row["action"] for row in audit][:2] == ["link", "end"]
+        assert audit[0]["reason"] == "moved in" and audit[0]["actor"].startswith("cli:")
+        assert audit[0]["valid_from"] == datetime(2025, 6, 1, 23, tzinfo=UTC)
+    listed = flows_cli("customers", "links", "--meter", "EML0000")
+    assert "NEW: 2025-06-01T23:00:00+00:00 until open-ended" in listed
+    flows_cli("customers", "delete-link", "--meter", "EML0000", "--from", "2025-06-02",
+              "--reason", "wrong tenant")
+    with connect(url) as db:
+        assert [link["customer_id"] for link in customers.links_of_meter(db, "EML0000")] == ["C0"]
+        assert customers.link_history(db, "EML0000")[0]["action"] == "delete"

@@ -192,7 +192,7 @@ def held_days(db: Database, meters: Iterable[UUID]) -> dict[UUID, set[date]]:
 def clear(db: Database) -> None:
     """Empty every table the views write (before they are built again from the tables)."""
     tables = ("register_interval_hh", *(aggregate.table for aggregate in AGGREGATES),
-              "views_position")
+              "views_position", "views_quarantine")
     if db.engine == "postgres":  # millions of rows: TRUNCATE, not a row-by-row DELETE
         db.execute(f"TRUNCATE {', '.join(tables)}")
         return
