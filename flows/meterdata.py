@@ -29,6 +29,9 @@ REGISTER_MAX_WH = 0xFFFFFFFF
 ROLLOVER_MARGIN_WH = 1_000_000
 # More than this in half an hour is not a household's import (24 kWh: a 48 kW supply).
 SPIKE_WH = 24_000
+# What a meter serial may look like (EML2137580826): letters and digits, then also . _ -; what
+# the registry stores and every route's {serial} accepts (no markup, slashes or spaces).
+SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # The hardware of a single-phase meter whose hardware code is not one we know (the deployed
 # client's name for it; the registry keeps it as it is).
 UNKNOWN_SINGLE_PHASE = "SINGLE_PHASE_UNKNOWN"

@@ -28,6 +28,7 @@ from flows.api.limits import DEFAULT_BODY_TIMEOUT_S, MAX_BODY, BodyTimeout, inva
 from flows.api.links import links_router
 from flows.api.metrics import metrics_text
 from flows.api.middleware import HeadersAndAccessLog
+from flows.api.params import Serial
 from flows.api.throttle import Failures
 from flows.db import (
     Database,
@@ -41,7 +42,7 @@ from flows.db import (
     registry,
 )
 from flows.meterdata import REGISTER_MAX_WH, Frequency, Quality, flag_names
-from flows.views import UsageRow, freshness, usage, views_position
+from flows.views import UsageRow, correct, freshness, usage, views_position
 
 GroupBy = Literal["hh", "hour", "day", "week", "month", "quarter"]
 DailyGroupBy = Literal["day", "week", "month", "quarter"]
@@ -149,9 +150,11 @@ class Correction(BaseModel):
     wh: StrictInt = Field(ge=0, le=REGISTER_MAX_WH, description="cumulative Wh at that time")
     element: Literal["A", "B"] = "A"
     register_read: bool = Field(False, description="a periodic register read, not a profile value")
-    reason: str = Field("", max_length=500, description="why (kept in the audit trail)")
+    reason: str = Field(min_length=1, max_length=500, description="why (kept in the audit trail)")
     allow_span: bool = Field(False, description="confirm a value that stretches the register's "
                                                 "history by more than 31 days")
+    allow_reversal: bool = Field(False, description="confirm a value that makes a reversal or "
+                                                    "a spike with the values around it")
 
 
 def _period(period_from: datetime | None, period_to: datetime | None) -> tuple[datetime, datetime]:
@@ -225,7 +228,7 @@ def _check_years(name: str, moment: datetime) -> None:
 def _apply(db: Database, request: Request, correction: corrections.Correction) -> dict[str, Any]:
     _check_years("timestamp", correction.timestamp)
     try:
-        applied = corrections.apply_correction(db, correction)
+        applied = correct(db, correction)
     except DatabaseError as error:
         raise http_error(error) from None
     return {"serial": correction.serial, "element": correction.element,
@@ -266,7 +269,7 @@ def _api_routes() -> APIRouter:
                 "next": rows[page_size - 1]["serial"] if len(rows) > page_size else None}
 
     @router.get("/meters/{serial}", dependencies=[Depends(reader)], tags=["meters"])
-    def get_meter(serial: str, db: Db) -> dict[str, Any]:
+    def get_meter(serial: Serial, db: Db) -> dict[str, Any]:
         """Registry, shadow (latest values) and health of one meter."""
         found = fleet.meter(db, serial)
         if found is None:
@@ -275,7 +278,7 @@ def _api_routes() -> APIRouter:
 
     @router.get("/meters/{serial}/consumption", dependencies=[Depends(reader)], tags=["usage"],
                 response_model=ConsumptionPage)
-    def meter_consumption(serial: str, db: Db, request: Request, query: Usage,
+    def meter_consumption(serial: Serial, db: Db, request: Request, query: Usage,
                           group_by: GroupBy = "hh") -> Response:
         """Consumption (import, or export with direction=export) from period_from (inclusive)
         to period_to (exclusive), newest first unless order_by=period. Half hours and hours are
@@ -334,7 +337,7 @@ def _api_routes() -> APIRouter:
         return PlainTextResponse(metrics_text(db), media_type="text/plain; version=0.0.4")
 
     @router.put("/meters/{serial}/reads", dependencies=[Depends(admin)], tags=["admin"])
-    def correct_read(serial: str, correction: Correction, db: Db, request: Request
+    def correct_read(serial: Serial, correction: Correction, db: Db, request: Request
                      ) -> dict[str, Any]:
         """Set a cumulative value (adding it if missing), audited; the views re-derive what
         depends on it. ``change``: its number in the change log; ``views_applied``: whether
@@ -342,18 +345,19 @@ def _api_routes() -> APIRouter:
         return _apply(db, request, corrections.Correction(
             serial, correction.element, correction.timestamp, correction.wh,
             key_name(request), correction.register_read, correction.reason,
-            correction.allow_span))
+            correction.allow_span, correction.allow_reversal))
 
     @router.delete("/meters/{serial}/reads", dependencies=[Depends(admin)], tags=["admin"])
-    def delete_read(serial: str, db: Db, request: Request, timestamp: AwareDatetime,
-                    element: Literal["A", "B"] = "A", register_read: bool = False,
-                    reason: Annotated[str, Query(max_length=500)] = "") -> dict[str, Any]:
+    def delete_read(serial: Serial, db: Db, request: Request, timestamp: AwareDatetime,
+                    reason: Annotated[str, Query(min_length=1, max_length=500)],
+                    element: Literal["A", "B"] = "A", register_read: bool = False
+                    ) -> dict[str, Any]:
         """Delete a value, audited."""
         return _apply(db, request, corrections.Correction(
             serial, element, timestamp, None, key_name(request), register_read, reason))
 
     @router.get("/meters/{serial}/corrections", dependencies=[Depends(reader)], tags=["admin"])
-    def correction_history(serial: str, db: Db) -> dict[str, Any]:
+    def correction_history(serial: Serial, db: Db) -> dict[str, Any]:
         """Every correction and deletion of the meter's values, newest first: who, when, the
         value before and after (null: none), why, and whether the views show it yet."""
         try:
@@ -364,7 +368,7 @@ def _api_routes() -> APIRouter:
         return {"results": [{**row, "views_applied": row["change"] <= applied} for row in rows]}
 
     @router.post("/meters/{serial}/sync", dependencies=[Depends(admin)], tags=["admin"])
-    async def sync_now(serial: str, request: Request,
+    async def sync_now(serial: Serial, request: Request,
                        frequency: Frequency = Frequency.HOURLY) -> dict[str, Any]:
         """Sync one meter now with the metrics enabled for ``frequency``."""
         admin_sync: AdminSync | None = request.app.state.admin_sync

@@ -23,10 +23,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from flows.api.auth import SESSION_COOKIE, SESSION_S, Role, identify, viewer
 from flows.api.connections import Db
 from flows.api.limits import FORM_BODY
+from flows.api.params import Serial
 from flows.api.throttle import Failures, client_of
-from flows.db import fleet
+from flows.db import Database, fleet
 from flows.meterdata import HALF_HOUR
-from flows.views import UsageRow, latest_interval, usage
+from flows.views import UsageRow, freshness, latest_interval, quarantined, usage
 
 STYLE = """
 body{font:14px system-ui,sans-serif;margin:2rem;color:#222;max-width:1100px}
@@ -139,6 +140,24 @@ def login_router() -> APIRouter:
     return router
 
 
+def _views_state(db: Database, stale_after_s: float) -> str:
+    """Usage's freshness, and the meters the views have quarantined (with why)."""
+    fresh = freshness(db)
+    as_of = fresh.data_as_of
+    note = (f"<p id=views-state>Usage as of {_when(as_of)}"
+            f"{f' ({fresh.lag_changes:,} changes waiting)' if fresh.lag_changes else ''}.</p>")
+    problems = fresh.problems(stale_after_s)
+    if problems:
+        note += "".join(f"<p class=bad data-problem>{escape(problem)}</p>" for problem in problems)
+    held = quarantined(db)
+    if held:
+        note += _table(["Meter", "Since", "Why"], [
+            [_meter_link(row.serial) if row.serial else escape(str(row.meter_id)),
+             _when(row.quarantined_at), f"<span class=bad>{escape(row.error)}</span>"]
+            for row in held], "quarantine")
+    return note
+
+
 def _when(value: Any) -> str:
     return escape(value.strftime("%Y-%m-%d %H:%M UTC")) if value else "never"
 
@@ -202,14 +221,15 @@ def dashboard_router() -> APIRouter:
             [_meter_link(m["serial"]), escape(m["esco"] or ""), escape(m["hardware"] or ""),
              escape(m["health"] or "never synced"), escape(str(m["balance"] or ""))]
             for m in fleet.meters(db, esco=None, health=None, after=None, limit=1000)], "meters")
-        body = (f"<h1>Fleet health</h1><div class=cards id=counts>{cards}</div>"
+        body = (f"<h1>Fleet health</h1>{_views_state(db, request.app.state.stale_after_s)}"
+                f"<div class=cards id=counts>{cards}</div>"
                 f"<h2>Unhealthy meters</h2>{unhealthy}<h2>Low balance</h2>{low}"
                 f"<h2>Healthy, but no usage at all</h2>{no_usage}"
                 f"<h2>Meters</h2>{meters}")
         return _page(request, "Fleet health", body)
 
     @router.get("/ui/meters/{serial}", response_class=HTMLResponse)
-    def meter_page(request: Request, serial: str, db: Db,
+    def meter_page(request: Request, serial: Serial, db: Db,
                    days: Annotated[int, Query(ge=1, le=366)] = 30) -> HTMLResponse:
         found = fleet.meter(db, serial)
         if found is None:

@@ -13,8 +13,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from flows.api.auth import admin, key_name, reader
 from flows.api.connections import Db
 from flows.api.errors import http_error
+from flows.api.params import Serial
 from flows.db import DatabaseError, customers
-from flows.meterdata import FIRST_LINK_DAY, LAST_DAY, LOCAL_ZONE
+from flows.meterdata import FIRST_LINK_DAY, LAST_DAY, LOCAL_ZONE, SERIAL_PATTERN
 
 When = AwareDatetime | date  # a date: local midnight (Europe/London)
 Reason = Field(min_length=1, max_length=500, description="why (kept in the link audit)")
@@ -23,7 +24,7 @@ Reason = Field(min_length=1, max_length=500, description="why (kept in the link 
 class NewLink(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    serial: str = Field(min_length=1, max_length=64)
+    serial: str = Field(pattern=SERIAL_PATTERN)
     valid_from: When = Field(description="a date (local midnight) or a time with an offset")
     valid_to: When | None = Field(None, description="exclusive; null: open-ended")
     reason: str = Reason
@@ -65,7 +66,7 @@ def links_router() -> APIRouter:
                 "valid_to": end}
 
     @router.post("/meters/{serial}/links/end", dependencies=[Depends(admin)])
-    def end_link(serial: str, body: LinkEnd, db: Db, request: Request) -> dict[str, Any]:
+    def end_link(serial: Serial, body: LinkEnd, db: Db, request: Request) -> dict[str, Any]:
         """End the meter's link valid at ``at`` (a move-out), audited."""
         at = moment(body.at)
         try:
@@ -76,7 +77,7 @@ def links_router() -> APIRouter:
                 "valid_from": link["valid_from"], "valid_to": at}
 
     @router.delete("/meters/{serial}/links", dependencies=[Depends(admin)])
-    def delete_link(serial: str, db: Db, request: Request, valid_from: AwareDatetime,
+    def delete_link(serial: Serial, db: Db, request: Request, valid_from: AwareDatetime,
                     reason: Annotated[str, Query(min_length=1, max_length=500)]
                     ) -> dict[str, Any]:
         """Delete the meter's link starting at ``valid_from`` (one made by mistake), audited."""
@@ -89,7 +90,7 @@ def links_router() -> APIRouter:
                 "valid_from": link["valid_from"], "valid_to": link["valid_to"]}
 
     @router.get("/meters/{serial}/links", dependencies=[Depends(reader)])
-    def links(serial: str, db: Db) -> dict[str, Any]:
+    def links(serial: Serial, db: Db) -> dict[str, Any]:
         """The meter's links, oldest first, and their audit, newest first."""
         try:
             return {"results": customers.links_of_meter(db, serial),

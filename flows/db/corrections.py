@@ -7,7 +7,13 @@ audited. The API and the CLI both go through `apply_correction`, so the rules ar
 - the value is a whole, finite Wh within the register's range (0 to 4,294,967,295);
 - a value that would stretch the register's history by more than `MAX_NEW_HALF_HOURS` half
   hours (a year typo makes 175,000) is refused unless ``allow_span`` confirms it;
+- a profile value lies on the half-hour grid (:00 or :30; an off-grid one could only be
+  deleted);
+- a reason is given;
 - a deletion needs the value to exist.
+
+(A value that makes a reversal or a spike with its neighbours needs ``allow_reversal``: that
+is judged by the views' interval rules, `flows.views.corrections`, which every caller uses.)
 
 Each accepted change is stored with its audit row (who, when, old and new value, why, the
 change-log number the views will apply it as) in one transaction: both or neither. The views
@@ -17,6 +23,7 @@ follow through the change log the triggers keep.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +31,7 @@ from uuid import UUID
 
 from flows.db.connection import Database, InvalidValueError, NotFoundError
 from flows.db.registry import meter_id, register_id
-from flows.db.values import SOURCES
+from flows.db.values import SOURCES, neighbours, on_grid
 from flows.meterdata import HALF_HOUR, REGISTER_MAX_WH
 
 FUTURE_SKEW = timedelta(minutes=5)
@@ -44,6 +51,7 @@ class Correction:
     register_read: bool = False  # a periodic register read, not a profile-log value
     reason: str = ""
     allow_span: bool = False
+    allow_reversal: bool = False  # confirmed: the value makes a reversal or a spike
 
 
 @dataclass(frozen=True)
@@ -53,13 +61,27 @@ class Applied:
     change: int  # the change-log number the views apply it as
 
 
-def apply_correction(db: Database, correction: Correction, now: datetime | None = None) -> Applied:
-    """Check ``correction`` against the rules above and store it with its audit row; raises
-    `NotFoundError` or `InvalidValueError` naming the problem, with nothing stored."""
+Value = tuple[datetime, int]  # (timestamp, Wh)
+# The implausible flags a value would give its intervals with the values around it:
+# (source, value before, the value, value after) → flags (the views' rules judge).
+Judge = Callable[[str, Value | None, Value, Value | None], list[str]]
+
+
+def apply_correction(db: Database, correction: Correction, now: datetime | None = None,
+                     judge: Judge | None = None) -> Applied:
+    """Check ``correction`` against the rules above (and ``judge``'s, unless it is confirmed
+    with ``allow_reversal``) and store it with its audit row; raises `NotFoundError` or
+    `InvalidValueError` naming the problem, with nothing stored."""
     source = "reads" if correction.register_read else "profile"
+    if not correction.reason.strip():
+        raise InvalidValueError("give a reason (it is kept in the audit trail)")
     meter = meter_id(db, correction.serial)
     register = register_id(db, correction.serial, correction.element)
     at = _checked_time(correction.timestamp, now or datetime.now(UTC))
+    if source == "profile" and correction.wh is not None and not on_grid(at):
+        raise InvalidValueError(f"{at.isoformat()} is not on the half-hour grid (:00 or :30): "
+                                "profile values are half-hourly (a register read may be at "
+                                "any time: register_read)")
     with db.transaction():
         old = _value(db, source, register, at)
         if correction.wh is None:
@@ -70,6 +92,13 @@ def apply_correction(db: Database, correction: Correction, now: datetime | None 
         else:
             _check_wh(correction.wh)
             _check_history(db, source, register, at, correction.allow_span)
+            if judge is not None and not correction.allow_reversal:
+                flags = judge(source, *_around(db, source, register, at, correction.wh))
+                if flags:
+                    raise InvalidValueError(
+                        f"{correction.wh} Wh at {at.isoformat()} would make a "
+                        f"{' and a '.join(flags)} with the values around it; confirm with "
+                        "allow_reversal (CLI: --allow-reversal) if meant")
             _write(db, source, register, at, correction.wh, exists=old is not None)
         change = _last_change(db)
         db.execute(
@@ -90,6 +119,12 @@ def history_of(db: Database, serial: str) -> list[dict[str, Any]]:
         "c.new_wh, c.change FROM value_corrections c JOIN meter_registers r "
         "ON r.register_id = c.register_id WHERE c.meter_id = :m ORDER BY c.id DESC",
         {"m": meter_id(db, serial)})
+
+
+def _around(db: Database, source: str, register: UUID, at: datetime, wh: int
+            ) -> tuple[Value | None, Value, Value | None]:
+    before, after = neighbours(db, source, register, at)
+    return before, (at, wh), after
 
 
 def _kind(source: str) -> str:

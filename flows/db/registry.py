@@ -6,6 +6,7 @@ Every function takes a `Database` and runs in the caller's transaction when ther
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from flows.db.connection import (
     NotFoundError,
     query_in,
 )
-from flows.meterdata import FREQUENCIES, Hardware
+from flows.meterdata import FREQUENCIES, SERIAL_PATTERN, Hardware
 
 REGISTRY_COLUMNS = {"name", "hardware", "firmware_version", "prepay_enabled", "serial",
                     "daylight_savings_correction_enabled", "mode", "ip_address", "port"}
@@ -44,6 +45,13 @@ class Meter:
 
 def _ip(db: Database, column: str) -> str:
     return f"host({column})" if db.engine == "postgres" else column
+
+
+def check_serial(serial: str) -> str:
+    if not re.fullmatch(SERIAL_PATTERN, serial):
+        raise InvalidValueError(f"{serial[:80]!r} is not a meter serial: letters and digits "
+                                "(then also . _ -), at most 64")
+    return serial
 
 
 def check_hardware(hardware: str) -> Hardware:
@@ -97,6 +105,7 @@ def set_meter_esco(db: Database, serial: str, esco: UUID | None) -> None:
 def add_meter(db: Database, serial: str, ip_address: str | None, hardware: str, esco: UUID | None,
               port: int = 8080, mode: str = "active") -> UUID:
     """A meter, its shadow (by trigger) and its registers: A and B on twin-element meters."""
+    check_serial(serial)
     kind = check_hardware(hardware)
     meter_id = uuid4()
     try:

@@ -77,7 +77,7 @@ def values_around_many(db: Database, source: str, registers: Sequence[UUID], fir
     profile = source == "profile"
     for register, stamp, wh in rows:
         key = by_text[register] if isinstance(register, str) else register
-        found[key].append((stamp, int(wh), _on_grid(stamp) if profile else True))
+        found[key].append((stamp, int(wh), on_grid(stamp) if profile else True))
     return {register: _around(db, source, register, values, first, last, ends(register))
             for register, values in found.items()}
 
@@ -130,13 +130,28 @@ def _values_between(db: Database, source: str, register: UUID, first: datetime, 
                          "AND timestamp >= :lo AND timestamp <= :hi ORDER BY timestamp",
                          {"r": register, "lo": first, "hi": last}, times=(0,))
     if source == "profile":
-        return [(stamp, int(wh), _on_grid(stamp)) for stamp, wh in rows]
+        return [(stamp, int(wh), on_grid(stamp)) for stamp, wh in rows]
     return [(stamp, int(wh), True) for stamp, wh in rows]
 
 
-def _on_grid(stamp: datetime) -> bool:
+def on_grid(stamp: datetime) -> bool:
     """On the half-hour grid, whatever time zone the value comes in."""
     return (stamp - _EPOCH) % HALF_HOUR == _ZERO
+
+
+
+def neighbours(db: Database, source: str, register: UUID, at: datetime
+               ) -> tuple[tuple[datetime, int] | None, tuple[datetime, int] | None]:
+    """The register's last usable value of the source before ``at`` and its first after, as
+    (timestamp, Wh) (None: there is none)."""
+    lower_at, upper_at = _bounds(db, source, register, at, at, None)
+    table, value = SOURCES[source]
+    found = {row["timestamp"]: int(row["wh"]) for row in db.query(
+        f"SELECT timestamp, {value} AS wh FROM {table} WHERE register_id = :r "
+        "AND timestamp IN (:lower, :upper)", {"r": register, "lower": lower_at or at,
+                                               "upper": upper_at or at})}
+    return ((lower_at, found[lower_at]) if lower_at is not None and lower_at in found else None,
+            (upper_at, found[upper_at]) if upper_at is not None and upper_at in found else None)
 
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

@@ -9,13 +9,16 @@ Where things are: `rules` (the interval rules and half-hour quality, with their 
 (reading), `store` (the views' tables: all their SQL).
 """
 
+from flows.views.corrections import correct
 from flows.views.errors import ViewsError
 from flows.views.feeder import UpdateSummary, follow, update
 from flows.views.freshness import Freshness, freshness
 from flows.views.rules import DayTotal, quality
 from flows.views.store.intervals import latest_interval
 from flows.views.store.position import views_position
+from flows.views.store.quarantine import Quarantined, quarantined
 from flows.views.usage import UsageRow, usage
 
-__all__ = ["DayTotal", "Freshness", "UpdateSummary", "UsageRow", "ViewsError", "follow",
-           "freshness", "latest_interval", "quality", "update", "usage", "views_position"]
+__all__ = ["DayTotal", "Freshness", "Quarantined", "UpdateSummary", "UsageRow", "ViewsError",
+           "correct", "follow", "freshness", "latest_interval", "quality", "quarantined",
+           "update", "usage", "views_position"]

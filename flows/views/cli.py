@@ -26,6 +26,7 @@ from flows.db import (
 from flows.health import HealthError, serve_health
 from flows.logs import configure_logging
 from flows.meterdata import LOCAL_ZONE, REGISTER_MAX_WH
+from flows.views.corrections import correct
 from flows.views.errors import FeederBusy, ViewsError
 from flows.views.feeder import DEFAULT_BATCH, follow, update
 from flows.views.store import quarantine
@@ -182,14 +183,14 @@ def _actor() -> str:
 def _apply(correction: corrections.Correction, url: str) -> corrections.Applied:
     db = _open(url)
     try:
-        return corrections.apply_correction(db, correction)
+        return correct(db, correction)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
     finally:
         db.close()
 
 
-reason_option = click.option("--reason", default="", help="Why (kept in the audit trail).")
+reason_option = click.option("--reason", required=True, help="Why (kept in the audit trail).")
 
 
 @reads_group.command("correct")
@@ -202,12 +203,15 @@ reason_option = click.option("--reason", default="", help="Why (kept in the audi
 @reason_option
 @click.option("--allow-span", is_flag=True,
               help="Confirm a value that stretches the register's history by more than 31 days.")
+@click.option("--allow-reversal", is_flag=True,
+              help="Confirm a value that makes a reversal or a spike with the values around it.")
 @database_option
 def reads_correct(register_read: bool, serial: str, element: str, timestamp: datetime, wh: int,
-                  reason: str, allow_span: bool, url: str) -> None:
+                  reason: str, allow_span: bool, allow_reversal: bool, url: str) -> None:
     """Set a value (adding it if missing); audited, same rules as the API."""
     applied = _apply(corrections.Correction(serial, element, _utc(timestamp), wh, _actor(),
-                                            register_read, reason, allow_span), url)
+                                            register_read, reason, allow_span, allow_reversal),
+                     url)
     click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: {applied.old_wh} → {wh} Wh "
                f"(change {applied.change}; `flows views update` applies it)")
 
@@ -271,7 +275,7 @@ def _local(value: datetime) -> datetime:
 
 
 LOCAL_TIME_HELP = "a date (local midnight, Europe/London) or a time (local unless it has an offset)"
-reason_option = click.option("--reason", default="", help="Why (kept in the link audit).")
+link_reason_option = click.option("--reason", default="", help="Why (kept in the link audit).")
 
 
 @customers_group.command("link")
@@ -280,7 +284,7 @@ reason_option = click.option("--reason", default="", help="Why (kept in the link
 @click.option("--from", "valid_from", required=True, type=TIME, help=f"From: {LOCAL_TIME_HELP}.")
 @click.option("--to", "valid_to", type=TIME,
               help=f"Until (exclusive; open-ended when left out): {LOCAL_TIME_HELP}.")
-@reason_option
+@link_reason_option
 @database_option
 def customers_link(customer_id: str, serial: str, valid_from: datetime,
                    valid_to: datetime | None, reason: str, url: str) -> None:
@@ -296,7 +300,7 @@ def customers_link(customer_id: str, serial: str, valid_from: datetime,
 @click.option("--meter", "serial", required=True)
 @click.option("--at", "at", required=True, type=TIME,
               help=f"When the link ends (exclusive): {LOCAL_TIME_HELP}.")
-@reason_option
+@link_reason_option
 @database_option
 def customers_unlink(serial: str, at: datetime, reason: str, url: str) -> None:
     """End the meter's link that is valid at --at (the customer moved out), audited."""

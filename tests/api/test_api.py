@@ -251,9 +251,16 @@ def test_admin_corrects_a_read_and_the_views_follow(served: Served) -> None:
     assert (audit["old_wh"], audit["new_wh"], audit["reason"]) == (
         10_000 + 68 * 100, 10_000 + 68 * 100 + 25, "meter photo")
     assert httpx.put(served.url + "/meters/EML0000/reads", headers=ADMIN,
-                     json={"timestamp": "2025-03-29T10:00:00", "wh": 5}).status_code == 422
+                     json={"timestamp": "2025-03-29T10:00:00", "wh": 5,
+                           "reason": "x"}).status_code == 422
+    reversal = httpx.put(served.url + "/meters/EML0000/reads", headers=ADMIN,
+                         json={"timestamp": stamp, "wh": 0, "reason": "typo"})
+    assert reversal.status_code == 422 and "allow_reversal" in reversal.text
+    assert httpx.put(served.url + "/meters/EML0000/reads", headers=ADMIN,
+                     json={"timestamp": "2025-03-29T10:07:00Z", "wh": 16_900,
+                           "reason": "x"}).status_code == 422  # off the half-hour grid
     missing = httpx.delete(served.url + "/meters/EML0000/reads", headers=ADMIN,
-                           params={"timestamp": "2020-01-01T00:00:00Z"})
+                           params={"timestamp": "2020-01-01T00:00:00Z", "reason": "x"})
     assert missing.status_code == 404 and "no profile value" in missing.text
     assert httpx.post(served.url + "/meters/EML0000/sync", headers=ADMIN).status_code == 409
 
@@ -273,7 +280,8 @@ def test_admin_corrects_a_read_and_the_views_follow(served: Served) -> None:
 def test_absurd_corrections_are_422_and_store_nothing(served: Served, body: dict[str, object],
                                                       message: str) -> None:
     before = served.db.query("SELECT count(*) AS n FROM value_corrections")[0]["n"]
-    response = httpx.put(served.url + "/meters/EML0001/reads", headers=ADMIN, json=body)
+    response = httpx.put(served.url + "/meters/EML0001/reads", headers=ADMIN,
+                         json={"reason": "test", **body})
     assert response.status_code == 422 and message in response.text, response.text
     assert served.db.query("SELECT count(*) AS n FROM value_corrections")[0]["n"] == before
 
@@ -289,11 +297,12 @@ INJECTIONS = ["'; DROP TABLE meter_registry; --", "\" OR 1=1 --", "EML0000' OR '
 
 @pytest.mark.parametrize("attack", INJECTIONS)
 def test_sql_injection_strings_are_harmless(served: Served, attack: str) -> None:
-    assert get(served, f"/meters/{attack}").status_code == 404
+    assert get(served, f"/meters/{attack}").status_code == 422  # not a serial at all
+    assert "pattern" in get(served, f"/meters/{attack}").text
     assert get(served, "/meters", esco=attack).json()["results"] == []
     assert get(served, "/meters", cursor=attack).status_code == 200
     assert get(served, f"/customers/{attack}/usage", **PERIOD).status_code == 404
-    assert get(served, f"/meters/{attack}/consumption", **PERIOD).status_code == 404
+    assert get(served, f"/meters/{attack}/consumption", **PERIOD).status_code == 422
     assert get(served, "/meters/EML0000/consumption", group_by=attack, **PERIOD).status_code == 422
     assert get(served, "/meters/EML0000/consumption", page=attack, **PERIOD).status_code == 422
     assert get(served, "/meters/EML0000/consumption", order_by=attack, **PERIOD).status_code == 422

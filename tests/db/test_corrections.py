@@ -31,6 +31,7 @@ def counts(db: Database) -> tuple[int, ...]:
 
 
 def correction(at: datetime, wh: int | None = 5_000, **extra: object) -> Correction:
+    extra.setdefault("reason", "test")
     return Correction("EML1", str(extra.pop("element", "A")), at, wh, "test", **extra)  # type: ignore[arg-type]
 
 
@@ -41,6 +42,8 @@ def correction(at: datetime, wh: int | None = 5_000, **extra: object) -> Correct
     (FIRST + timedelta(days=1), 2**32, {}, "outside a register's range"),
     (FIRST + timedelta(days=1), 5_000, {"element": "B"}, "has no element B"),
     (FIRST + timedelta(hours=1, minutes=7), None, {}, "no profile value"),
+    (FIRST + timedelta(hours=1, minutes=7), 5_000, {}, "not on the half-hour grid"),
+    (FIRST + timedelta(days=1), 5_000, {"reason": " "}, "give a reason"),
 ])
 def test_absurd_corrections_are_refused_with_nothing_stored(
         db: Database, meter: str, at: datetime, wh: int | None, extra: dict[str, object],
@@ -67,11 +70,31 @@ def test_each_change_is_audited_with_old_and_new_values(db: Database, meter: str
     old = 1_000 + 96 * 10
     first = apply_correction(db, Correction("EML1", "A", at, old + 5, "admin-key-1234abcd",
                                             reason="meter photo"), now=NOW)
-    second = apply_correction(db, Correction("EML1", "A", at, None, "cli:ops"), now=NOW)
+    second = apply_correction(db, Correction("EML1", "A", at, None, "cli:ops", reason="dup"),
+                              now=NOW)
     assert (first.old_wh, first.new_wh, second.old_wh, second.new_wh) == (old, old + 5, old + 5, None)
     assert second.change > first.change > 0
     history = corrections.history_of(db, "EML1")
     assert [(row["actor"], row["old_wh"], row["new_wh"], row["reason"], row["element"])
-            for row in history] == [("cli:ops", old + 5, None, "", "A"),
+            for row in history] == [("cli:ops", old + 5, None, "dup", "A"),
                                     ("admin-key-1234abcd", old, old + 5, "meter photo", "A")]
     assert all(row["timestamp"] == at and row["source"] == "profile" for row in history)
+
+
+@pytest.mark.parametrize("wh, flags", [
+    (0, "reversal"),  # the whole history reversed
+    (1_000 + 96 * 10 + 30_000, "spike and a reversal"),  # 30 kWh in half an hour, then back
+    (1_000 + 96 * 10 + 5, ""),  # plausible: stored
+])
+def test_a_value_making_a_reversal_or_spike_needs_confirming(db: Database, meter: str, wh: int,
+                                                             flags: str) -> None:
+    from flows.views import correct
+
+    at = FIRST + timedelta(days=2)
+    before = counts(db)
+    if flags:
+        with pytest.raises(InvalidValueError, match=f"would make a {flags}"):
+            correct(db, correction(at, wh), now=NOW)
+        assert counts(db) == before
+    applied = correct(db, correction(at, wh, allow_reversal=True), now=NOW)
+    assert applied.new_wh == wh

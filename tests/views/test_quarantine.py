@@ -144,6 +144,9 @@ def test_readyz_reports_degraded_while_a_meter_is_quarantined(tmp_path: Path) ->
         update(db)
         ready = httpx.get(base + "/readyz")
         assert ready.status_code == 200 and ready.text.startswith("degraded: 1 meter(s) quarantined")
+        page = httpx.get(base + "/", headers={"X-API-Key": KEY}).text  # the dashboard says so
+        assert "1 meter(s) quarantined" in page and "id='quarantine'" in page
+        assert "EML0000" in page and "customer_meters" in page
         metrics = httpx.get(base + "/metrics").text
         assert "flows_views_quarantined_meters 1.0" in metrics
         assert "flows_views_lag_changes 0.0" in metrics
@@ -151,3 +154,22 @@ def test_readyz_reports_degraded_while_a_meter_is_quarantined(tmp_path: Path) ->
         process.terminate()
         process.wait(timeout=10)
         db.close()
+
+
+def test_staleness_is_told_from_the_last_time_the_views_caught_up(db: Database) -> None:
+    registers = linked_meters(db, 1)
+    write_values(db, steady(registers, START, 4))
+    assert freshness(db).data_as_of is None  # never caught up yet
+    update(db)
+    caught_up = freshness(db)
+    assert caught_up.lag_changes == 0 and caught_up.lag_seconds == 0
+    assert caught_up.problems(stale_after_s=0) == []
+    write_values(db, steady(registers, START + 4 * HALF_HOUR, 2, first=4))  # no feeder runs
+    behind = freshness(db)
+    assert behind.lag_changes == 2 * len(registers)
+    assert behind.data_as_of is not None and behind.data_as_of <= behind.now
+    assert behind.lag_seconds > 0
+    assert "changes behind" in behind.problems(stale_after_s=0)[0]
+    assert behind.problems(stale_after_s=3600) == []
+    update(db)
+    assert freshness(db).lag_changes == 0

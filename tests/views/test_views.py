@@ -355,7 +355,7 @@ def test_reads_cli_corrects_and_deletes_profile_values_and_register_reads(tmp_pa
     flows_cli("reads", "correct", "--register-read", "--meter", "EML0000", "--timestamp",
               fixed_at.strftime("%Y-%m-%dT%H:%M:%S"), "--wh", "2700", "--reason", "photo")
     flows_cli("reads", "delete", "--meter", "EML0000", "--timestamp",
-              (START + timedelta(hours=13)).strftime("%Y-%m-%dT%H:%M"))
+              (START + timedelta(hours=13)).strftime("%Y-%m-%dT%H:%M"), "--reason", "duplicate")
     assert "applied" in flows_cli("views", "update")
     # Audited with the operating-system user's name, newest first.
     history = flows_cli("reads", "history", "--meter", "EML0000").splitlines()
@@ -368,7 +368,7 @@ def test_reads_cli_corrects_and_deletes_profile_values_and_register_reads(tmp_pa
     assert stored_intervals(db) == recomputed_intervals(db)
     assert view_daily(db) == recomputed_daily(db)
     missing = runner.invoke(cli, ["reads", "delete", "--register-read", "--meter", "EML0000",
-                                  "--timestamp", "2020-01-01", "--database", url])
+                                  "--timestamp", "2020-01-01", "--reason", "x", "--database", url])
     assert missing.exit_code != 0 and "no register read" in missing.output
     # Corrections live in the tables: a rebuild of the views keeps them.
     before = view_daily(db)
