@@ -32,7 +32,7 @@ chromium:
 test: $(VENV)/.installed chromium
 	$(BIN)/ruff check flows tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # The whole system on a simulated fleet, with a report (see README).
 demo: $(VENV)/.runtime

@@ -155,6 +155,11 @@ def _check_history(db: Database, source: str, register: UUID, at: datetime,
     first, last = bounds["first"], bounds["last"]
     if first is None:
         return  # nothing to stretch: a register's first value
+    for end in (first, last):
+        if not isinstance(end, datetime):  # a row another tool wrote in another text form
+            raise InvalidValueError(
+                f"{table} holds the timestamp {end!r} for this register, which Flows cannot "
+                "read (UTC text such as 2025-01-06T00:30:00.000Z): fix that row first")
     if at < first - MARGIN_BEFORE_FIRST:
         raise InvalidValueError(
             f"{at.isoformat()} is before the register's first {_kind(source)} "

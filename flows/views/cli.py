@@ -278,6 +278,11 @@ LOCAL_TIME_HELP = "a date (local midnight, Europe/London) or a time (local unles
 link_reason_option = click.option("--reason", default="", help="Why (kept in the link audit).")
 
 
+def _link_line(serial: str, link: dict[str, Any], what: str) -> str:
+    return (f"{serial}: link to customer {link['customer_id']} from "
+            f"{link['valid_from'].isoformat()} {what}")
+
+
 @customers_group.command("link")
 @click.argument("customer_id")
 @click.option("--meter", "serial", required=True)
@@ -308,8 +313,7 @@ def customers_unlink(serial: str, at: datetime, reason: str, url: str) -> None:
         link = customers.unlink_meter(_open(url), serial, _local(at), _actor(), reason)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"{serial}: link to customer {link['customer_id']} from "
-               f"{link['valid_from'].isoformat()} now ends at {_local(at).isoformat()}")
+    click.echo(_link_line(serial, link, f"now ends at {_local(at).isoformat()}"))
 
 
 @customers_group.command("delete-link")
@@ -324,8 +328,7 @@ def customers_delete_link(serial: str, valid_from: datetime, reason: str, url: s
         link = customers.delete_link(_open(url), serial, _local(valid_from), _actor(), reason)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"{serial}: link to customer {link['customer_id']} from "
-               f"{link['valid_from'].isoformat()} deleted")
+    click.echo(_link_line(serial, link, "deleted"))
 
 
 @customers_group.command("links")
