@@ -15,8 +15,9 @@ import uvicorn
 
 from flows.api import DEFAULT_BODY_TIMEOUT_S, DEFAULT_STALE_AFTER_S, AdminSync, ApiKeys, create_app
 from flows.collect import sync_cycle
-from flows.db import DEFAULT_URL, Database, DatabaseError, open_database, registry
+from flows.db import Database, DatabaseError, open_database, registry
 from flows.db import api_keys as api_keys_in_db
+from flows.db.cli import database_option
 from flows.logs import configure_logging
 from flows.mediator import MediatorClient
 from flows.views import follow
@@ -35,8 +36,7 @@ def admin_sync(mediator: str) -> AdminSync:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="0: any free port (printed).")
-@click.option("--database", "url", envvar="FLOWS_DATABASE_URL", default=DEFAULT_URL,
-              show_default=True, help="Database URL (env FLOWS_DATABASE_URL).")
+@database_option
 @click.option("--mediator", envvar="FLOWS_MEDIATOR", default=None,
               help="host:port of the mediator, for POST /meters/{serial}/sync (env FLOWS_MEDIATOR).")
 @click.option("--api-keys", "api_keys", envvar="FLOWS_API_KEYS", default="",

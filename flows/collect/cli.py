@@ -16,7 +16,7 @@ from flows import eventloop
 from flows.collect.scheduler import run_scheduler
 from flows.collect.sync import DEFAULT_PARALLEL, CycleSummary, default_collector_name, sync_cycle
 from flows.collect.syncers import PROFILE_DAYS
-from flows.db import DEFAULT_URL, Database, DatabaseError, open_database
+from flows.db.cli import database_option, open_or_fail
 from flows.health import HealthError, HealthServer, serve_health
 from flows.logs import configure_logging
 from flows.mediator import MediatorClient
@@ -29,8 +29,7 @@ log = logging.getLogger("flows.collect")
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options every collector command takes (flags or environment)."""
     options = [
-        click.option("--database", "url", envvar="FLOWS_DATABASE_URL", default=DEFAULT_URL,
-                     show_default=True, help="Database URL (env FLOWS_DATABASE_URL)."),
+        database_option,
         click.option("--mediator", "target", envvar="FLOWS_MEDIATOR", default="127.0.0.1:50051",
                      show_default=True, help="host:port of the mediator (env FLOWS_MEDIATOR)."),
         click.option("--parallel", envvar="MAX_PARALLEL_JOBS", type=click.IntRange(1),
@@ -50,11 +49,6 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _open(url: str) -> Database:
-    try:
-        return open_database(url)
-    except DatabaseError as error:
-        raise click.ClickException(str(error)) from None
 
 
 STOP_GRACE_S = 10.0  # after SIGTERM, how long meters in flight may take to finish
@@ -105,7 +99,7 @@ def sync(frequency: str, esco: str | None, serial: str | None, url: str, target:
     Collectors running at the same time on one PostgreSQL database share the cycle: each meter
     is synced by one of them."""
     configure_logging(json_lines=json_logs)
-    db = _open(url)
+    db = open_or_fail(url)
 
     async def work(stop: asyncio.Event) -> CycleSummary:
         # A progress bar on a terminal; elsewhere (services, CI) the log lines only.
@@ -148,7 +142,7 @@ def scheduler(frequencies: tuple[str, ...], jitter_s: float, health_listen: str 
 
     SIGTERM starts no new meter, lets the ones in flight finish (at most 10 s), and exits."""
     configure_logging(json_lines=json_logs)
-    db = _open(url)
+    db = open_or_fail(url)
     try:
         health = serve_health(health_listen)
     except HealthError as error:

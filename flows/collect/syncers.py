@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from flows.db import Database, history, registry
+from flows.db import Database, history, registry, shadows
 from flows.mediator import MediatorClient
 from flows.meterdata import HALF_HOUR
 
@@ -20,7 +20,7 @@ PROFILE_STEP = timedelta(hours=2)
 
 @dataclass
 class SyncResult:
-    shadow: dict[str, Any] = field(default_factory=dict)
+    shadow: shadows.ShadowUpdate = field(default_factory=lambda: shadows.ShadowUpdate())
     registry: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[datetime, int, int]] = field(default_factory=list)
     profile: list[tuple[UUID, datetime, int, int]] = field(default_factory=list)  # register, ts, Wh, status
@@ -59,14 +59,14 @@ async def sync_reads(ctx: MeterContext) -> SyncResult:
             shadow={"import_a": imported / 1000, "export_a": exported / 1000, "reads_at": ctx.now}
         )
     a = await ctx.client.read_element_a(ctx.serial)
-    shadow: dict[str, Any] = {
+    shadow: shadows.ShadowUpdate = {
         "import_a": a.import_active / 1000,
         "export_a": a.export_active / 1000,
         "reads_at": ctx.now,
     }
     if ctx.twin:
         b = await ctx.client.read_element_b(ctx.serial)
-        shadow.update(import_b=b.import_active / 1000, export_b=b.export_active / 1000)
+        shadow["import_b"], shadow["export_b"] = b.import_active / 1000, b.export_active / 1000
     return SyncResult(shadow=shadow)
 
 

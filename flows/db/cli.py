@@ -1,28 +1,56 @@
 """`flows db migrate`, `flows escos …`, `flows meters import|list|add`, `flows metrics …`,
-`flows keys create|list|revoke`."""
+`flows keys create|list|revoke`, `flows customers add|link|unlink|delete-link|links`; and what
+every command shares: the `--database` option, opening the database, times, the actor."""
 
 from __future__ import annotations
 
+import getpass
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
-from flows.db import api_keys, registry
+from flows.db import api_keys, customers, registry
 from flows.db.connection import DEFAULT_URL, Database, DatabaseError, connect
 from flows.db.migrate import migrate, open_database
 from flows.db.registry_csv import import_registry
-from flows.meterdata import FREQUENCIES
+from flows.meterdata import FREQUENCIES, LOCAL_ZONE
 
-database_option = click.option(
-    "--database", "url", envvar="FLOWS_DATABASE_URL", default=DEFAULT_URL, show_default=True,
-    help="sqlite:///path or postgresql://… (env FLOWS_DATABASE_URL).")
+F = TypeVar("F", bound=Callable[..., Any])
+
+def database_url_option(default: str | None = DEFAULT_URL,
+                        text: str = "sqlite:///path or postgresql://… (env FLOWS_DATABASE_URL)."
+                        ) -> Callable[[F], F]:
+    """The ``--database URL`` option every command takes (into the parameter ``url``)."""
+    return click.option("--database", "url", envvar="FLOWS_DATABASE_URL", default=default,
+                        show_default=default is not None, help=text)
 
 
-def _open(url: str) -> Database:
+database_option = database_url_option()
+
+
+def open_or_fail(url: str) -> Database:
+    """The database at ``url``, migrated; a clear command-line error when it cannot be."""
     try:
         return open_database(url)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
+
+
+
+
+TIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"])
+
+
+def actor() -> str:
+    """Who corrects from the command line: the operating-system user."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except OSError:  # no user name known (a container without one)
+        return f"cli:uid-{os.getuid()}"
 
 
 @click.group("db")
@@ -57,7 +85,7 @@ def escos_group() -> None:
 @database_option
 def escos_add(code: str, name: str | None, url: str) -> None:
     """Add an esco with CODE (e.g. MOR) and an optional NAME."""
-    with _open(url) as db:
+    with open_or_fail(url) as db:
         try:
             registry.add_esco(db, code, name)
         except DatabaseError as error:
@@ -76,7 +104,7 @@ def meters_group() -> None:
 @database_option
 def meters_import(path: Path, create_escos: bool, url: str) -> None:
     """Import meters from a registry CSV (as `flows simulate` writes): all rows or none."""
-    with _open(url) as db:
+    with open_or_fail(url) as db:
         if create_escos:
             import csv
 
@@ -96,7 +124,7 @@ def meters_import(path: Path, create_escos: bool, url: str) -> None:
 @database_option
 def meters_list(esco: str | None, url: str) -> None:
     """List registered meters."""
-    with _open(url) as db:
+    with open_or_fail(url) as db:
         for meter in registry.meters(db, esco=esco):
             click.echo(f"{meter.serial}\t{meter.ip_address or '-'}:{meter.port}\t"
                        f"{meter.hardware or '-'}\t{meter.esco_code or '-'}\t{meter.mode}")
@@ -111,7 +139,7 @@ def meters_list(esco: str | None, url: str) -> None:
 @database_option
 def meters_add(serial: str, ip_address: str, port: int, hardware: str, esco: str, url: str) -> None:
     """Register one meter (its shadow and registers are created with it)."""
-    with _open(url) as db:
+    with open_or_fail(url) as db:
         escos = registry.esco_ids(db)
         if esco not in escos:
             raise click.ClickException(f"unknown esco {esco!r} (add it: flows escos add {esco})")
@@ -130,7 +158,7 @@ def metrics_group(context: click.Context, url: str) -> None:
     """Show the metrics and their frequencies; sub-commands change them."""
     context.obj = url
     if context.invoked_subcommand is None:
-        with _open(url) as db:
+        with open_or_fail(url) as db:
             for row in registry.metrics(db):
                 state = "enabled" if row["enabled"] else "disabled"
                 click.echo(f"{row['name']:<32}{row['run_frequency']:<10}{state}")
@@ -138,7 +166,7 @@ def metrics_group(context: click.Context, url: str) -> None:
 
 def _set_metric(url: str, name: str, enabled: bool | None = None,
                 frequency: str | None = None) -> None:
-    with _open(url) as db:
+    with open_or_fail(url) as db:
         try:
             registry.set_metric(db, name, enabled, frequency)
         except DatabaseError as error:
@@ -178,7 +206,7 @@ def keys_group() -> None:
 @database_option
 def keys_create(name: str, role: str, url: str) -> None:
     """Create a key called NAME; it is printed once (only a digest is stored)."""
-    with _open(url) as db:
+    with open_or_fail(url) as db:
         try:
             key = api_keys.create(db, name, role)
         except DatabaseError as error:
@@ -191,7 +219,7 @@ def keys_create(name: str, role: str, url: str) -> None:
 @database_option
 def keys_list(url: str) -> None:
     """Every key's name, role, creation and revocation (never the key)."""
-    with _open(url) as db:
+    with open_or_fail(url) as db:
         for row in api_keys.listed(db):
             revoked = f"  revoked {row['revoked_at'].isoformat()}" if row["revoked_at"] else ""
             click.echo(f"{row['name']}\t{row['role']}\tcreated {row['created_at'].isoformat()}"
@@ -204,7 +232,7 @@ def keys_list(url: str) -> None:
 def keys_revoke(name: str, url: str) -> None:
     """Revoke the key NAME: it is refused from the next request on, and its dashboard
     sessions end."""
-    with _open(url) as db:
+    with open_or_fail(url) as db:
         try:
             api_keys.revoke(db, name)
         except DatabaseError as error:
@@ -212,4 +240,106 @@ def keys_revoke(name: str, url: str) -> None:
     click.echo(f"revoked {name}")
 
 
-COMMANDS = (db_group, escos_group, meters_group, metrics_group, keys_group)
+@click.group("customers")
+def customers_group() -> None:
+    """Customers and the meters they have (with validity periods)."""
+
+
+@customers_group.command("add")
+@click.argument("customer_id")
+@click.option("--name", default="")
+@database_option
+def customers_add(customer_id: str, name: str, url: str) -> None:
+    try:
+        customers.add_customer(open_or_fail(url), customer_id, name)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _local(value: datetime) -> datetime:
+    """A link's time: a date or a time without an offset is Europe/London local time (a
+    move-in on 2025-06-02 starts at local midnight, 23:00 UTC the day before in summer)."""
+    try:
+        return (value.replace(tzinfo=LOCAL_ZONE) if value.tzinfo is None else value).astimezone(UTC)
+    except (OverflowError, ValueError) as error:
+        raise click.BadParameter(f"{value}: {error}") from None
+
+
+LOCAL_TIME_HELP = "a date (local midnight, Europe/London) or a time (local unless it has an offset)"
+link_reason_option = click.option("--reason", default="", help="Why (kept in the link audit).")
+
+
+def _link_line(serial: str, link: dict[str, Any], what: str) -> str:
+    return (f"{serial}: link to customer {link['customer_id']} from "
+            f"{link['valid_from'].isoformat()} {what}")
+
+
+@customers_group.command("link")
+@click.argument("customer_id")
+@click.option("--meter", "serial", required=True)
+@click.option("--from", "valid_from", required=True, type=TIME, help=f"From: {LOCAL_TIME_HELP}.")
+@click.option("--to", "valid_to", type=TIME,
+              help=f"Until (exclusive; open-ended when left out): {LOCAL_TIME_HELP}.")
+@link_reason_option
+@database_option
+def customers_link(customer_id: str, serial: str, valid_from: datetime,
+                   valid_to: datetime | None, reason: str, url: str) -> None:
+    """The customer has the meter from --from (a move-in), audited."""
+    try:
+        customers.link_meter(open_or_fail(url), customer_id, serial, _local(valid_from),
+                             _local(valid_to) if valid_to else None, actor(), reason)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@customers_group.command("unlink")
+@click.option("--meter", "serial", required=True)
+@click.option("--at", "at", required=True, type=TIME,
+              help=f"When the link ends (exclusive): {LOCAL_TIME_HELP}.")
+@link_reason_option
+@database_option
+def customers_unlink(serial: str, at: datetime, reason: str, url: str) -> None:
+    """End the meter's link that is valid at --at (the customer moved out), audited."""
+    try:
+        link = customers.unlink_meter(open_or_fail(url), serial, _local(at), actor(), reason)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(_link_line(serial, link, f"now ends at {_local(at).isoformat()}"))
+
+
+@customers_group.command("delete-link")
+@click.option("--meter", "serial", required=True)
+@click.option("--from", "valid_from", required=True, type=TIME,
+              help=f"The start of the link to delete: {LOCAL_TIME_HELP}.")
+@click.option("--reason", required=True, help="Why (kept in the link audit).")
+@database_option
+def customers_delete_link(serial: str, valid_from: datetime, reason: str, url: str) -> None:
+    """Delete a link made by mistake (its usage goes back to no customer), audited."""
+    try:
+        link = customers.delete_link(open_or_fail(url), serial, _local(valid_from), actor(),
+                                     reason)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(_link_line(serial, link, "deleted"))
+
+
+@customers_group.command("links")
+@click.option("--meter", "serial", required=True)
+@database_option
+def customers_links(serial: str, url: str) -> None:
+    """The meter's links (times in UTC), then their audit, newest first."""
+    db = open_or_fail(url)
+    try:
+        links, history = customers.links_of_meter(db, serial), customers.link_history(db, serial)
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
+    for link in links:
+        until = link["valid_to"].isoformat() if link["valid_to"] else "open-ended"
+        click.echo(f"{link['customer_id']}: {link['valid_from'].isoformat()} until {until}")
+    for row in history:
+        click.echo(f"{row['at']:%Y-%m-%d %H:%M:%S} {row['actor']} {row['action']} "
+                   f"{row['customer_id']} from {row['valid_from'].isoformat()}: "
+                   f"{row['reason'] or '(no reason given)'}")
+
+
+COMMANDS = (db_group, escos_group, meters_group, metrics_group, keys_group, customers_group)

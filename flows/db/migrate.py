@@ -37,12 +37,13 @@ def applied_versions(db: Database) -> set[int]:
     return {int(row["version"]) for row in db.query("SELECT version FROM schema_migrations")}
 
 
-def migrate(db: Database) -> list[Migration]:
-    """Apply the migrations this database lacks; the ones applied."""
+def migrate(db: Database, upto: int | None = None) -> list[Migration]:
+    """Apply the migrations this database lacks (``upto``: only those up to that version, for
+    tests of a migration); the ones applied."""
     done = applied_versions(db)
     applied = []
     for migration in available(db.engine):
-        if migration.version in done:
+        if migration.version in done or (upto is not None and migration.version > upto):
             continue
         try:
             with db.transaction():

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypedDict, cast
 from uuid import UUID
 
 from flows.db.connection import Database, InvalidValueError, NotFoundError
 
-# Shadow columns a syncer may write (anything else is a programming error, not data).
-SHADOW_COLUMNS = {
-    "import_a", "import_b", "export_a", "export_b", "reads_at", "reads_meter_time", "balance",
-    "balance_at", "csq", "csq_at", "voltage", "voltage_at", "3p_voltage_l1", "3p_voltage_l2",
-    "3p_voltage_l3", "clock_time_diff_seconds", "clock_time_diff_synced_at", "tariffs_active",
-    "tariffs_future", "backlight", "load_switch",
-}
+# The shadow columns a syncer may write, with their types: mypy checks every syncer's keys and
+# values against it (a misspelt column fails the type check, not a sync at run time).
+ShadowUpdate = TypedDict("ShadowUpdate", {
+    "import_a": float | None, "import_b": float | None,  # kWh, as the registers read
+    "export_a": float | None, "export_b": float | None,
+    "reads_at": datetime, "reads_meter_time": datetime | None,
+    "balance": Decimal, "balance_at": datetime,
+    "csq": int, "csq_at": datetime,
+    "voltage": Decimal, "voltage_at": datetime,
+    "3p_voltage_l1": float, "3p_voltage_l2": float, "3p_voltage_l3": float,
+    "clock_time_diff_seconds": int, "clock_time_diff_synced_at": datetime,
+    "tariffs_active": str, "tariffs_future": str,  # JSON
+    "backlight": str, "load_switch": str,
+}, total=False)
+SHADOW_COLUMNS = frozenset(ShadowUpdate.__annotations__)
 
 
 def _check_columns(values: Mapping[str, Any]) -> None:
@@ -28,9 +37,10 @@ def _param(column: str) -> str:
     return "p_" + column
 
 
-def update_shadow_healthy(db: Database, meter: UUID, values: Mapping[str, Any]) -> None:
+def update_shadow_healthy(db: Database, meter: UUID, update: ShadowUpdate) -> None:
     """A successful sync: its values, plus health healthy and no details (history by trigger)."""
-    _check_columns(values)
+    values = cast(Mapping[str, Any], update)
+    _check_columns(values)  # typed callers cannot fail this; untyped ones still can
     assignments = "".join(f', "{c}" = :{_param(c)}' for c in values)
     params = {_param(c): v for c, v in values.items()}
     db.execute(f"UPDATE meter_shadows SET health = 'healthy', health_details = ''{assignments} "

@@ -11,6 +11,7 @@ from prometheus_client import start_http_server
 
 from flows import eventloop
 from flows.db import DatabaseError, open_database
+from flows.db.cli import database_url_option
 from flows.mediator.directory import CsvDirectory, DatabaseDirectory
 from flows.mediator.links import LinkSettings, MeterLinks, Resolver
 from flows.mediator.server import InfoService, Metrics, TlsFiles, start_server
@@ -19,12 +20,7 @@ from flows.retry import OUTAGE_METRICS
 
 @click.command()
 @click.option("--listen", default="127.0.0.1:50051", show_default=True, help="host:port to serve on.")
-@click.option(
-    "--database",
-    "url",
-    envvar="FLOWS_DATABASE_URL",
-    help="Flows database with the registry (env FLOWS_DATABASE_URL).",
-)
+@database_url_option(default=None, text="Flows database with the registry (env FLOWS_DATABASE_URL).")
 @click.option(
     "--meters",
     "csv_path",

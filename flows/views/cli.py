@@ -1,10 +1,8 @@
-"""`flows views update|rebuild|follow|quarantine|retry`, `flows reads correct|delete`,
-`flows customers add|link|unlink|delete-link|links`, `flows usage`."""
+"""`flows views update|rebuild|follow|quarantine|retry`, `flows reads correct|delete|history`,
+`flows usage`."""
 
 from __future__ import annotations
 
-import getpass
-import os
 import signal
 import sys
 import threading
@@ -15,40 +13,26 @@ import click
 from rich.progress import Progress
 
 from flows.db import (
-    DEFAULT_URL,
-    Database,
     DatabaseError,
     corrections,
     customers,
-    open_database,
     registry,
 )
+from flows.db.cli import TIME, actor, database_option, open_or_fail
 from flows.health import HealthError, serve_health
 from flows.logs import configure_logging
-from flows.meterdata import LOCAL_ZONE, REGISTER_MAX_WH
+from flows.meterdata import REGISTER_MAX_WH
 from flows.views.corrections import correct
 from flows.views.errors import FeederBusy, ViewsError
 from flows.views.feeder import DEFAULT_BATCH, follow, update
 from flows.views.store import quarantine
 from flows.views.usage import DIRECTIONS, GROUPS, usage
 
-database_option = click.option(
-    "--database", "url", envvar="FLOWS_DATABASE_URL", default=DEFAULT_URL, show_default=True,
-    help="sqlite:///path or postgresql://… (env FLOWS_DATABASE_URL).")
-
-
-def _open(url: str) -> Database:
-    try:
-        return open_database(url)
-    except DatabaseError as error:
-        raise click.ClickException(str(error)) from None
-
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-TIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"])
 
 
 @click.group("views")
@@ -63,7 +47,7 @@ def views_group() -> None:
 def views_update(batch: int, url: str) -> None:
     """Apply every profile-log and register-read change not applied yet, then exit."""
     try:
-        click.echo(update(_open(url), batch).line())
+        click.echo(update(open_or_fail(url), batch).line())
     except ViewsError as error:
         raise click.ClickException(str(error)) from None
 
@@ -75,7 +59,7 @@ def views_update(batch: int, url: str) -> None:
 def views_rebuild(batch: int, url: str) -> None:
     """Build the views again from the tables (also for views an older Flows built), set-based
     where possible. Stopped midway, the next `flows views update` builds them again."""
-    db = _open(url)
+    db = open_or_fail(url)
     try:
         with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
             task = bar.add_task("views rebuild", total=None)
@@ -91,7 +75,7 @@ def views_rebuild(batch: int, url: str) -> None:
 def views_quarantine(url: str) -> None:
     """List the meters whose changes the views could not apply (a row no rule can read), with
     the error. Fix the row, then `flows views retry`."""
-    rows = quarantine.quarantined(_open(url))
+    rows = quarantine.quarantined(open_or_fail(url))
     if not rows:
         click.echo("no meter is quarantined")
         return
@@ -107,7 +91,7 @@ def views_retry(serial: str | None, url: str) -> None:
     """Apply the quarantined meters' whole history again (after the bad row was fixed): each
     released when it applies, exactly once. Applied here, or by the running feeder (`flows
     views follow`, `flows serve --views`) if there is one."""
-    db = _open(url)
+    db = open_or_fail(url)
     waiting = {row.meter_id: row.serial for row in quarantine.quarantined(db)}
     if serial is not None:
         try:
@@ -153,7 +137,7 @@ def views_follow(poll_s: float, health_listen: str | None, url: str) -> None:
     except HealthError as error:
         raise click.ClickException(str(error)) from None
     try:
-        follow(_open(url), poll_s, stop=stopping.is_set,
+        follow(open_or_fail(url), poll_s, stop=stopping.is_set,
                on_beat=health.beat if health else lambda: None)
     except ViewsError as error:
         raise click.ClickException(str(error)) from None
@@ -172,16 +156,8 @@ register_read_option = click.option(
     help="A periodic register read (register_import), not a profile-log value.")
 
 
-def _actor() -> str:
-    """Who corrects from the command line: the operating-system user."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except OSError:  # no user name known (a container without one)
-        return f"cli:uid-{os.getuid()}"
-
-
 def _apply(correction: corrections.Correction, url: str) -> corrections.Applied:
-    db = _open(url)
+    db = open_or_fail(url)
     try:
         return correct(db, correction)
     except DatabaseError as error:
@@ -209,7 +185,7 @@ reason_option = click.option("--reason", required=True, help="Why (kept in the a
 def reads_correct(register_read: bool, serial: str, element: str, timestamp: datetime, wh: int,
                   reason: str, allow_span: bool, allow_reversal: bool, url: str) -> None:
     """Set a value (adding it if missing); audited, same rules as the API."""
-    applied = _apply(corrections.Correction(serial, element, _utc(timestamp), wh, _actor(),
+    applied = _apply(corrections.Correction(serial, element, _utc(timestamp), wh, actor(),
                                             register_read, reason, allow_span, allow_reversal),
                      url)
     click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: {applied.old_wh} → {wh} Wh "
@@ -226,7 +202,7 @@ def reads_correct(register_read: bool, serial: str, element: str, timestamp: dat
 def reads_delete(register_read: bool, serial: str, element: str, timestamp: datetime,
                  reason: str, url: str) -> None:
     """Delete a value; audited."""
-    applied = _apply(corrections.Correction(serial, element, _utc(timestamp), None, _actor(),
+    applied = _apply(corrections.Correction(serial, element, _utc(timestamp), None, actor(),
                                             register_read, reason), url)
     click.echo(f"{serial} {element} at {_utc(timestamp).isoformat()}: {applied.old_wh} Wh "
                f"deleted (change {applied.change})")
@@ -237,7 +213,7 @@ def reads_delete(register_read: bool, serial: str, element: str, timestamp: date
 @database_option
 def reads_history(serial: str, url: str) -> None:
     """The meter's corrections and deletions, newest first."""
-    db = _open(url)
+    db = open_or_fail(url)
     try:
         rows = corrections.history_of(db, serial)
     except DatabaseError as error:
@@ -247,107 +223,6 @@ def reads_history(serial: str, url: str) -> None:
         click.echo(f"{row['made_at'].isoformat()} {row['actor']}: {row['element']} "
                    f"{row['source']} at {row['timestamp'].isoformat()}: {row['old_wh']} → {new}"
                    f"{'  (' + row['reason'] + ')' if row['reason'] else ''}")
-
-
-@click.group("customers")
-def customers_group() -> None:
-    """Customers and the meters they have (with validity periods)."""
-
-
-@customers_group.command("add")
-@click.argument("customer_id")
-@click.option("--name", default="")
-@database_option
-def customers_add(customer_id: str, name: str, url: str) -> None:
-    try:
-        customers.add_customer(_open(url), customer_id, name)
-    except DatabaseError as error:
-        raise click.ClickException(str(error)) from None
-
-
-def _local(value: datetime) -> datetime:
-    """A link's time: a date or a time without an offset is Europe/London local time (a
-    move-in on 2025-06-02 starts at local midnight, 23:00 UTC the day before in summer)."""
-    try:
-        return (value.replace(tzinfo=LOCAL_ZONE) if value.tzinfo is None else value).astimezone(UTC)
-    except (OverflowError, ValueError) as error:
-        raise click.BadParameter(f"{value}: {error}") from None
-
-
-LOCAL_TIME_HELP = "a date (local midnight, Europe/London) or a time (local unless it has an offset)"
-link_reason_option = click.option("--reason", default="", help="Why (kept in the link audit).")
-
-
-def _link_line(serial: str, link: dict[str, Any], what: str) -> str:
-    return (f"{serial}: link to customer {link['customer_id']} from "
-            f"{link['valid_from'].isoformat()} {what}")
-
-
-@customers_group.command("link")
-@click.argument("customer_id")
-@click.option("--meter", "serial", required=True)
-@click.option("--from", "valid_from", required=True, type=TIME, help=f"From: {LOCAL_TIME_HELP}.")
-@click.option("--to", "valid_to", type=TIME,
-              help=f"Until (exclusive; open-ended when left out): {LOCAL_TIME_HELP}.")
-@link_reason_option
-@database_option
-def customers_link(customer_id: str, serial: str, valid_from: datetime,
-                   valid_to: datetime | None, reason: str, url: str) -> None:
-    """The customer has the meter from --from (a move-in), audited."""
-    try:
-        customers.link_meter(_open(url), customer_id, serial, _local(valid_from),
-                             _local(valid_to) if valid_to else None, _actor(), reason)
-    except DatabaseError as error:
-        raise click.ClickException(str(error)) from None
-
-
-@customers_group.command("unlink")
-@click.option("--meter", "serial", required=True)
-@click.option("--at", "at", required=True, type=TIME,
-              help=f"When the link ends (exclusive): {LOCAL_TIME_HELP}.")
-@link_reason_option
-@database_option
-def customers_unlink(serial: str, at: datetime, reason: str, url: str) -> None:
-    """End the meter's link that is valid at --at (the customer moved out), audited."""
-    try:
-        link = customers.unlink_meter(_open(url), serial, _local(at), _actor(), reason)
-    except DatabaseError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(_link_line(serial, link, f"now ends at {_local(at).isoformat()}"))
-
-
-@customers_group.command("delete-link")
-@click.option("--meter", "serial", required=True)
-@click.option("--from", "valid_from", required=True, type=TIME,
-              help=f"The start of the link to delete: {LOCAL_TIME_HELP}.")
-@click.option("--reason", required=True, help="Why (kept in the link audit).")
-@database_option
-def customers_delete_link(serial: str, valid_from: datetime, reason: str, url: str) -> None:
-    """Delete a link made by mistake (its usage goes back to no customer), audited."""
-    try:
-        link = customers.delete_link(_open(url), serial, _local(valid_from), _actor(), reason)
-    except DatabaseError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(_link_line(serial, link, "deleted"))
-
-
-@customers_group.command("links")
-@click.option("--meter", "serial", required=True)
-@database_option
-def customers_links(serial: str, url: str) -> None:
-    """The meter's links (times in UTC), then their audit, newest first."""
-    db = _open(url)
-    try:
-        links, history = customers.links_of_meter(db, serial), customers.link_history(db, serial)
-    except DatabaseError as error:
-        raise click.ClickException(str(error)) from None
-    for link in links:
-        until = link["valid_to"].isoformat() if link["valid_to"] else "open-ended"
-        click.echo(f"{link['customer_id']}: {link['valid_from'].isoformat()} until {until}")
-    for row in history:
-        click.echo(f"{row['at']:%Y-%m-%d %H:%M:%S} {row['actor']} {row['action']} "
-                   f"{row['customer_id']} from {row['valid_from'].isoformat()}: "
-                   f"{row['reason'] or '(no reason given)'}")
 
 
 @click.command("usage")
@@ -366,7 +241,7 @@ def usage_command(serial: str | None, customer_id: str | None, esco_code: str | 
     """kWh per period with its half hours' quality (actual, estimated, invalid, missing)."""
     if sum(value is not None for value in (serial, customer_id, esco_code)) != 1:
         raise click.UsageError("give one of --meter, --customer or --esco")
-    db = _open(url)
+    db = open_or_fail(url)
     try:
         key: dict[str, Any] = {"customer_id": customer_id}
         if customer_id is not None and not customers.exists(db, customer_id):
@@ -387,4 +262,4 @@ def usage_command(serial: str | None, customer_id: str | None, esco_code: str | 
                    f"{' partial' if row.partial else ''}{counts}")
 
 
-COMMANDS = (views_group, reads_group, customers_group, usage_command)
+COMMANDS = (views_group, reads_group, usage_command)

@@ -39,13 +39,11 @@ def write_bad_row(db: Database, kind: str, register: object) -> None:
         if kind == "link":
             db.execute("UPDATE customer_meters SET valid_from = :t WHERE customer_id = 'C0'",
                        {"t": datetime(1, 1, 1, tzinfo=UTC)})
-        elif db.engine == "sqlite":  # another ISO form than Flows' UTC text
-            db.raw.execute("INSERT INTO register_profile_hh (register_id, timestamp, "
-                           "cumulative_wh, status) VALUES (?, '2025-01-08T00:00:00+00:00', 1, 0)",
-                           (str(register),))
-        else:  # PostgreSQL keeps types: a year typo far outside the days Flows holds
+        else:  # a year typo far outside the days Flows holds (in SQLite's own text shape:
+            # the database refuses any other, see tests/db/test_timestamp_shape.py)
+            stamp = "'0202-01-08T00:00:00.000Z'" if db.engine == "sqlite" else "'0202-01-08T00:00:00Z'"
             db.execute("INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, "
-                       "status) VALUES (:r, '0202-01-08T00:00:00Z', 1, 0)", {"r": register})
+                       f"status) VALUES (:r, {stamp}, 1, 0)", {"r": register})
 
 
 def fix_bad_row(db: Database, kind: str, register: object) -> None:
