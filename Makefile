@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint typecheck pytest bench clean proto chromium
+.PHONY: test test-fast demo lint typecheck pytest bench clean proto chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(VENV)/.installed chromium
 	$(BIN)/ruff check flows tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# The inner loop: everything but the slow, browser and interop tests (about a minute and a half).
+test-fast: $(VENV)/.installed
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow and not browser and not interop"
 
 # The whole system on a simulated fleet, with a report (see README).
 demo: $(VENV)/.runtime

@@ -1,4 +1,6 @@
-"""Shared fixtures: a real, throwaway PostgreSQL cluster for the whole test session.
+"""Shared fixtures: a real, throwaway PostgreSQL cluster for the whole test session; and the
+markers every test gets by what it uses (`postgres`, `browser`, `interop`; `slow` is set by
+hand on tests of several seconds): `make test-fast` leaves out slow, browser and interop.
 
 Set ``FLOWS_TEST_DATABASE_URL`` to use an existing server instead (each test still gets its own
 database there). Otherwise a cluster is created with ``initdb`` in a temporary directory and
@@ -21,6 +23,23 @@ from psycopg.conninfo import conninfo_to_dict
 
 from flows.db import Database, connect, migrate
 from flows.devtools.postgres import TemporaryCluster
+
+POSTGRES_FIXTURES = {"postgres_server_url", "postgres_url", "postgres_conn", "migrated_template",
+                     "migrated_postgres_url", "migrated_postgres_url_module"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.as_posix()
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        engine = callspec.params.get("db") if callspec is not None else None
+        if fixtures & POSTGRES_FIXTURES or engine == "postgres" or "[postgres" in item.name:
+            item.add_marker(pytest.mark.postgres)
+        if "/tests/interop/" in path:
+            item.add_marker(pytest.mark.interop)
+        if path.endswith("_browser.py"):
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
@@ -10,6 +11,7 @@ from tests.api.conftest import ADMIN_KEY, Served
 EXAMPLES = 200  # per operation
 
 
+@pytest.mark.slow
 def test_no_generated_request_makes_a_server_error(served: Served) -> None:
     schema = schemathesis.openapi.from_url(served.url + "/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]

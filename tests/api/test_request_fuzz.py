@@ -116,6 +116,7 @@ def peak_rss_mb(pid: int) -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_no_malformed_body_makes_a_5xx_and_memory_stays_bounded(server: tuple[str, int, int]
                                                                 ) -> None:
     url, port, pid = server

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from flows.cli import main as cli
@@ -46,6 +47,7 @@ def log_in(base: str, key: str) -> str:
     return answer.cookies["flows_session"]
 
 
+@pytest.mark.slow
 def test_sessions_are_shared_survive_restarts_and_end_with_their_key(
         migrated_postgres_url: str) -> None:
     with connect(migrated_postgres_url) as db:
@@ -71,6 +73,7 @@ def test_sessions_are_shared_survive_restarts_and_end_with_their_key(
             assert db.query("SELECT count(*) AS n FROM api_sessions")[0]["n"] == 0
 
 
+@pytest.mark.slow
 def test_logout_with_its_token_ends_the_session_everywhere(migrated_postgres_url: str) -> None:
     with connect(migrated_postgres_url) as db:
         key = api_keys.create(db, "ops", "read")
@@ -86,6 +89,7 @@ def test_logout_with_its_token_ends_the_session_everywhere(migrated_postgres_url
         assert httpx.get(second + "/", cookies=cookies).status_code == 401
 
 
+@pytest.mark.slow
 def test_guessing_keys_is_throttled_per_client_and_logged_with_its_address(tmp_path: Path
                                                                            ) -> None:
     url = f"sqlite:///{tmp_path / 'flows.db'}"

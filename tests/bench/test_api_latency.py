@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_api_latency_benchmark_runs() -> None:
     completed = subprocess.run(
         [sys.executable, "bench/api_latency.py", "--meters", "5", "--days", "40",

@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("store", ["python", "sqlite", "postgres"])
 def test_benchmark_runs_every_scenario(store: str, request: pytest.FixtureRequest) -> None:
     extra = []

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_mediator_benchmark_runs() -> None:
     completed = subprocess.run(
         [sys.executable, "bench/mediator_throughput.py", "--meters", "20", "--requests", "60",

@@ -55,6 +55,7 @@ def done_rows(db: Database) -> list[dict[str, object]]:
                     "JOIN meter_registry m ON m.id = c.meter_id")
 
 
+@pytest.mark.slow
 def test_three_collectors_sync_each_meter_exactly_once(migrated_postgres_url: str) -> None:
     db = connect(migrated_postgres_url)
     only_metric(db, "hourly", "SyncerReads")
@@ -84,6 +85,7 @@ def test_three_collectors_sync_each_meter_exactly_once(migrated_postgres_url: st
         assert f"{by_collector[name]} ok, 0 unhealthy, {500 - by_collector[name]} skipped" in out.decode()
 
 
+@pytest.mark.slow
 def test_a_killed_collectors_meters_are_taken_over(migrated_postgres_url: str) -> None:
     db = connect(migrated_postgres_url)
     only_metric(db, "hourly", "SyncerReads")
@@ -112,6 +114,7 @@ def test_a_killed_collectors_meters_are_taken_over(migrated_postgres_url: str) -
     assert len(twice) <= 5
 
 
+@pytest.mark.slow
 def test_scheduler_syncs_the_current_slot_and_finishes_meters_in_flight_on_sigterm(
         tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'flows.db'}"

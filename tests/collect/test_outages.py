@@ -97,6 +97,7 @@ def _assert_each_meter_once_and_healthy(db: Database, cycle_id: int, count: int)
     assert unhealthy[0]["n"] == 0
 
 
+@pytest.mark.slow
 def test_a_postgres_restart_mid_cycle_delays_meters_but_loses_none(cluster: TemporaryCluster) -> None:
     db = connect(cluster.url)
     migrate(db)
@@ -123,6 +124,7 @@ def test_a_postgres_restart_mid_cycle_delays_meters_but_loses_none(cluster: Temp
     _assert_each_meter_once_and_healthy(db, cycle_id, len(meters))
 
 
+@pytest.mark.slow
 def test_a_mediator_outage_leaves_health_alone_and_meters_pending(tmp_path: Path) -> None:
     db = connect(f"sqlite:///{tmp_path / 'flows.db'}")
     migrate(db)
@@ -153,6 +155,7 @@ def test_a_mediator_outage_leaves_health_alone_and_meters_pending(tmp_path: Path
     _assert_each_meter_once_and_healthy(db, cycle_id, len(meters))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["locked", "read-only"])
 def test_a_locked_or_read_only_sqlite_file_is_waited_out(tmp_path: Path, fault: str) -> None:
     path = tmp_path / "flows.db"
@@ -193,6 +196,7 @@ def test_a_locked_or_read_only_sqlite_file_is_waited_out(tmp_path: Path, fault: 
     _assert_each_meter_once_and_healthy(db, cycle_id, len(meters))
 
 
+@pytest.mark.slow
 def test_the_mediator_registry_reconnects_after_a_postgres_restart(cluster: TemporaryCluster) -> None:
     db = connect(cluster.url)
     migrate(db)
@@ -215,6 +219,7 @@ def test_the_mediator_registry_reconnects_after_a_postgres_restart(cluster: Temp
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_a_frozen_collector_loses_its_claims_and_its_meters_are_taken_over(
         cluster: TemporaryCluster, tmp_path: Path) -> None:
     db = connect(cluster.url)
@@ -259,6 +264,7 @@ def test_a_frozen_collector_loses_its_claims_and_its_meters_are_taken_over(
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_collector_waiting_for_a_database_that_is_gone(
         cluster: TemporaryCluster, tmp_path: Path) -> None:
     db = connect(cluster.url)
@@ -299,6 +305,7 @@ def test_unavailable_is_what_a_stopped_database_raises(cluster: TemporaryCluster
     assert db.query("SELECT 1 AS one") == [{"one": 1}]
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_collector_whose_mediator_is_frozen_within_the_grace(
         tmp_path: Path) -> None:
     """A peer that accepts connections but never answers (a frozen mediator): meters in flight

@@ -8,6 +8,8 @@ import itertools
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from flows.collect import CycleSummary, sync_cycle
 from flows.db import Database, history, registry, shadows
 from flows.mediator import MediatorClient
@@ -30,6 +32,7 @@ def run_cycles(
     return asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_a_fleet_syncs_into_the_database(db: Database) -> None:
     registry.set_metric(db, "SyncerProfileLog", enabled=False)  # its 30-day backfill: own test
     meters = build_fleet(200, seed=21, start=START, rates=RATES)

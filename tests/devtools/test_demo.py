@@ -6,9 +6,12 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from flows.devtools.processes import FLOWS_COMMAND
 
 
+@pytest.mark.slow
 def test_demo_reports_health_unhealthy_meters_and_daily_usage(tmp_path: Path) -> None:
     result = subprocess.run([*FLOWS_COMMAND, "demo", "--dir", str(tmp_path / "demo"),
                              "--meters", "60", "--days", "2"],

@@ -131,6 +131,7 @@ def test_argument_and_registry_errors() -> None:
     run([meter], check)
 
 
+@pytest.mark.slow
 def test_a_busy_meter_answers_resource_exhausted() -> None:
     meter = replace(build_fleet(1, seed=2, start=START)[0], faults=Faults(latency_s=1000.0))
     settings = replace(FAST, lock_wait_s=0.2, read_timeout_s=3.0)
@@ -163,6 +164,7 @@ def test_a_write_whose_reply_times_out_is_sent_once() -> None:
     run([meter], check)
 
 
+@pytest.mark.slow
 def test_a_thousand_meters_three_reads_each() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 8192 <= hard:

@@ -28,6 +28,7 @@ from flows.meters import FleetServer, SimClock, build_fleet
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
     registry_csv = tmp_path / "meters.csv"
     fleet = start_flows(

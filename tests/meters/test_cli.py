@@ -8,6 +8,8 @@ import csv
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from flows.devtools.processes import FLOWS_COMMAND, start_flows, stop_flows
 from flows.emop import MeterConnection, ObjectId, object_value, read_request, records
 
@@ -40,6 +42,7 @@ def test_simulate_serves_the_fleet_it_lists(tmp_path: Path) -> None:
     assert returncode == 0
 
 
+@pytest.mark.slow
 def test_bad_options_are_named() -> None:
     for args, message in ((["--faults", "gremlins=0.5"], "unknown fault 'gremlins'"),
                           (["--faults", "nak=2"], "between 0 and 1"),

@@ -196,6 +196,7 @@ def test_a_second_concurrent_connection_is_refused() -> None:
     run_fleet([meter], check)
 
 
+@pytest.mark.slow
 def test_a_thousand_meters_answer_a_thousand_concurrent_requests() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 4096 <= hard:

@@ -11,6 +11,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from flows.db import connect, migrate
 from flows.devtools.processes import FLOWS_COMMAND
 from flows.views import update
@@ -25,6 +27,7 @@ REPORTING_PEAK = ("import atexit, sys\n"
 START = datetime(2025, 3, 1, tzinfo=UTC)
 
 
+@pytest.mark.slow
 def test_a_year_typo_is_applied_within_the_memory_bound(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'flows.db'}"
     db = connect(url)

@@ -129,6 +129,7 @@ def shared_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     database.close()
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=hs.lists(step, min_size=4, max_size=14))
 def test_every_step_leaves_the_views_equal_to_a_recomputation(shared_db: Database,

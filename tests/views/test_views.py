@@ -191,6 +191,7 @@ edit = hs.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits_=hs.lists(edit, min_size=10, max_size=40))
 def test_random_edits_keep_views_equal_to_a_recomputation(tmp_path: Path, edits_: list) -> None:
@@ -283,6 +284,7 @@ def test_follow_wakes_on_notify_on_postgres(migrated_postgres_url: str) -> None:
         follower.join()
 
 
+@pytest.mark.slow
 def test_follow_rides_out_a_postgres_restart() -> None:
     """`flows views follow` as a process: PostgreSQL restarts under it; it logs the outage,
     reconnects, catches up (views equal to a recomputation) and stops on SIGTERM."""
@@ -379,6 +381,7 @@ def test_reads_cli_corrects_and_deletes_profile_values_and_register_reads(tmp_pa
 KILL_TEST_REGISTERS, KILL_TEST_HALF_HOURS, KILLS = 10, 10_000, 100
 
 
+@pytest.mark.slow
 def test_a_feeder_killed_at_random_points_applies_every_change_once(tmp_path: Path) -> None:
     """100,000 half hours (with gaps and register reads); `flows views update` SIGKILLed at 100
     random moments, resumed each time; then the views equal a from-scratch recomputation."""
