@@ -340,3 +340,21 @@ def test_admin_links_and_ends_links_with_the_rules_of_the_cli_audited(served: Se
     deleted = httpx.delete(f"{base}/meters/EML0002/links", headers=ADMIN, timeout=30,
                            params={"valid_from": "2025-06-01T23:00:00Z", "reason": "wrong"})
     assert deleted.status_code == 200 and deleted.json()["customer_id"] == "MOVER"
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity"])
+def test_json_numbers_that_are_not_numbers_are_422(served: Served, number: bytes) -> None:
+    body = b'{"timestamp": "2025-03-29T10:00:00Z", "reason": "x", "wh": ' + number + b"}"
+    response = httpx.put(served.url + "/meters/EML0001/reads", content=body, timeout=30,
+                         headers={**ADMIN, "Content-Type": "application/json"})
+    assert response.status_code == 422 and "integer" in response.text
+    assert number.decode() not in response.text  # the input is not echoed
+
+
+def test_every_route_declares_what_it_answers(served: Served) -> None:
+    schema = httpx.get(served.url + "/openapi.json", timeout=30).json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            answer = operation["responses"].get("200") or operation["responses"].get("201")
+            content = answer.get("content", {})
+            assert "text/plain" in content or "$ref" in str(content), (method, path)
