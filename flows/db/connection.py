@@ -4,178 +4,53 @@ SQL in flows.db is written once with ``:name`` parameters. Values go in and come
 both engines: timestamps as UTC-aware datetimes, ids as UUIDs, local days as dates, money and
 energy columns as Decimals. SQLite stores them as text (ISO 8601 that sorts in time order,
 canonical UUIDs, decimal text); `Database.query` turns that text back into the same types
-PostgreSQL returns (see `_sqlite_converter`), so no caller converts anything. PostgreSQL tables
-live in the schema ``flows`` (the search path is set on connect).
+PostgreSQL returns (`flows.db.adapt`), so no caller converts anything. PostgreSQL tables live
+in the schema ``flows`` (the search path is set on connect). Errors: `flows.db.errors`; URLs:
+`flows.db.conninfo` (this module re-exports both, for older imports).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
-from typing import Any
-from uuid import UUID
+from typing import Any, TypeVar, overload
 
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
-DEFAULT_URL = "sqlite:///flows.db"
+from flows.db.adapt import (
+    DECIMAL_COLUMNS,
+    id_text,
+    iso_time,
+    sqlite_converter,
+    sqlite_slot_time,
+    sqlite_time,
+    sqlite_value,
+)
+from flows.db.conninfo import DEFAULT_URL, check_url, safe_url, sqlite_path
+from flows.db.errors import (
+    ConflictError,
+    DatabaseError,
+    InvalidValueError,
+    NotFoundError,
+    UnavailableError,
+    is_unavailable,
+    translated_errors,
+)
+
+__all__ = ["DECIMAL_COLUMNS", "DEFAULT_URL", "ConflictError", "Database", "DatabaseError",
+           "InvalidValueError", "NotFoundError", "UnavailableError", "check_url", "connect",
+           "execute_in", "id_text", "is_unavailable", "iso_time", "query_in", "query_in_rows",
+           "sqlite_path", "sqlite_slot_time", "sqlite_time"]
+
+T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_S = 60.0  # how long a statement waits for another writer's lock
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
-
-
-# Columns stored as decimal text on SQLite and as numeric on PostgreSQL.
-DECIMAL_COLUMNS = frozenset({"balance", "voltage", "kwh"})
-
-
-class DatabaseError(Exception):
-    """A problem with the Flows database (connection, migration, bad data)."""
-
-
-class NotFoundError(DatabaseError):
-    """What was asked for (a meter, a register, a customer, a value) is not stored."""
-
-
-class ConflictError(DatabaseError):
-    """The change clashes with what is stored (a duplicate serial, esco or customer)."""
-
-
-class InvalidValueError(DatabaseError):
-    """A value the database or its rules refuse (unknown hardware, negative reading, ...)."""
-
-
-class UnavailableError(DatabaseError):
-    """The database cannot be reached or opened."""
-
-
-def sqlite_time(moment: datetime) -> str:
-    """How SQLite stores a timestamp: UTC, millisecond precision, sortable text."""
-    if moment.tzinfo is None:
-        raise InvalidValueError(f"timestamps must be timezone-aware (UTC), got {moment!r}")
-    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-    return utc.isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00"
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def id_text(value: UUID | str) -> str:
-    """An id as text, remembered: bulk writes repeat each register's id row after row."""
-    return str(value)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def iso_time(moment: datetime) -> str:
-    """A timestamp's ISO text (PostgreSQL's COPY reads it), remembered: bulk writes repeat the
-    same half-hour starts for every register."""
-    return moment.isoformat()
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def sqlite_slot_time(moment: datetime) -> str:
-    """`sqlite_time`, remembered: bulk writes repeat the same half-hour starts for every
-    register."""
-    return sqlite_time(moment)
-
-
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return sqlite_time(value)
-    if isinstance(value, (UUID, Decimal)):
-        return str(value)
-    return value
-
-
-def _timestamp(value: Any) -> Any:
-    """SQLite's timestamp text ('2026-11-25T00:30:00.000Z') as an aware datetime; any other
-    value as it is."""
-    if type(value) is str and len(value) >= 20 and value[-1] == "Z" and value[10] == "T":
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass
-    return value
-
-
-def _uuid_or_timestamp(value: Any) -> Any:
-    if type(value) is str and len(value) == 36:
-        try:
-            return UUID(value)
-        except ValueError:
-            pass
-    return _timestamp(value)
-
-
-def _day(value: Any) -> Any:
-    return date.fromisoformat(value) if type(value) is str else value
-
-
-def _sqlite_converter(column: str) -> Any:
-    """How a result column's SQLite text becomes the type PostgreSQL returns, by its name:
-    ids (``id``, ``*_id`` but ``customer_id``, ``esco``) are UUIDs, ``day`` a date, the money
-    and energy columns Decimals; timestamp text is a datetime in any column. Text columns
-    (serials, names, customer ids) stay text whatever they look like."""
-    if column in DECIMAL_COLUMNS:
-        return _decimal
-    if column == "day":
-        return _day
-    if column in ("id", "esco") or (column.endswith("_id") and column != "customer_id"):
-        return _uuid_or_timestamp
-    return _timestamp
-
-
-def _decimal(value: Any) -> Any:
-    return value if value is None or isinstance(value, Decimal) else Decimal(str(value))
-
-
-def _integrity_error(error: Exception) -> DatabaseError:
-    text = str(error).strip()
-    if isinstance(error, psycopg.errors.UniqueViolation) or "UNIQUE constraint" in text:
-        return ConflictError(f"rejected by the database: {text}")
-    return InvalidValueError(f"rejected by the database: {text}")
-
-
-# SQLite errors that say the file cannot be used right now (another writer holds the lock past
-# the busy timeout, the file or its directory is read-only, the disk failed), not a bug.
-_SQLITE_UNAVAILABLE = ("database is locked", "readonly database", "unable to open database",
-                       "disk I/O error", "database or disk is full")
-
-
-def is_unavailable(error: BaseException) -> bool:
-    """Whether ``error`` says the database cannot be reached or used right now (a restart, a
-    lost connection, a lock or a read-only file) rather than that a statement is wrong."""
-    if isinstance(error, UnavailableError):
-        return True
-    if isinstance(error, psycopg.OperationalError):  # AdminShutdown, connection lost or closed
-        return True
-    if isinstance(error, psycopg.InterfaceError):
-        return True
-    if isinstance(error, sqlite3.OperationalError):
-        return any(text in str(error) for text in _SQLITE_UNAVAILABLE)
-    return False
-
-
-@contextmanager
-def _translated_errors(url: str) -> Iterator[None]:
-    """Driver errors as `DatabaseError` kinds: constraint violations, and outages."""
-    try:
-        yield
-    except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as error:
-        raise _integrity_error(error) from error
-    except (sqlite3.OperationalError, psycopg.Error) as error:
-        if not is_unavailable(error):
-            raise
-        raise UnavailableError(f"the database {_safe_url(url)} is unavailable: "
-                               f"{str(error).strip() or type(error).__name__}") from error
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password (for messages and logs)."""
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
 def query_in(db: Database, sql: str, values: Iterable[Any], size: int = 500,
@@ -219,6 +94,7 @@ class Database:
     """A connection to the Flows database. ``engine`` is ``"sqlite"`` or ``"postgres"``."""
 
     def __init__(self, url: str, raw: Any, engine: str) -> None:
+        self.shown_url = safe_url(url)  # for messages: without the password
         self.url, self.raw, self.engine = url, raw, engine
         self._session_settings: dict[str, str] = {}
 
@@ -248,13 +124,13 @@ class Database:
         if not params:
             return {}
         if self.engine == "sqlite":
-            return {key: _sqlite_value(value) for key, value in params.items()}
+            return {key: sqlite_value(value) for key, value in params.items()}
         return dict(params)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run one statement; the number of rows it changed. A constraint violation (a
         duplicate serial, say) raises `DatabaseError` naming it."""
-        with _translated_errors(self.url):
+        with translated_errors(self.shown_url):
             cursor = self.raw.execute(self._sql(sql), self._params(params))
         return int(cursor.rowcount)
 
@@ -262,7 +138,7 @@ class Database:
         """Run one statement for each of ``rows`` (one call, pipelined on PostgreSQL)."""
         if not rows:
             return
-        with _translated_errors(self.url):
+        with translated_errors(self.shown_url):
             if self.engine == "sqlite":
                 self.raw.executemany(sql, [self._params(row) for row in rows])
             else:
@@ -274,7 +150,7 @@ class Database:
         parameters in the engine's own style and types: ``?`` and text timestamps on
         SQLite): for bulk writes that would otherwise convert every value."""
         if rows:
-            with _translated_errors(self.url):
+            with translated_errors(self.shown_url):
                 if self.engine == "sqlite":
                     self.raw.executemany(sql, rows)
                 else:
@@ -287,7 +163,7 @@ class Database:
         format, or ``write_row``) on what this yields: the fastest way in for many rows."""
         if self.engine != "postgres":
             raise InvalidValueError("COPY is a PostgreSQL feature")
-        with _translated_errors(self.url), self.raw.cursor() as cursor, \
+        with translated_errors(self.shown_url), self.raw.cursor() as cursor, \
                 cursor.copy(statement) as copy:
             yield copy
 
@@ -296,9 +172,9 @@ class Database:
         """The rows as tuples, converted only where asked: on SQLite the columns at positions
         ``times`` from timestamp text to datetimes (for hot paths: no dict per row)."""
         if self.engine == "postgres":
-            with _translated_errors(self.url), self.raw.cursor(row_factory=tuple_row) as cursor:
+            with translated_errors(self.shown_url), self.raw.cursor(row_factory=tuple_row) as cursor:
                 return list(cursor.execute(self._sql(sql), self._params(params)).fetchall())
-        with _translated_errors(self.url):
+        with translated_errors(self.shown_url):
             fetched: list[tuple[Any, ...]] = self.raw.execute(sql, self._params(params)).fetchall()
         if not times or not fetched:
             return fetched
@@ -308,12 +184,25 @@ class Database:
         return [tuple(parse(value) if n in times else value for n, value in enumerate(row))
                 for row in fetched]
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """The rows, as dicts of typed values (the same types on both engines)."""
+    @overload
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    @overload
+    def query(self, sql: str, params: Mapping[str, Any] | None, row: Callable[..., T]
+              ) -> list[T]: ...
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None,
+              row: Callable[..., T] | None = None) -> list[dict[str, Any]] | list[T]:
+        """The rows, as dicts of typed values (the same types on both engines), or each made
+        into ``row`` (a dataclass or any callable taking the columns by name)."""
+        rows = self._dicts(sql, params)
+        return rows if row is None else [row(**found) for found in rows]
+
+    def _dicts(self, sql: str, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         if self.engine == "postgres":  # dict rows whatever the connection's row factory
-            with _translated_errors(self.url), self.raw.cursor(row_factory=dict_row) as cursor:
+            with translated_errors(self.shown_url), self.raw.cursor(row_factory=dict_row) as cursor:
                 return list(cursor.execute(self._sql(sql), self._params(params)).fetchall())
-        with _translated_errors(self.url):
+        with translated_errors(self.shown_url):
             cursor = self.raw.execute(self._sql(sql), self._params(params))
             fetched = cursor.fetchall()
         if not fetched:
@@ -322,7 +211,7 @@ class Database:
         # Columns hold one type each: a column whose first value is a number stays as it is
         # (Decimal columns excepted), so only text is looked at, row by row.
         first = fetched[0]
-        converting = [(name, _sqlite_converter(name)) for position, name in enumerate(names)
+        converting = [(name, sqlite_converter(name)) for position, name in enumerate(names)
                       if name in DECIMAL_COLUMNS or first[position] is None
                       or type(first[position]) is str]
         rows = [dict(zip(names, row)) for row in fetched]
@@ -336,7 +225,7 @@ class Database:
         """All or nothing: commits on success, rolls back on any exception. Inside another
         transaction it is a savepoint of it (as psycopg nests them)."""
         if self.engine == "sqlite" and self.raw.in_transaction:
-            with _translated_errors(self.url):
+            with translated_errors(self.shown_url):
                 self.raw.execute("SAVEPOINT nested")
             try:
                 yield self
@@ -345,10 +234,10 @@ class Database:
                     self.raw.execute("ROLLBACK TO nested")
                     self.raw.execute("RELEASE nested")
                 raise
-            with _translated_errors(self.url):
+            with translated_errors(self.shown_url):
                 self.raw.execute("RELEASE nested")
         elif self.engine == "sqlite":
-            with _translated_errors(self.url):
+            with translated_errors(self.shown_url):
                 self.raw.execute("BEGIN IMMEDIATE")
             try:
                 yield self
@@ -356,10 +245,10 @@ class Database:
                 if self.raw.in_transaction:
                     self.raw.execute("ROLLBACK")
                 raise
-            with _translated_errors(self.url):
+            with translated_errors(self.shown_url):
                 self.raw.execute("COMMIT")
         else:
-            with _translated_errors(self.url), self.raw.transaction():
+            with translated_errors(self.shown_url), self.raw.transaction():
                 yield self
 
     def use_flows_schema(self) -> None:
@@ -389,26 +278,6 @@ class Database:
         self.close()
 
 
-def check_url(url: str) -> None:
-    """Refuse what cannot be a Flows database URL, naming the problem (a typo must not become
-    a new, empty database)."""
-    scheme, separator, _ = url.partition("://")
-    if separator and scheme not in ("sqlite", "postgresql", "postgres"):
-        raise InvalidValueError(f"unknown database URL scheme {scheme + '://'!r} in {_safe_url(url)!r}: "
-                                "use sqlite:///path/flows.db or postgresql://user@host/dbname")
-    if not separator and ":" in url.split("/")[0]:
-        raise InvalidValueError(f"{url!r} is not a database URL: use sqlite:///path/flows.db or "
-                                "postgresql://user@host/dbname")
-
-
-def sqlite_path(url: str) -> str | None:
-    """The file of an SQLite URL (None: PostgreSQL, or an in-memory database)."""
-    if url.startswith(("postgresql://", "postgres://")):
-        return None
-    path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
-    return None if path == ":memory:" else path
-
-
 def connect(url: str = DEFAULT_URL, create: bool = True) -> Database:
     """``sqlite:///path/flows.db`` (or a plain path) or ``postgresql://…``. ``create=False``:
     an SQLite file that does not exist yet is an error (`NotFoundError`), not a new database."""
@@ -424,7 +293,7 @@ def connect(url: str = DEFAULT_URL, create: bool = True) -> Database:
             raw.execute("SET search_path TO flows, public")
             raw.execute("SET TimeZone TO 'UTC'")
         except psycopg.OperationalError as error:
-            raise UnavailableError(f"cannot connect to {_safe_url(url)}: {error}") from None
+            raise UnavailableError(f"cannot connect to {safe_url(url)}: {error}") from None
         return Database(url, raw, "postgres")
     if "=" in url and not url.startswith("sqlite:"):
         raise InvalidValueError(f"{url!r} looks like a PostgreSQL conninfo string: give a "
@@ -432,7 +301,7 @@ def connect(url: str = DEFAULT_URL, create: bool = True) -> Database:
     path = url.removeprefix("sqlite:///").removeprefix("sqlite://")
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with _translated_errors(url):
+    with translated_errors(safe_url(url)):
         raw_sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                      timeout=SQLITE_BUSY_TIMEOUT_S)
         raw_sqlite.execute("PRAGMA journal_mode=WAL")

@@ -46,12 +46,9 @@ def quarantined_meters(db: Database) -> set[UUID]:
 
 def quarantined(db: Database) -> list[Quarantined]:
     """Every meter put aside, oldest first, with its serial."""
-    return [Quarantined(row["meter_id"], row["serial"], row["error"], int(row["change"]),
-                        row["quarantined_at"])
-            for row in db.query(
-                "SELECT q.meter_id, m.serial, q.error, q.change, q.quarantined_at "
-                "FROM views_quarantine q LEFT JOIN meter_registry m ON m.id = q.meter_id "
-                "ORDER BY q.quarantined_at, m.serial")]
+    return db.query("SELECT q.meter_id, m.serial, q.error, q.change, q.quarantined_at "
+                    "FROM views_quarantine q LEFT JOIN meter_registry m ON m.id = q.meter_id "
+                    "ORDER BY q.quarantined_at, m.serial", None, row=Quarantined)
 
 
 def count(db: Database) -> int:
