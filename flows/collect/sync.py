@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 from uuid import UUID
 
 from flows.collect.commits import GroupCommit
@@ -81,6 +82,18 @@ def _write(db: Database, meter: registry.Meter, result: SyncResult) -> None:
         history.append_profile_values(db, result.profile)
 
 
+@dataclass(frozen=True)
+class DependencyDown:
+    """Our side could not serve a meter's sync (not the meter's fault): which dependency and
+    its error. The meter stays pending and is synced again later."""
+
+    dependency: Literal["mediator", "database"]
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.dependency}: {self.error}"
+
+
 @dataclass
 class MeterOutcome:
     """What a meter's syncers read, and why the meter is unhealthy (None: all succeeded).
@@ -89,7 +102,7 @@ class MeterOutcome:
 
     results: list[SyncResult]
     reason: str | None
-    outage: str | None = None
+    outage: DependencyDown | None = None
 
 
 async def read_meter(
@@ -109,10 +122,10 @@ async def read_meter(
             return MeterOutcome(results, f"{name}: the meter's answer could not be decoded: {error.message}")
         except MediatorError as error:
             if error.code in INFRASTRUCTURE_CODES:
-                return MeterOutcome([], None, outage=f"mediator: {error}")
+                return MeterOutcome([], None, outage=DependencyDown("mediator", str(error)))
             return MeterOutcome(results, str(error))
         except UnavailableError as error:  # a syncer reads the database too
-            return MeterOutcome([], None, outage=f"database: {error}")
+            return MeterOutcome([], None, outage=DependencyDown("database", str(error)))
         if result is not None:
             results.append(result)
     return MeterOutcome(results, None)
@@ -141,8 +154,10 @@ async def sync_meter(
     """Read one meter and write what was read in a transaction of its own; None when all
     syncers succeeded, else the reason the meter is unhealthy."""
     outcome = await read_meter(db, client, meter, names, profile_days)
+    if outcome.outage is not None and outcome.outage.dependency == "database":
+        raise UnavailableError(str(outcome.outage))
     if outcome.outage is not None:
-        raise MediatorError("UNAVAILABLE", outcome.outage)
+        raise MediatorError("UNAVAILABLE", str(outcome.outage))
     with db.transaction():
         write_meter(db, meter, outcome, record_done)
     return outcome.reason
@@ -256,7 +271,7 @@ async def _sync_cycle(
     commits = GroupCommit(db)
     mediator = Outage("mediator", log)
     backoff = Backoff()
-    outages: list[str] = []  # this pass's
+    outages: list[DependencyDown] = []  # this pass's
 
     async def one(meter: registry.Meter) -> None:
         meter_started = time.monotonic()
@@ -273,7 +288,7 @@ async def _sync_cycle(
             await commits.write(write)
             reason = outcome.reason
         except UnavailableError as error:  # nothing of the meter was stored: it stays pending
-            outages.append(f"database: {error}")
+            outages.append(DependencyDown("database", str(error)))
             return
         except ConflictError:  # our claim had lapsed and another collector recorded it first
             others.add(meter.id)
@@ -335,7 +350,7 @@ async def _sync_cycle(
                         continue
                     in_flight.append(asyncio.create_task(one(meter)))
             except UnavailableError as error:
-                outages.append(f"database: {error}")
+                outages.append(DependencyDown("database", str(error)))
             except BaseException:  # cancelled (SIGTERM's grace is over): nothing more waits
                 for task in in_flight:
                     task.cancel()
@@ -344,11 +359,12 @@ async def _sync_cycle(
             await asyncio.gather(*in_flight)  # cancelled meanwhile, it cancels them too
             if outages:
                 summary.retries += len(outages)
-                database_down = [text for text in outages if text.startswith("database")]
-                for text in database_down[:1]:
-                    outage.failed(text)
+                database_down = [down for down in outages if down.dependency == "database"]
+                for down in database_down[:1]:
+                    outage.failed(str(down))
                 if len(database_down) < len(outages):
-                    mediator.failed(next(t for t in outages if not t.startswith("database")))
+                    mediator.failed(str(next(down for down in outages
+                                             if down.dependency == "mediator")))
                 if _past(retry_until, slot, frequency, opened):
                     log.warning("%s cycle %d: its period ended during an outage; %d meters "
                                 "left for the next cycle", frequency, cycle.id, len(pending),
