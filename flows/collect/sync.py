@@ -196,11 +196,13 @@ async def sync_cycle(
     backoff = Backoff()
     while True:  # the cycle's setup needs the database: wait for it
         try:
-            return await _sync_cycle(
-                db, client, frequency, esco=esco, serial=serial, parallel=parallel, slot=slot,
-                collector=collector or default_collector_name(), stop=stop, progress=progress,
-                wait_for_others_s=wait_for_others_s, profile_days=profile_days,
-                retry_until=retry_until, started=started, outage=outage)
+            gate = (parallel if isinstance(parallel, asyncio.Semaphore)
+                    else asyncio.Semaphore(max(1, parallel)))
+            options = CycleOptions(esco, serial, gate, slot, collector or default_collector_name(),
+                                   stop, progress, wait_for_others_s, profile_days, retry_until,
+                                   started)
+            run = CycleRun(db, client, frequency, options, outage)
+            return await run.run()
         except UnavailableError as error:
             outage.failed(error)
             if await pause(stop, backoff.next_delay()) or _past(retry_until, slot, frequency):
@@ -240,69 +242,163 @@ async def _keep_session_alive(db: Database) -> None:
             cycles.heartbeat(db)
 
 
-async def _sync_cycle(
-    db: Database, client: MediatorClient, frequency: str, *, esco: str | None,
-    serial: str | None, parallel: int | asyncio.Semaphore, slot: datetime | None,
-    collector: str, stop: asyncio.Event, progress: Callable[[int, int], None] | None,
-    wait_for_others_s: float, profile_days: int, retry_until: datetime | None,
-    started: float, outage: Outage,
-) -> CycleSummary:
-    summary = CycleSummary(frequency)
-    gate = parallel if isinstance(parallel, asyncio.Semaphore) else asyncio.Semaphore(max(1, parallel))
-    names = registry.enabled_metrics(db, frequency)
-    for name in names:
-        if name not in SYNCERS:
-            log.error("unknown syncer %r in meter_metrics: skipped (others go on)", name)
-    meters = [m for m in registry.meters(db, esco=esco, active_only=True)
-              if serial is None or m.serial == serial]
-    if serial is not None and not meters:
-        summary.skipped = 1
-        summary.problems[serial] = "not an active meter with an address"
-    cycle = cycles.join_cycle(db, frequency, _scope(esco, serial), slot)
-    opened = datetime.now(UTC)
-    summary.cycle_id, summary.slot = cycle.id, cycle.slot
-    log.info("%s cycle %d joined by %s: %d meters", frequency, cycle.id, collector, len(meters),
-             extra={"event": "cycle_joined", "cycle": cycle.id, "frequency": frequency,
-                    "collector": collector, "meters": len(meters)})
+@dataclass
+class CycleOptions:
+    """How one collector runs a cycle (see `sync_cycle`)."""
 
-    mine: set[UUID] = set()  # synced (healthy or not) and recorded by this collector
-    failed: set[UUID] = set()  # a bug in the collector: reported, not tried again this run
-    others: set[UUID] = set()  # recorded by another collector
-    commits = GroupCommit(db)
-    mediator = Outage("mediator", log)
-    backoff = Backoff()
-    outages: list[DependencyDown] = []  # this pass's
+    esco: str | None
+    serial: str | None
+    gate: asyncio.Semaphore  # meters synced at once
+    slot: datetime | None
+    collector: str
+    stop: asyncio.Event
+    progress: Callable[[int, int], None] | None
+    wait_for_others_s: float
+    profile_days: int
+    retry_until: datetime | None
+    started: float
 
-    async def one(meter: registry.Meter) -> None:
-        meter_started = time.monotonic()
+
+class CycleRun:
+    """One collector's part of one cycle, in small steps: `join` it, then passes until every
+    meter is done (`run`); each pass notes the meters others finished, claims and syncs the
+    rest (`start_pass`, `sync_one`) and, after an outage, backs off (`after_pass`)."""
+
+    def __init__(self, db: Database, client: MediatorClient, frequency: str,
+                 options: CycleOptions, database: Outage) -> None:
+        self.db, self.client, self.frequency, self.options = db, client, frequency, options
+        self.database, self.mediator = database, Outage("mediator", log)
+        self.summary = CycleSummary(frequency)
+        self.names = registry.enabled_metrics(db, frequency)
+        for name in self.names:
+            if name not in SYNCERS:
+                log.error("unknown syncer %r in meter_metrics: skipped (others go on)", name)
+        self.meters = [m for m in registry.meters(db, esco=options.esco, active_only=True)
+                       if options.serial is None or m.serial == options.serial]
+        if options.serial is not None and not self.meters:
+            self.summary.skipped = 1
+            self.summary.problems[options.serial] = "not an active meter with an address"
+        self.pending = {m.id: m for m in self.meters}
+        self.mine: set[UUID] = set()  # synced (healthy or not) and recorded by this collector
+        self.failed: set[UUID] = set()  # a bug in the collector: reported, not tried again
+        self.others: set[UUID] = set()  # recorded by another collector
+        self.outages: list[DependencyDown] = []  # this pass's
+        self.commits = GroupCommit(db)
+        self.backoff = Backoff()
+        self.cycle = cycles.join_cycle(db, frequency, _scope(options.esco, options.serial),
+                                       options.slot)
+        self.opened = datetime.now(UTC)
+        self.summary.cycle_id, self.summary.slot = self.cycle.id, self.cycle.slot
+        log.info("%s cycle %d joined by %s: %d meters", frequency, self.cycle.id,
+                 options.collector, len(self.meters),
+                 extra={"event": "cycle_joined", "cycle": self.cycle.id, "frequency": frequency,
+                        "collector": options.collector, "meters": len(self.meters)})
+
+    async def run(self) -> CycleSummary:
+        heartbeat = None
+        if self.db.engine == "postgres":
+            cycles.expire_claims_when_idle(self.db)
+            heartbeat = asyncio.create_task(_keep_session_alive(self.db))
         try:
-            outcome = await read_meter(db, client, meter, names, profile_days)
+            while not self.options.stop.is_set():
+                self.outages.clear()
+                in_flight: list[asyncio.Task[None]] = []
+                try:
+                    todo = self.todo()
+                    if todo is None:
+                        break
+                    self.database.recovered()
+                    await self.start_pass(todo, in_flight)
+                except UnavailableError as error:
+                    self.outages.append(DependencyDown("database", str(error)))
+                except BaseException:  # cancelled (SIGTERM's grace is over): nothing more waits
+                    for task in in_flight:
+                        task.cancel()
+                    await asyncio.gather(*in_flight, return_exceptions=True)
+                    raise
+                await asyncio.gather(*in_flight)  # cancelled meanwhile, it cancels them too
+                if await self.after_pass(bool(in_flight)):
+                    break
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+                with contextlib.suppress(UnavailableError):
+                    cycles.keep_claims_when_idle(self.db)
+        summary = self.summary
+        summary.left = len(set(self.pending) - self.mine - self.failed - self.others)
+        summary.skipped += len(self.others)
+        summary.duration_s = time.monotonic() - self.options.started
+        return summary
+
+    def todo(self) -> list[registry.Meter] | None:
+        """The meters left to try in this pass (None: none left; the cycle is closed when
+        every meter is done)."""
+        for done in cycles.done_meters(self.db, self.cycle):
+            if self.pending.pop(done, None) is not None and done not in self.mine:
+                self.others.add(done)
+        todo = [m for m in self.pending.values() if m.id not in self.failed]
+        if not todo:
+            if not self.pending:
+                cycles.close_cycle(self.db, self.cycle)
+            return None
+        random.shuffle(todo)  # collectors start at different meters: claims rarely clash
+        return todo
+
+    async def start_pass(self, todo: list[registry.Meter],
+                         in_flight: list[asyncio.Task[None]]) -> None:
+        """Claim each meter (within the gate) and start syncing it, into ``in_flight`` (the
+        caller's: if claiming fails midway, the meters started still finish)."""
+        gate, stop = self.options.gate, self.options.stop
+        for meter in todo:
+            await gate.acquire()
+            try:
+                claimed = not stop.is_set() and cycles.claim(self.db, self.cycle, meter.id)
+            except BaseException:
+                gate.release()
+                raise
+            if not claimed:
+                gate.release()
+                if stop.is_set():
+                    break
+                continue
+            in_flight.append(asyncio.create_task(self.sync_one(meter)))
+
+    async def sync_one(self, meter: registry.Meter) -> None:
+        """Read the meter, write what was read with its done-mark, record the outcome."""
+        started = time.monotonic()
+        cycle, collector = self.cycle, self.options.collector
+        try:
+            outcome = await read_meter(self.db, self.client, meter, self.names,
+                                       self.options.profile_days)
             if outcome.outage is not None:
-                outages.append(outcome.outage)
+                self.outages.append(outcome.outage)
                 return
 
             def write(db: Database) -> None:
                 write_meter(db, meter, outcome, lambda reason: cycles.finish_meter(
                     db, cycle, meter.id, collector, reason))
 
-            await commits.write(write)
-            reason = outcome.reason
+            await self.commits.write(write)
         except UnavailableError as error:  # nothing of the meter was stored: it stays pending
-            outages.append(DependencyDown("database", str(error)))
+            self.outages.append(DependencyDown("database", str(error)))
             return
         except ConflictError:  # our claim had lapsed and another collector recorded it first
-            others.add(meter.id)
+            self.others.add(meter.id)
             return
         except Exception as error:  # a bug: the other meters go on
             log.exception("%s: not synced", meter.serial)
-            summary.problems[meter.serial] = f"collector error: {error!r}"
-            failed.add(meter.id)
+            self.summary.problems[meter.serial] = f"collector error: {error!r}"
+            self.failed.add(meter.id)
             return
         finally:
-            gate.release()
+            self.options.gate.release()
             with contextlib.suppress(UnavailableError):  # a lost session has dropped it anyway
-                cycles.release(db, cycle, meter.id)
-        mine.add(meter.id)
+                cycles.release(self.db, cycle, meter.id)
+        self.record(meter, outcome.reason, started)
+
+    def record(self, meter: registry.Meter, reason: str | None, started: float) -> None:
+        self.mine.add(meter.id)
+        summary = self.summary
         if reason is None:
             summary.ok += 1
         else:
@@ -310,86 +406,41 @@ async def _sync_cycle(
             summary.problems[meter.serial] = reason
         log.log(logging.INFO if reason is None else logging.WARNING, "%s %s", meter.serial,
                 "ok" if reason is None else f"unhealthy: {reason}",
-                extra={"event": "meter_synced", "cycle": cycle.id, "serial": meter.serial,
+                extra={"event": "meter_synced", "cycle": self.cycle.id, "serial": meter.serial,
                        "healthy": reason is None, "reason": reason,
-                       "duration_ms": round(1000 * (time.monotonic() - meter_started))})
-        if progress is not None:
-            progress(summary.ok + summary.unhealthy, len(meters))
+                       "duration_ms": round(1000 * (time.monotonic() - started))})
+        if self.options.progress is not None:
+            self.options.progress(summary.ok + summary.unhealthy, len(self.meters))
 
-    pending = {m.id: m for m in meters}
-    heartbeat = None
-    if db.engine == "postgres":
-        cycles.expire_claims_when_idle(db)
-        heartbeat = asyncio.create_task(_keep_session_alive(db))
-    try:
-        while not stop.is_set():
-            outages.clear()
-            in_flight: list[asyncio.Task[None]] = []
-            try:
-                for done in cycles.done_meters(db, cycle):
-                    if pending.pop(done, None) is not None and done not in mine:
-                        others.add(done)
-                todo = [m for m in pending.values() if m.id not in failed]
-                if not todo:
-                    if not pending:
-                        cycles.close_cycle(db, cycle)
-                    break
-                outage.recovered()
-                random.shuffle(todo)  # collectors start at different meters: claims rarely clash
-                for meter in todo:
-                    await gate.acquire()
-                    try:
-                        claimed = not stop.is_set() and cycles.claim(db, cycle, meter.id)
-                    except BaseException:
-                        gate.release()
-                        raise
-                    if not claimed:
-                        gate.release()
-                        if stop.is_set():
-                            break
-                        continue
-                    in_flight.append(asyncio.create_task(one(meter)))
-            except UnavailableError as error:
-                outages.append(DependencyDown("database", str(error)))
-            except BaseException:  # cancelled (SIGTERM's grace is over): nothing more waits
-                for task in in_flight:
-                    task.cancel()
-                await asyncio.gather(*in_flight, return_exceptions=True)
-                raise
-            await asyncio.gather(*in_flight)  # cancelled meanwhile, it cancels them too
-            if outages:
-                summary.retries += len(outages)
-                database_down = [down for down in outages if down.dependency == "database"]
-                for down in database_down[:1]:
-                    outage.failed(str(down))
-                if len(database_down) < len(outages):
-                    mediator.failed(str(next(down for down in outages
-                                             if down.dependency == "mediator")))
-                if _past(retry_until, slot, frequency, opened):
-                    log.warning("%s cycle %d: its period ended during an outage; %d meters "
-                                "left for the next cycle", frequency, cycle.id, len(pending),
-                                extra={"event": "cycle_gave_up", "cycle": cycle.id})
-                    break
-                if await pause(stop, backoff.next_delay()):
-                    break
-                if database_down:
-                    _try_reconnect(db)
-                continue
-            mediator.recovered()
-            backoff.reset()
-            if not in_flight:
-                # Every meter left is another collector's; it finishes them, or dies (or
-                # freezes: its claims expire) and frees them.
-                await pause(stop, wait_for_others_s)
-    finally:
-        if heartbeat is not None:
-            heartbeat.cancel()
-            with contextlib.suppress(UnavailableError):
-                cycles.keep_claims_when_idle(db)
-    summary.left = len(set(pending) - mine - failed - others)
-    summary.skipped += len(others)
-    summary.duration_s = time.monotonic() - started
-    return summary
+    async def after_pass(self, started_any: bool) -> bool:
+        """After a pass: back off after an outage (until the period ends), or wait for other
+        collectors' meters; whether to stop."""
+        stop = self.options.stop
+        if self.outages:
+            self.summary.retries += len(self.outages)
+            database_down = [down for down in self.outages if down.dependency == "database"]
+            for down in database_down[:1]:
+                self.database.failed(str(down))
+            if len(database_down) < len(self.outages):
+                self.mediator.failed(str(next(down for down in self.outages
+                                              if down.dependency == "mediator")))
+            if _past(self.options.retry_until, self.options.slot, self.frequency, self.opened):
+                log.warning("%s cycle %d: its period ended during an outage; %d meters left for "
+                            "the next cycle", self.frequency, self.cycle.id, len(self.pending),
+                            extra={"event": "cycle_gave_up", "cycle": self.cycle.id})
+                return True
+            if await pause(stop, self.backoff.next_delay()):
+                return True
+            if database_down:
+                _try_reconnect(self.db)
+            return False
+        self.mediator.recovered()
+        self.backoff.reset()
+        if not started_any:
+            # Every meter left is another collector's; it finishes them, or dies (or freezes:
+            # its claims expire) and frees them.
+            await pause(stop, self.options.wait_for_others_s)
+        return False
 
 
 def default_collector_name() -> str:
