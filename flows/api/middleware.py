@@ -26,7 +26,19 @@ class HeadersAndAccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.monotonic(), 500
+        started, status, logged = time.monotonic(), 500, False
+
+        def log_request() -> None:
+            # The path without its query, and the key's name: never a key, whatever was sent.
+            nonlocal logged
+            logged = True
+            key = scope.get("state", {}).get("key_name")
+            client = (scope.get("client") or ("unknown",))[0]  # a trusted proxy's forwarded one
+            access_log.info("%s %s %s %d", client, scope["method"], scope["path"], status,
+                            extra={"event": "request", "client": client,
+                                   "method": scope["method"], "path": scope["path"],
+                                   "status": status, "key": key,
+                                   "duration_ms": round(1000 * (time.monotonic() - started), 1)})
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -39,16 +51,13 @@ class HeadersAndAccessLog:
                     headers["Content-Security-Policy"] = (
                         DOCS_POLICY if scope["path"] == "/docs" else PAGE_POLICY)
                     headers["X-Frame-Options"] = "DENY"
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                log_request()  # before the last byte leaves: a client that has the answer
+                # can read its log line
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            # The path without its query, and the key's name: never a key, whatever was sent.
-            key = scope.get("state", {}).get("key_name")
-            client = (scope.get("client") or ("unknown",))[0]  # a trusted proxy's forwarded one
-            access_log.info("%s %s %s %d", client, scope["method"], scope["path"], status,
-                            extra={"event": "request", "client": client,
-                                   "method": scope["method"], "path": scope["path"],
-                                   "status": status, "key": key,
-                                   "duration_ms": round(1000 * (time.monotonic() - started), 1)})
+            if not logged:  # no answer sent (an error, a client gone)
+                log_request()
