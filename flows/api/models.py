@@ -39,7 +39,9 @@ class Meter(BaseModel):
     csq: int | None
     csq_at: datetime | None
     voltage: Decimal | None
-    clock_time_diff_seconds: int | None = Field(description="meter clock minus ours, seconds")
+    clock_time_diff_seconds: int | None = Field(
+        description="our clock minus the meter's, seconds (positive: the meter is behind), as "
+                    "the deployed collector stores it")
     updated_at: datetime | None
 
 

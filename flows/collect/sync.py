@@ -121,9 +121,14 @@ async def read_meter(
         except UndecodableReply as error:  # the meter answered, but not with a valid value
             return MeterOutcome(results, f"{name}: the meter's answer could not be decoded: {error.message}")
         except MediatorError as error:
+            if error.code == "DEADLINE_EXCEEDED" and await client.answers():
+                # The mediator answers, this meter does not within our deadline (a mediator
+                # retrying a silent meter longer than we wait): the meter's fault.
+                return MeterOutcome(results, f"{name}: no answer within {client.deadline_s:g} s "
+                                             f"while the mediator answers ({error})")
             if error.code in INFRASTRUCTURE_CODES:
                 return MeterOutcome([], None, outage=DependencyDown("mediator", str(error)))
-            return MeterOutcome(results, str(error))
+            return MeterOutcome(results, f"{name}: {error}")
         except UnavailableError as error:  # a syncer reads the database too
             return MeterOutcome([], None, outage=DependencyDown("database", str(error)))
         if result is not None:

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from flows.db import Database, history, registry, shadows
-from flows.mediator import MediatorClient
+from flows.mediator import MediatorClient, MediatorError, UndecodableReply
 from flows.meterdata import HALF_HOUR
 
 PROFILE_DAYS = 30
@@ -96,7 +96,9 @@ async def sync_voltage(ctx: MeterContext) -> SyncResult:
 
 async def sync_clock_diff(ctx: MeterContext) -> SyncResult:
     meter_time = await ctx.client.clock(ctx.serial)
-    difference = round((meter_time - datetime.now(UTC)).total_seconds())  # total, signed
+    # Signed as the deployed SyncerClockDiff stores it: our time minus the meter's (positive:
+    # the meter is behind).
+    difference = round((datetime.now(UTC) - meter_time).total_seconds())
     return SyncResult(shadow={"clock_time_diff_seconds": difference, "clock_time_diff_synced_at": ctx.now})
 
 
@@ -174,13 +176,25 @@ async def sync_profile_log(ctx: MeterContext) -> SyncResult | None:
     if "A" not in registers:
         return None
     last = history.last_profile_timestamp(ctx.db, registers["A"])
-    oldest = (ctx.now - timedelta(days=ctx.profile_days)).replace(minute=0, second=0, microsecond=0)
+    # The meter stamps its records by its own clock: a meter running behind ours has not taken
+    # the records our clock says exist. Windows are bounded by its time, read first.
+    meter_now = await ctx.client.clock(ctx.serial)
+    oldest = (meter_now - timedelta(days=ctx.profile_days)).replace(minute=0, second=0,
+                                                                      microsecond=0)
     since = max(oldest, last + HALF_HOUR) if last else oldest
     rows: list[tuple[UUID, datetime, int, int]] = []
-    # Only windows whose four records all exist (the last one is taken 90 minutes after the
-    # first): the deployed parser rejects a reply with fewer, and the rest come next sync.
-    while since + PROFILE_STEP - HALF_HOUR <= ctx.now:
-        got = await ctx.client.profile_log_1(ctx.serial, since)
+    # Only windows whose four records all exist by the meter's clock (the last one is taken 90
+    # minutes after the first): the deployed parser rejects a reply with fewer, and a window
+    # not complete yet is "not yet", asked for at the next sync.
+    while since + PROFILE_STEP - HALF_HOUR <= meter_now:
+        try:
+            got = await ctx.client.profile_log_1(ctx.serial, since)
+        except UndecodableReply as error:
+            raise UndecodableReply(f"the window from {since.isoformat()}: "
+                                   f"{error.message}") from error
+        except MediatorError as error:
+            raise MediatorError(error.code, f"the window from {since.isoformat()}: "
+                                            f"{error.message}") from error
         if not got:
             break
         for record in got:

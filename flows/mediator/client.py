@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from flows.emop import EmopError, records
 from flows.emop.messages import Format, ObjectId
@@ -97,6 +98,7 @@ class MediatorClient:
         )
         self._meters = pb_grpc.EmliteMediatorServiceStub(self._channel)
         self._info = pb_grpc.InfoServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -113,6 +115,18 @@ class MediatorClient:
                 return await method(request, timeout=self.deadline_s)
             except grpc.aio.AioRpcError as error:
                 raise MediatorError(error.code().name, error.details() or "") from None
+
+    async def answers(self, within_s: float = 5.0) -> bool:
+        """Whether the mediator answers at all, now: a health check (a mediator without the
+        health service answers UNIMPLEMENTED, which is an answer too). Evidence that a
+        deadline on one meter was that meter's silence, not the mediator's."""
+        try:
+            await self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=within_s)
+        except grpc.aio.AioRpcError as error:
+            return error.code() not in (grpc.StatusCode.UNAVAILABLE,
+                                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                                        grpc.StatusCode.CANCELLED)
+        return True
 
     # Raw access -----------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,8 +13,8 @@ import pytest
 from flows.collect import CycleSummary, sync_cycle
 from flows.db import Database, history, registry, shadows
 from flows.mediator import MediatorClient
-from flows.meters import FaultRates, VirtualMeter, build_fleet
-from tests.collect.fleet import START, fleet_behind_mediator
+from flows.meters import FaultRates, Faults, VirtualMeter, build_fleet
+from tests.collect.fleet import PATIENT, START, fleet_behind_mediator, only_metric
 
 RATES = FaultRates(no_answer=0.03, corrupt_crc=0.03, nak=0.02, refuse_connections=0.02)
 HALF_HOUR = timedelta(minutes=30)
@@ -63,6 +63,10 @@ def test_a_fleet_syncs_into_the_database(db: Database) -> None:
             reads = history.register_history(db, stored[meter.serial].id, "A")
             assert [read for _, read in reads] == [element_a.import_active / 1000]
         assert row["csq"] == meter.signal_quality(START).csq
+        # The deployed sign: our time (when synced) minus the meter's (frozen at START here).
+        behind = (START - meter.clock(START)).total_seconds()
+        assert behind - 1 <= row["clock_time_diff_seconds"] <= behind + (
+            datetime.now(UTC) - START).total_seconds() + 1
     twin = next(m for m in meters if m.hardware == "C1.w" and m.serial not in faulty)
     registered = db.query(
         "SELECT firmware_version, prepay_enabled FROM meter_registry WHERE serial = :s", {"s": twin.serial}
@@ -94,3 +98,27 @@ def test_profile_log_backfills_30_days(db: Database) -> None:
     assert 30 * 48 <= len(element_a) == len(element_b) <= 30 * 48 + 2  # 30 days, both ends
     assert all(wh == twin.element_a(ts).import_active for ts, wh in element_a)
     assert all(b - a == HALF_HOUR for (a, _), (b, _) in itertools.pairwise(element_a))
+
+
+def test_a_meter_silent_past_our_deadline_is_its_fault_when_the_mediator_answers(
+        db: Database) -> None:
+    """A mediator that waits longer for a silent meter than our deadline (as the deployed one
+    retries ~5 × 17 s): the deadline is the meter's fault, not an outage, and the cycle ends."""
+    meters = build_fleet(6, seed=4, start=START)
+    for meter in meters:
+        meter.faults = Faults()
+    meters[0].faults.no_answer = True
+    only_metric(db, "hourly", "SyncerCsq")
+
+    async def main() -> CycleSummary:
+        async with fleet_behind_mediator(db, meters, PATIENT) as running, MediatorClient(
+                running.mediator, deadline_s=1.0) as client:
+            return await sync_cycle(db, client, "hourly", parallel=6,
+                                    retry_until=datetime.now(UTC) + timedelta(minutes=5))
+
+    summary = asyncio.run(main())
+    assert (summary.ok, summary.unhealthy, summary.left, summary.retries) == (5, 1, 0, 0)
+    reason = summary.problems[meters[0].serial]
+    assert reason.startswith("SyncerCsq: no answer within 1 s while the mediator answers")
+    row = shadows.shadow(db, registry.meter_id(db, meters[0].serial))
+    assert row["health"] == "unhealthy" and "no answer" in row["health_details"]

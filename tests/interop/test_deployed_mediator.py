@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from flows.collect import sync_cycle
 from flows.db import Database, connect, migrate, registry, shadows
 from flows.db.registry_csv import import_registry
@@ -97,3 +99,39 @@ def test_our_collector_through_the_deployed_mediator(deployed_python: str, tmp_p
 
     asyncio.run(main())
     check_stored(db, meters)
+
+
+@pytest.mark.parametrize("behind", [timedelta(minutes=50), timedelta(hours=11)])
+def test_the_daily_sync_through_the_deployed_mediator_with_meter_clocks_behind(
+        deployed_python: str, tmp_path: Path, behind: timedelta) -> None:
+    """Profile windows are bounded by the meter's own clock: a fleet whose clocks lag ours asks
+    only for windows the meters have taken (the deployed parser refuses fewer than 4 records)."""
+    meters = [m for m in fleet_of_every_kind() if not m.three_phase][:12]
+    for meter in meters:
+        meter.clock_offset_s = -behind.total_seconds()
+    db = connect(f"sqlite:///{tmp_path / 'flows.db'}")
+    migrate(db)
+
+    async def main() -> None:
+        async with FleetServer(meters, SimClock(START, speed=0), port=0, own_addresses=False) as fleet:
+            registry_csv = tmp_path / "meters.csv"
+            write_registry(registry_csv, fleet)
+            for code in sorted({m.esco for m in meters}):
+                registry.add_esco(db, code)
+            import_registry(db, registry_csv)
+            async with deployed_mediator(deployed_python, registry_csv) as target, \
+                    MediatorClient(target) as client:
+                summary = await sync_cycle(db, client, "daily", collector="interop",
+                                           profile_days=PROFILE_DAYS)
+                assert (summary.ok, summary.unhealthy) == (len(meters), 0), summary.problems
+
+    asyncio.run(main())
+    stored = {m.serial: m for m in registry.meters(db)}
+    for meter in meters:
+        row = shadows.shadow(db, stored[meter.serial].id)
+        behind_s = (START - meter.clock(START)).total_seconds()
+        assert abs(row["clock_time_diff_seconds"] - behind_s) < 120  # the deployed sign
+        last = db.query("SELECT max(p.timestamp) AS last FROM register_profile_hh p "
+                        "JOIN meter_registers r ON r.register_id = p.register_id "
+                        "WHERE r.meter_id = :m", {"m": stored[meter.serial].id})[0]["last"]
+        assert last is not None and last <= meter.clock(START)
