@@ -45,6 +45,9 @@ from flows.views.rules import DayTotal
 from flows.views.store import aggregates, bulk, intervals, position
 
 METERS_PER_GROUP = 100
+# PostgreSQL plans every monthly partition a statement touches: fewer, larger groups cost less
+# (1,000 × 90 days: rebuild 41 s → 28–36 s); SQLite gains nothing from larger ones.
+METERS_PER_GROUP_POSTGRES = 1_000
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (meters done, meters)
@@ -97,9 +100,11 @@ def rebuild_views(db: Database, progress: Progress | None = None) -> RebuildSumm
 
 
 def _meter_groups(db: Database) -> Iterator[list[UUID]]:
-    """The meters with registers, in groups of `METERS_PER_GROUP` (by id, a page at a time)."""
+    """The meters with registers, in groups of `METERS_PER_GROUP` (`METERS_PER_GROUP_POSTGRES`
+    on PostgreSQL), by id, a page at a time."""
+    size = METERS_PER_GROUP_POSTGRES if db.engine == "postgres" else METERS_PER_GROUP
     after: UUID | None = None
-    while meters := registry.meters_with_registers(db, after, METERS_PER_GROUP):
+    while meters := registry.meters_with_registers(db, after, size):
         yield meters
         after = meters[-1]
 

@@ -97,6 +97,7 @@ def test_an_interrupted_rebuild_is_built_again_by_the_next_update(
     update(db)
     expected = _intervals(db), view_days(db)
     monkeypatch.setattr(rebuild_module, "METERS_PER_GROUP", 1)
+    monkeypatch.setattr(rebuild_module, "METERS_PER_GROUP_POSTGRES", 1)
     real_rebuild_group = rebuild_module._rebuild_group
     groups = 0
 
