@@ -75,7 +75,9 @@ def _apply(writer: Database, windows: Windows, meters: set[UUID], released: set[
             for meter, days in meter_days(registry.meters_of_registers(writer, writes.days),
                                           writes.days).items():
                 touched.setdefault(meter, set()).update(days)
-            check_links(writer, touched)
+            # A link reaches the views only as a change of its meter (a registry change), so
+            # only those meters' links need reading again.
+            check_links(writer, meters)
             aggregates.refresh(writer, touched)
             for meter in released:
                 quarantine.release(writer, meter)
