@@ -8,6 +8,7 @@ by git) from the machine's Python 3.13 (on PATH or from pyenv).
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
 import shutil
@@ -35,15 +36,18 @@ def _python313() -> str:
 
 @pytest.fixture(scope="session")
 def deployed_python() -> str:
-    """The interpreter of the environment holding the deployed packages."""
+    """The interpreter of the environment holding the deployed packages. Made once, under a
+    file lock: test workers running side by side (`pytest -n 2`) wait for the one making it."""
     python = VENV / "bin" / "python"
     marker = VENV / f".installed-{DEPLOYED}"
-    if not marker.exists():
-        if VENV.exists():
-            shutil.rmtree(VENV)
-        subprocess.run([_python313(), "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-qq", DEPLOYED], check=True)
-        marker.touch()
+    with (ROOT / ".venv-emlite.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes (or the process dies)
+        if not marker.exists():
+            if VENV.exists():
+                shutil.rmtree(VENV)
+            subprocess.run([_python313(), "-m", "venv", str(VENV)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-qq", DEPLOYED], check=True)
+            marker.touch()
     return str(python)
 
 
