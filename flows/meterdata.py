@@ -7,14 +7,14 @@ keeps it that way).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 HALF_HOUR = timedelta(minutes=30)
 # The local days Flows holds data for (SQLite's ``local_days`` spans them): values outside
-# cannot be given a day, so they are refused where they enter and quarantined if found.
+# cannot be given a day (the views quarantine their meter).
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 # The first local date a customer link may start at (a customer may have had the meter before
 # its data); links end by `LAST_DAY`.
@@ -27,6 +27,13 @@ REGISTER_SENTINEL_WH = 16_777_215
 REGISTER_MAX_WH = 0xFFFFFFFF
 # A wrap goes from within this of the maximum to within this of 0.
 ROLLOVER_MARGIN_WH = 1_000_000
+
+
+def local_midnight(day: date) -> datetime:
+    """When the local day ``day`` starts, in UTC (23:00 the day before in summer)."""
+    return datetime.combine(day, time(), LOCAL_ZONE).astimezone(UTC)
+
+
 # More than this in half an hour is not a household's import (24 kWh: a 48 kW supply).
 SPIKE_WH = 24_000
 # What a meter serial may look like (EML2137580826): letters and digits, then also . _ -; what

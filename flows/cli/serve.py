@@ -67,6 +67,8 @@ def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str,
           stale_after_s: float, body_timeout_s: float, trusted_proxies: str) -> None:
     """Serve the HTTP API (docs at /docs) and the dashboard (at /)."""
     configure_logging()
+    if public_url and not public_url.startswith(("http://", "https://")):
+        raise click.BadParameter("give http://… or https://…", param_hint="--public-url")
     try:
         keys = ApiKeys.parse(api_keys)
     except ValueError as error:
@@ -90,8 +92,6 @@ def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str,
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
     bound = listener.getsockname()[1]
     click.echo(f"flows serve: http://{host}:{bound} (API docs at /docs, dashboard at /)", nl=True)
-    if public_url and not public_url.startswith(("http://", "https://")):
-        raise click.BadParameter("give http://… or https://…", param_hint="--public-url")
     app = create_app(url, keys, admin_sync(mediator) if mediator else None, stale_after_s,
                      public_url, body_timeout_s)
     stopping = threading.Event()

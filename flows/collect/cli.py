@@ -49,8 +49,6 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-
-
 STOP_GRACE_S = 10.0  # after SIGTERM, how long meters in flight may take to finish
 
 

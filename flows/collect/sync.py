@@ -265,9 +265,10 @@ class CycleOptions:
 
 
 class CycleRun:
-    """One collector's part of one cycle, in small steps: `join` it, then passes until every
-    meter is done (`run`); each pass notes the meters others finished, claims and syncs the
-    rest (`start_pass`, `sync_one`) and, after an outage, backs off (`after_pass`)."""
+    """One collector's part of one cycle, in small steps: made, it joins the cycle; then
+    passes until every meter is done (`run`): each notes the meters others finished (`todo`),
+    claims and syncs the rest (`start_pass`, `sync_one`, `record`) and, after an outage, backs
+    off (`after_pass`)."""
 
     def __init__(self, db: Database, client: MediatorClient, frequency: str,
                  options: CycleOptions, database: Outage) -> None:

@@ -21,6 +21,7 @@ from flows.meterdata import FREQUENCIES, LOCAL_ZONE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
 def database_url_option(default: str | None = DEFAULT_URL,
                         text: str = "sqlite:///path or postgresql://… (env FLOWS_DATABASE_URL)."
                         ) -> Callable[[F], F]:
@@ -38,8 +39,6 @@ def open_or_fail(url: str) -> Database:
         return open_database(url)
     except DatabaseError as error:
         raise click.ClickException(str(error)) from None
-
-
 
 
 TIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"])

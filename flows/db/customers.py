@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +15,7 @@ from flows.db.connection import (
     query_in,
 )
 from flows.db.registry import meter_id
-from flows.meterdata import FIRST_LINK_DAY, LAST_DAY, LOCAL_ZONE
+from flows.meterdata import FIRST_LINK_DAY, LAST_DAY, local_midnight
 
 
 def add_customer(db: Database, customer_id: str, name: str = "") -> None:
@@ -109,9 +109,15 @@ def _audit(db: Database, action: str, customer_id: str, meter: UUID, valid_from:
                 "m": meter, "f": valid_from, "before": before, "after": after, "reason": reason})
 
 
-# Links start and end within these (local midnights): a year typo is refused where it enters.
-EARLIEST_LINK = datetime.combine(FIRST_LINK_DAY, time(), LOCAL_ZONE).astimezone(UTC)
-LATEST_LINK = datetime.combine(LAST_DAY + timedelta(days=1), time(), LOCAL_ZONE).astimezone(UTC)
+# Links start and end within these (local midnights): a year typo is refused where it enters,
+# and the views quarantine a link another writer stored outside them.
+EARLIEST_LINK = local_midnight(FIRST_LINK_DAY)
+LATEST_LINK = local_midnight(LAST_DAY + timedelta(days=1))
+LINK_DATES = f"{FIRST_LINK_DAY} to {LAST_DAY}"
+
+
+def within_link_dates(moment: datetime) -> bool:
+    return EARLIEST_LINK <= moment <= LATEST_LINK
 
 
 def _check_bounds(valid_from: datetime, valid_to: datetime | None) -> None:
@@ -120,9 +126,9 @@ def _check_bounds(valid_from: datetime, valid_to: datetime | None) -> None:
             continue
         if moment.tzinfo is None:
             raise InvalidValueError(f"{name} must be timezone-aware, got {moment!r}")
-        if not EARLIEST_LINK <= moment <= LATEST_LINK:
+        if not within_link_dates(moment):
             raise InvalidValueError(f"{name} {moment.isoformat()} lies outside the dates a link "
-                                    f"may have ({FIRST_LINK_DAY} to {LAST_DAY})")
+                                    f"may have ({LINK_DATES})")
 
 
 def links_of_meter(db: Database, serial: str) -> list[dict[str, Any]]:

@@ -25,8 +25,10 @@ class Session:
 
 def open_session(db: Database, key_digest: str, key_name: str, role: str,
                  lifetime: timedelta) -> str:
-    """A new session; its id (for the cookie), never stored."""
+    """A new session; its id (for the cookie), never stored. Sessions past their absolute
+    timeout go first (one never used again would otherwise stay)."""
     session, now = secrets.token_urlsafe(32), datetime.now(UTC)
+    db.execute("DELETE FROM api_sessions WHERE expires_at <= :now", {"now": now})
     db.execute("INSERT INTO api_sessions (id_digest, key_digest, key_name, role, created_at, "
                "last_seen_at, expires_at) VALUES (:id, :key, :name, :role, :now, :now, :ends)",
                {"id": digest(session), "key": key_digest, "name": key_name, "role": role,
@@ -57,12 +59,3 @@ def find_session(db: Database, session: str, idle: timedelta) -> Session | None:
 def close_session(db: Database, session: str) -> None:
     db.execute("DELETE FROM api_sessions WHERE id_digest = :id", {"id": digest(session)})
 
-
-def close_sessions_of_key(db: Database, key_digest: str) -> int:
-    """End every session opened with this key (it was revoked); how many."""
-    return db.execute("DELETE FROM api_sessions WHERE key_digest = :key", {"key": key_digest})
-
-
-def remove_expired(db: Database) -> int:
-    return db.execute("DELETE FROM api_sessions WHERE expires_at <= :now",
-                      {"now": datetime.now(UTC)})

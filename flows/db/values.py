@@ -139,7 +139,6 @@ def on_grid(stamp: datetime) -> bool:
     return (stamp - _EPOCH) % HALF_HOUR == _ZERO
 
 
-
 def neighbours(db: Database, source: str, register: UUID, at: datetime
                ) -> tuple[tuple[datetime, int] | None, tuple[datetime, int] | None]:
     """The register's last usable value of the source before ``at`` and its first after, as

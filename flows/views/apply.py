@@ -27,7 +27,7 @@ from flows.views.checks import check_links, check_value_windows
 from flows.views.errors import ViewsError
 from flows.views.store import aggregates, intervals, position, quarantine
 
-log = logging.getLogger("flows.views.feeder")
+log = logging.getLogger(__name__)
 
 Windows = dict[tuple[str, UUID], tuple[datetime, datetime]]
 
@@ -111,11 +111,10 @@ def _apply_meter_by_meter(writer: Database, windows: Windows, meters: set[UUID],
         position.write_position(writer, position.FEED, last)
 
 
-def apply_meters(writer: Database, meters: list[UUID], change: int) -> set[UUID]:
+def apply_meters(writer: Database, meters: list[UUID], change: int) -> None:
     """The whole history of each of these meters applied again, each in a transaction of its
     own; the meters that fail are quarantined (with ``change``, the change log's number the
-    caller has reached). Which were quarantined."""
-    failed: set[UUID] = set()
+    caller has reached)."""
     for meter in meters:
         try:
             _apply(writer, whole_history(writer, {meter}), {meter}, set(), None, None)
@@ -123,8 +122,6 @@ def apply_meters(writer: Database, meters: list[UUID], change: int) -> set[UUID]
             if is_unavailable(error):
                 raise
             _quarantine(writer, meter, error, change)
-            failed.add(meter)
-    return failed
 
 
 def _quarantine(writer: Database, meter: UUID, error: Exception, change: int) -> None:

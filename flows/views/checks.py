@@ -5,21 +5,17 @@ is a `BadRow` naming the row and what to do; the feeder quarantines its meter an
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from flows.db import Database, customers
-from flows.meterdata import FIRST_DAY, FIRST_LINK_DAY, LAST_DAY, LOCAL_ZONE
+from flows.meterdata import FIRST_DAY, LAST_DAY, local_midnight
 from flows.views.errors import BadRow
 
 SOURCE_TABLE = {"profile": "register_profile_hh", "reads": "register_import",
                 "export": "register_export"}
-# UTC bounds a little wider than the local days (a local day starts up to an hour before UTC
-# midnight); the exact day is checked once a timestamp is known to be inside.
-_FIRST_VALUE = datetime.combine(FIRST_DAY, time(), LOCAL_ZONE).astimezone(UTC)
-_END_OF_VALUES = datetime.combine(LAST_DAY + timedelta(days=1), time(), LOCAL_ZONE).astimezone(UTC)
-_FIRST_LINK = datetime.combine(FIRST_LINK_DAY, time(), LOCAL_ZONE).astimezone(UTC)
+_FIRST_VALUE, _END_OF_VALUES = local_midnight(FIRST_DAY), local_midnight(LAST_DAY + timedelta(days=1))
 _FIX = "correct or delete that row, then run `flows views retry`"
 
 
@@ -48,6 +44,6 @@ def check_links(db: Database, meters: Iterable[UUID]) -> None:
                      f"{link['meter_id']})")
             if not isinstance(moment, datetime):
                 raise BadRow(f"{where} has {end} {moment!r}, not a time Flows can read: {_FIX}")
-            if not _FIRST_LINK <= moment <= _END_OF_VALUES:
+            if not customers.within_link_dates(moment):  # the rule links enter by
                 raise BadRow(f"{where} has {end} {moment.isoformat()}, outside the dates a link "
-                             f"may have ({FIRST_LINK_DAY} to {LAST_DAY}): {_FIX}")
+                             f"may have ({customers.LINK_DATES}): {_FIX}")

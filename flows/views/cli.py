@@ -33,8 +33,6 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-
-
 @click.group("views")
 def views_group() -> None:
     """Half-hourly intervals and daily usage, kept up to date incrementally."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
-from flows.meterdata import LOCAL_ZONE
+from flows.meterdata import LOCAL_ZONE, local_midnight
 
 
 def slot_start(moment: datetime) -> datetime:
@@ -22,7 +22,7 @@ def local_date(moment: datetime) -> date:
 @functools.lru_cache(maxsize=1 << 14)
 def day_start(day: date) -> datetime:
     """When a local day starts, in UTC (DST days are 23 or 25 hours long)."""
-    return datetime.combine(day, time(0), tzinfo=LOCAL_ZONE).astimezone(UTC)
+    return local_midnight(day)
 
 
 def day_end(day: date) -> datetime:

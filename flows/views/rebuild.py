@@ -3,9 +3,9 @@ over every key, with the actual intervals of the profile log written set-based f
 
 1. In one transaction everything the views wrote is dropped and a rebuild mark (the change
    log's last number) written: the rebuilt views reflect at least the changes up to it.
-2. Per group of 100 meters: in one transaction the actual intervals of the profile log by one
-   SQL statement (`flows.views.store.bulk`: the SQL twin of `flows.views.rules.
-   actual_interval`) and every day of the group's meters refreshed in every aggregate
+2. Per group of meters (100; 1,000 on PostgreSQL): in one transaction the actual intervals
+   of the profile log by one SQL statement (`flows.views.store.bulk`: the SQL twin of
+   `flows.views.rules.actual_interval`) and every day of the group's meters refreshed in every aggregate
    (`flows.views.store.aggregates.refresh`, the feeder's own); then, in a second one, the days
    whose refreshed counts fall short (profile gaps and clock skews, days of register reads,
    the edges of a history, export reads) computed and written as the feeder does

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -78,8 +78,11 @@ def check_stored(db: Database, meters: list[VirtualMeter]) -> None:
                 assert value["cumulative_wh"] == meter.element_a(value["timestamp"]).import_active
 
 
-def test_our_collector_through_the_deployed_mediator(deployed_python: str, tmp_path: Path) -> None:
-    meters = fleet_of_every_kind()
+def sync_through_deployed_mediator(deployed_python: str, tmp_path: Path,
+                                   meters: list[VirtualMeter], frequencies: Sequence[str]
+                                   ) -> Database:
+    """The meters served, registered in a new database and synced at each frequency by our
+    collector through the deployed mediator: every meter healthy every time. The database."""
     db = connect(f"sqlite:///{tmp_path / 'flows.db'}")
     migrate(db)
 
@@ -92,12 +95,18 @@ def test_our_collector_through_the_deployed_mediator(deployed_python: str, tmp_p
             import_registry(db, registry_csv)
             async with deployed_mediator(deployed_python, registry_csv) as target, \
                     MediatorClient(target) as client:
-                for frequency in FREQUENCIES:
+                for frequency in frequencies:
                     summary = await sync_cycle(db, client, frequency, collector="interop",
                                                profile_days=PROFILE_DAYS)
                     assert (summary.ok, summary.unhealthy) == (len(meters), 0), summary.problems
 
     asyncio.run(main())
+    return db
+
+
+def test_our_collector_through_the_deployed_mediator(deployed_python: str, tmp_path: Path) -> None:
+    meters = fleet_of_every_kind()
+    db = sync_through_deployed_mediator(deployed_python, tmp_path, meters, FREQUENCIES)
     check_stored(db, meters)
 
 
@@ -109,23 +118,7 @@ def test_the_daily_sync_through_the_deployed_mediator_with_meter_clocks_behind(
     meters = [m for m in fleet_of_every_kind() if not m.three_phase][:12]
     for meter in meters:
         meter.clock_offset_s = -behind.total_seconds()
-    db = connect(f"sqlite:///{tmp_path / 'flows.db'}")
-    migrate(db)
-
-    async def main() -> None:
-        async with FleetServer(meters, SimClock(START, speed=0), port=0, own_addresses=False) as fleet:
-            registry_csv = tmp_path / "meters.csv"
-            write_registry(registry_csv, fleet)
-            for code in sorted({m.esco for m in meters}):
-                registry.add_esco(db, code)
-            import_registry(db, registry_csv)
-            async with deployed_mediator(deployed_python, registry_csv) as target, \
-                    MediatorClient(target) as client:
-                summary = await sync_cycle(db, client, "daily", collector="interop",
-                                           profile_days=PROFILE_DAYS)
-                assert (summary.ok, summary.unhealthy) == (len(meters), 0), summary.problems
-
-    asyncio.run(main())
+    db = sync_through_deployed_mediator(deployed_python, tmp_path, meters, ["daily"])
     stored = {m.serial: m for m in registry.meters(db)}
     for meter in meters:
         row = shadows.shadow(db, stored[meter.serial].id)

@@ -4,7 +4,7 @@ every change is audited with the key's name and a reason."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -16,7 +16,7 @@ from flows.api.errors import http_error
 from flows.api.models import Link, MeterLinks
 from flows.api.params import Serial
 from flows.db import DatabaseError, customers
-from flows.meterdata import FIRST_LINK_DAY, LAST_DAY, LOCAL_ZONE, SERIAL_PATTERN
+from flows.meterdata import SERIAL_PATTERN, local_midnight
 
 When = AwareDatetime | date  # a date: local midnight (Europe/London)
 Reason = Field(min_length=1, max_length=500, description="why (kept in the link audit)")
@@ -43,10 +43,10 @@ def moment(value: datetime | date) -> datetime:
     try:
         if isinstance(value, datetime):
             return value.astimezone(UTC)
-        return datetime.combine(value, time(), LOCAL_ZONE).astimezone(UTC)
+        return local_midnight(value)
     except OverflowError:
         raise HTTPException(422, f"{value.isoformat()} lies outside the dates a link may have "
-                                 f"({FIRST_LINK_DAY} to {LAST_DAY})") from None
+                                 f"({customers.LINK_DATES})") from None
 
 
 router = APIRouter(tags=["links"])
@@ -101,4 +101,3 @@ def links(serial: Serial, db: Db) -> dict[str, Any]:
                 "audit": customers.link_history(db, serial)}
     except DatabaseError as error:
         raise http_error(error) from None
-
