@@ -115,6 +115,12 @@ class Database:
         self.execute(f"SET {name} = {value}")
         self._session_settings[name] = value
 
+    def setting(self, name: str) -> str:
+        """PostgreSQL: the session's value of the setting ``name`` (``current_setting``)."""
+        if self.engine != "postgres":
+            raise InvalidValueError("settings are read from PostgreSQL")
+        return str(self.query("SELECT current_setting(:name) AS value", {"name": name})[0]["value"])
+
     def _sql(self, sql: str) -> str:
         if self.engine == "postgres":
             return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))

@@ -192,12 +192,14 @@ def registry_row(db: Database, serial: str) -> dict[str, Any] | None:
 
 
 def active_meters(db: Database, esco: str | None = None) -> list[dict[str, Any]]:
-    """Active meters (of one esco; None: of every esco) with their signal quality and health,
-    by serial (the mediator's GetMeters)."""
+    """Active meters (of one esco, its code matched whatever its case, as the deployed
+    mediator matches it; None: of every esco) with their signal quality and health, by serial
+    (the mediator's GetMeters)."""
     return db.query(
         "SELECT r.id, r.ip_address, r.serial, r.name, e.code AS esco, s.csq, s.health, "
         "r.hardware FROM meter_registry r JOIN escos e ON e.id = r.esco "
-        "JOIN meter_shadows s ON s.id = r.id WHERE (CAST(:esco AS TEXT) IS NULL OR e.code = :esco) "
+        "JOIN meter_shadows s ON s.id = r.id "
+        "WHERE (CAST(:esco AS TEXT) IS NULL OR lower(e.code) = lower(:esco)) "
         "AND r.mode = 'active' ORDER BY r.serial",
         {"esco": esco},
     )

@@ -1,7 +1,8 @@
 """Where meters are and what we know of them: from the Flows database (reloaded periodically)
 or from a registry CSV (re-read when it changes). Both answer InfoService as the deployed
-mediator does: GetInfo with the registry's and the shadow's columns at the top level, GetMeters
-of one esco, or of every esco when none is named.
+mediator does: GetInfo as ``{"registry": {…}, "shadow": {…}}`` (every column of the meter's
+registry row and of its shadow; a CSV has no shadow: ``{}``), GetMeters of one esco (its code
+matched whatever its case) or of every esco when none is named.
 """
 
 from __future__ import annotations
@@ -27,10 +28,6 @@ class RegistryUnavailable(LinkError):
     """The registry database cannot be read right now (the collector tries again later)."""
 
     status = "UNAVAILABLE"
-
-# Columns of the registry and the shadow that say when a row itself changed: the registry's
-# are kept at the top level, the shadow's are left out.
-_ROW_TIMES = {"id", "created_at", "updated_at"}
 
 
 class DatabaseDirectory:
@@ -86,8 +83,7 @@ class DatabaseDirectory:
             found = registry.registry_row(db, serial)
             if found is None:
                 return None
-            state = shadows.shadow(db, found["id"])
-            return {**{k: v for k, v in state.items() if k not in _ROW_TIMES}, **found}
+            return {"registry": found, "shadow": shadows.shadow(db, found["id"])}
         return self._read(read)
 
     def meters(self, esco: str) -> list[dict[str, Any]]:
@@ -125,10 +121,10 @@ class CsvDirectory:
     def info(self, serial: str) -> dict[str, Any] | None:
         self._reload()
         row = self._rows.get(serial)
-        return self._row(row) if row is not None else None
+        return {"registry": self._row(row), "shadow": {}} if row is not None else None
 
     def meters(self, esco: str) -> list[dict[str, Any]]:
         self._reload()
         return [self._row(row) for serial, row in sorted(self._rows.items())
-                if not esco or row.get("esco") == esco]
+                if not esco or (row.get("esco") or "").lower() == esco.lower()]
 

@@ -53,15 +53,18 @@ def views_update(batch: int, url: str) -> None:
 @views_group.command("rebuild")
 @click.option("--batch", type=click.IntRange(1), default=DEFAULT_BATCH, show_default=True,
               help="Register value changes per transaction.")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="Groups of meters built at once, each on a connection of its own "
+                   "(PostgreSQL; default: the server's max_parallel_workers_per_gather).")
 @database_option
-def views_rebuild(batch: int, url: str) -> None:
+def views_rebuild(batch: int, jobs: int | None, url: str) -> None:
     """Build the views again from the tables (also for views an older Flows built), set-based
     where possible. Stopped midway, the next `flows views update` builds them again."""
     db = open_or_fail(url)
     try:
         with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
             task = bar.add_task("views rebuild", total=None)
-            summary = update(db, batch, rebuild=True, progress=lambda done, last: bar.update(
+            summary = update(db, batch, rebuild=True, jobs=jobs, progress=lambda done, last: bar.update(
                 task, completed=done, total=last))
     except ViewsError as error:
         raise click.ClickException(str(error)) from None

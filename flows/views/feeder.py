@@ -95,10 +95,12 @@ Progress = Callable[[int, int], None]  # (position, last change) after each batc
 
 
 def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = None,
-           rebuild: bool = False, progress: Progress | None = None) -> UpdateSummary:
+           rebuild: bool = False, progress: Progress | None = None, jobs: int | None = None
+           ) -> UpdateSummary:
     """Apply every change committed so far (``max_batches``: stop after that many).
     ``rebuild``: first drop the views and build them again from the tables (`flows.views.
-    rebuild`); an interrupted rebuild is started again by the next update."""
+    rebuild`, by ``jobs`` connections at once); an interrupted rebuild is started again by the
+    next update."""
     started = time.monotonic()
     summary = UpdateSummary()
     try:
@@ -108,7 +110,7 @@ def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = N
             if interrupted:
                 log.warning("views: a rebuild was interrupted; building them again")
             if rebuild or interrupted:
-                summary.rebuilt = rebuild_views(writer, progress)
+                summary.rebuilt = rebuild_views(writer, progress, jobs)
             at = position.views_position(writer)
             last = last_change(writer) if progress is not None else 0
             statistics = intervals.Statistics(writer)

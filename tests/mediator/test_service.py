@@ -79,11 +79,16 @@ def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
                 assert await client.serial_number(first.serial) == first.serial
                 assert (await client.read_element_a(first.serial)).import_active > 0
                 info = json.loads(await client.info(first.serial))
-                # The deployed layout: registry and shadow columns at the top level.
-                assert info["serial"] == first.serial and info["hardware"] == first.hardware
-                assert "health" in info and "clock_time_diff_seconds" in info
+                # The deployed layout: the registry row and the shadow row, each whole.
+                assert set(info) == {"registry", "shadow"}
+                assert info["registry"]["serial"] == first.serial
+                assert info["registry"]["hardware"] == first.hardware
+                assert info["shadow"]["id"] == info["registry"]["id"]
+                assert "health" in info["shadow"] and "clock_time_diff_seconds" in info["shadow"]
                 listed = json.loads(await client.meters(esco or ""))
                 assert first.serial in [m["serial"] for m in listed]
+                if esco:  # the esco's code matched whatever its case, as deployed
+                    assert listed == json.loads(await client.meters(esco.lower()))
                 every = json.loads(await client.meters(""))  # no esco: every esco's meters
                 assert sorted(m["serial"] for m in every) == all_serials
                 with pytest.raises(MediatorError, match="not known"):
@@ -219,10 +224,12 @@ def test_info_service_from_a_registry_csv(tmp_path: Path) -> None:
         async def use() -> None:
             async with MediatorClient(f"127.0.0.1:{port}") as client:
                 info = json.loads(await client.info("EML2"))
-                assert info == {"serial": "EML2", "ip_address": "127.0.0.1", "port": 9002,
-                                "hardware": "P1.cx", "esco": "HMCE", "mode": "active"}
+                assert info == {"registry": {"serial": "EML2", "ip_address": "127.0.0.1",
+                                             "port": 9002, "hardware": "P1.cx", "esco": "HMCE",
+                                             "mode": "active"}, "shadow": {}}
                 assert [m["serial"] for m in json.loads(await client.meters(""))] == ["EML1", "EML2"]
                 assert [m["serial"] for m in json.loads(await client.meters("MOR"))] == ["EML1"]
+                assert [m["serial"] for m in json.loads(await client.meters("mor"))] == ["EML1"]
                 with pytest.raises(MediatorError, match="not known"):
                     await client.info("EML404")
 

@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from flows.db import Database, change_log, corrections, customers
+from flows.db import Database, change_log, corrections, customers, registry
 from flows.views import rebuild as rebuild_module
 from flows.views import update
 from tests.views.helpers import (
     HALF_HOUR,
     linked_meters,
     recomputed_days,
+    recomputed_views,
+    stored_views,
     view_days,
     write_reads,
     write_values,
@@ -118,3 +120,37 @@ def test_an_interrupted_rebuild_is_built_again_by_the_next_update(
 
     assert summary.rebuilt is not None
     assert (_intervals(db), view_days(db)) == expected
+
+
+def test_groups_built_at_once_equal_one_at_a_time_with_escos_across_groups_and_a_bad_row(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups of one meter, two built at once on PostgreSQL (each on its own connection; SQLite
+    builds them one at a time): two escos whose meters fall in different groups add up once,
+    and a bad row quarantines its meter without stopping the other groups."""
+    _every_kind_of_value(db)
+    escos = [registry.add_esco(db, code) for code in ("NORTH", "SOUTH")]
+    for serial, esco in (("EML0000", escos[0]), ("EML0001", escos[1]), ("EML0002", escos[0])):
+        registry.set_meter_esco(db, serial, esco)
+    update(db)
+    meters = {registry.meter_id(db, f"EML000{n}") for n in range(3)}
+    expected = recomputed_views(db, meters, set(escos))
+    assert stored_views(db, meters, set(escos)) == expected
+    monkeypatch.setattr(rebuild_module, "METERS_PER_GROUP", 1)
+    monkeypatch.setattr(rebuild_module, "METERS_PER_GROUP_POSTGRES", 1)
+
+    summary = update(db, rebuild=True)
+
+    assert summary.rebuilt is not None
+    assert summary.rebuilt.jobs == (2 if db.engine == "postgres" else 1)
+    assert stored_views(db, meters, set(escos)) == expected
+    # A row no rule can read in one meter's history: that meter alone is quarantined.
+    bad = registry.register_id(db, "EML0002", "A")
+    with db.transaction():
+        stamp = "'0202-01-08T00:00:00.000Z'" if db.engine == "sqlite" else "'0202-01-08T00:00:00Z'"
+        db.execute("INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, "
+                   f"status) VALUES (:r, {stamp}, 1, 0)", {"r": bad})
+    summary = update(db, rebuild=True)
+    assert summary.quarantined == 1
+    good = meters - {registry.meter_id(db, "EML0002")}
+    assert (stored_views(db, good, set())
+            == recomputed_views(db, good, set()) != recomputed_views(db, set(), set()))

@@ -189,6 +189,10 @@ def test_rebuild_builds_the_same_views(tmp_path: Path) -> None:
     # A rebuild of views already built changes nothing.
     assert CliRunner().invoke(cli, ["views", "rebuild", "--database", url]).exit_code == 0
     assert view_days(db) == built
+    # SQLite has one writer: more jobs are refused, naming why, and nothing is dropped.
+    refused = CliRunner().invoke(cli, ["views", "rebuild", "--jobs", "2", "--database", url])
+    assert refused.exit_code == 1 and "SQLite has one writer" in refused.output
+    assert view_days(db) == built
 
 
 def test_the_engine_state_of_an_older_flows_goes_when_the_feeder_opens(db: Database) -> None:

@@ -119,21 +119,36 @@ ESCO_DAYS = Aggregate(
 AGGREGATES = (METER_DAYS, CUSTOMER_DAYS, ESCO_DAYS)
 
 
+EscoDays = dict[Any, set[date]]
+
+
 def refresh(db: Database, touched: dict[UUID, set[date]]) -> int:
     """Compute again every aggregate's rows of these meters' days (and of their escos' days,
     before and after: a meter that moved leaves one and joins another); the rows written."""
+    written, escos = refresh_meters(db, touched)
+    return written + refresh_escos(db, escos)
+
+
+def refresh_meters(db: Database, touched: dict[UUID, set[date]]) -> tuple[int, EscoDays]:
+    """The aggregates keyed by meter, of these meters' days; the rows written, and the escos'
+    days they count in (to `refresh_escos` after: a rebuild does it once for all its
+    groups)."""
     written = 0
-    escos: dict[Any, set[date]] = {}
+    escos: EscoDays = {}
     for first, last, meters in _runs(touched):
         bounds = _bounds(first, last)
         for esco in _escos(db, meters, bounds):
             escos.setdefault(esco, set()).update(days_between(first, last))
         written += sum(_refresh(db, aggregate, meters, bounds)
                        for aggregate in AGGREGATES if aggregate.key == "meter_id")
-    for first, last, keys in _runs(escos):
-        written += sum(_refresh(db, aggregate, keys, _bounds(first, last))
-                       for aggregate in AGGREGATES if aggregate.key == "esco")
-    return written
+    return written, escos
+
+
+def refresh_escos(db: Database, escos: EscoDays) -> int:
+    """The aggregates keyed by esco, of these escos' days, from the meter days."""
+    return sum(_refresh(db, aggregate, keys, _bounds(first, last))
+               for first, last, keys in _runs(escos)
+               for aggregate in AGGREGATES if aggregate.key == "esco")
 
 
 def _bounds(first: date, last: date) -> dict[str, Any]:
