@@ -1,7 +1,8 @@
 """Where meters are and what we know of them: from the Flows database (reloaded periodically)
 or from a registry CSV (re-read when it changes). Both answer InfoService as the deployed
 mediator does: GetInfo as ``{"registry": {…}, "shadow": {…}}`` (every column of the meter's
-registry row and of its shadow; a CSV has no shadow: ``{}``), GetMeters of one esco (its code
+registry row and of its shadow; a CSV has no shadow: ``{}``; the clock drift also at the top,
+where the deployed client reads it), GetMeters of one esco (its code
 matched whatever its case) or of every esco when none is named.
 """
 
@@ -28,6 +29,11 @@ class RegistryUnavailable(LinkError):
     """The registry database cannot be read right now (the collector tries again later)."""
 
     status = "UNAVAILABLE"
+
+
+# The deployed client's meter_clock_drift reads these shadow columns at the top level of
+# GetInfo's answer (against the deployed mediator it shows None): they are there too.
+_READ_AT_THE_TOP = ("clock_time_diff_seconds", "clock_time_diff_synced_at")
 
 
 class DatabaseDirectory:
@@ -83,7 +89,9 @@ class DatabaseDirectory:
             found = registry.registry_row(db, serial)
             if found is None:
                 return None
-            return {"registry": found, "shadow": shadows.shadow(db, found["id"])}
+            state = shadows.shadow(db, found["id"])
+            return {"registry": found, "shadow": state,
+                    **{column: state.get(column) for column in _READ_AT_THE_TOP}}
         return self._read(read)
 
     def meters(self, esco: str) -> list[dict[str, Any]]:

@@ -45,13 +45,16 @@ def test_info_service_as_the_deployed_client_reads_it(deployed_python: str, tmp_
     port = free_port()
     mediator = start_flows(["mediator", *source, "--listen", f"127.0.0.1:{port}"], "mediator listening")
     try:
-        got = management(deployed_python, port, "EML1", "MOR")
+        got = management(deployed_python, port, "EML1", "mor")  # matched whatever its case
     finally:
         stop_flows(mediator)
     assert [m["serial"] for m in got["meter_list_esco"]] == ["EML1", "EML3"]
     assert [m["serial"] for m in got["meter_list_all"]] == ["EML1", "EML2", "EML3"]
+    # The deployed mediator's layout: the registry row and the shadow row, each whole.
     info = got["meter_info"]
-    assert info["serial"] == "EML1" and info["hardware"] == "C1.w"
+    assert info["registry"]["serial"] == "EML1" and info["registry"]["hardware"] == "C1.w"
+    assert (info["shadow"]["clock_time_diff_seconds"] == -42) if mode == "database" else (
+        info["shadow"] == {})
     drift = got["meter_clock_drift"]
     assert drift["serial"] == "EML1"
     assert drift["clock_time_diff_seconds"] == (-42 if mode == "database" else None)

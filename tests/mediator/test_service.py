@@ -80,7 +80,8 @@ def test_mediator_process_over_the_flows_database(tmp_path: Path) -> None:
                 assert (await client.read_element_a(first.serial)).import_active > 0
                 info = json.loads(await client.info(first.serial))
                 # The deployed layout: the registry row and the shadow row, each whole.
-                assert set(info) == {"registry", "shadow"}
+                assert set(info) == {"registry", "shadow", "clock_time_diff_seconds",
+                                     "clock_time_diff_synced_at"}
                 assert info["registry"]["serial"] == first.serial
                 assert info["registry"]["hardware"] == first.hardware
                 assert info["shadow"]["id"] == info["registry"]["id"]
