@@ -38,7 +38,9 @@ class Meter(BaseModel):
     balance_at: datetime | None
     csq: int | None
     csq_at: datetime | None
-    voltage: Decimal | None
+    voltage: Decimal | None = Field(
+        description="volts (the shadow's voltage column holds deci-volts, as the deployed "
+                    "collector stores it)")
     clock_time_diff_seconds: int | None = Field(
         description="our clock minus the meter's, seconds (positive: the meter is behind), as "
                     "the deployed collector stores it")

@@ -55,13 +55,15 @@ async def sync_reads(ctx: MeterContext) -> SyncResult:
         scale = ctx.meter.kind.register_scale
         imported = await ctx.client.three_phase_total_import(ctx.serial) / scale
         exported = await ctx.client.three_phase_total_export(ctx.serial) / scale
-        return SyncResult(
-            shadow={"import_a": imported / 1000, "export_a": exported / 1000, "reads_at": ctx.now}
-        )
+        # import_b 0.0: the deployed collector's value for the element B a meter lacks.
+        return SyncResult(shadow={"import_a": imported / 1000, "import_b": 0.0,
+                                  "export_a": exported / 1000, "reads_at": ctx.now})
     a = await ctx.client.read_element_a(ctx.serial)
     shadow: shadows.ShadowUpdate = {
         "import_a": a.import_active / 1000,
         "export_a": a.export_active / 1000,
+        "import_b": 0.0,
+        "export_b": 0.0,
         "reads_at": ctx.now,
     }
     if ctx.twin:
@@ -91,7 +93,10 @@ async def sync_voltage(ctx: MeterContext) -> SyncResult:
                 "3p_voltage_l3": float(volts[2]),
             }
         )
-    return SyncResult(shadow={"voltage": await ctx.client.voltage(ctx.serial), "voltage_at": ctx.now})
+    # Deci-volts, as the deployed collector stores the single-phase voltage (2335.0 for
+    # 233.5 V); the API shows volts.
+    deci_volts = await ctx.client.voltage(ctx.serial) * 10
+    return SyncResult(shadow={"voltage": deci_volts, "voltage_at": ctx.now})
 
 
 async def sync_clock_diff(ctx: MeterContext) -> SyncResult:
@@ -138,10 +143,12 @@ async def sync_hardware(ctx: MeterContext) -> SyncResult:
 
 
 async def sync_backlight(ctx: MeterContext) -> SyncResult:
-    return SyncResult(shadow={"backlight": await ctx.client.backlight(ctx.serial)})
+    return SyncResult(shadow={"backlight": await ctx.client.backlight(ctx.serial, ctx.three_phase)})
 
 
-async def sync_load_switch(ctx: MeterContext) -> SyncResult:
+async def sync_load_switch(ctx: MeterContext) -> SyncResult | None:
+    if ctx.three_phase:  # no supply switch to set (nor does the deployed collector read it)
+        return None
     return SyncResult(shadow={"load_switch": await ctx.client.load_switch(ctx.serial)})
 
 

@@ -29,6 +29,8 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
             value = str(value)
         elif key in ("prepay_enabled",) and value is not None:
             value = bool(value)
+        elif key == "voltage" and value is not None:  # stored in deci-volts, as deployed
+            value = value / 10
         out[key] = value
     return out
 

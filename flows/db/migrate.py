@@ -96,6 +96,10 @@ def _statements(script: str) -> list[str]:
             if current.strip():
                 statements.append(current)
             current = ""
+    leftover = [line for line in current.splitlines() if line.strip()
+                and not line.strip().startswith("--")]
+    if leftover:  # a statement cut short (a trigger without its END): never dropped
+        raise DatabaseError(f"the migration ends inside a statement: {current.strip()[:200]}")
     return statements
 
 

@@ -162,12 +162,16 @@ def decode_power(value: bytes) -> Decimal:
     return Decimal(decode_u2(value)) / 1000
 
 
-def describe_backlight(code: int) -> str:
-    """Object FFFF10 (u1): how the display's backlight behaves."""
-    named = {0: "normal", 102: "always_off", 119: "always_on", 255: "always_on_3p"}
+def describe_backlight(code: int, three_phase: bool = False) -> str:
+    """Object FFFF10 (u1): how the display's backlight behaves, by the names the deployed
+    collector stores (0 means "normal" on a single-phase meter, "always off" on a three-phase
+    one); a code it has no name for (and stores nothing for) as ``code_N``."""
+    if code == 0:
+        return "always_off_3p" if three_phase else "normal_sp"
+    named = {102: "always_off_sp", 119: "always_on_sp", 255: "always_on_3p"}
     if code in named:
         return named[code]
-    return f"off_after_{code}s_3p" if 1 <= code <= 30 else f"code_{code}"
+    return f"n{code}_seconds_turn_off_3p" if 1 <= code <= 30 else f"code_{code}"
 
 
 def describe_load_switch(code: int) -> str:

@@ -49,32 +49,55 @@ def _decode(decode: Callable[[bytes], T], payload: bytes) -> T:
         raise UndecodableReply(str(error)) from None
 
 
-def _sorted_mask(payload: bytes) -> list[int]:
-    return sorted(records.decode_threshold_mask(payload))
+def _rate_flags(payload: bytes) -> dict[str, bool]:
+    rates = records.decode_threshold_mask(payload)
+    return {f"rate{rate}": rate in rates for rate in range(8, 0, -1)}
 
 
-def _value_list(payload: bytes) -> list[Any]:
-    return list(records.decode_threshold_values(payload))
+def _thresholds(payload: bytes) -> dict[str, int]:
+    return {f"th{n}": value for n, value in enumerate(records.decode_threshold_values(payload), 1)}
 
 
-_TARIFFS_ACTIVE: dict[str, tuple[int, Callable[[bytes], Any]]] = {
+def _iso_time(payload: bytes) -> str:
+    return records.decode_timestamp(payload).isoformat()
+
+
+Objects = dict[str, tuple[int, Callable[[bytes], Any]]]
+# A tariff as the deployed client's tariffs_active_read / tariffs_future_read give it (and
+# its collector stores it, as JSON): the objects read, by field; the fields it always leaves
+# null (those it reads no object for, and the active time-of-use rate) are null here too.
+_TARIFFS_ACTIVE: Objects = {
     "standing_charge": (ObjectId.TARIFF_ACTIVE_STANDING_CHARGE, records.decode_money),
-    "unit_rate": (ObjectId.TARIFF_ACTIVE_BLOCK_8_RATE_1, records.decode_money),
-    "threshold_mask": (ObjectId.TARIFF_ACTIVE_THRESHOLD_MASK, _sorted_mask),
-    "threshold_values": (ObjectId.TARIFF_ACTIVE_THRESHOLD_VALUES, _value_list),
-    "emergency_credit": (ObjectId.TARIFF_ACTIVE_EMERGENCY_CREDIT, records.decode_money),
-    "ecredit_availability": (ObjectId.TARIFF_ACTIVE_ECREDIT_AVAILABILITY, records.decode_money),
-    "debt_recovery_rate": (ObjectId.TARIFF_ACTIVE_DEBT_RECOVERY_RATE, records.decode_money),
+    "threshold_mask": (ObjectId.TARIFF_ACTIVE_THRESHOLD_MASK, _rate_flags),
+    "threshold_values": (ObjectId.TARIFF_ACTIVE_THRESHOLD_VALUES, _thresholds),
+    "unit_rate_element_a": (ObjectId.TARIFF_ACTIVE_PRICE, records.decode_money),
+    "unit_rate_element_b": (ObjectId.TARIFF_ACTIVE_ELEMENT_B_PRICE, records.decode_money),
+    "block_rate": (ObjectId.TARIFF_ACTIVE_BLOCK_RATE, records.decode_u1),
+    "element_b_tou_rate": (ObjectId.TARIFF_ACTIVE_ELEMENT_B_TOU_RATE, records.decode_u1),
+    "prepayment_emergency_credit": (ObjectId.TARIFF_ACTIVE_EMERGENCY_CREDIT, records.decode_money),
+    "prepayment_ecredit_availability": (ObjectId.TARIFF_ACTIVE_ECREDIT_AVAILABILITY,
+                                        records.decode_money),
+    "prepayment_debt_recovery_rate": (ObjectId.TARIFF_ACTIVE_DEBT_RECOVERY_RATE,
+                                      records.decode_money),
 }
-_TARIFFS_FUTURE: dict[str, tuple[int, Callable[[bytes], Any]]] = {
+_ACTIVE_NULLS = ("tou_rate", "price_current", "element_b_block_rate", "element_b_tou_rate_1",
+                 "element_b_tou_rate_2", "element_b_tou_rate_3", "element_b_tou_rate_4",
+                 "element_b_price_index_current", "price_index_current", "pricings", "gas")
+_TARIFFS_FUTURE: Objects = {
     "standing_charge": (ObjectId.TARIFF_FUTURE_STANDING_CHARGE, records.decode_money),
-    "activation": (ObjectId.TARIFF_FUTURE_ACTIVATION_DATETIME, records.decode_timestamp),
-    "unit_rate": (ObjectId.TARIFF_FUTURE_BLOCK_8_RATE_1, records.decode_money),
-    "element_b_tou_rate_1": (ObjectId.TARIFF_FUTURE_ELEMENT_B_TOU_RATE_1, records.decode_money),
-    "emergency_credit": (ObjectId.TARIFF_FUTURE_EMERGENCY_CREDIT, records.decode_money),
-    "ecredit_availability": (ObjectId.TARIFF_FUTURE_ECREDIT_AVAILABILITY, records.decode_money),
-    "debt_recovery_rate": (ObjectId.TARIFF_FUTURE_DEBT_RECOVERY_RATE, records.decode_money),
+    "activation_datetime": (ObjectId.TARIFF_FUTURE_ACTIVATION_DATETIME, _iso_time),
+    "threshold_mask": (ObjectId.TARIFF_FUTURE_THRESHOLD_MASK, _rate_flags),
+    "threshold_values": (ObjectId.TARIFF_FUTURE_THRESHOLD_VALUES, _thresholds),
+    "unit_rate_element_a": (ObjectId.TARIFF_FUTURE_BLOCK_8_RATE_1, records.decode_money),
+    "unit_rate_element_b": (ObjectId.TARIFF_FUTURE_ELEMENT_B_TOU_RATE_1, records.decode_money),
+    "prepayment_emergency_credit": (ObjectId.TARIFF_FUTURE_EMERGENCY_CREDIT, records.decode_money),
+    "prepayment_ecredit_availability": (ObjectId.TARIFF_FUTURE_ECREDIT_AVAILABILITY,
+                                        records.decode_money),
+    "prepayment_debt_recovery_rate": (ObjectId.TARIFF_FUTURE_DEBT_RECOVERY_RATE,
+                                      records.decode_money),
 }
+_FUTURE_NULLS = ("pricings", "element_b_tou_rate_1", "element_b_tou_rate_2",
+                 "element_b_tou_rate_3", "element_b_tou_rate_4")
 
 
 class MediatorClient:
@@ -177,10 +200,11 @@ class MediatorClient:
                                     records.decode_three_phase_config)
         return await self._read(serial, ObjectId.HARDWARE_VERSION, records.decode_hardware)
 
-    async def backlight(self, serial: str) -> str:
-        """The backlight setting (see `flows.emop.records.describe_backlight`)."""
+    async def backlight(self, serial: str, three_phase: bool = False) -> str:
+        """The backlight setting, named for the meter's kind (see
+        `flows.emop.records.describe_backlight`)."""
         return records.describe_backlight(
-            await self._read(serial, ObjectId.BACKLIGHT, records.decode_u1))
+            await self._read(serial, ObjectId.BACKLIGHT, records.decode_u1), three_phase)
 
     async def load_switch(self, serial: str) -> str:
         return records.describe_load_switch(
@@ -216,16 +240,20 @@ class MediatorClient:
         return await self._read(serial, ObjectId.SERIAL, records.decode_serial)
 
     async def voltage(self, serial: str) -> Decimal:
+        """Volts (the deployed collector stores the wire's deci-volts: see
+        `flows.collect.syncers.sync_voltage`)."""
         return await self._read(serial, ObjectId.INSTANTANEOUS_VOLTAGE, records.decode_voltage)
 
     async def prepay_enabled(self, serial: str) -> bool:
         return await self._read(serial, ObjectId.PREPAY_ENABLED_FLAG, records.decode_flag)
 
     async def tariffs_active(self, serial: str) -> dict[str, Any]:
-        return await self._read_all(serial, _TARIFFS_ACTIVE)
+        """The active tariff, by the deployed client's field names (money as Decimal)."""
+        return {**await self._read_all(serial, _TARIFFS_ACTIVE), **dict.fromkeys(_ACTIVE_NULLS)}
 
     async def tariffs_future(self, serial: str) -> dict[str, Any]:
-        return await self._read_all(serial, _TARIFFS_FUTURE)
+        """The future tariff (with its activation time, ISO 8601), as `tariffs_active`."""
+        return {**await self._read_all(serial, _TARIFFS_FUTURE), **dict.fromkeys(_FUTURE_NULLS)}
 
     async def _read_all(self, serial: str,
                         objects: dict[str, tuple[int, Callable[[bytes], Any]]]) -> dict[str, Any]:

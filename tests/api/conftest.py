@@ -53,7 +53,8 @@ def populate(db: Database) -> dict[str, str]:
                            {"r": register, "t": START + step * 24 * HALF_HOUR,
                             "kwh": 2 + step * 0.6})
     meter = {serial: registry.meters(db)[n].id for n, serial in enumerate(sorted(ids))}
-    shadows.update_shadow_healthy(db, meter["EML0000"], {"balance": Decimal("42.50"), "csq": 20})
+    shadows.update_shadow_healthy(db, meter["EML0000"], {"balance": Decimal("42.50"), "csq": 20,
+                                                         "voltage": Decimal("2311.0")})  # deci-volts
     shadows.update_shadow_healthy(db, meter["EML0001"], {"balance": Decimal("3.20"), "csq": 12})
     shadows.update_shadow_unhealthy(db, meter["EML0002"], "mediator: failed to connect after retries")
     update(db)

@@ -95,6 +95,8 @@ def test_meters_with_health_and_pagination(served: Served) -> None:
     assert meter["health"] == "unhealthy" and "failed to connect" in meter["health_details"]
     assert meter["esco"] == "ESCO1" and meter["registers"][0]["element"] == "A"
     assert get(served, "/meters/NOPE").status_code == 404
+    # The shadow holds deci-volts (as the deployed collector stores them); the API shows volts.
+    assert get(served, "/meters/EML0000").json()["voltage"] == "231.1"
 
 
 def test_consumption_octopus_like(served: Served) -> None:

@@ -26,8 +26,8 @@ SINCE = START.replace(minute=0) - timedelta(hours=6)
 NAK_UNKNOWN = "NAK 5 (unknown object id)"
 
 
-def one_of_each_kind() -> list[VirtualMeter]:
-    fleet = build_fleet(200, seed=11, start=START)
+def one_of_each_kind(start: datetime = START) -> list[VirtualMeter]:
+    fleet = build_fleet(200, seed=11, start=start)
     chosen: dict[str, VirtualMeter] = {}
     for meter in fleet:
         chosen.setdefault(meter.hardware, meter)

@@ -66,7 +66,7 @@ def check_stored(db: Database, meters: list[VirtualMeter]) -> None:
         assert stored[meter.serial].hardware == meter.hardware
         if not meter.three_phase:
             assert row["balance"] == meter.balance(START)
-            assert row["backlight"] == "normal" and row["load_switch"] == "normal_button_always"
+            assert row["backlight"] == "normal_sp" and row["load_switch"] == "normal_button_always"
             profile = db.query(
                 "SELECT p.timestamp, p.cumulative_wh FROM register_profile_hh p JOIN meter_registers r "
                 "ON r.register_id = p.register_id WHERE r.meter_id = :m AND r.element = 'A' "

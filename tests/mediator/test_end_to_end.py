@@ -76,8 +76,14 @@ def test_every_object_through_the_mediator() -> None:
         assert Decimal(220) < await client.voltage(serial) < Decimal(250)
         assert await client.prepay_enabled(serial) is True
         active = await client.tariffs_active(serial)
-        assert active["unit_rate"] == twin.unit_rate and active["standing_charge"] == twin.standing_charge
-        assert (await client.tariffs_future(serial))["unit_rate"] == twin.unit_rate
+        # By the deployed client's field names (what its collector stores).
+        assert active["unit_rate_element_a"] == twin.unit_rate
+        assert active["standing_charge"] == twin.standing_charge
+        assert active["threshold_mask"] == {f"rate{n}": False for n in range(1, 9)}
+        assert active["tou_rate"] is None and active["block_rate"] == 1
+        future = await client.tariffs_future(serial)
+        assert future["unit_rate_element_a"] == future["unit_rate_element_b"] == twin.unit_rate
+        assert future["activation_datetime"].startswith(str(twin.installed.year + 2))
         assert await client.event_log(serial, 0) == twin.event_page(0, START)
         since = START - timedelta(days=1)
         assert await client.profile_log_1(serial, since) == twin.profile_log_1(since, START)
