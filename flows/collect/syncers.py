@@ -175,10 +175,9 @@ async def sync_prepay_enabled(ctx: MeterContext) -> SyncResult | None:
 
 async def sync_profile_log(ctx: MeterContext) -> SyncResult | None:
     """Half-hourly cumulative values since the last stored one (at most ``profile_days``, by
-    default 30, back), in
-    2-hour requests, for element A (and B on twin-element meters)."""
-    if ctx.three_phase:
-        return None
+    default 30, back): of a single-phase meter from profile log 1 in 2-hour requests, for
+    element A (and B on twin-element meters); of a three-phase one from its interval profile
+    (`sync_three_phase_intervals`)."""
     registers = registry.enabled_registers(ctx.db, ctx.meter.id)
     if "A" not in registers:
         return None
@@ -189,6 +188,8 @@ async def sync_profile_log(ctx: MeterContext) -> SyncResult | None:
     oldest = (meter_now - timedelta(days=ctx.profile_days)).replace(minute=0, second=0,
                                                                       microsecond=0)
     since = max(oldest, last + HALF_HOUR) if last else oldest
+    if ctx.three_phase:
+        return await sync_three_phase_intervals(ctx, registers["A"], since, meter_now)
     rows: list[tuple[UUID, datetime, int, int]] = []
     # Only windows whose four records all exist by the meter's clock (the last one is taken 90
     # minutes after the first): the deployed parser rejects a reply with fewer, and a window
@@ -209,6 +210,34 @@ async def sync_profile_log(ctx: MeterContext) -> SyncResult | None:
             if "B" in registers:
                 rows.append((registers["B"], record.timestamp, record.import_b, record.status))
         since = max(since + PROFILE_STEP, got[-1].timestamp + HALF_HOUR)
+    return SyncResult(profile=rows)
+
+
+THREE_PHASE_STEP = timedelta(days=1)
+
+
+async def sync_three_phase_intervals(ctx: MeterContext, register: UUID, since: datetime,
+                                     meter_now: datetime) -> SyncResult:
+    """The total active import at each half-hour boundary from ``since`` up to the meter's
+    time, from the interval profile (format 0x14; a reply holds what fits, the next request
+    starts after its last interval), as Wh: the channel counts in its register's units (tenths
+    of a Wh on a CT-operated meter, as the deployed reader scales it)."""
+    scale = ctx.meter.kind.register_scale if ctx.meter.kind is not None else 1
+    rows: list[tuple[UUID, datetime, int, int]] = []
+    while since <= meter_now:
+        try:
+            got = await ctx.client.three_phase_import_intervals(ctx.serial, since,
+                                                                since + THREE_PHASE_STEP)
+        except UndecodableReply as error:
+            raise UndecodableReply(f"the intervals from {since.isoformat()}: "
+                                   f"{error.message}") from error
+        except MediatorError as error:
+            raise MediatorError(error.code, f"the intervals from {since.isoformat()}: "
+                                            f"{error.message}") from error
+        if not got:
+            break
+        rows += [(register, start, raw // scale, status) for start, status, raw in got]
+        since = max(since + HALF_HOUR, got[-1][0] + HALF_HOUR)  # onwards, whatever it answers
     return SyncResult(profile=rows)
 
 

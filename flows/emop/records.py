@@ -420,8 +420,9 @@ def decode_profile_log_2(value: bytes, twin: bool) -> list[ProfileLog2Record]:
 # length u1 (minutes), channel count u1, each channel's object id (3 bytes, e.g. 010800 total
 # active import), then per interval a status u2 (byte 0: bit 7..5 phase 1..3 voltage failure,
 # bit 4 security access, bit 3 MD reset, bit 2 time update, bit 0 log reset; byte 1: bit 7
-# valid data, bit 6 power fail) and one u4 per channel: the channel's cumulative value (Wh for
-# the energy totals, whatever the meter kind) at the start of each interval.
+# valid data, bit 6 power fail) and one u4 per channel: the channel's cumulative value at the
+# start of each interval, in the units of the channel's register (for the energy totals Wh on
+# a whole-current meter, tenths of a Wh on a CT-operated one: `Hardware.register_scale`).
 
 INTERVAL_VALID = 0x8000  # the status as u2 little-endian: byte 1, bit 7
 INTERVAL_POWER_FAIL = 0x4000

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -21,7 +21,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from flows.emop import EmopError, records
 from flows.emop.messages import Format, ObjectId
-from flows.emop.records import ElementRegisters, Event, ProfileLog1Record, ProfileLog2Record, SignalQuality
+from flows.emop.records import (
+    ElementRegisters,
+    Event,
+    ProfileLog1Record,
+    ProfileLog2Record,
+    SignalQuality,
+)
 from flows.mediator.proto import mediator_pb2 as pb
 from flows.mediator.proto import mediator_pb2_grpc as pb_grpc
 
@@ -274,6 +280,22 @@ class MediatorClient:
         data = bytes((Format.PROFILE_LOG_2,)) + records.emop_seconds(since).to_bytes(4, "big")
         reply = (await self.send_raw(serial, data))[4:]
         return _decode(lambda payload: records.decode_profile_log_2(payload, twin), reply)
+
+    async def three_phase_import_intervals(self, serial: str, start: datetime, end: datetime
+                                           ) -> list[tuple[datetime, int, int]]:
+        """A three-phase meter's interval profile (format 0x14) from ``start`` to ``end``:
+        (interval start, status, total active import in the register's raw units) for as much
+        of the range as one reply holds (ask again from after its last interval for the rest)."""
+        request = records.ThreePhaseIntervalRequest(0, start, end).encode()  # profile 0, as deployed
+        reply = await self.send_raw(serial, bytes((Format.THREE_PHASE_INTERVALS,)) + request)
+        block = _decode(records.ThreePhaseIntervalBlock.decode, reply)  # the format byte is not echoed
+        if ObjectId.THREE_PHASE_TOTAL_ACTIVE_IMPORT not in block.channels:
+            raise UndecodableReply(f"the interval profile has no total active import channel "
+                                   f"(channels {[f'{c:06X}' for c in block.channels]})")
+        channel = block.channels.index(ObjectId.THREE_PHASE_TOTAL_ACTIVE_IMPORT)
+        step = timedelta(minutes=block.interval_minutes)
+        return [(block.start + n * step, status, values[channel])
+                for n, (status, values) in enumerate(block.intervals)]
 
     # Info ------------------------------------------------------------------------------------
 

@@ -150,10 +150,12 @@ INTERVALS_PER_FRAME = (MAX_DATA - 1 - 2 - 6 - 3 * len(INTERVAL_CHANNELS)) // (2 
 
 def _interval_block(meter: VirtualMeter, asked: records.ThreePhaseIntervalRequest,
                     now: datetime) -> records.ThreePhaseIntervalBlock:
-    """One frame of the interval profile (Wh at each half-hour boundary); a longer range is
+    """One frame of the interval profile (the totals at each half-hour boundary, in the units
+    of the registers 010800 / 020800: tenths of a Wh on a CT-operated meter); a longer range is
     cut at what fits, as a profile-log reply covers two hours."""
     first, values = meter.three_phase_intervals(asked.start, asked.end, now, INTERVALS_PER_FRAME)
-    intervals = tuple((records.INTERVAL_VALID, (imported % 2**32, exported % 2**32))
+    scale = Hardware(meter.hardware).register_scale
+    intervals = tuple((records.INTERVAL_VALID, (imported * scale % 2**32, exported * scale % 2**32))
                       for imported, exported in values)
     return records.ThreePhaseIntervalBlock(first, 30, tuple(INTERVAL_CHANNELS), intervals)
 

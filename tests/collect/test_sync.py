@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
+import httpx
 import pytest
 
 from flows.collect import CycleSummary, sync_cycle
-from flows.db import Database, history, registry, shadows
+from flows.db import Database, connect, history, migrate, registry, shadows
+from flows.devtools.processes import start_flows_line, stop_flows
 from flows.mediator import MediatorClient
+from flows.meterdata import LOCAL_ZONE as LONDON
+from flows.meterdata import local_midnight
 from flows.meters import FaultRates, Faults, VirtualMeter, build_fleet
+from flows.views import update
 from tests.collect.fleet import PATIENT, START, fleet_behind_mediator, only_metric
 
 RATES = FaultRates(no_answer=0.03, corrupt_crc=0.03, nak=0.02, refuse_connections=0.02)
@@ -122,3 +129,54 @@ def test_a_meter_silent_past_our_deadline_is_its_fault_when_the_mediator_answers
     assert reason.startswith("SyncerCsq: no answer within 1 s while the mediator answers")
     row = shadows.shadow(db, registry.meter_id(db, meters[0].serial))
     assert row["health"] == "unhealthy" and "no answer" in row["health_details"]
+
+
+@pytest.mark.slow
+def test_three_phase_meters_have_half_hours_and_usage_like_single_phase_ones(
+        tmp_path: Path) -> None:
+    """The interval profile (format 0x14) into the profile history, in Wh whatever the meter
+    kind (a CT-operated meter counts tenths of a Wh); the views then give a three-phase meter's
+    whole day its 48 half hours, served by `GET /meters/{serial}/consumption`."""
+    url = f"sqlite:///{tmp_path / 'flows.db'}"
+    db = connect(url)
+    migrate(db)
+    for name in registry.enabled_metrics(db, "daily"):
+        registry.set_metric(db, name, enabled=name == "SyncerProfileLog")
+    fleet = build_fleet(100, seed=5, start=START)
+    meters = [next(m for m in fleet if m.hardware == kind) for kind in ("P1.ax", "P1.cx")]
+
+    async def sync() -> CycleSummary:
+        async with fleet_behind_mediator(db, meters) as running, MediatorClient(
+                running.mediator, deadline_s=30) as client:
+            return await sync_cycle(db, client, "daily", profile_days=3)
+
+    summary = asyncio.run(sync())
+    assert (summary.ok, summary.unhealthy) == (2, 0), summary.problems
+    for meter in meters:
+        profile = db.query(
+            "SELECT p.timestamp, p.cumulative_wh FROM register_profile_hh p JOIN meter_registers r "
+            "ON r.register_id = p.register_id JOIN meter_registry m ON m.id = r.meter_id "
+            "WHERE m.serial = :serial ORDER BY p.timestamp", {"serial": meter.serial})
+        assert 3 * 48 <= len(profile) <= 3 * 48 + 2, meter.hardware
+        assert all(row["cumulative_wh"] == meter.registers(row["timestamp"])[0] for row in profile)
+        assert all(b["timestamp"] - a["timestamp"] == HALF_HOUR for a, b in itertools.pairwise(profile))
+    update(db)
+    server, line = start_flows_line(["serve", "--port", "0", "--database", url, "--api-keys",
+                                     "reader-key=read"], "http://")
+    try:
+        base = re.search(r"http://[\d.]+:\d+", line)
+        assert base is not None, line
+        yesterday = (START.astimezone(LONDON) - timedelta(days=1)).date()
+        for meter in meters:
+            answer = httpx.get(f"{base.group(0)}/meters/{meter.serial}/consumption",
+                               headers={"X-API-Key": "reader-key"},
+                               params={"group_by": "day",
+                                       "period_from": local_midnight(yesterday).isoformat(),
+                                       "period_to": local_midnight(yesterday + timedelta(days=1))
+                                       .isoformat()})
+            assert answer.status_code == 200, answer.text
+            days = answer.json()["results"]
+            assert [row["counts"] for row in days] == [
+                {"actual": 48, "estimated": 0, "invalid": 0, "missing": 0, "expected": 48}]
+    finally:
+        stop_flows(server)

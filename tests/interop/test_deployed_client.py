@@ -96,7 +96,9 @@ def expected(meter: VirtualMeter) -> dict[str, Any]:
                            "voltage": r.voltage} for r in meter.profile_log_2(SINCE, START)],
         "obis_read": records.encode_serial(meter.serial).hex(),
         "three_phase_intervals": [
-            {"values": list(meter.registers(SINCE + n * HALF_HOUR)), "valid_data": True}
+            # In the registers' units: tenths of a Wh on a CT-operated meter.
+            {"values": [Hardware(meter.hardware).register_scale * value
+                        for value in meter.registers(SINCE + n * HALF_HOUR)], "valid_data": True}
             for n in range(4)] if three_phase else only_three_phase,  # it reads 000503 first
     }
 

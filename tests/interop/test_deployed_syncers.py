@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -131,3 +131,61 @@ def test_the_deployed_syncers_and_ours_store_equal_values_in_shared_columns(
             "import_b", "export_a", "export_b", "tariffs_active", "tariffs_future",
             "clock_time_diff_seconds", "prepay_enabled",
             "daylight_savings_correction_enabled"} <= compared
+
+
+def test_the_deployed_three_phase_reader_and_ours_agree_in_kwh(deployed_python: str,
+                                                                tmp_path: Path) -> None:
+    """P1.ax (Wh) and P1.cx (tenths of a Wh): the deployed reader's CSV and the profile
+    values Flows' collector stores are the same kWh for every half hour both hold."""
+    meters = [m for m in one_of_each_kind(START) if m.three_phase]
+    assert sorted(m.hardware for m in meters) == ["P1.ax", "P1.cx"]
+    db = connect(f"sqlite:///{tmp_path / 'flows.db'}")
+    migrate(db)
+    since = START.replace(minute=0, second=0) - timedelta(hours=6)
+
+    async def main() -> dict[str, dict[str, str]]:
+        async with FleetServer(meters, SimClock(START, speed=0), port=0,
+                               own_addresses=False) as fleet:
+            addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
+
+            async def resolve(serial: str) -> tuple[str, int] | None:
+                return addresses.get(serial)
+
+            server, port = await start_server("127.0.0.1:0", MeterLinks(
+                resolve, LinkSettings(min_gap_s=0)), Metrics.create())
+            try:
+                registry_csv = tmp_path / "meters.csv"
+                write_registry(registry_csv, fleet)
+                for code in sorted({m.esco for m in meters}):
+                    registry.add_esco(db, code)
+                import_registry(db, registry_csv)
+                async with MediatorClient(f"127.0.0.1:{port}") as client:
+                    summary = await sync_cycle(db, client, "daily", collector="interop",
+                                               profile_days=1)
+                    assert (summary.ok, summary.unhealthy) == (2, 0), summary.problems
+                answers = {}
+                for meter in meters:
+                    process = await asyncio.create_subprocess_exec(
+                        *peer_command(deployed_python, "deployed_three_phase.py",
+                                      f"127.0.0.1:{port}", meter.serial, since.isoformat(),
+                                      (since + timedelta(hours=2)).isoformat()),
+                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                    out, err = await asyncio.wait_for(process.communicate(), 120)
+                    assert process.returncode == 0, err.decode()
+                    answers[meter.hardware] = json.loads(out)
+                return answers
+            finally:
+                await server.stop(None)
+
+    answers = asyncio.run(main())
+    for meter in meters:
+        deployed = {datetime.fromisoformat(at): Decimal(kwh)
+                    for at, kwh in answers[meter.hardware].items()}
+        assert len(deployed) == 4, answers
+        ours = {row["timestamp"]: Decimal(int(row["cumulative_wh"])) / 1000 for row in db.query(
+            "SELECT p.timestamp, p.cumulative_wh FROM register_profile_hh p JOIN meter_registers r "
+            "ON r.register_id = p.register_id JOIN meter_registry m ON m.id = r.meter_id "
+            "WHERE m.serial = :serial", {"serial": meter.serial})}
+        assert deployed == {at: ours[at] for at in deployed}, meter.hardware
+        # and both are the meter's own register (kWh), whatever its kind
+        assert all(kwh == Decimal(meter.registers(at)[0]) / 1000 for at, kwh in deployed.items())
