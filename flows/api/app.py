@@ -20,8 +20,9 @@ from flows.api.connections import ConnectionPool
 from flows.api.dashboard import dashboard_router, login_router, session_ended
 from flows.api.limits import DEFAULT_BODY_TIMEOUT_S, MAX_BODY, BodyTimeout, invalid_request
 from flows.api.middleware import HeadersAndAccessLog
-from flows.api.routes import admin, health, links, meters, usage
+from flows.api.routes import admin, health, links, meters, tariffs, usage
 from flows.api.routes.admin import AdminSync
+from flows.api.routes.tariffs import AdminTariffs
 from flows.api.throttle import Failures
 from flows.db import UnavailableError
 
@@ -30,18 +31,21 @@ DEFAULT_STALE_AFTER_S = 900.0  # views lagging longer than this make /readyz say
 
 def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = None,
                stale_after_s: float = DEFAULT_STALE_AFTER_S, public_url: str | None = None,
-               body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S) -> FastAPI:
+               body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+               admin_tariffs: AdminTariffs | None = None) -> FastAPI:
     """The API over the database at ``database_url``; ``admin_sync`` enables
-    POST /meters/{serial}/sync; views lagging more than ``stale_after_s`` behind the change
-    log make /readyz report degraded; ``public_url`` (``https://flows.example.com``) starts
-    the ``next``/``previous`` links of pages (without it they are relative); a request body
-    must arrive within ``body_timeout_s``."""
+    POST /meters/{serial}/sync, ``admin_tariffs`` POST /admin/tariffs/schedules; views
+    lagging more than ``stale_after_s`` behind the change log make /readyz report degraded;
+    ``public_url`` (``https://flows.example.com``) starts the ``next``/``previous`` links of
+    pages (without it they are relative); a request body must arrive within
+    ``body_timeout_s``."""
     # /docs from the Swagger UI files installed with Flows (fastapi-offline: no CDN); no ReDoc.
     app = FastAPIOffline(title="Flows", version="0.1.0", redoc_url=None,
                          static_url="/docs-assets", max_body_size=MAX_BODY,
                          description="Smart prepayment meters: registry, health and consumption.")
     app.state.database_url, app.state.keys, app.state.admin_sync = database_url, keys, admin_sync
     app.state.stale_after_s = stale_after_s
+    app.state.admin_tariffs, app.state.tariff_schedules = admin_tariffs, {}
     app.state.public_url = public_url.rstrip("/") if public_url else None
     app.state.connections = ConnectionPool(database_url)
     app.state.sessions, app.state.failures = Sessions(), Failures()
@@ -60,7 +64,8 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
         return JSONResponse({"detail": f"the database is unavailable, try again: {error}"},
                             status_code=503, headers={"Retry-After": "5"})
 
-    for routes in (meters.router, usage.router, admin.router, links.router, health.router):
+    for routes in (meters.router, usage.router, admin.router, tariffs.router, links.router,
+                   health.router):
         app.include_router(routes)
     app.include_router(login_router())
     app.include_router(dashboard_router())

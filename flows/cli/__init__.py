@@ -6,6 +6,7 @@ import click
 
 from flows.cli.serve import serve
 from flows.collect.cli import scheduler, sync
+from flows.collect.tariffs_cli import tariffs_group
 from flows.db.cli import COMMANDS as DB_COMMANDS
 from flows.devtools.demo import demo
 from flows.mediator.cli import mediator
@@ -23,6 +24,7 @@ main.add_command(simulate)
 main.add_command(mediator)
 main.add_command(sync)
 main.add_command(scheduler)
+main.add_command(tariffs_group)
 main.add_command(serve)
 main.add_command(demo)
 for _command in (*DB_COMMANDS, *VIEWS_COMMANDS):

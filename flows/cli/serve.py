@@ -6,6 +6,7 @@ API's admin sync route runs the collector's cycle (flows.collect) through the me
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from typing import Any
@@ -14,13 +15,18 @@ import click
 import uvicorn
 
 from flows.api import DEFAULT_BODY_TIMEOUT_S, DEFAULT_STALE_AFTER_S, AdminSync, ApiKeys, create_app
+from flows.api.routes.tariffs import AdminTariffs
 from flows.collect import sync_cycle
+from flows.collect.tariffs import schedule_tariff
 from flows.db import Database, DatabaseError, open_database, registry
 from flows.db import api_keys as api_keys_in_db
 from flows.db.cli import database_option
+from flows.db.tariffs import FutureTariff
 from flows.logs import configure_logging
 from flows.mediator import MediatorClient
 from flows.views import follow
+
+log = logging.getLogger("flows.serve")
 
 
 def admin_sync(mediator: str) -> AdminSync:
@@ -32,13 +38,31 @@ def admin_sync(mediator: str) -> AdminSync:
     return sync_now
 
 
+def admin_tariffs(mediator: str, url: str) -> AdminTariffs:
+    """Write a future tariff to meters through the mediator at ``mediator``, in the server's
+    background, on a database connection of its own."""
+    async def write(tariff: FutureTariff, serials: list[str], actor: str) -> None:
+        db = open_database(url)
+        try:
+            async with MediatorClient(mediator) as client:
+                summary = await schedule_tariff(db, client, tariff, serials, actor)
+            log.info(summary.line(), extra={"event": "tariff_schedule"})
+        except Exception:
+            log.exception("tariff schedule failed")
+            raise
+        finally:
+            db.close()
+    return write
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="0: any free port (printed).")
 @database_option
 @click.option("--mediator", envvar="FLOWS_MEDIATOR", default=None,
-              help="host:port of the mediator, for POST /meters/{serial}/sync (env FLOWS_MEDIATOR).")
+              help="host:port of the mediator, for POST /meters/{serial}/sync and "
+                   "/admin/tariffs/schedules (env FLOWS_MEDIATOR).")
 @click.option("--api-keys", "api_keys", envvar="FLOWS_API_KEYS", default="",
               help="KEY=read,KEY=admin,… (env FLOWS_API_KEYS), for tests and demos; otherwise "
                    "the named keys of `flows keys create`.")
@@ -93,7 +117,8 @@ def serve(host: str, port: int, url: str, mediator: str | None, api_keys: str,
     bound = listener.getsockname()[1]
     click.echo(f"flows serve: http://{host}:{bound} (API docs at /docs, dashboard at /)", nl=True)
     app = create_app(url, keys, admin_sync(mediator) if mediator else None, stale_after_s,
-                     public_url, body_timeout_s)
+                     public_url, body_timeout_s,
+                     admin_tariffs(mediator, url) if mediator else None)
     stopping = threading.Event()
     follower = None
     if keep_views:

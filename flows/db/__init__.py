@@ -34,6 +34,7 @@ from flows.db import (
     history,
     registry,
     shadows,
+    tariffs,
     values,
 )
 from flows.db.connection import (
@@ -53,6 +54,6 @@ from flows.db.migrate import Migration, available, migrate, open_database
 __all__ = ["DEFAULT_URL", "api_keys", "change_log", "ConflictError", "Database",
            "DatabaseError", "InvalidValueError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
-           "is_unavailable", "open_database",
+           "is_unavailable", "open_database", "tariffs",
            "corrections", "customers", "cycles", "fleet", "history", "migrate",
            "registry", "shadows", "sqlite_time", "values"]

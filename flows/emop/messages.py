@@ -85,6 +85,10 @@ class ObjectId(IntEnum):
     TARIFF_FUTURE_THRESHOLD_VALUES = 0xFFFF1F
     TIME_SWITCHES_ELEMENT_A = 0x0D0000
     TIME_SWITCHES_ELEMENT_B = 0x0D00FF
+    # Written by the deployed client's future-tariff update (simt-emlite 1.2.12), 00 and
+    # 00000000 there; what they hold is not documented.
+    TARIFF_FUTURE_FFFF4F = 0xFFFF4F
+    TARIFF_FUTURE_FFC965 = 0xFFC965
 
 
 def element_b_tou_rate(n: int) -> int:

@@ -261,6 +261,32 @@ class MediatorClient:
         """The future tariff (with its activation time, ISO 8601), as `tariffs_active`."""
         return {**await self._read_all(serial, _TARIFFS_FUTURE), **dict.fromkeys(_FUTURE_NULLS)}
 
+    async def write_future_tariff(self, serial: str, activation: datetime,
+                                  standing_charge: Decimal, unit_rate: Decimal,
+                                  emergency_credit: Decimal, ecredit_availability: Decimal,
+                                  debt_recovery_rate: Decimal) -> None:
+        """Write a future tariff, object by object in the order the deployed client's
+        tariffs_future_write writes them (no thresholds: one rate for every block, element
+        B's first time-of-use rate the same); the first refused write raises (`MediatorError`
+        with the meter's NAK), leaving the objects before it written."""
+        writes = (
+            (ObjectId.TARIFF_FUTURE_THRESHOLD_MASK, records.encode_threshold_mask(frozenset())),
+            (ObjectId.TARIFF_FUTURE_THRESHOLD_VALUES,
+             records.encode_threshold_values((0,) * records.THRESHOLDS)),
+            (ObjectId.TARIFF_FUTURE_FFFF4F, bytes(1)),
+            (ObjectId.TARIFF_FUTURE_BLOCK_8_RATE_1, records.encode_money(unit_rate)),
+            (ObjectId.TARIFF_FUTURE_ELEMENT_B_TOU_RATE_1, records.encode_money(unit_rate)),
+            (ObjectId.TARIFF_FUTURE_EMERGENCY_CREDIT, records.encode_money(emergency_credit)),
+            (ObjectId.TARIFF_FUTURE_ECREDIT_AVAILABILITY,
+             records.encode_money(ecredit_availability)),
+            (ObjectId.TARIFF_FUTURE_DEBT_RECOVERY_RATE, records.encode_money(debt_recovery_rate)),
+            (ObjectId.TARIFF_FUTURE_FFC965, bytes(4)),
+            (ObjectId.TARIFF_FUTURE_STANDING_CHARGE, records.encode_money(standing_charge)),
+            (ObjectId.TARIFF_FUTURE_ACTIVATION_DATETIME, records.encode_timestamp(activation)),
+        )
+        for object_id, payload in writes:
+            await self.write_element(serial, object_id, payload)
+
     async def _read_all(self, serial: str,
                         objects: dict[str, tuple[int, Callable[[bytes], Any]]]) -> dict[str, Any]:
         """One read per object, in order (one meter answers one request at a time)."""

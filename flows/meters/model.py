@@ -76,6 +76,9 @@ class VirtualMeter:
     no_debt_recovery_in_emergency_credit: bool = False
     no_standing_charge_in_power_fail: bool = True
     clock_offset_s: float = 0.0  # set by a clock write
+    # The future tariff and the time switches as last written (object id → payload); objects
+    # never written answer the meter's defaults.
+    written: dict[int, bytes] = field(default_factory=dict)
     extra_credit: Decimal = Decimal(0)  # from top-up tokens
     _import_sums: list[int] = field(default_factory=lambda: [0], repr=False)
     _export_sums: list[int] = field(default_factory=lambda: [0], repr=False)

@@ -121,8 +121,58 @@ _SETTINGS: dict[int, tuple[str, Callable[[int], object]]] = {
 }
 
 
+# The future tariff and the time switches a supplier writes (all the deployed client's
+# tariffs_future_write and time-switch writes send), by object: the payload's length.
+TARIFF_WRITES: dict[int, int] = {
+    ObjectId.TARIFF_FUTURE_THRESHOLD_MASK: 1,
+    ObjectId.TARIFF_FUTURE_THRESHOLD_VALUES: 2 * records.THRESHOLDS,
+    ObjectId.TARIFF_FUTURE_FFFF4F: 1,
+    ObjectId.TARIFF_FUTURE_BLOCK_8_RATE_1: 4,
+    ObjectId.TARIFF_FUTURE_ELEMENT_B_TOU_RATE_1: 4,
+    ObjectId.TARIFF_FUTURE_EMERGENCY_CREDIT: 4,
+    ObjectId.TARIFF_FUTURE_ECREDIT_AVAILABILITY: 4,
+    ObjectId.TARIFF_FUTURE_DEBT_RECOVERY_RATE: 4,
+    ObjectId.TARIFF_FUTURE_FFC965: 4,
+    ObjectId.TARIFF_FUTURE_STANDING_CHARGE: 4,
+    ObjectId.TARIFF_FUTURE_ACTIVATION_DATETIME: 4,
+    ObjectId.TIME_SWITCHES_ELEMENT_A: records.TIME_SWITCHES_SIZE,
+    ObjectId.TIME_SWITCHES_ELEMENT_B: records.TIME_SWITCHES_SIZE,
+}
+
+
+def _write_tariff(meter: VirtualMeter, object_id: int, payload: bytes, now: datetime) -> int:
+    """The meter's own checks: prepayment tariffs only (not three-phase meters), element B's
+    time switches only on a twin-element meter, each object's length, an activation time
+    still to come by the meter's clock."""
+    if meter.three_phase or (object_id == ObjectId.TIME_SWITCHES_ELEMENT_B
+                             and not meter.twin_element):
+        return NAK_UNKNOWN_OBJECT
+    if len(payload) != TARIFF_WRITES[object_id]:
+        return NAK_LENGTH
+    if (object_id == ObjectId.TARIFF_FUTURE_ACTIVATION_DATETIME
+            and records.decode_timestamp(payload) <= meter.clock(now)):
+        return NAK_FORMAT
+    meter.written[object_id] = payload
+    return 0
+
+
+def _written_or(object_id: int, default: Reader) -> Reader:
+    """What was last written to the object, else ``default``."""
+    return lambda meter, now: meter.written.get(object_id) or default(meter, now)
+
+
+def _zeros(size: int) -> Reader:
+    return lambda meter, now: bytes(size)
+
+
+for _object_id, _size in TARIFF_WRITES.items():
+    READERS[_object_id] = _written_or(_object_id, READERS.get(_object_id, _zeros(_size)))
+
+
 def _write(meter: VirtualMeter, object_id: int, payload: bytes, now: datetime) -> int:
     """Apply a write; the NAK code, 0 when accepted."""
+    if object_id in TARIFF_WRITES:
+        return _write_tariff(meter, object_id, payload, now)
     if object_id in _SETTINGS and len(payload) == 1:
         name, convert = _SETTINGS[object_id]
         setattr(meter, name, convert(payload[0]))

@@ -185,3 +185,51 @@ def test_every_read_method_returns_the_models_value(deployed_python: str) -> Non
         assert len(want["profile_log_1"]) == records.PROFILE_LOG_1_RECORDS
         assert want["profile_log_1"][0]["timestamp"] == seconds(SINCE)
         assert SINCE + 3 * HALF_HOUR < START
+
+
+def test_the_deployed_tariff_writes_succeed_through_our_mediator_and_read_back(
+        deployed_python: str) -> None:
+    """All eleven objects of the deployed future-tariff update and both time-switch tables,
+    written by the deployed client through our mediator to a twin-element meter; its read
+    back gives what it wrote."""
+    meter = next(m for m in one_of_each_kind() if m.hardware == "C1.w")
+    activation = START.replace(minute=0, second=0) + timedelta(days=40)
+    amounts = ("0.61234", "0.27891", "10", "3.5", "0.25")
+
+    async def main() -> dict[str, Any]:
+        async with FleetServer([meter], SimClock(START, speed=0), port=0,
+                               own_addresses=False) as fleet:
+            addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
+
+            async def resolve(serial: str) -> tuple[str, int] | None:
+                return addresses.get(serial)
+
+            server, port = await start_server("127.0.0.1:0", MeterLinks(
+                resolve, LinkSettings(min_gap_s=0)), Metrics.create())
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *peer_command(deployed_python, "deployed_tariff_write.py",
+                                  f"127.0.0.1:{port}", meter.serial, activation.isoformat(),
+                                  *amounts),
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                out, err = await asyncio.wait_for(process.communicate(), 120)
+                assert process.returncode == 0, err.decode()
+                answer: dict[str, Any] = json.loads(out)
+                return answer
+            finally:
+                await server.stop(None)
+
+    answer = asyncio.run(main())
+    assert {name: answer[name] for name in (
+        "tariffs_future_write", "tariffs_time_switches_element_a_or_single_write",
+        "tariffs_time_switches_element_b_write")} == dict.fromkeys(
+        ("tariffs_future_write", "tariffs_time_switches_element_a_or_single_write",
+         "tariffs_time_switches_element_b_write"), "ok")
+    read = answer["tariffs_future_read"]
+    assert datetime.fromisoformat(read.pop("activation_datetime")) == activation
+    assert {key: Decimal(value) for key, value in read.items()} == {
+        "standing_charge": Decimal("0.61234"), "unit_rate_element_a": Decimal("0.27891"),
+        "unit_rate_element_b": Decimal("0.27891"), "prepayment_emergency_credit": Decimal("10"),
+        "prepayment_ecredit_availability": Decimal("3.5"),
+        "prepayment_debt_recovery_rate": Decimal("0.25")}
+    assert len(meter.written) == 13  # the eleven tariff objects and both time-switch tables
