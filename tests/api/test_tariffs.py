@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,13 @@ import pytest
 
 from flows.db import connect, migrate, registry
 from flows.db.registry_csv import import_registry
-from flows.devtools.processes import free_port, start_flows, start_flows_line, stop_flows
+from flows.devtools.processes import (
+    FLOWS_COMMAND,
+    free_port,
+    start_flows,
+    start_flows_line,
+    stop_flows,
+)
 from tests.api.conftest import ADMIN_KEY, READ_KEY, Served
 
 ADMIN = {"X-API-Key": ADMIN_KEY}
@@ -96,3 +103,43 @@ def test_without_a_mediator_the_schedule_route_says_so(served: Served) -> None:
     answer = httpx.post(served.url + "/admin/tariffs/schedules", headers=ADMIN,
                         json={**BODY, "meters": {"serials": ["EML0000"]}})
     assert answer.status_code == 409 and "no mediator" in answer.text
+
+
+@pytest.mark.slow
+def test_the_command_schedules_and_a_rerun_skips_the_verified(tmp_path: Path) -> None:
+    """`flows tariffs schedule` as a process against `flows simulate` and `flows mediator`:
+    the three-phase meters fail with the meter's NAK (exit code 1, each named); the same
+    command again writes only those."""
+    registry_csv = tmp_path / "meters.csv"
+    fleet = start_flows(["simulate", "--meters", "20", "--seed", "8", "--port", "0",
+                         "--shared-host", "--registry", str(registry_csv)], "meters ready")
+    url = f"sqlite:///{tmp_path / 'flows.db'}"
+    with connect(url) as db:
+        migrate(db)
+        rows = list(csv.DictReader(registry_csv.open()))
+        for code in {row["esco"] for row in rows}:
+            registry.add_esco(db, code)
+        import_registry(db, registry_csv)
+    three_phase = sorted(row["serial"] for row in rows if row["hardware"].startswith("P1"))
+    assert three_phase and len(three_phase) < len(rows)
+    listed = tmp_path / "meters.txt"
+    listed.write_text("".join(f"{row['serial']}\n" for row in rows))
+    port = free_port()
+    mediator = start_flows(["mediator", "--database", url, "--listen", f"127.0.0.1:{port}",
+                            "--min-gap", "0.01"], "mediator listening")
+    command = [*FLOWS_COMMAND, "tariffs", "schedule", "--database", url, "--mediator",
+               f"127.0.0.1:{port}", "--from", "2027-06-01T00:00:00+0000", "--standing-charge",
+               "0.61234", "--unit-rate", "0.27891", "--file", str(listed)]
+    try:
+        first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        stop_flows(mediator)
+        stop_flows(fleet)
+    verified = len(rows) - len(three_phase)
+    assert first.returncode == 1 and "run the same command again" in first.stderr, first.stderr
+    assert f"{verified} written and verified, {len(three_phase)} failed, 0 verified before" \
+        in first.stdout
+    assert all(f"{serial}: " in first.stdout and "NAK 5" in first.stdout for serial in three_phase)
+    assert f"0 written and verified, {len(three_phase)} failed, {verified} verified before" \
+        in second.stdout

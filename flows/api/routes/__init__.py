@@ -1,1 +1,2 @@
-"""The API's routes, a router per resource: `meters`, `usage`, `admin`, `links`, `health`."""
+"""The API's routes, a router per resource: `meters`, `usage`, `admin`, `tariffs`, `links`,
+`health`."""
