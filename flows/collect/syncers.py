@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from flows.db import Database, history, registry, shadows
@@ -195,14 +195,8 @@ async def sync_profile_log(ctx: MeterContext) -> SyncResult | None:
     # minutes after the first): the deployed parser rejects a reply with fewer, and a window
     # not complete yet is "not yet", asked for at the next sync.
     while since + PROFILE_STEP - HALF_HOUR <= meter_now:
-        try:
-            got = await ctx.client.profile_log_1(ctx.serial, since)
-        except UndecodableReply as error:
-            raise UndecodableReply(f"the window from {since.isoformat()}: "
-                                   f"{error.message}") from error
-        except MediatorError as error:
-            raise MediatorError(error.code, f"the window from {since.isoformat()}: "
-                                            f"{error.message}") from error
+        got = await _naming(f"the window from {since.isoformat()}",
+                            ctx.client.profile_log_1(ctx.serial, since))
         if not got:
             break
         for record in got:
@@ -214,6 +208,17 @@ async def sync_profile_log(ctx: MeterContext) -> SyncResult | None:
 
 
 THREE_PHASE_STEP = timedelta(days=1)
+T = TypeVar("T")
+
+
+async def _naming(what: str, read: Awaitable[T]) -> T:
+    """``read``'s answer; its error says what was asked for (``what``: a window)."""
+    try:
+        return await read
+    except UndecodableReply as error:
+        raise UndecodableReply(f"{what}: {error.message}") from error
+    except MediatorError as error:
+        raise MediatorError(error.code, f"{what}: {error.message}") from error
 
 
 async def sync_three_phase_intervals(ctx: MeterContext, register: UUID, since: datetime,
@@ -225,15 +230,9 @@ async def sync_three_phase_intervals(ctx: MeterContext, register: UUID, since: d
     scale = ctx.meter.kind.register_scale if ctx.meter.kind is not None else 1
     rows: list[tuple[UUID, datetime, int, int]] = []
     while since <= meter_now:
-        try:
-            got = await ctx.client.three_phase_import_intervals(ctx.serial, since,
-                                                                since + THREE_PHASE_STEP)
-        except UndecodableReply as error:
-            raise UndecodableReply(f"the intervals from {since.isoformat()}: "
-                                   f"{error.message}") from error
-        except MediatorError as error:
-            raise MediatorError(error.code, f"the intervals from {since.isoformat()}: "
-                                            f"{error.message}") from error
+        got = await _naming(f"the intervals from {since.isoformat()}",
+                            ctx.client.three_phase_import_intervals(
+                                ctx.serial, since, since + THREE_PHASE_STEP))
         if not got:
             break
         rows += [(register, start, raw // scale, status) for start, status, raw in got]

@@ -32,10 +32,12 @@ BODY = {"from": "2027-06-01T00:00:00Z", "standing_charge": "0.61234", "unit_rate
 FINISH_S = 60  # the background writes of a handful of meters
 
 
-@pytest.mark.slow
-def test_a_tariff_is_scheduled_through_the_api_and_followed_to_the_end(tmp_path: Path) -> None:
+def simulated_fleet(tmp_path: Path, meters: int) -> tuple[subprocess.Popen[str], str,
+                                                          list[dict[str, str]]]:
+    """`flows simulate` with ``meters`` meters, registered in a new SQLite database: the
+    process, the database's URL and the registry's rows."""
     registry_csv = tmp_path / "meters.csv"
-    fleet = start_flows(["simulate", "--meters", "6", "--seed", "8", "--port", "0",
+    fleet = start_flows(["simulate", "--meters", str(meters), "--seed", "8", "--port", "0",
                          "--shared-host", "--registry", str(registry_csv)], "meters ready")
     url = f"sqlite:///{tmp_path / 'flows.db'}"
     with connect(url) as db:
@@ -44,10 +46,17 @@ def test_a_tariff_is_scheduled_through_the_api_and_followed_to_the_end(tmp_path:
         for code in {row["esco"] for row in rows}:
             registry.add_esco(db, code)
         import_registry(db, registry_csv)
-        esco = rows[0]["esco"]
-        prepay = sorted(row["serial"] for row in rows if row["esco"] == esco
-                        and not row["hardware"].startswith("P1"))
-        chosen = sorted(row["serial"] for row in rows if row["esco"] == esco)
+    return fleet, url, rows
+
+
+
+@pytest.mark.slow
+def test_a_tariff_is_scheduled_through_the_api_and_followed_to_the_end(tmp_path: Path) -> None:
+    fleet, url, rows = simulated_fleet(tmp_path, 6)
+    esco = rows[0]["esco"]
+    prepay = sorted(row["serial"] for row in rows if row["esco"] == esco
+                    and not row["hardware"].startswith("P1"))
+    chosen = sorted(row["serial"] for row in rows if row["esco"] == esco)
     port = free_port()
     mediator = start_flows(["mediator", "--database", url, "--listen", f"127.0.0.1:{port}",
                             "--min-gap", "0.01"], "mediator listening")
@@ -110,16 +119,7 @@ def test_the_command_schedules_and_a_rerun_skips_the_verified(tmp_path: Path) ->
     """`flows tariffs schedule` as a process against `flows simulate` and `flows mediator`:
     the three-phase meters fail with the meter's NAK (exit code 1, each named); the same
     command again writes only those."""
-    registry_csv = tmp_path / "meters.csv"
-    fleet = start_flows(["simulate", "--meters", "20", "--seed", "8", "--port", "0",
-                         "--shared-host", "--registry", str(registry_csv)], "meters ready")
-    url = f"sqlite:///{tmp_path / 'flows.db'}"
-    with connect(url) as db:
-        migrate(db)
-        rows = list(csv.DictReader(registry_csv.open()))
-        for code in {row["esco"] for row in rows}:
-            registry.add_esco(db, code)
-        import_registry(db, registry_csv)
+    fleet, url, rows = simulated_fleet(tmp_path, 20)
     three_phase = sorted(row["serial"] for row in rows if row["hardware"].startswith("P1"))
     assert three_phase and len(three_phase) < len(rows)
     listed = tmp_path / "meters.txt"

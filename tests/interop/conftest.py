@@ -8,14 +8,24 @@ by git) from the machine's Python 3.13 (on PATH or from pyenv).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import glob
+import json
 import os
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from flows.mediator.links import LinkSettings, MeterLinks
+from flows.mediator.server import Metrics, start_server
+from flows.meters import FleetServer, SimClock, VirtualMeter
 
 DEPLOYED = "simt-emlite==1.2.12"
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,3 +64,33 @@ def deployed_python() -> str:
 def peer_command(python: str, script: str, *args: str) -> list[str]:
     """A command running one of this folder's peer scripts in the deployed environment."""
     return [python, str(HERE / script), *args]
+
+
+async def run_peer(python: str, script: str, *args: str, timeout_s: float = 120) -> Any:
+    """Run a peer script (`peer_command`) and read the one JSON answer it prints."""
+    process = await asyncio.create_subprocess_exec(
+        *peer_command(python, script, *args), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout_s)
+    assert process.returncode == 0, err.decode()
+    return json.loads(out)
+
+
+@contextlib.asynccontextmanager
+async def behind_our_mediator(meters: list[VirtualMeter], start: datetime
+                              ) -> AsyncIterator[tuple[FleetServer, str]]:
+    """The meters served (their time frozen at ``start``) behind our mediator, in this
+    process: (the fleet, the mediator's host:port)."""
+    async with FleetServer(meters, SimClock(start, speed=0), port=0,
+                           own_addresses=False) as fleet:
+        addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
+
+        async def resolve(serial: str) -> tuple[str, int] | None:
+            return addresses.get(serial)
+
+        server, port = await start_server("127.0.0.1:0", MeterLinks(
+            resolve, LinkSettings(min_gap_s=0)), Metrics.create())
+        try:
+            yield fleet, f"127.0.0.1:{port}"
+        finally:
+            await server.stop(None)

@@ -7,7 +7,6 @@ The fleet's clock is frozen, so every value is known in advance from the model.
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,11 +14,9 @@ from typing import Any
 import pytest
 
 from flows.emop import records
-from flows.mediator.links import LinkSettings, MeterLinks
-from flows.mediator.server import Metrics, start_server
 from flows.meterdata import HALF_HOUR, UNKNOWN_SINGLE_PHASE, Hardware
-from flows.meters import FleetServer, SimClock, VirtualMeter, build_fleet
-from tests.interop.conftest import peer_command
+from flows.meters import VirtualMeter, build_fleet
+from tests.interop.conftest import behind_our_mediator, run_peer
 
 START = datetime(2026, 11, 20, 12, 7, 0, tzinfo=UTC)
 SINCE = START.replace(minute=0) - timedelta(hours=6)
@@ -150,28 +147,10 @@ def test_every_read_method_returns_the_models_value(deployed_python: str) -> Non
     meters = one_of_each_kind()
 
     async def main() -> dict[str, dict[str, Any]]:
-        async with FleetServer(meters, SimClock(START, speed=0), port=0, own_addresses=False) as fleet:
-            addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
-
-            async def resolve(serial: str) -> tuple[str, int] | None:
-                return addresses.get(serial)
-
-            links = MeterLinks(resolve, LinkSettings(min_gap_s=0))
-            server, port = await start_server("127.0.0.1:0", links, Metrics.create())
-            try:
-                answers = {}
-                for meter in meters:
-                    process = await asyncio.create_subprocess_exec(
-                        *peer_command(deployed_python, "deployed_client.py", f"127.0.0.1:{port}",
-                                      meter.serial, SINCE.isoformat(),
-                                      "twin" if meter.twin_element else "single", meter.hardware),
-                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                    out, err = await asyncio.wait_for(process.communicate(), 120)
-                    assert process.returncode == 0, err.decode()
-                    answers[meter.serial] = json.loads(out)
-                return answers
-            finally:
-                await server.stop(None)
+        async with behind_our_mediator(meters, START) as (_, mediator):
+            return {meter.serial: await run_peer(
+                deployed_python, "deployed_client.py", mediator, meter.serial, SINCE.isoformat(),
+                "twin" if meter.twin_element else "single", meter.hardware) for meter in meters}
 
     answers = asyncio.run(main())
     for meter in meters:
@@ -197,27 +176,11 @@ def test_the_deployed_tariff_writes_succeed_through_our_mediator_and_read_back(
     amounts = ("0.61234", "0.27891", "10", "3.5", "0.25")
 
     async def main() -> dict[str, Any]:
-        async with FleetServer([meter], SimClock(START, speed=0), port=0,
-                               own_addresses=False) as fleet:
-            addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
-
-            async def resolve(serial: str) -> tuple[str, int] | None:
-                return addresses.get(serial)
-
-            server, port = await start_server("127.0.0.1:0", MeterLinks(
-                resolve, LinkSettings(min_gap_s=0)), Metrics.create())
-            try:
-                process = await asyncio.create_subprocess_exec(
-                    *peer_command(deployed_python, "deployed_tariff_write.py",
-                                  f"127.0.0.1:{port}", meter.serial, activation.isoformat(),
-                                  *amounts),
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                out, err = await asyncio.wait_for(process.communicate(), 120)
-                assert process.returncode == 0, err.decode()
-                answer: dict[str, Any] = json.loads(out)
-                return answer
-            finally:
-                await server.stop(None)
+        async with behind_our_mediator([meter], START) as (_, mediator):
+            answer: dict[str, Any] = await run_peer(
+                deployed_python, "deployed_tariff_write.py", mediator, meter.serial,
+                activation.isoformat(), *amounts)
+            return answer
 
     answer = asyncio.run(main())
     assert {name: answer[name] for name in (

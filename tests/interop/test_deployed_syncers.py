@@ -23,12 +23,10 @@ from flows.collect import sync_cycle
 from flows.db import Database, connect, migrate, registry, shadows
 from flows.db.registry_csv import import_registry
 from flows.mediator import MediatorClient
-from flows.mediator.links import LinkSettings, MeterLinks
-from flows.mediator.server import Metrics, start_server
 from flows.meterdata import FREQUENCIES
-from flows.meters import FleetServer, SimClock, VirtualMeter
+from flows.meters import VirtualMeter
 from flows.meters.cli import write_registry
-from tests.interop.conftest import peer_command
+from tests.interop.conftest import behind_our_mediator, run_peer
 from tests.interop.test_deployed_client import one_of_each_kind
 
 # The fleet's frozen time is now: see the module's doc.
@@ -60,40 +58,26 @@ def equal(column: str, deployed: Any, stored: Any) -> bool:
 
 
 async def collect_both(db: Database, meters: list[VirtualMeter], deployed_python: str,
-                       tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """Flows' collector syncs every meter at every frequency; then the deployed syncers read
-    the same meters. What the deployed syncers would store, by serial."""
-    async with FleetServer(meters, SimClock(START, speed=0), port=0, own_addresses=False) as fleet:
-        addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
-
-        async def resolve(serial: str) -> tuple[str, int] | None:
-            return addresses.get(serial)
-
-        server, port = await start_server("127.0.0.1:0", MeterLinks(resolve, LinkSettings(min_gap_s=0)),
-                                          Metrics.create())
-        try:
-            registry_csv = tmp_path / "meters.csv"
-            write_registry(registry_csv, fleet)
-            for code in sorted({m.esco for m in meters}):
-                registry.add_esco(db, code)
-            import_registry(db, registry_csv)
-            async with MediatorClient(f"127.0.0.1:{port}") as client:
-                for frequency in FREQUENCIES:
-                    summary = await sync_cycle(db, client, frequency, collector="interop",
-                                               profile_days=1)
-                    assert (summary.ok, summary.unhealthy) == (len(meters), 0), summary.problems
-            answers = {}
-            for meter in meters:
-                process = await asyncio.create_subprocess_exec(
-                    *peer_command(deployed_python, "deployed_syncers.py", f"127.0.0.1:{port}",
-                                  meter.serial, meter.hardware),
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                out, err = await asyncio.wait_for(process.communicate(), 120)
-                assert process.returncode == 0, err.decode()
-                answers[meter.serial] = json.loads(out)
-            return answers
-        finally:
-            await server.stop(None)
+                       tmp_path: Path, frequencies: tuple[str, ...] = tuple(FREQUENCIES),
+                       peer: tuple[str, ...] = ("deployed_syncers.py",)) -> dict[str, Any]:
+    """Flows' collector syncs every meter at each of ``frequencies``; then the ``peer``
+    script (with the mediator, the serial and the rest of ``peer`` as its arguments, the
+    hardware by default) reads each meter. Its answers, by serial."""
+    async with behind_our_mediator(meters, START) as (fleet, mediator):
+        registry_csv = tmp_path / "meters.csv"
+        write_registry(registry_csv, fleet)
+        for code in sorted({m.esco for m in meters}):
+            registry.add_esco(db, code)
+        import_registry(db, registry_csv)
+        async with MediatorClient(mediator) as client:
+            for frequency in frequencies:
+                summary = await sync_cycle(db, client, frequency, collector="interop",
+                                           profile_days=1)
+                assert (summary.ok, summary.unhealthy) == (len(meters), 0), summary.problems
+        script, *extra = peer
+        return {meter.serial: await run_peer(deployed_python, script, mediator, meter.serial,
+                                             *(extra or [meter.hardware]))
+                for meter in meters}
 
 
 def test_the_deployed_syncers_and_ours_store_equal_values_in_shared_columns(
@@ -142,42 +126,10 @@ def test_the_deployed_three_phase_reader_and_ours_agree_in_kwh(deployed_python: 
     db = connect(f"sqlite:///{tmp_path / 'flows.db'}")
     migrate(db)
     since = START.replace(minute=0, second=0) - timedelta(hours=6)
-
-    async def main() -> dict[str, dict[str, str]]:
-        async with FleetServer(meters, SimClock(START, speed=0), port=0,
-                               own_addresses=False) as fleet:
-            addresses = {e.meter.serial: (e.host, e.port) for e in fleet.endpoints}
-
-            async def resolve(serial: str) -> tuple[str, int] | None:
-                return addresses.get(serial)
-
-            server, port = await start_server("127.0.0.1:0", MeterLinks(
-                resolve, LinkSettings(min_gap_s=0)), Metrics.create())
-            try:
-                registry_csv = tmp_path / "meters.csv"
-                write_registry(registry_csv, fleet)
-                for code in sorted({m.esco for m in meters}):
-                    registry.add_esco(db, code)
-                import_registry(db, registry_csv)
-                async with MediatorClient(f"127.0.0.1:{port}") as client:
-                    summary = await sync_cycle(db, client, "daily", collector="interop",
-                                               profile_days=1)
-                    assert (summary.ok, summary.unhealthy) == (2, 0), summary.problems
-                answers = {}
-                for meter in meters:
-                    process = await asyncio.create_subprocess_exec(
-                        *peer_command(deployed_python, "deployed_three_phase.py",
-                                      f"127.0.0.1:{port}", meter.serial, since.isoformat(),
-                                      (since + timedelta(hours=2)).isoformat()),
-                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-                    out, err = await asyncio.wait_for(process.communicate(), 120)
-                    assert process.returncode == 0, err.decode()
-                    answers[meter.hardware] = json.loads(out)
-                return answers
-            finally:
-                await server.stop(None)
-
-    answers = asyncio.run(main())
+    by_serial = asyncio.run(collect_both(
+        db, meters, deployed_python, tmp_path, ("daily",),
+        ("deployed_three_phase.py", since.isoformat(), (since + timedelta(hours=2)).isoformat())))
+    answers = {meter.hardware: by_serial[meter.serial] for meter in meters}
     for meter in meters:
         deployed = {datetime.fromisoformat(at): Decimal(kwh)
                     for at, kwh in answers[meter.hardware].items()}
