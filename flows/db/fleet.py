@@ -9,17 +9,27 @@ from typing import Any
 
 from flows.db.connection import Database
 from flows.db.registry import registers
+from flows.meterdata import LOCAL_ZONE
 
 OFFLINE_AFTER = timedelta(hours=3)
 LOW_BALANCE = Decimal("15.00")
 CLOCK_DRIFT_S = 60
 
-_METER_SQL = (
-    "SELECT r.id, r.serial, r.name, r.hardware, r.firmware_version, r.mode, r.prepay_enabled, "
+_METER_COLUMNS = (
+    "r.id, r.serial, r.name, r.hardware, r.firmware_version, r.mode, r.prepay_enabled, "
     "e.code AS esco, s.health, s.health_details, s.last_healthy_at, s.import_a, s.import_b, "
     "s.export_a, s.export_b, s.reads_at, s.balance, s.balance_at, s.csq, s.csq_at, s.voltage, "
-    "s.clock_time_diff_seconds, s.updated_at FROM meter_registry r "
-    "LEFT JOIN escos e ON e.id = r.esco LEFT JOIN meter_shadows s ON s.id = r.id")
+    "s.clock_time_diff_seconds, s.updated_at")
+_METER_FROM = ("FROM meter_registry r LEFT JOIN escos e ON e.id = r.esco "
+               "LEFT JOIN meter_shadows s ON s.id = r.id")
+_METER_SQL = f"SELECT {_METER_COLUMNS} {_METER_FROM}"
+# And when each was last seen (its last signal-quality read: every successful sync reads it, a
+# failed one leaves its time) and whether the views hold a day of it.
+_HEALTH_SQL = ("SELECT r.serial, r.hardware, s.health, s.health_details, s.last_healthy_at, "
+               "s.balance, s.balance_at, s.clock_time_diff_seconds, s.csq_at AS last_seen_at, "
+               "EXISTS (SELECT 1 FROM usage_meter_daily u WHERE u.meter_id = r.id) AS has_usage "
+               "FROM meter_registry r LEFT JOIN meter_shadows s ON s.id = r.id "
+               "WHERE r.mode = 'active' ORDER BY r.serial")
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
@@ -63,39 +73,25 @@ def meter(db: Database, serial: str) -> dict[str, Any] | None:
 
 def health(db: Database, now: datetime | None = None) -> dict[str, Any]:
     """Counts, the unhealthy meters with details and when last seen, offline, low balance,
-    clock drift, missing half hours (whole days of the last 7 inside each register's data) and
-    healthy meters with no usage at all."""
+    clock drift, missing half hours (`missing_half_hours`) and healthy meters with no usage at
+    all: from what the collector and the views maintain (the shadows, the registry and the
+    meter days), never from the intervals or the history, so it costs about the same whatever
+    the history holds."""
     now = now or datetime.now(UTC)
-    rows = [_clean(row) for row in db.query(f"{_METER_SQL} WHERE r.mode = 'active' ORDER BY r.serial")]
-    last_seen = {str(r["meter_id"]): r["last_csq_at"]
-                 for r in db.query("SELECT meter_id, last_csq_at FROM meters_last_seen")}
+    rows = db.query(_HEALTH_SQL)
     unhealthy = [{"serial": r["serial"], "details": r["health_details"],
-                  "last_healthy_at": r["last_healthy_at"], "last_seen_at": last_seen.get(r["id"])}
+                  "last_healthy_at": r["last_healthy_at"], "last_seen_at": r["last_seen_at"]}
                  for r in rows if r["health"] == "unhealthy"]
-    def is_offline(meter_id: str) -> bool:
-        seen = last_seen.get(meter_id)
-        return seen is None or now - seen > OFFLINE_AFTER
-
-    offline = [{"serial": r["serial"], "last_seen_at": last_seen.get(r["id"])} for r in rows
-               if is_offline(r["id"])]
+    offline = [{"serial": r["serial"], "last_seen_at": r["last_seen_at"]} for r in rows
+               if r["last_seen_at"] is None or now - r["last_seen_at"] > OFFLINE_AFTER]
     low_balance = [{"serial": r["serial"], "balance": r["balance"], "balance_at": r["balance_at"]}
                    for r in rows if r["balance"] is not None and r["balance"] < LOW_BALANCE]
     drift = [{"serial": r["serial"], "clock_time_diff_seconds": r["clock_time_diff_seconds"]}
              for r in rows if r["clock_time_diff_seconds"] is not None
              and abs(r["clock_time_diff_seconds"]) >= CLOCK_DRIFT_S]
-    since = (now - timedelta(days=7)).date().isoformat()
-    missing = db.query(
-        "SELECT r.serial, sum(m.missing) AS missing FROM register_interval_hh_missing m "
-        "JOIN meter_registers g ON g.register_id = m.register_id "
-        "JOIN meter_registry r ON r.id = g.meter_id "
-        "WHERE m.day >= :since AND m.missing > 0 GROUP BY r.serial ORDER BY r.serial",
-        {"since": since})
-    with_usage = {r["serial"] for r in db.query(
-        "SELECT DISTINCT r.serial FROM meter_registry r JOIN meter_registers g ON g.meter_id = r.id "
-        "WHERE EXISTS (SELECT 1 FROM register_interval_hh i WHERE i.register_id = g.register_id)")}
-    # Healthy meters whose reads never made a single interval: no data is not "nothing missing".
+    # Healthy meters whose reads never made a single day: no data is not "nothing missing".
     no_usage = [{"serial": r["serial"], "hardware": r["hardware"]} for r in rows
-                if r["health"] == "healthy" and r["serial"] not in with_usage]
+                if r["health"] == "healthy" and not r["has_usage"]]
     return {
         "counts": {
             "active": len(rows),
@@ -111,6 +107,52 @@ def health(db: Database, now: datetime | None = None) -> dict[str, Any]:
         "offline": offline,
         "low_balance": low_balance,
         "clock_drift": drift,
-        "missing_half_hours": [{"serial": r["serial"], "missing": int(r["missing"])} for r in missing],
+        "missing_half_hours": missing_half_hours(db, now),
         "no_usage": no_usage,
     }
+
+
+MISSING_DAYS = 7
+
+# Per meter, the whole local days of the last `MISSING_DAYS` (today is running: not counted)
+# strictly between the first and the last day of its data in that window (the edge days may
+# be cut by where its data begins or ends; after its last day, it is offline), each expected
+# to hold the day's half hours for every enabled register, less what its import days in
+# usage_meter_daily hold (actual, estimated or invalid). The engines want different statements
+# for it (both tested by the same cases, tests/db/test_monitoring.py): SQLite sums each
+# meter's days by its key; PostgreSQL joins the window's days by hash (per-meter subqueries
+# cost it ~60 µs a meter; 10,000 meters: 582 ms against 338 ms).
+_SPANS = ("(SELECT meter_id, min(day) AS first_day, max(day) AS last_day FROM usage_meter_daily "
+          "WHERE day >= :first AND day <= :today AND direction = 'import' GROUP BY meter_id)")
+_REGISTERS = ("(SELECT meter_id, count(*) AS n FROM meter_registers WHERE status = 'enabled' "
+              "GROUP BY meter_id)")
+_MISSING_SQL = {
+    "sqlite": (
+        "SELECT serial, missing FROM (SELECT m.serial, g.n * (SELECT coalesce(sum(d.half_hours), "
+        "0) FROM local_days d WHERE d.day > s.first_day AND d.day < s.last_day) - "
+        "(SELECT coalesce(sum(u.actual + u.estimated + u.invalid), 0) FROM usage_meter_daily u "
+        "WHERE u.meter_id = s.meter_id AND u.direction = 'import' AND u.day > s.first_day "
+        f"AND u.day < s.last_day) AS missing FROM {_SPANS} AS s JOIN {_REGISTERS} AS g "
+        "ON g.meter_id = s.meter_id JOIN meter_registry m ON m.id = s.meter_id) AS per_meter "
+        "WHERE missing > 0 ORDER BY serial"),
+    "postgres": (
+        "WITH held AS (SELECT meter_id, day, actual + estimated + invalid AS n "
+        "FROM usage_meter_daily WHERE direction = 'import' AND day >= :first AND day <= :today), "
+        "spans AS (SELECT meter_id, min(day) AS first_day, max(day) AS last_day FROM held "
+        "GROUP BY meter_id) "
+        "SELECT m.serial, sum(g.n * d.half_hours - coalesce(h.n, 0)) AS missing FROM spans s "
+        "JOIN local_days d ON d.day > s.first_day AND d.day < s.last_day "
+        f"JOIN {_REGISTERS} AS g ON g.meter_id = s.meter_id "
+        "JOIN meter_registry m ON m.id = s.meter_id "
+        "LEFT JOIN held h ON h.meter_id = s.meter_id AND h.day = d.day GROUP BY m.serial "
+        "HAVING sum(g.n * d.half_hours - coalesce(h.n, 0)) > 0 ORDER BY m.serial"),
+}
+
+
+def missing_half_hours(db: Database, now: datetime) -> list[dict[str, Any]]:
+    """The meters with half hours missing from the last `MISSING_DAYS` whole local days inside
+    their data, from the meter days the views maintain."""
+    today = now.astimezone(LOCAL_ZONE).date()
+    return [{"serial": row["serial"], "missing": int(row["missing"])} for row in db.query(
+        _MISSING_SQL[db.engine],
+        {"first": today - timedelta(days=MISSING_DAYS + 1), "today": today})]

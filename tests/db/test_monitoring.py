@@ -11,6 +11,7 @@ import pytest
 
 from flows.db import Database, fleet, registry, shadows
 from flows.db.migrate import local_days
+from flows.views import update
 
 
 def a_meter(db: Database, serial: str = "EML1", address: str = "127.10.0.1") -> UUID:
@@ -89,9 +90,41 @@ def test_fleet_health_lists_healthy_meters_without_usage(db: Database) -> None:
     a_meter(db, "EML3", "127.10.0.3")  # never synced: not healthy, not listed
     for meter in (with_usage, without):
         shadows.update_shadow_healthy(db, meter, {"csq": 20, "csq_at": datetime.now(UTC)})
-    db.execute("INSERT INTO register_interval_hh (register_id, timestamp, kwh) VALUES (:r, :t, :k)",
-               {"r": register_of(db, with_usage), "t": datetime(2025, 6, 1, tzinfo=UTC),
-                "k": Decimal("0.1")})
+    start = datetime(2025, 6, 1, tzinfo=UTC)
+    profile(db, register_of(db, with_usage), start, start + timedelta(hours=3))
+    update(db)
     health = fleet.health(db)
     assert health["no_usage"] == [{"serial": "EML2", "hardware": "B1.w"}]
     assert health["counts"]["no_usage"] == 1
+
+
+def profile(db: Database, register: Any, start: datetime, end: datetime) -> None:
+    """Steady half-hourly profile values of ``register`` from ``start`` to ``end``."""
+    with db.transaction():
+        stamp, wh = start, 1_000
+        while stamp <= end:
+            db.execute("INSERT INTO register_profile_hh (register_id, timestamp, cumulative_wh, "
+                       "status) VALUES (:r, :t, :wh, 0)", {"r": register, "t": stamp, "wh": wh})
+            stamp, wh = stamp + timedelta(minutes=30), wh + 100
+
+
+def test_missing_half_hours_come_from_the_meter_days_the_views_keep(db: Database) -> None:
+    """A twin-element meter whose element B reports from 3 June only: the whole days inside
+    its data in the last seven (2 June; not 1 June, cut by where the data begins, nor today)
+    miss B's 48 half hours; a meter with every half hour misses none. Read from the meter
+    days: emptying the intervals changes nothing."""
+    now = datetime(2025, 6, 6, 12, tzinfo=UTC)
+    twin = registry.add_meter(db, "EML1", "127.10.0.1", "C1.w", None)
+    whole = registry.add_meter(db, "EML2", "127.10.0.2", "B1.w", None)
+    a, b = (registry.register_id(db, "EML1", element) for element in ("A", "B"))
+    first = datetime(2025, 6, 1, 9, tzinfo=UTC)  # 10:00 in London
+    profile(db, a, first, now)
+    profile(db, b, datetime(2025, 6, 2, 23, tzinfo=UTC), now)  # from midnight, 3 June
+    profile(db, register_of(db, whole), first, now)
+    for meter in (twin, whole):
+        shadows.update_shadow_healthy(db, meter, {"csq": 20, "csq_at": now})
+    update(db)
+
+    assert fleet.health(db, now)["missing_half_hours"] == [{"serial": "EML1", "missing": 48}]
+    db.execute("DELETE FROM register_interval_hh")
+    assert fleet.missing_half_hours(db, now) == [{"serial": "EML1", "missing": 48}]
