@@ -54,7 +54,8 @@ class FutureTariff:
 
 def schedule(db: Database, tariff: FutureTariff, actor: str) -> UUID:
     """The schedule of this tariff (the same values: the same schedule), made if new."""
-    values = {name: (str(value) if isinstance(value, Decimal) else value)
+    # Money as text with its five places (0.5 and 0.50000 are one tariff on SQLite too).
+    values = {name: (f"{value:.5f}" if isinstance(value, Decimal) else value)
               for name, value in tariff.values().items()}
     found = db.query(
         "SELECT id FROM tariff_schedules WHERE activation = :activation "

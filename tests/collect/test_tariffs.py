@@ -110,6 +110,15 @@ def test_a_write_the_meter_refuses_is_a_failure_with_its_code(db: Database) -> N
     assert ObjectId.TARIFF_FUTURE_ACTIVATION_DATETIME not in meter.written
 
 
+def test_the_same_tariff_written_otherwise_is_the_same_schedule(db: Database) -> None:
+    again = FutureTariff(TARIFF.activation, Decimal("0.612340"), Decimal("0.27891000"),
+                         debt_recovery_rate=Decimal("0.250"))
+    other = FutureTariff(TARIFF.activation, Decimal("0.61235"), TARIFF.unit_rate)
+    first = tariffs.schedule(db, TARIFF, "test")
+    assert tariffs.schedule(db, again, "someone else") == first
+    assert tariffs.schedule(db, other, "test") != first
+
+
 def test_meters_are_chosen_by_esco_list_or_file_and_unknown_ones_are_named(
         db: Database, tmp_path: Path) -> None:
     registry.add_esco(db, "MOR")
