@@ -15,39 +15,21 @@ agree on the counts and on the meters missing half hours.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flows.db import Database, connect, fleet, migrate, registry
+from views_throughput import database  # a new SQLite or throwaway PostgreSQL database
+
+from flows.db import Database, fleet, registry
 from flows.db.fleet import CLOCK_DRIFT_S, LOW_BALANCE, OFFLINE_AFTER
 from flows.meterdata import LOCAL_ZONE, local_midnight
 
 HOLE_EVERY = 100  # every 100th meter misses a whole day
-
-
-@contextlib.contextmanager
-def database(kind: str, directory: Path) -> Iterator[Database]:
-    if kind == "sqlite":
-        db = connect(f"sqlite:///{directory / 'fleet.db'}")
-        migrate(db)
-        yield db
-        return
-    from flows.devtools.postgres import TemporaryCluster
-
-    cluster = TemporaryCluster()
-    try:
-        db = connect(cluster.url)
-        migrate(db)
-        yield db
-        db.close()
-    finally:
-        cluster.stop()
 
 
 def fill(db: Database, meters: int, days: int, now: datetime) -> None:

@@ -15,16 +15,15 @@ OFFLINE_AFTER = timedelta(hours=3)
 LOW_BALANCE = Decimal("15.00")
 CLOCK_DRIFT_S = 60
 
-_METER_COLUMNS = (
-    "r.id, r.serial, r.name, r.hardware, r.firmware_version, r.mode, r.prepay_enabled, "
+_METER_SQL = (
+    "SELECT r.id, r.serial, r.name, r.hardware, r.firmware_version, r.mode, r.prepay_enabled, "
     "e.code AS esco, s.health, s.health_details, s.last_healthy_at, s.import_a, s.import_b, "
     "s.export_a, s.export_b, s.reads_at, s.balance, s.balance_at, s.csq, s.csq_at, s.voltage, "
-    "s.clock_time_diff_seconds, s.updated_at")
-_METER_FROM = ("FROM meter_registry r LEFT JOIN escos e ON e.id = r.esco "
-               "LEFT JOIN meter_shadows s ON s.id = r.id")
-_METER_SQL = f"SELECT {_METER_COLUMNS} {_METER_FROM}"
-# And when each was last seen (its last signal-quality read: every successful sync reads it, a
-# failed one leaves its time) and whether the views hold a day of it.
+    "s.clock_time_diff_seconds, s.updated_at FROM meter_registry r "
+    "LEFT JOIN escos e ON e.id = r.esco LEFT JOIN meter_shadows s ON s.id = r.id")
+# What fleet health reads of each active meter, when it was last seen (its last signal-quality
+# read: every successful sync reads it, a failed one leaves its time) and whether the views hold
+# a day of it.
 _HEALTH_SQL = ("SELECT r.serial, r.hardware, s.health, s.health_details, s.last_healthy_at, "
                "s.balance, s.balance_at, s.clock_time_diff_seconds, s.csq_at AS last_seen_at, "
                "EXISTS (SELECT 1 FROM usage_meter_daily u WHERE u.meter_id = r.id) AS has_usage "
