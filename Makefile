@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test test-fast demo lint typecheck pytest bench clean proto chromium
+.PHONY: test test-fast demo lint typecheck pytest bench clean proto chromium promtool
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,17 @@ chromium:
 	        echo "make test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
 	    fi; }
 
-test: $(VENV)/.installed chromium
+promtool:
+	@command -v promtool >/dev/null || { \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "installing Debian's prometheus for promtool (the alert rules' tests)"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	            --no-install-recommends prometheus >/dev/null; \
+	    else \
+	        echo "make test needs promtool: sudo apt-get install prometheus" >&2; exit 1; \
+	    fi; }
+
+test: $(VENV)/.installed chromium promtool
 	$(BIN)/ruff check flows tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadfile

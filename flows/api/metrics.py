@@ -17,6 +17,10 @@ def metrics_text(db: Database) -> str:
     missing = Gauge("flows_missing_half_hours", "Half hours missing in the last 7 days",
                     registry=registry)
     missing.set(sum(row["missing"] for row in health["missing_half_hours"]))
+    last_healthy = health["last_healthy_sync_at"]
+    Gauge("flows_last_healthy_sync_timestamp_seconds", "When a meter was last synced healthy, "
+          "by any collector (Unix time; 0: never)", registry=registry).set(
+        last_healthy.timestamp() if last_healthy else 0)
     fresh = freshness(db)
     Gauge("flows_register_value_changes", "Changes logged for the views",
           registry=registry).set(fresh.logged)

@@ -91,6 +91,8 @@ class NoUsage(BaseModel):
 
 class FleetHealth(BaseModel):
     counts: dict[str, int]
+    last_healthy_sync_at: datetime | None = Field(
+        description="when a meter was last synced healthy, by any collector")
     unhealthy: list[UnhealthyMeter]
     offline: list[OfflineMeter]
     low_balance: list[LowBalance]

@@ -28,6 +28,7 @@ from typing import Literal
 from uuid import UUID
 
 from flows.collect.commits import GroupCommit
+from flows.collect.metrics import meter_synced
 from flows.collect.syncers import PROFILE_DAYS, SYNCERS, MeterContext, SyncResult
 from flows.db import (
     ConflictError,
@@ -410,6 +411,7 @@ class CycleRun:
         else:
             summary.unhealthy += 1
             summary.problems[meter.serial] = reason
+        meter_synced(summary.frequency, healthy=reason is None)
         log.log(logging.INFO if reason is None else logging.WARNING, "%s %s", meter.serial,
                 "ok" if reason is None else f"unhealthy: {reason}",
                 extra={"event": "meter_synced", "cycle": self.cycle.id, "serial": meter.serial,

@@ -102,6 +102,9 @@ def health(db: Database, now: datetime | None = None) -> dict[str, Any]:
             "clock_drift": len(drift),
             "no_usage": len(no_usage),
         },
+        # The fleet's last healthy sync by any collector (what a freshness alert watches).
+        "last_healthy_sync_at": max((r["last_healthy_at"] for r in rows
+                                     if r["last_healthy_at"] is not None), default=None),
         "unhealthy": unhealthy,
         "offline": offline,
         "low_balance": low_balance,

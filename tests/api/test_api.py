@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 
 from flows.cli import main as cli
 from flows.db import api_keys
@@ -225,8 +226,13 @@ def test_fleet_health_and_metrics(served: Served) -> None:
     assert [(m["serial"], "failed to connect" in m["details"]) for m in health["unhealthy"]] == [
         ("EML0002", True)]
     assert [m["serial"] for m in health["low_balance"]] == ["EML0001"]
+    last_healthy = datetime.fromisoformat(health["last_healthy_sync_at"])
+    assert datetime.now(UTC) - last_healthy < timedelta(minutes=10)  # synced by the fixture
     metrics = httpx.get(served.url + "/metrics").text
     assert 'flows_meters{state="unhealthy"} 1.0' in metrics
+    samples = {sample.name: sample.value for family in text_string_to_metric_families(metrics)
+               for sample in family.samples}
+    assert samples["flows_last_healthy_sync_timestamp_seconds"] == last_healthy.timestamp()
 
 
 def test_admin_corrects_a_read_and_the_views_follow(served: Served) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from flows.collect import CycleSummary, sync_cycle
 from flows.db import Database, connect, history, migrate, registry, shadows
@@ -25,6 +27,11 @@ from tests.collect.fleet import PATIENT, START, fleet_behind_mediator, only_metr
 
 RATES = FaultRates(no_answer=0.03, corrupt_crc=0.03, nak=0.02, refuse_connections=0.02)
 HALF_HOUR = timedelta(minutes=30)
+
+
+def synced(frequency: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("flows_meter_syncs_total",
+                                     {"frequency": frequency, "outcome": outcome}) or 0.0
 
 
 def run_cycles(
@@ -46,9 +53,17 @@ def test_a_fleet_syncs_into_the_database(db: Database) -> None:
     faulty = {m.serial: m.faults.active()[0] for m in meters if m.faults.active()}
     assert 8 <= len(faulty) <= 40
 
+    before = {key: synced(*key) for key in itertools.product(("hourly", "daily"),
+                                                              ("healthy", "unhealthy"))}
+    started = time.time()
     summaries = run_cycles(db, meters, ("hourly", "daily"))
-    for summary in summaries.values():
+    for frequency, summary in summaries.items():
         assert summary.ok == 200 - len(faulty) and summary.unhealthy == len(faulty)
+        # What the sync success rate alert reads (the collector's /metrics).
+        assert synced(frequency, "healthy") - before[frequency, "healthy"] == summary.ok
+        assert synced(frequency, "unhealthy") - before[frequency, "unhealthy"] == len(faulty)
+    last_healthy = REGISTRY.get_sample_value("flows_collector_last_healthy_sync_timestamp_seconds")
+    assert last_healthy is not None and started <= last_healthy <= time.time()
     stored = {m.serial: m for m in registry.meters(db)}
     for meter in meters:
         row = shadows.shadow(db, stored[meter.serial].id)
