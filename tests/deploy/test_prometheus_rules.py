@@ -4,6 +4,7 @@ Flows really exports."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -50,9 +51,47 @@ def test_every_alert_is_tested_firing_and_quiet() -> None:
 
 def test_the_rules_read_metrics_flows_exports() -> None:
     """A metric renamed in Flows and not in the rules would leave an alert silent forever."""
-    source = "\n".join(path.read_text() for path in (ROOT / "flows").rglob("*.py"))
-    exported = set(re.findall(r'(?:Counter|Gauge|Histogram)\(\s*"(\w+)"', source))
     for rule in alerts():
-        for metric in set(re.findall(r"\b([a-z_]+)\{", rule["expr"])) - PROMETHEUS_OWN:
-            base = metric.removesuffix("_total")
-            assert base in exported, f"{rule['alert']} reads {metric}, which Flows does not export"
+        assert_exported(rule["alert"], rule["expr"])
+
+
+def exported_metrics() -> set[str]:
+    source = "\n".join(path.read_text() for path in (ROOT / "flows").rglob("*.py"))
+    return set(re.findall(r'(?:Counter|Gauge|Histogram)\(\s*"(\w+)"', source))
+
+
+def assert_exported(where: str, expr: str) -> None:
+    read = set(re.findall(r"\b([a-z_]+)(?:\{|\[)", expr))
+    assert read, f"{where}: no metric found in {expr!r}"
+    for metric in read - PROMETHEUS_OWN:
+        assert metric.removesuffix("_total") in exported_metrics(), (
+            f"{where} reads {metric}, which Flows does not export")
+
+
+GRAFANA = ROOT / "deploy" / "grafana" / "flows-dashboard.json"
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    panels = json.loads(GRAFANA.read_text())["panels"]
+    return [(panel["title"], target["expr"]) for panel in panels for target in panel["targets"]]
+
+
+def test_the_grafana_dashboard_queries_parse_and_read_what_flows_exports(tmp_path: Path) -> None:
+    """Each panel's query is valid PromQL (promtool parses it as a recording rule) over
+    metrics Flows exports; the panels do not overlap."""
+    queries = dashboard_queries()
+    recording = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"flows_dashboard_panel_{n}", "expr": expr}
+        for n, (_, expr) in enumerate(queries)]}]}
+    (tmp_path / "dashboard-rules.yml").write_text(yaml.safe_dump(recording))
+    checked = promtool("check", "rules", str(tmp_path / "dashboard-rules.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for title, expr in queries:
+        assert_exported(title, expr)
+    taken: set[tuple[int, int]] = set()
+    for panel in json.loads(GRAFANA.read_text())["panels"]:
+        place = panel["gridPos"]
+        cells = {(x, y) for x in range(place["x"], place["x"] + place["w"])
+                 for y in range(place["y"], place["y"] + place["h"])}
+        assert not cells & taken and max(x for x, _ in cells) < 24, panel["title"]
+        taken |= cells
