@@ -185,5 +185,5 @@ def test_sql_elsewhere_is_caught() -> None:
         ("flows.views.rebuild", 'q = ("SELECT DISTINCT meter_id FROM meter_registers "\n'
                                 '"ORDER BY 1")', False),
         ("flows.views.store.aggregates", 'q = "DELETE FROM usage_meter_daily"', False),
-        ("flows.api.dashboard", '"""Select a meter to see its usage."""', False),
+        ("flows.api.ui.fleet", '"""Select a meter to see its usage."""', False),
     ]) == ["flows.api.app: line 2", "flows.views.rebuild: line 1"]

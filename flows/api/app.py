@@ -10,20 +10,24 @@ While the database is unreachable (a restart) requests answer 503 and the pool r
 
 from __future__ import annotations
 
+import json
+
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flows.api.auth import ApiKeys, LoginRequired, Sessions
 from flows.api.connections import ConnectionPool
-from flows.api.dashboard import dashboard_router, login_router, session_ended
 from flows.api.limits import DEFAULT_BODY_TIMEOUT_S, MAX_BODY, BodyTimeout, invalid_request
 from flows.api.middleware import HeadersAndAccessLog
 from flows.api.routes import admin, health, links, meters, tariffs, usage
 from flows.api.routes.admin import AdminSync
 from flows.api.routes.tariffs import AdminTariffs
 from flows.api.throttle import Failures
+from flows.api.ui import console_router, is_console, login_router, page_for_error, session_ended
 from flows.db import UnavailableError
 
 DEFAULT_STALE_AFTER_S = 900.0  # views lagging longer than this make /readyz say "degraded"
@@ -51,7 +55,20 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
     app.state.sessions, app.state.failures = Sessions(), Failures()
     app.add_middleware(BodyTimeout, timeout_s=body_timeout_s)
     app.add_middleware(HeadersAndAccessLog)  # outermost: logs what BodyTimeout cuts too
-    app.add_exception_handler(RequestValidationError, invalid_request)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, error: RequestValidationError) -> Response:
+        answer = await invalid_request(request, error)
+        if is_console(request):
+            return page_for_error(request, 422, json.loads(bytes(answer.body))["detail"])
+        return answer
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if is_console(request):  # a person in a browser: a page, not JSON
+            return page_for_error(request, error.status_code, error.detail,
+                                  dict(error.headers or {}))
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(LoginRequired)
     async def log_in_first(request: Request, error: LoginRequired) -> Response:
@@ -68,5 +85,5 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
                    health.router):
         app.include_router(routes)
     app.include_router(login_router())
-    app.include_router(dashboard_router())
+    app.include_router(console_router())
     return app

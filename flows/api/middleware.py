@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Pages get a content security policy: nothing from elsewhere, no framing. The dashboard runs
 # no script at all; /docs runs Swagger UI's (its own file and one inline start-up script).
-PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self'; "
                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 DOCS_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
                "'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")

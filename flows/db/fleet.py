@@ -128,7 +128,7 @@ _SPANS = ("(SELECT meter_id, min(day) AS first_day, max(day) AS last_day FROM us
           "WHERE day >= :first AND day <= :today AND direction = 'import' GROUP BY meter_id)")
 _REGISTERS = ("(SELECT meter_id, count(*) AS n FROM meter_registers WHERE status = 'enabled' "
               "GROUP BY meter_id)")
-_MISSING_SQL = {
+MISSING_SQL = {
     "sqlite": (
         "SELECT serial, missing FROM (SELECT m.serial, g.n * (SELECT coalesce(sum(d.half_hours), "
         "0) FROM local_days d WHERE d.day > s.first_day AND d.day < s.last_day) - "
@@ -156,5 +156,5 @@ def missing_half_hours(db: Database, now: datetime) -> list[dict[str, Any]]:
     their data, from the meter days the views maintain."""
     today = now.astimezone(LOCAL_ZONE).date()
     return [{"serial": row["serial"], "missing": int(row["missing"])} for row in db.query(
-        _MISSING_SQL[db.engine],
+        MISSING_SQL[db.engine],
         {"first": today - timedelta(days=MISSING_DAYS + 1), "today": today})]

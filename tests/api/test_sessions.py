@@ -81,7 +81,7 @@ def test_logout_with_its_token_ends_the_session_everywhere(migrated_postgres_url
         session = log_in(first, key)
         cookies = {"flows_session": session}
         page = httpx.get(first + "/", cookies=cookies)
-        token = re.search(r"action=/logout class=logout><input type=hidden name=csrf "
+        token = re.search(r"action=/logout><input type=hidden name=csrf "
                           r"value='([^']+)'", page.text)
         assert token
         out = httpx.post(first + "/logout", cookies=cookies, data={"csrf": token.group(1)})
