@@ -73,6 +73,8 @@ def _describe_bars(tree: Any, cells: list[UsageRow | None]) -> int:
     (start, kWh, quality) — and drop the empty ones pygal draws for the other series; the
     bars left."""
     drawn = 0
+    if not any(cells):
+        return drawn  # nothing at all: pygal draws no bars, only its "No usage"
     bars = [(parent, group) for parent in tree.iter("g") if parent.get("class") == "bars"
             for group in list(parent) if group.get("class") == "bar"]
     for (parent, group), row in zip(bars, cells, strict=True):
