@@ -35,12 +35,22 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--database", help="an already filled database (skips the fill; "
+                                           "e.g. to compare trees on the same data)")
     args = parser.parse_args()
+    if args.database:
+        run(args, args.database, 0.0)
+        return
     now = datetime.now(UTC).replace(microsecond=0)
     with tempfile.TemporaryDirectory() as tmp, database(args.store, Path(tmp)) as db:
         started = time.perf_counter()
         fill(db, args.meters, args.days, now)
         filled = time.perf_counter() - started
+        run(args, db.url, filled)
+
+
+def run(args: argparse.Namespace, url: str, filled: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
         meter = f"EML{args.meters // 2:06d}"
         paths = {
             "fleet page /": "/",
@@ -55,7 +65,7 @@ def main() -> None:
             "meter page (month)": f"/ui/meters/{meter}?period=month",
         }
         log = Path(tmp) / "serve.log"
-        server = subprocess.Popen([*FLOWS_COMMAND, "serve", "--port", "0", "--database", db.url,
+        server = subprocess.Popen([*FLOWS_COMMAND, "serve", "--port", "0", "--database", url,
                                    "--api-keys", f"{KEY}=read"], stdout=subprocess.PIPE,
                                   stderr=log.open("w"), text=True)
         try:

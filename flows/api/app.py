@@ -23,6 +23,7 @@ from flows.api.auth import ApiKeys, LoginRequired, Sessions
 from flows.api.connections import ConnectionPool
 from flows.api.limits import DEFAULT_BODY_TIMEOUT_S, MAX_BODY, BodyTimeout, invalid_request
 from flows.api.middleware import HeadersAndAccessLog
+from flows.api.missing_cache import MissingHalfHours
 from flows.api.routes import admin, health, links, meters, tariffs, usage
 from flows.api.routes.admin import AdminSync
 from flows.api.routes.tariffs import AdminTariffs
@@ -52,6 +53,7 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
     app.state.admin_tariffs, app.state.tariff_schedules = admin_tariffs, {}
     app.state.public_url = public_url.rstrip("/") if public_url else None
     app.state.connections = ConnectionPool(database_url)
+    app.state.missing = MissingHalfHours()  # missing half hours, kept while the views stand
     app.state.sessions, app.state.failures = Sessions(), Failures()
     app.add_middleware(BodyTimeout, timeout_s=body_timeout_s)
     app.add_middleware(HeadersAndAccessLog)  # outermost: logs what BodyTimeout cuts too

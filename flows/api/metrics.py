@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from flows.api.missing_cache import MissingHalfHours
 from flows.db import Database, fleet
 from flows.views import freshness
 
 
-def metrics_text(db: Database) -> str:
+def metrics_text(db: Database, missing: MissingHalfHours) -> str:
     registry = CollectorRegistry()
-    health = fleet.health(db)
+    now = datetime.now(UTC)
+    health = fleet.counts(db, now)
     meters = Gauge("flows_meters", "Active meters by state", ["state"], registry=registry)
     for state, count in health["counts"].items():
         meters.labels(state=state).set(count)
-    missing = Gauge("flows_missing_half_hours", "Half hours missing in the last 7 days",
-                    registry=registry)
-    missing.set(sum(row["missing"] for row in health["missing_half_hours"]))
+    Gauge("flows_missing_half_hours", "Half hours missing in the last 7 days",
+          registry=registry).set(sum(row["missing"] for row in missing(db, now)))
     last_healthy = health["last_healthy_sync_at"]
     Gauge("flows_last_healthy_sync_timestamp_seconds", "When a meter was last synced healthy, "
           "by any collector (Unix time; 0: never)", registry=registry).set(

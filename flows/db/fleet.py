@@ -3,6 +3,7 @@ meters (registry, shadow and health), from the tables."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,14 +22,33 @@ _METER_SQL = (
     "s.export_a, s.export_b, s.reads_at, s.balance, s.balance_at, s.csq, s.csq_at, s.voltage, "
     "s.clock_time_diff_seconds, s.updated_at FROM meter_registry r "
     "LEFT JOIN escos e ON e.id = r.esco LEFT JOIN meter_shadows s ON s.id = r.id")
-# What fleet health reads of each active meter, when it was last seen (its last signal-quality
-# read: every successful sync reads it, a failed one leaves its time) and whether the views hold
-# a day of it.
-_HEALTH_SQL = ("SELECT r.serial, r.hardware, s.health, s.health_details, s.last_healthy_at, "
-               "s.balance, s.balance_at, s.clock_time_diff_seconds, s.csq_at AS last_seen_at, "
-               "EXISTS (SELECT 1 FROM usage_meter_daily u WHERE u.meter_id = r.id) AS has_usage "
-               "FROM meter_registry r LEFT JOIN meter_shadows s ON s.id = r.id "
-               "WHERE r.mode = 'active' ORDER BY r.serial")
+# Each state of fleet health, as an SQL condition on an active meter ``r`` and its shadow ``s``
+# (``mh``: its missing half hours, `MISSING_SQL`): what the counts, the lists of `health` and
+# the console's lists (`fleet_lists`) all select by. Last seen: the last signal-quality read
+# (every successful sync reads it, a failed one leaves its time).
+STATES = {
+    "active": "1 = 1",
+    "healthy": "s.health = 'healthy'",
+    "unhealthy": "s.health = 'unhealthy'",
+    "never_synced": "s.health IS NULL",
+    "offline": "(s.csq_at IS NULL OR s.csq_at < :offline_before)",
+    "low_balance": "CAST(s.balance AS NUMERIC) < :low_balance",
+    "clock_drift": "abs(s.clock_time_diff_seconds) >= :drift_s",
+    # Healthy meters whose reads never made a single day: no data is not "nothing missing".
+    "no_usage": ("s.health = 'healthy' AND NOT EXISTS (SELECT 1 FROM usage_meter_daily u "
+                 "WHERE u.meter_id = r.id)"),
+    "missing_half_hours": "coalesce(mh.missing, 0) > 0",
+}
+ACTIVE_METERS = ("FROM meter_registry r LEFT JOIN meter_shadows s ON s.id = r.id "
+                 "WHERE r.mode = 'active'")
+# What `health` lists of the meters in a state.
+_LISTED = {
+    "unhealthy": "r.serial, s.health_details AS details, s.last_healthy_at, s.csq_at AS last_seen_at",
+    "offline": "r.serial, s.csq_at AS last_seen_at",
+    "low_balance": "r.serial, s.balance, s.balance_at",
+    "clock_drift": "r.serial, s.clock_time_diff_seconds",
+    "no_usage": "r.serial, r.hardware",
+}
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
@@ -70,48 +90,46 @@ def meter(db: Database, serial: str) -> dict[str, Any] | None:
     return found
 
 
-def health(db: Database, now: datetime | None = None) -> dict[str, Any]:
+def state_params(now: datetime) -> dict[str, Any]:
+    """The parameters of `STATES` (and of `MISSING_SQL`) at ``now``."""
+    today = now.astimezone(LOCAL_ZONE).date()
+    # A float threshold: SQLite compares a number with text as text (15.00 is exact in both).
+    return {"offline_before": now - OFFLINE_AFTER, "low_balance": float(LOW_BALANCE),
+            "drift_s": CLOCK_DRIFT_S, "first": today - timedelta(days=MISSING_DAYS + 1),
+            "today": today}
+
+
+def counts(db: Database, now: datetime | None = None) -> dict[str, Any]:
+    """How many active meters are in each state (but missing half hours) and when a meter was
+    last synced healthy: one aggregate over the shadows, no row per meter."""
+    params = state_params(now or datetime.now(UTC))
+    sums = ", ".join(f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END) AS {state}"
+                     for state, condition in STATES.items() if state != "missing_half_hours")
+    row = db.query(f"SELECT {sums}, max(s.last_healthy_at) AS last_healthy_sync_at "
+                   f"{ACTIVE_METERS}", params)[0]
+    last_healthy = row.pop("last_healthy_sync_at")
+    return {"counts": {state: int(count or 0) for state, count in row.items()},
+            "last_healthy_sync_at": last_healthy}
+
+
+MissingLookup = Callable[[Database, datetime], list[dict[str, Any]]]
+
+
+def health(db: Database, now: datetime | None = None,
+           missing: MissingLookup | None = None) -> dict[str, Any]:
     """Counts, the unhealthy meters with details and when last seen, offline, low balance,
     clock drift, missing half hours (`missing_half_hours`) and healthy meters with no usage at
     all: from what the collector and the views maintain (the shadows, the registry and the
     meter days), never from the intervals or the history, so it costs about the same whatever
-    the history holds."""
+    the history holds. ``missing``: where missing half hours come from (default
+    `missing_half_hours`; the API keeps them between changes of the views)."""
     now = now or datetime.now(UTC)
-    rows = db.query(_HEALTH_SQL)
-    unhealthy = [{"serial": r["serial"], "details": r["health_details"],
-                  "last_healthy_at": r["last_healthy_at"], "last_seen_at": r["last_seen_at"]}
-                 for r in rows if r["health"] == "unhealthy"]
-    offline = [{"serial": r["serial"], "last_seen_at": r["last_seen_at"]} for r in rows
-               if r["last_seen_at"] is None or now - r["last_seen_at"] > OFFLINE_AFTER]
-    low_balance = [{"serial": r["serial"], "balance": r["balance"], "balance_at": r["balance_at"]}
-                   for r in rows if r["balance"] is not None and r["balance"] < LOW_BALANCE]
-    drift = [{"serial": r["serial"], "clock_time_diff_seconds": r["clock_time_diff_seconds"]}
-             for r in rows if r["clock_time_diff_seconds"] is not None
-             and abs(r["clock_time_diff_seconds"]) >= CLOCK_DRIFT_S]
-    # Healthy meters whose reads never made a single day: no data is not "nothing missing".
-    no_usage = [{"serial": r["serial"], "hardware": r["hardware"]} for r in rows
-                if r["health"] == "healthy" and not r["has_usage"]]
-    return {
-        "counts": {
-            "active": len(rows),
-            "healthy": sum(1 for r in rows if r["health"] == "healthy"),
-            "unhealthy": len(unhealthy),
-            "never_synced": sum(1 for r in rows if r["health"] is None),
-            "offline": len(offline),
-            "low_balance": len(low_balance),
-            "clock_drift": len(drift),
-            "no_usage": len(no_usage),
-        },
-        # The fleet's last healthy sync by any collector (what a freshness alert watches).
-        "last_healthy_sync_at": max((r["last_healthy_at"] for r in rows
-                                     if r["last_healthy_at"] is not None), default=None),
-        "unhealthy": unhealthy,
-        "offline": offline,
-        "low_balance": low_balance,
-        "clock_drift": drift,
-        "missing_half_hours": missing_half_hours(db, now),
-        "no_usage": no_usage,
-    }
+    params = state_params(now)
+    found = counts(db, now)
+    lists = {state: db.query(f"SELECT {columns} {ACTIVE_METERS} AND {STATES[state]} "
+                             "ORDER BY r.serial", params)
+             for state, columns in _LISTED.items()}
+    return {**found, **lists, "missing_half_hours": (missing or missing_half_hours)(db, now)}
 
 
 MISSING_DAYS = 7

@@ -1,31 +1,16 @@
 """The ops console's meter lists: the active meters in one state of fleet health (unhealthy,
-offline, low balance, ... — the same rules as `fleet.health`'s counts), filtered by esco,
+offline, low balance, ... — `fleet.STATES`, what fleet health counts), filtered by esco,
 hardware and health, searched by serial, sorted and paged in SQL, with the total."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flows.db.connection import Database
-from flows.db.fleet import CLOCK_DRIFT_S, LOW_BALANCE, MISSING_DAYS, MISSING_SQL, OFFLINE_AFTER
-from flows.meterdata import LOCAL_ZONE
+from flows.db.fleet import MISSING_SQL, STATES, state_params
 
-# Each state's condition, as `fleet.health` counts it (tests/db/test_fleet_lists.py holds the
-# lists to its counts).
-STATES = {
-    "active": "1 = 1",
-    "healthy": "s.health = 'healthy'",
-    "unhealthy": "s.health = 'unhealthy'",
-    "never_synced": "s.health IS NULL",
-    "offline": "(s.csq_at IS NULL OR s.csq_at < :offline_before)",
-    "low_balance": "CAST(s.balance AS NUMERIC) < :low_balance",
-    "clock_drift": "abs(s.clock_time_diff_seconds) >= :drift_s",
-    "no_usage": ("s.health = 'healthy' AND NOT EXISTS (SELECT 1 FROM usage_meter_daily u "
-                 "WHERE u.meter_id = r.id)"),
-    "missing_half_hours": "coalesce(mh.missing, 0) > 0",
-}
 SORTS = {
     "serial": "r.serial", "esco": "e.code", "hardware": "r.hardware", "health": "s.health",
     "last_seen": "s.csq_at", "last_healthy": "s.last_healthy_at",
@@ -68,12 +53,9 @@ def meter_list(db: Database, state: str = "active", *, esco: str | None = None,
                                ("health", health, HEALTH_FILTERS)):
         if value is not None and value not in known:
             raise ListError(f"unknown {name} {value!r}: one of {', '.join(known)}")
-    today = now.astimezone(LOCAL_ZONE).date()
     params: dict[str, Any] = {
-        "offline_before": now - OFFLINE_AFTER, "low_balance": float(LOW_BALANCE),
-        "drift_s": CLOCK_DRIFT_S, "esco": esco, "hardware": hardware,
+        **state_params(now), "esco": esco, "hardware": hardware,
         "search": f"%{_escaped(search.upper())}%" if search else None,
-        "first": today - timedelta(days=MISSING_DAYS + 1), "today": today,
         "offset": offset, "limit": limit}
     conditions = ["r.mode = 'active'", STATES[state]]
     if esco:

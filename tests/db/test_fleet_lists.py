@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from flows.db import Database, fleet, registry, shadows
-from flows.db.fleet_lists import STATES, ListError, filter_options, meter_list
+from flows.db.fleet import STATES
+from flows.db.fleet_lists import ListError, filter_options, meter_list
 from flows.views import update
 from tests.db.test_monitoring import profile, register_of
 

@@ -32,6 +32,7 @@ def readyz(request: Request, db: Db) -> PlainTextResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse, tags=["fleet"])
-def metrics(db: Db) -> Response:
+def metrics(request: Request, db: Db) -> Response:
     """Prometheus text format (counts only)."""
-    return PlainTextResponse(metrics_text(db), media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(metrics_text(db, request.app.state.missing),
+                             media_type="text/plain; version=0.0.4")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from flows.api.auth import reader
 from flows.api.connections import Db
@@ -36,7 +36,7 @@ def get_meter(serial: Serial, db: Db) -> dict[str, Any]:
 
 
 @router.get("/fleet/health", tags=["fleet"], response_model=FleetHealth)
-def fleet_health(db: Db) -> dict[str, Any]:
-    """Counts; unhealthy, offline, low-balance and clock-drift meters; missing half hours;
-    healthy meters with no usage."""
-    return fleet.health(db)
+def fleet_health(request: Request, db: Db) -> dict[str, Any]:
+    """Counts; unhealthy, offline, low-balance and clock-drift meters; missing half hours
+    (as of the views' position); healthy meters with no usage."""
+    return fleet.health(db, missing=request.app.state.missing)

@@ -15,8 +15,9 @@ from fastapi.responses import HTMLResponse
 from flows.api.connections import Db
 from flows.api.ui.page import meter_link, money, page, table, text, when
 from flows.db import fleet
-from flows.db.fleet_lists import HEALTH_FILTERS, STATES, ListError, filter_options, meter_list
-from flows.views import quarantined
+from flows.db.fleet import STATES
+from flows.db.fleet_lists import HEALTH_FILTERS, ListError, filter_options, meter_list
+from flows.views import freshness, quarantined
 
 PAGE_SIZE = 50
 # The cards, in order: (state, label, whether a non-zero count is bad news).
@@ -29,23 +30,25 @@ TITLES = {state: label for state, label, _ in CARDS}
 
 
 def overview(request: Request, db: Db) -> HTMLResponse:
-    health = fleet.health(db)
-    counts = {**health["counts"], "missing_half_hours": len(health["missing_half_hours"])}
+    now = datetime.now(UTC)
+    counts = {**fleet.counts(db, now)["counts"],
+              "missing_half_hours": len(request.app.state.missing(db, now))}
     cards = "".join(
         f"<li class='card{' alert' if bad and counts[state] else ''}' data-count='{state}'>"
         f"<a href='/ui/meters?state={state}'><b>{counts[state]:,}</b>{escape(label)}</a></li>"
         for state, label, bad in CARDS)
     unhealthy = table(["Meter", "Why", "Last healthy", "Last seen"], [
-        [meter_link(m["serial"]), f"<td class='wrap bad'>{escape(m['details'] or '')}</td>",
+        [meter_link(m["serial"]), f"<td class='wrap bad'>{escape(m['health_details'] or '')}</td>",
          when(m["last_healthy_at"]), when(m["last_seen_at"])]
-        for m in health["unhealthy"][:10]], "unhealthy")
+        for m in meter_list(db, "unhealthy", limit=10, now=now).rows], "unhealthy")
     low = table(["Meter", "Balance", "At"], [
         [meter_link(m["serial"]), money(m["balance"]), when(m["balance_at"])]
-        for m in health["low_balance"][:10]], "low-balance")
+        for m in meter_list(db, "low_balance", sort="balance", limit=10, now=now).rows],
+        "low-balance")
     body = (f"<h1>Fleet health</h1><ul class=cards id=counts>{cards}</ul>"
-            f"{_quarantine(db)}"
+            f"{_views_problems(request, db)}{_quarantine(db)}"
             f"<h2>Unhealthy meters</h2>{unhealthy}{_more('unhealthy', counts)}"
-            f"<h2>Low balance</h2>{low}{_more('low_balance', counts)}")
+            f"<h2>Lowest balances</h2>{low}{_more('low_balance', counts)}")
     return page(request, "Fleet health", body, db=db, refresh=True)
 
 
@@ -53,6 +56,12 @@ def _more(state: str, counts: dict[str, int]) -> str:
     if counts[state] <= 10:
         return ""
     return f"<p><a href='/ui/meters?state={state}'>All {counts[state]:,} →</a></p>"
+
+
+def _views_problems(request: Request, db: Db) -> str:
+    """Why usage may be stale or incomplete: meters quarantined, the views lagging."""
+    problems = freshness(db).problems(request.app.state.stale_after_s)
+    return "".join(f"<p class=bad data-problem>{escape(problem)}</p>" for problem in problems)
 
 
 def _quarantine(db: Db) -> str:
