@@ -12,9 +12,7 @@ p99 < 1 s; a meter page < 300 ms.
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -24,7 +22,7 @@ import httpx
 from fleet_health import fill  # the same fleet, written set-based
 from views_throughput import database  # a new SQLite or throwaway PostgreSQL database
 
-from flows.devtools.processes import FLOWS_COMMAND
+from flows.devtools.processes import serve_flows
 
 KEY = "bench-read-key-0123456789"
 
@@ -65,14 +63,9 @@ def run(args: argparse.Namespace, url: str, filled: float) -> None:
             "meter page (month)": f"/ui/meters/{meter}?period=month",
         }
         log = Path(tmp) / "serve.log"
-        server = subprocess.Popen([*FLOWS_COMMAND, "serve", "--port", "0", "--database", url,
-                                   "--api-keys", f"{KEY}=read"], stdout=subprocess.PIPE,
-                                  stderr=log.open("w"), text=True)
+        server, base = serve_flows(["--database", url, "--api-keys", f"{KEY}=read"], log)
         try:
-            assert server.stdout is not None
-            found = re.search(r"http://[\d.]+:\d+", server.stdout.readline())
-            assert found, log.read_text()
-            times = measure(found.group(0), paths, args.runs)
+            times = measure(base, paths, args.runs)
         finally:
             server.terminate()
             server.wait(timeout=30)

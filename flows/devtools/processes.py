@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -41,3 +42,17 @@ def stop_flows(process: subprocess.Popen[str], timeout: float = 30) -> int:
     """SIGTERM, as a service manager would; the exit code."""
     process.send_signal(signal.SIGTERM)
     return process.wait(timeout=timeout)
+
+
+def serve_flows(args: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
+    """Run ``flows serve ARGS`` (with ``--port 0``) and wait until it listens; the process and
+    its base URL. Its stderr (the access log, a line per request) goes to the file ``log``: a
+    pipe nobody reads would stall the server once full."""
+    process = subprocess.Popen([*FLOWS_COMMAND, "serve", "--port", "0", *args],
+                               stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+    assert process.stdout is not None
+    found = re.search(r"http://[\d.]+:\d+", process.stdout.readline())  # once the port is bound
+    if found is None:
+        process.kill()
+        raise RuntimeError(f"flows serve did not start: {log.read_text()[-2000:]}")
+    return process, found.group(0)

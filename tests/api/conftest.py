@@ -3,8 +3,6 @@ served by a real `flows serve` process on a free port."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from flows.db import Database, connect, customers, migrate, registry, shadows
-from flows.devtools.processes import FLOWS_COMMAND
+from flows.devtools.processes import serve_flows
 from flows.views import update
 
 READ_KEY, ADMIN_KEY = "read-key-0123456789", "admin-key-0123456789"
@@ -68,16 +66,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     db = connect(database_url)
     migrate(db)
     ids = populate(db)
-    log = path.parent / "serve.log"  # a file: a pipe nobody reads would stall the server
-    process = subprocess.Popen([*FLOWS_COMMAND, "serve", "--port", "0", "--database", database_url,
-                                "--api-keys", f"{READ_KEY}=read,{ADMIN_KEY}=admin", "--views"],
-                               stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+    log = path.parent / "serve.log"
+    process, url = serve_flows(["--database", database_url, "--api-keys",
+                                f"{READ_KEY}=read,{ADMIN_KEY}=admin", "--views"], log)
     try:
-        assert process.stdout is not None
-        first_line = process.stdout.readline()  # printed once the port is bound
-        found = re.search(r"http://[\d.]+:\d+", first_line)
-        assert found, first_line + log.read_text()
-        yield Served(found.group(0), database_url, db, ids, log)
+        yield Served(url, database_url, db, ids, log)
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -4,8 +4,6 @@ degraded, and a retry after the fix applies the meter exactly once."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import httpx
 import pytest
 
 from flows.db import Database, registry
-from flows.devtools.processes import FLOWS_COMMAND
+from flows.devtools.processes import serve_flows
 from flows.views import freshness, update
 from flows.views.store import quarantine
 from tests.views.helpers import (
@@ -125,14 +123,8 @@ def test_readyz_reports_degraded_while_a_meter_is_quarantined(tmp_path: Path) ->
     write_values(db, steady(registers, START, 48))
     update(db)
     log = tmp_path / "serve.log"
-    process = subprocess.Popen([*FLOWS_COMMAND, "serve", "--port", "0", "--database", url,
-                                "--api-keys", f"{KEY}=read"], stdout=subprocess.PIPE,
-                               stderr=log.open("w"), text=True)
+    process, base = serve_flows(["--database", url, "--api-keys", f"{KEY}=read"], log)
     try:
-        assert process.stdout is not None
-        found = re.search(r"http://[\d.]+:\d+", process.stdout.readline())
-        assert found, log.read_text()
-        base = found.group(0)
         assert httpx.get(base + "/readyz").text == "ready\n"
         page = httpx.get(base + "/meters/EML0001/consumption", headers={"X-API-Key": KEY},
                          params={"period_from": START.isoformat(), "group_by": "day"}).json()
