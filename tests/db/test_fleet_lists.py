@@ -65,6 +65,14 @@ def test_each_state_lists_what_fleet_health_counts(db: Database) -> None:
             row["serial"] for row in health[state]), state
     assert [row["serial"] for row in listed["missing_half_hours"].rows] == ["EML3"]
     assert listed["missing_half_hours"].rows[0]["missing"] == 48
+    # Each state's meters, as seeded (the lists and the counts share `fleet.STATES`).
+    assert {state: serials(db, state) for state in STATES} == {
+        "active": ["EML1", "EML2", "EML3", "EML4", "EML5", "EML6", "EML7", "EML_8"],
+        "healthy": ["EML1", "EML3", "EML5", "EML6", "EML7", "EML_8"],
+        "unhealthy": ["EML2"], "never_synced": ["EML4"],
+        "offline": ["EML2", "EML3", "EML4"],  # never seen, or 5 h ago
+        "low_balance": ["EML5"], "clock_drift": ["EML6"], "no_usage": ["EML_8"],
+        "missing_half_hours": ["EML3"]}
     assert serials(db, "never_synced") == ["EML4"]
     assert serials(db, "low_balance") == ["EML5"]  # 15.00 is not low; text compares would say so
     unhealthy = listed["unhealthy"].rows[0]
