@@ -12,7 +12,7 @@ from typing import Any
 
 from flows.db import Database, fleet
 from flows.meterdata import LOCAL_ZONE
-from flows.views import freshness
+from flows.views import Freshness, freshness
 
 
 class MissingHalfHours:
@@ -21,8 +21,11 @@ class MissingHalfHours:
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # one computation at a time; the others wait for it
 
-    def __call__(self, db: Database, now: datetime) -> list[dict[str, Any]]:
-        fresh = freshness(db)
+    def __call__(self, db: Database, now: datetime, fresh: Freshness | None = None
+                 ) -> list[dict[str, Any]]:
+        """The meters missing half hours; ``fresh``: the views' state if the caller has read
+        it already."""
+        fresh = fresh or freshness(db)
         key = (db.url, fresh.applied, fresh.caught_up_at, now.astimezone(LOCAL_ZONE).date())
         with self._lock:
             if key != self._key:

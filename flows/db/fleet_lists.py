@@ -17,8 +17,7 @@ SORTS = {
     "balance": "CAST(s.balance AS NUMERIC)", "clock_drift": "abs(s.clock_time_diff_seconds)",
     "missing": "mh.missing",
 }
-HEALTH_FILTERS = {"healthy": "s.health = 'healthy'", "unhealthy": "s.health = 'unhealthy'",
-                  "never_synced": "s.health IS NULL"}
+HEALTH_FILTERS = {state: STATES[state] for state in ("healthy", "unhealthy", "never_synced")}
 # Since when an unhealthy meter is: its first unhealthy record after it was last healthy.
 _UNHEALTHY_SINCE = (
     "CASE WHEN s.health = 'unhealthy' THEN (SELECT min(h.timestamp) FROM meter_health_history h "

@@ -17,7 +17,7 @@ from flows.api.ui.page import meter_link, money, page, table, text, when
 from flows.db import fleet
 from flows.db.fleet import STATES
 from flows.db.fleet_lists import HEALTH_FILTERS, ListError, filter_options, meter_list
-from flows.views import freshness, quarantined
+from flows.views import Freshness, freshness, quarantined
 
 PAGE_SIZE = 50
 # The cards, in order: (state, label, whether a non-zero count is bad news).
@@ -30,9 +30,9 @@ TITLES = {state: label for state, label, _ in CARDS}
 
 
 def overview(request: Request, db: Db) -> HTMLResponse:
-    now = datetime.now(UTC)
+    now, fresh = datetime.now(UTC), freshness(db)  # one reading of the views for the page
     counts = {**fleet.counts(db, now)["counts"],
-              "missing_half_hours": len(request.app.state.missing(db, now))}
+              "missing_half_hours": len(request.app.state.missing(db, now, fresh))}
     cards = "".join(
         f"<li class='card{' alert' if bad and counts[state] else ''}' data-count='{state}'>"
         f"<a href='/ui/meters?state={state}'><b>{counts[state]:,}</b>{escape(label)}</a></li>"
@@ -46,10 +46,10 @@ def overview(request: Request, db: Db) -> HTMLResponse:
         for m in meter_list(db, "low_balance", sort="balance", limit=10, now=now).rows],
         "low-balance")
     body = (f"<h1>Fleet health</h1><ul class=cards id=counts>{cards}</ul>"
-            f"{_views_problems(request, db)}{_quarantine(db)}"
+            f"{_views_problems(request, fresh)}{_quarantine(db)}"
             f"<h2>Unhealthy meters</h2>{unhealthy}{_more('unhealthy', counts)}"
             f"<h2>Lowest balances</h2>{low}{_more('low_balance', counts)}")
-    return page(request, "Fleet health", body, db=db, refresh=True)
+    return page(request, "Fleet health", body, fresh=fresh, refresh=True)
 
 
 def _more(state: str, counts: dict[str, int]) -> str:
@@ -58,9 +58,9 @@ def _more(state: str, counts: dict[str, int]) -> str:
     return f"<p><a href='/ui/meters?state={state}'>All {counts[state]:,} →</a></p>"
 
 
-def _views_problems(request: Request, db: Db) -> str:
+def _views_problems(request: Request, fresh: Freshness) -> str:
     """Why usage may be stale or incomplete: meters quarantined, the views lagging."""
-    problems = freshness(db).problems(request.app.state.stale_after_s)
+    problems = fresh.problems(request.app.state.stale_after_s)
     return "".join(f"<p class=bad data-problem>{escape(problem)}</p>" for problem in problems)
 
 
@@ -114,7 +114,7 @@ def meters_page(
             f"<p id=total data-total='{found.total}'>{found.total:,} meters · showing {shown}</p>"
             f"{table(headers, rows, 'meters', sorting=query)}"
             f"{_pages(query, page_number, found.total, size)}")
-    return page(request, title, body, db=db, refresh=True)
+    return page(request, title, body, fresh=freshness(db), refresh=True)
 
 
 def _row(meter: dict[str, Any], missing: bool) -> list[str]:
@@ -134,15 +134,17 @@ def _row(meter: dict[str, Any], missing: bool) -> list[str]:
 def _filters(db: Db, filters: dict[str, Any], sort: str, order: str) -> str:
     options = filter_options(db)
 
-    def select(name: str, label: str, choices: list[tuple[str, str]]) -> str:
+    def select(name: str, label: str, choices: list[tuple[str, str]], any_choice: bool = True
+               ) -> str:
+        offered = [("", "any"), *choices] if any_choice else choices
         items = "".join(f"<option value='{escape(value)}'"
                         f"{' selected' if filters.get(name) == value else ''}>{escape(shown)}"
-                        "</option>" for value, shown in [("", "any"), *choices])
+                        "</option>" for value, shown in offered)
         return f"<label>{label}<select name={name}>{items}</select></label>"
 
     return ("<form class=filters method=get action=/ui/meters role=search>"
-            + select("state", "State", [(state, TITLES[state]) for state in STATES])
-            .replace("<option value=''>any</option>", "")
+            + select("state", "State", [(state, TITLES[state]) for state in STATES],
+                     any_choice=False)
             + select("esco", "Esco", [(code, code) for code in options["esco"]])
             + select("hardware", "Hardware", [(kind, kind) for kind in options["hardware"]])
             + select("health", "Health", [(kind, kind.replace("_", " ")) for kind in HEALTH_FILTERS])

@@ -22,7 +22,7 @@ from flows.api.ui.page import money, page, table, text, when
 from flows.db import Database, customers, fleet
 from flows.db.meter_facts import MeterFacts, meter_facts
 from flows.meterdata import HALF_HOUR, LOCAL_ZONE, local_midnight
-from flows.views import latest_interval, usage
+from flows.views import freshness, latest_interval, usage
 
 PERIODS = ("day", "week", "month", "custom")
 MAX_CUSTOM_DAYS = 366
@@ -116,7 +116,7 @@ def meter_page(
             f"<h2>Tariffs</h2>{_tariffs(facts)}"
             f"<h2>Health history</h2>{_health(facts)}"
             f"<h2>Recent events</h2>{_events(facts)}")
-    return page(request, f"Meter {serial}", body, db=db)
+    return page(request, f"Meter {serial}", body, fresh=freshness(db))
 
 
 def _facts(meter: dict[str, Any], facts: MeterFacts) -> str:

@@ -18,9 +18,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from flows.api.auth import SESSION_COOKIE
-from flows.db import Database
 from flows.meterdata import LOCAL_ZONE
-from flows.views import freshness
+from flows.views import Freshness
 
 STYLE = """
 *{box-sizing:border-box}body{font:15px system-ui,sans-serif;margin:0;color:#1f2328;background:#fff}
@@ -55,10 +54,10 @@ def logout_token(session: str) -> str:
     return hashlib.sha256(b"logout:" + session.encode()).hexdigest()[:32]
 
 
-def page(request: Request, title: str, body: str, *, db: Database | None = None,
+def page(request: Request, title: str, body: str, *, fresh: Freshness | None = None,
          status: int = 200, logged_in: bool = True, refresh: bool = False) -> HTMLResponse:
     """A whole page: the header (navigation, log-out), "data as of" (the views' position
-    time) when ``db`` is given, and ``body``."""
+    time) when the views' ``fresh``-ness is given, and ``body``."""
     # Reloaded by console.js, with a switch to stop it (a timed meta refresh cannot be).
     refresher = (f"<label class=refresh><input type=checkbox id=auto-refresh "
                  f"data-seconds={REFRESH_S} checked> Refresh every {REFRESH_S} s</label>"
@@ -69,8 +68,8 @@ def page(request: Request, title: str, body: str, *, db: Database | None = None,
         nav = ("<nav aria-label=Main><a href='/'>Fleet</a><a href='/ui/meters'>Meters</a></nav>"
                f"<form method=post action=/logout><input type=hidden name=csrf value='{token}'>"
                "<button>Log out</button></form>")
-    as_of = (f"<div class=asof><p id=data-as-of>{data_as_of(db)}</p>{refresher}</div>"
-             if db is not None else "")
+    as_of = (f"<div class=asof><p id=data-as-of>{data_as_of(fresh)}</p>{refresher}</div>"
+             if fresh is not None else "")
     return HTMLResponse(
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
@@ -80,8 +79,7 @@ def page(request: Request, title: str, body: str, *, db: Database | None = None,
         f"<main>{as_of}{body}</main></body></html>", status_code=status)
 
 
-def data_as_of(db: Database) -> str:
-    fresh = freshness(db)
+def data_as_of(fresh: Freshness) -> str:
     waiting = f" ({fresh.lag_changes:,} changes waiting)" if fresh.lag_changes else ""
     return f"Usage data as of {when(fresh.data_as_of)}{waiting}."
 
