@@ -39,6 +39,39 @@ SPIKE_WH = 24_000
 # What a meter serial may look like (EML2137580826): letters and digits, then also . _ -; what
 # the registry stores and every route's {serial} accepts (no markup, slashes or spaces).
 SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# An MPAN (meter point administration number): the 13-digit core that names a metering point
+# in Great Britain (bills print it spaced, "16 1234 5678 901"). A meter has one for import and,
+# when it exports, one for export. The last digit checks the first twelve: each times its prime,
+# summed, modulo 11, modulo 10.
+MPAN_PATTERN = r"^[0-9]{13}$"
+_MPAN_PRIMES = (3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43)
+# The first two digits name the distributor; each of the 14 DNO areas is a GSP group (the
+# ``gsp`` Octopus' API gives a meter point). Other distributors (IDNOs) span areas.
+GSP_GROUPS = {"10": "_A", "11": "_B", "12": "_C", "13": "_D", "14": "_E", "15": "_F",
+              "16": "_G", "17": "_P", "18": "_N", "19": "_J", "20": "_H", "21": "_K",
+              "22": "_L", "23": "_M"}
+
+
+def mpan_check_digit(first_twelve: str) -> int:
+    """The check digit of an MPAN core whose first twelve digits are ``first_twelve``."""
+    return sum(int(digit) * prime for digit, prime in zip(first_twelve, _MPAN_PRIMES,
+                                                          strict=True)) % 11 % 10
+
+
+def check_mpan(text: str) -> str:
+    """``text`` as a stored MPAN (its 13 digits, spaces dropped); ValueError naming what is
+    wrong otherwise."""
+    digits = "".join(text.split())
+    if len(digits) != 13 or not digits.isascii() or not digits.isdigit():
+        raise ValueError(f"{text[:40]!r} is not an MPAN: 13 digits (the core, without the "
+                         "profile class and supplier lines)")
+    expected = mpan_check_digit(digits[:12])
+    if int(digits[12]) != expected:
+        raise ValueError(f"MPAN {digits} fails its check digit (the last digit would be "
+                         f"{expected}): mistyped?")
+    return digits
+
+
 # The hardware of a single-phase meter whose hardware code is not one we know (the deployed
 # client's name for it; the registry keeps it as it is).
 UNKNOWN_SINGLE_PHASE = "SINGLE_PHASE_UNKNOWN"

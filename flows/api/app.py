@@ -24,7 +24,7 @@ from flows.api.connections import ConnectionPool
 from flows.api.limits import DEFAULT_BODY_TIMEOUT_S, MAX_BODY, BodyTimeout, invalid_request
 from flows.api.middleware import HeadersAndAccessLog
 from flows.api.missing_cache import MissingHalfHours
-from flows.api.routes import admin, health, links, meters, tariffs, usage
+from flows.api.routes import admin, health, links, meters, octopus, tariffs, usage
 from flows.api.routes.admin import AdminSync
 from flows.api.routes.tariffs import AdminTariffs
 from flows.api.throttle import Failures
@@ -63,6 +63,8 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
         answer = await invalid_request(request, error)
         if is_console(request):
             return page_for_error(request, 422, json.loads(bytes(answer.body))["detail"])
+        if octopus.is_octopus(request.url.path):  # Octopus answers a bad parameter with 400
+            answer.status_code = 400
         return answer
 
     @app.exception_handler(StarletteHTTPException)
@@ -70,6 +72,8 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
         if is_console(request):  # a person in a browser: a page, not JSON
             return page_for_error(request, error.status_code, error.detail,
                                   dict(error.headers or {}))
+        if error.status_code == 422 and octopus.is_octopus(request.url.path):
+            error = StarletteHTTPException(400, error.detail, error.headers)
         return await http_exception_handler(request, error)
 
     @app.exception_handler(LoginRequired)
@@ -83,8 +87,8 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
         return JSONResponse({"detail": f"the database is unavailable, try again: {error}"},
                             status_code=503, headers={"Retry-After": "5"})
 
-    for routes in (meters.router, usage.router, admin.router, tariffs.router, links.router,
-                   health.router):
+    for routes in (meters.router, usage.router, octopus.router, admin.router, tariffs.router,
+                   links.router, health.router):
         app.include_router(routes)
     app.include_router(login_router())
     app.include_router(console_router())

@@ -1,7 +1,8 @@
 """Who is calling: API keys with roles, and dashboard sessions.
 
 Read keys read; admin keys may also change data or trigger work. A key is sent as
-``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` — never in the URL (URLs end up in logs and
+``Authorization: Bearer KEY``, ``X-API-Key: KEY`` or, as Octopus' API takes it, HTTP Basic with
+the key as the username (``curl -u KEY:``; any password) — never in the URL (URLs end up in logs and
 browser histories: ``?key=`` is refused). Keys are named keys from the database (`flows keys
 create NAME --role read|admin`, stored as digests) or, for tests and demos, ``FLOWS_API_KEYS``.
 No key → 401; a read key on an admin route → 403. Logs and the audit trail name a key, never
@@ -23,7 +24,13 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import (
+    APIKeyHeader,
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
 from starlette.concurrency import run_in_threadpool
 
 from flows.api.throttle import Failures, client_of
@@ -132,22 +139,29 @@ class Sessions:
 # Declared in OpenAPI (the Authorize button in /docs); checked by `_require`.
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: KEY")
+basic = HTTPBasic(auto_error=False, realm="Flows",
+                  description="HTTP Basic with the key as the username, as Octopus' API")
+# Where clients speak Octopus' API, a missing or unknown key is challenged as Octopus does.
+BASIC_CHALLENGE_PREFIX = "/v1/"
 
 
-async def _require(request: Request, needed: Role, credentials: HTTPAuthorizationCredentials | None,
-                   header_key: str | None) -> Caller:
-    key = credentials.credentials if credentials else header_key
+def _challenge(request: Request) -> dict[str, str]:
+    basic_auth = request.url.path.startswith(BASIC_CHALLENGE_PREFIX)
+    return {"WWW-Authenticate": 'Basic realm="Flows"' if basic_auth else "Bearer"}
+
+
+async def _require(request: Request, needed: Role, key: str | None) -> Caller:
     if not key:
         hint = " (?key= is not accepted: a key in a URL ends up in logs)" if (
             "key" in request.query_params) else ""
         raise HTTPException(401, f"an API key is required (Authorization: Bearer KEY){hint}",
-                            headers={"WWW-Authenticate": "Bearer"})
+                            headers=_challenge(request))
     failures: Failures = request.app.state.failures
     failures.check(client_of(request))
     caller = await identify(request, key)
     if caller is None:
         failures.failed(client_of(request))
-        raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, "unknown API key", headers=_challenge(request))
     return _admitted(request, caller, needed)
 
 
@@ -160,14 +174,25 @@ def _admitted(request: Request, caller: Caller, needed: Role) -> Caller:
 
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 HeaderKey = Annotated[str | None, Depends(api_key_header)]
+Basic = Annotated[HTTPBasicCredentials | None, Depends(basic)]
 
 
-async def reader(request: Request, credentials: Bearer, header_key: HeaderKey) -> Caller:
-    return await _require(request, Role.READ, credentials, header_key)
+def key_sent(bearer_credentials: Bearer, header_key: HeaderKey, basic_credentials: Basic) -> str | None:
+    """The key of a request, however it was sent."""
+    if bearer_credentials:
+        return bearer_credentials.credentials
+    return header_key or (basic_credentials.username if basic_credentials else None)
 
 
-async def admin(request: Request, credentials: Bearer, header_key: HeaderKey) -> Caller:
-    return await _require(request, Role.ADMIN, credentials, header_key)
+KeySent = Annotated[str | None, Depends(key_sent)]
+
+
+async def reader(request: Request, key: KeySent) -> Caller:
+    return await _require(request, Role.READ, key)
+
+
+async def admin(request: Request, key: KeySent) -> Caller:
+    return await _require(request, Role.ADMIN, key)
 
 
 class LoginRequired(Exception):
@@ -179,15 +204,15 @@ class LoginRequired(Exception):
         self.ended = ended
 
 
-async def viewer(request: Request, credentials: Bearer, header_key: HeaderKey) -> Caller:
+async def viewer(request: Request, key: KeySent) -> Caller:
     """A dashboard page's caller: a session (the cookie), or a key in a header."""
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         caller = await request.app.state.sessions.caller(request, session)
         if caller is not None:
             return _admitted(request, caller, Role.READ)
-    if credentials or header_key:
-        return await _require(request, Role.READ, credentials, header_key)
+    if key:
+        return await _require(request, Role.READ, key)
     raise LoginRequired(ended=bool(session))
 
 

@@ -26,6 +26,8 @@ class Meter(BaseModel):
     mode: str
     prepay_enabled: bool | None
     esco: str | None = Field(description="the esco's code")
+    import_mpan: str | None = Field(description="the meter point of its import (13 digits)")
+    export_mpan: str | None = Field(description="the meter point of its export, if it exports")
     health: str | None = Field(description="healthy, unhealthy or null: never synced")
     health_details: str | None
     last_healthy_at: datetime | None

@@ -126,7 +126,8 @@ def meters_list(esco: str | None, url: str) -> None:
     with open_or_fail(url) as db:
         for meter in registry.meters(db, esco=esco):
             click.echo(f"{meter.serial}\t{meter.ip_address or '-'}:{meter.port}\t"
-                       f"{meter.hardware or '-'}\t{meter.esco_code or '-'}\t{meter.mode}")
+                       f"{meter.hardware or '-'}\t{meter.esco_code or '-'}\t{meter.mode}\t"
+                       f"{meter.import_mpan or '-'}\t{meter.export_mpan or '-'}")
 
 
 @meters_group.command("add")
@@ -135,8 +136,11 @@ def meters_list(esco: str | None, url: str) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--hardware", required=True, type=click.Choice(sorted(registry.HARDWARE_NAMES)))
 @click.option("--esco", required=True, help="Esco code (must exist).")
+@click.option("--import-mpan", help="The import MPAN (13 digits).")
+@click.option("--export-mpan", help="The export MPAN, when the meter exports.")
 @database_option
-def meters_add(serial: str, ip_address: str, port: int, hardware: str, esco: str, url: str) -> None:
+def meters_add(serial: str, ip_address: str, port: int, hardware: str, esco: str,
+               import_mpan: str | None, export_mpan: str | None, url: str) -> None:
     """Register one meter (its shadow and registers are created with it)."""
     with open_or_fail(url) as db:
         escos = registry.esco_ids(db)
@@ -144,10 +148,34 @@ def meters_add(serial: str, ip_address: str, port: int, hardware: str, esco: str
             raise click.ClickException(f"unknown esco {esco!r} (add it: flows escos add {esco})")
         try:
             with db.transaction():
-                registry.add_meter(db, serial, ip_address, hardware, escos[esco], port=port)
+                registry.add_meter(db, serial, ip_address, hardware, escos[esco], port=port,
+                                   import_mpan=import_mpan, export_mpan=export_mpan)
         except DatabaseError as error:
             raise click.ClickException(f"meter {serial} not added: {error}") from None
     click.echo(f"added meter {serial}")
+
+
+@meters_group.command("set-mpan")
+@click.argument("serial")
+@click.option("--import", "import_mpan", help="The import MPAN (13 digits); 'none' removes it.")
+@click.option("--export", "export_mpan", help="The export MPAN; 'none' removes it.")
+@database_option
+def meters_set_mpan(serial: str, import_mpan: str | None, export_mpan: str | None,
+                    url: str) -> None:
+    """Give a meter its import and/or export MPAN (checked by its check digit)."""
+    given = {direction: None if mpan.lower() == "none" else mpan
+             for direction, mpan in (("import", import_mpan), ("export", export_mpan))
+             if mpan is not None}
+    if not given:
+        raise click.UsageError("give --import MPAN and/or --export MPAN")
+    with open_or_fail(url) as db:
+        try:
+            registry.set_mpans(db, serial, given)
+        except DatabaseError as error:
+            raise click.ClickException(f"meter {serial} unchanged: {error}") from None
+        meter = registry.registry_row(db, serial) or {}
+    click.echo(f"meter {serial}: import MPAN {meter.get('import_mpan') or '-'}, "
+               f"export MPAN {meter.get('export_mpan') or '-'}")
 
 
 @click.group("metrics", invoke_without_command=True)

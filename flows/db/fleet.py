@@ -18,7 +18,8 @@ CLOCK_DRIFT_S = 60
 
 _METER_SQL = (
     "SELECT r.id, r.serial, r.name, r.hardware, r.firmware_version, r.mode, r.prepay_enabled, "
-    "e.code AS esco, s.health, s.health_details, s.last_healthy_at, s.import_a, s.import_b, "
+    "r.import_mpan, r.export_mpan, e.code AS esco, s.health, s.health_details, s.last_healthy_at, "
+    "s.import_a, s.import_b, "
     "s.export_a, s.export_b, s.reads_at, s.balance, s.balance_at, s.csq, s.csq_at, s.voltage, "
     "s.clock_time_diff_seconds, s.updated_at FROM meter_registry r "
     "LEFT JOIN escos e ON e.id = r.esco LEFT JOIN meter_shadows s ON s.id = r.id")

@@ -7,7 +7,7 @@ Every function takes a `Database` and runs in the caller's transaction when ther
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from flows.db.connection import (
     NotFoundError,
     query_in,
 )
-from flows.meterdata import FREQUENCIES, SERIAL_PATTERN, Hardware
+from flows.meterdata import FREQUENCIES, SERIAL_PATTERN, Hardware, check_mpan
 
 REGISTRY_COLUMNS = {"name", "hardware", "firmware_version", "prepay_enabled", "serial",
                     "daylight_savings_correction_enabled", "mode", "ip_address", "port"}
@@ -36,6 +36,8 @@ class Meter:
     hardware: str | None
     esco_code: str | None
     mode: str
+    import_mpan: str | None = None
+    export_mpan: str | None = None
 
     @property
     def kind(self) -> Hardware | None:
@@ -58,6 +60,20 @@ def check_hardware(hardware: str) -> Hardware:
     if hardware not in HARDWARE_NAMES:
         raise InvalidValueError(f"unknown hardware {hardware!r} (known: {', '.join(HARDWARE_NAMES)})")
     return Hardware(hardware)
+
+
+def checked_mpans(import_mpan: str | None, export_mpan: str | None) -> tuple[str | None, str | None]:
+    """A meter's import and export MPANs as stored (`check_mpan`), each may be None; they
+    differ. `InvalidValueError` naming the problem otherwise."""
+    try:
+        checked = tuple(None if mpan is None else check_mpan(mpan)
+                        for mpan in (import_mpan, export_mpan))
+    except ValueError as error:
+        raise InvalidValueError(str(error)) from None
+    if checked[0] is not None and checked[0] == checked[1]:
+        raise InvalidValueError(f"MPAN {checked[0]} cannot be both the import and the export "
+                                "MPAN of a meter")
+    return checked[0], checked[1]
 
 
 def check_frequency(frequency: str) -> str:
@@ -103,16 +119,20 @@ def set_meter_esco(db: Database, serial: str, esco: UUID | None) -> None:
 
 
 def add_meter(db: Database, serial: str, ip_address: str | None, hardware: str, esco: UUID | None,
-              port: int = 8080, mode: str = "active") -> UUID:
+              port: int = 8080, mode: str = "active", import_mpan: str | None = None,
+              export_mpan: str | None = None) -> UUID:
     """A meter, its shadow (by trigger) and its registers: A and B on twin-element meters."""
     check_serial(serial)
     kind = check_hardware(hardware)
+    mpans = checked_mpans(import_mpan, export_mpan)
     meter_id = uuid4()
     try:
         db.execute("INSERT INTO meter_registry (id, serial, ip_address, port, hardware, esco, "
-                   "mode) VALUES (:id, :serial, :ip, :port, :hardware, :esco, :mode)",
+                   "mode, import_mpan, export_mpan) VALUES (:id, :serial, :ip, :port, "
+                   ":hardware, :esco, :mode, :import_mpan, :export_mpan)",
                    {"id": meter_id, "serial": serial, "ip": ip_address, "port": port,
-                    "hardware": kind.value, "esco": esco, "mode": mode})
+                    "hardware": kind.value, "esco": esco, "mode": mode,
+                    "import_mpan": mpans[0], "export_mpan": mpans[1]})
     except ConflictError as error:
         if "serial" in str(error):
             raise ConflictError(f"a meter with serial {serial!r} exists already") from None
@@ -128,12 +148,13 @@ def meters(db: Database, esco: str | None = None, active_only: bool = False) -> 
     """Meters (of one esco), by serial; ``active_only``: mode active with an address."""
     rows = db.query(
         f"SELECT r.id, r.serial, {_ip(db, 'r.ip_address')} AS ip, r.port, r.hardware, "
-        "e.code AS esco_code, r.mode FROM meter_registry r LEFT JOIN escos e ON e.id = r.esco "
+        "e.code AS esco_code, r.mode, r.import_mpan, r.export_mpan FROM meter_registry r "
+        "LEFT JOIN escos e ON e.id = r.esco "
         "WHERE (CAST(:esco AS TEXT) IS NULL OR e.code = :esco) AND (:all_modes OR (r.mode = 'active' AND "
         "r.ip_address IS NOT NULL)) ORDER BY r.serial",
         {"esco": esco, "all_modes": not active_only})
     return [Meter(r["id"], r["serial"], r["ip"], int(r["port"]), r["hardware"],
-                  r["esco_code"], r["mode"]) for r in rows]
+                  r["esco_code"], r["mode"], r["import_mpan"], r["export_mpan"]) for r in rows]
 
 
 def meter_id(db: Database, serial: str) -> UUID:
@@ -143,6 +164,44 @@ def meter_id(db: Database, serial: str) -> UUID:
         raise NotFoundError(f"no meter with serial {serial!r}")
     found: UUID = rows[0]["id"]
     return found
+
+
+def set_mpans(db: Database, serial: str, given: Mapping[str, str | None]) -> None:
+    """Give the meter with ``serial`` the MPANs in ``given`` (direction, import or export →
+    MPAN; None: none), together (a swap is one change)."""
+    unknown = set(given) - {"import", "export"}
+    if unknown:
+        raise InvalidValueError(f"MPANs are for import or export, not {', '.join(sorted(unknown))}")
+    with db.transaction():
+        row = registry_row(db, serial)
+        if row is None:
+            raise NotFoundError(f"no meter with serial {serial!r}")
+        mpans = {"import": row["import_mpan"], "export": row["export_mpan"], **given}
+        checked = checked_mpans(mpans["import"], mpans["export"])
+        db.execute("UPDATE meter_registry SET import_mpan = :import_mpan, "
+                   "export_mpan = :export_mpan WHERE id = :id",
+                   {"import_mpan": checked[0], "export_mpan": checked[1], "id": row["id"]})
+
+
+def meter_on_mpan(db: Database, mpan: str, serial: str) -> tuple[UUID, str]:
+    """The meter with ``serial`` on the meter point ``mpan`` and which direction that MPAN
+    is for it (import or export); `NotFoundError` naming which is unknown."""
+    rows = db.query("SELECT id, import_mpan, export_mpan FROM meter_registry WHERE serial = :s",
+                    {"s": serial})
+    if not rows:
+        raise NotFoundError(f"no meter with serial {serial!r}")
+    for direction in ("import", "export"):
+        if rows[0][f"{direction}_mpan"] == mpan:
+            return rows[0]["id"], direction
+    raise NotFoundError(f"meter {serial} is not on MPAN {mpan}")
+
+
+def meters_on_mpan(db: Database, mpan: str) -> list[dict[str, Any]]:
+    """The meters (serial, direction) whose import or export MPAN is ``mpan``, by serial."""
+    return db.query(
+        "SELECT serial, 'import' AS direction FROM meter_registry WHERE import_mpan = :m "
+        "UNION ALL SELECT serial, 'export' FROM meter_registry WHERE export_mpan = :m "
+        "ORDER BY serial", {"m": mpan})
 
 
 def register_id(db: Database, serial: str, element: str = "A") -> UUID:

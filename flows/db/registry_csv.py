@@ -1,5 +1,8 @@
 """Importing the fleet registry from CSV (the simulator writes it): every row is checked first;
-one bad row rejects the whole file, with every problem named by row, and nothing is stored."""
+one bad row rejects the whole file, with every problem named by row, and nothing is stored.
+
+Columns: serial, ip_address, hardware, esco (required), port (8080 when empty), import_mpan and
+export_mpan (optional: 13 digits with a valid check digit, empty when the meter has none)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.db import registry
-from flows.db.connection import Database, DatabaseError
+from flows.db.connection import Database, DatabaseError, InvalidValueError
 
 REQUIRED = ("serial", "ip_address", "hardware", "esco")
 
@@ -22,6 +25,8 @@ class RegistryRow:
     port: int
     hardware: str
     esco: str
+    import_mpan: str | None = None
+    export_mpan: str | None = None
 
 
 class RegistryImportError(DatabaseError):
@@ -59,7 +64,15 @@ def _parse_row(line: int, row: dict[str, str | None], known_escos: set[str],
     if esco not in known_escos:
         problems.append(f"row {line}: unknown esco {esco!r} (add it first: flows escos add)")
         ok = False
-    return RegistryRow(line, serial, ip_text, int(port_text), hardware, esco) if ok else None
+    mpans: tuple[str | None, str | None] = (None, None)
+    try:
+        mpans = registry.checked_mpans(*((row.get(f"{direction}_mpan") or "").strip() or None
+                                         for direction in ("import", "export")))
+    except InvalidValueError as error:
+        problems.append(f"row {line}: {error}")
+        ok = False
+    return RegistryRow(line, serial, ip_text, int(port_text), hardware, esco,
+                       *mpans) if ok else None
 
 
 def read_registry(path: Path, known_escos: set[str], registered: set[str]) -> list[RegistryRow]:
@@ -83,6 +96,7 @@ def read_registry(path: Path, known_escos: set[str], registered: set[str]) -> li
         raise RegistryImportError(path, [f"cannot read the file: {error}"]) from None
     first_line: dict[str, int] = {}
     addresses: dict[tuple[str, int], int] = {}
+    mpan_lines: dict[str, int] = {}
     for row in rows:
         if row.serial in first_line:
             problems.append(f"row {row.line}: duplicate serial {row.serial} (also row "
@@ -95,6 +109,10 @@ def read_registry(path: Path, known_escos: set[str], registered: set[str]) -> li
             problems.append(f"row {row.line}: address {row.ip_address}:{row.port} also on row "
                             f"{addresses[where]}")
         addresses.setdefault(where, row.line)
+        for mpan in filter(None, (row.import_mpan, row.export_mpan)):
+            if mpan in mpan_lines:  # two meters on one meter point at once: a typo
+                problems.append(f"row {row.line}: MPAN {mpan} also on row {mpan_lines[mpan]}")
+            mpan_lines.setdefault(mpan, row.line)
     if problems:
         raise RegistryImportError(path, problems)
     return rows
@@ -109,5 +127,6 @@ def import_registry(db: Database, path: Path) -> int:
         escos = registry.esco_ids(db)
         for row in rows:
             registry.add_meter(db, row.serial, row.ip_address, row.hardware, escos[row.esco],
-                           port=row.port)
+                               port=row.port, import_mpan=row.import_mpan,
+                               export_mpan=row.export_mpan)
     return len(rows)

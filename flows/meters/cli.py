@@ -11,11 +11,13 @@ from pathlib import Path
 import click
 
 from flows import eventloop
+from flows.meterdata import mpan_check_digit
 from flows.meters.fleet import FaultRates, SimClock, build_fleet
 from flows.meters.model import VirtualMeter
 from flows.meters.server import FleetServer
 
-REGISTRY_COLUMNS = ("serial", "ip_address", "port", "hardware", "esco", "emop_address", "faults")
+REGISTRY_COLUMNS = ("serial", "ip_address", "port", "hardware", "esco", "emop_address", "faults",
+                    "import_mpan", "export_mpan")
 
 
 def _parse_start(value: str | None) -> datetime:
@@ -28,6 +30,16 @@ def _parse_start(value: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def simulated_mpans(meter: VirtualMeter) -> tuple[str, str]:
+    """The meter's import MPAN and, when it has solar panels, its export MPAN: valid (check
+    digit and all), spread over the 14 distributor areas, one per meter of a fleet."""
+    distributor = 10 + meter.number % 14
+    serial_digits = int(meter.serial.removeprefix("EML")) % 10**9
+    cores = [f"{distributor}{kind}{serial_digits:09d}" for kind in (0, 9)]
+    mpans = [core + str(mpan_check_digit(core)) for core in cores]
+    return mpans[0], mpans[1] if meter.solar_kw > 0 else ""
+
+
 def write_registry(path: Path, fleet: FleetServer) -> None:
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
@@ -35,7 +47,8 @@ def write_registry(path: Path, fleet: FleetServer) -> None:
         for endpoint in fleet.endpoints:
             meter = endpoint.meter
             writer.writerow((meter.serial, endpoint.host, endpoint.port, meter.hardware, meter.esco,
-                             f"{meter.address:06X}", " ".join(meter.faults.active())))
+                             f"{meter.address:06X}", " ".join(meter.faults.active()),
+                             *simulated_mpans(meter)))
 
 
 @click.command()

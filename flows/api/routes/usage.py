@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -27,6 +28,7 @@ MAX_PAGE = 25_000
 MAX_SPAN = timedelta(days=3660)  # ten years: also how far back an open period_from reaches
 # Comparing an aware datetime in year 1 or 9999 with an offset overflows: such ends are refused.
 EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=UTC), datetime(2100, 12, 31, tzinfo=UTC)
+_ENCODER = msgspec.json.Encoder()  # decimals as strings: exact for any reader
 
 
 class HalfHourCounts(BaseModel):
@@ -67,7 +69,7 @@ class ConsumptionPage(BaseModel):
     results: list[ConsumptionRow]
 
 
-def _period(period_from: datetime | None, period_to: datetime | None) -> tuple[datetime, datetime]:
+def period(period_from: datetime | None, period_to: datetime | None) -> tuple[datetime, datetime]:
     """The period asked for; as with Octopus either end may be left out: up to now, and from
     as far back as a period may reach (ten years). Both ends lie in 1990–2100."""
     for name, moment in (("period_from", period_from), ("period_to", period_to)):
@@ -82,17 +84,22 @@ def _period(period_from: datetime | None, period_to: datetime | None) -> tuple[d
     return start, end
 
 
-def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
-          page_size: int, data_as_of: datetime | None) -> Response:
+RowShape = Callable[[UsageRow], dict[str, Any]]
+
+
+def page_response(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
+                  page_size: int, data_as_of: datetime | None, shape: RowShape | None = None,
+                  encoder: msgspec.json.Encoder = _ENCODER) -> Response:
     """Octopus-style pages: ``count`` is the whole result's, ``next``/``previous`` are URLs.
-    The rows are built typed from typed values and encoded with msgspec: validating a year of
-    days through the model would cost more than reading them (tests check the shape)."""
+    The rows are built typed from typed values (``shape``: a `ConsumptionRow`'s by default)
+    and encoded with msgspec (``encoder``): validating a year of days through the model would
+    cost more than reading them (tests check the shape)."""
     if order_by == "-period":
         rows = rows[::-1]
     first = (page - 1) * page_size
     if page > 1 and first >= len(rows):
         raise HTTPException(404, f"page {page} is past the last page ({max(1, -(-len(rows) // page_size))})")
-    results = [_consumption_row(row) for row in rows[first:first + page_size]]
+    results = [(shape or consumption_row)(row) for row in rows[first:first + page_size]]
 
     def url(number: int) -> str:
         # From the configured public URL, else relative: never from the Host header (a
@@ -103,7 +110,7 @@ def _page(request: Request, rows: list[UsageRow], order_by: OrderBy, page: int,
     body = {"data_as_of": data_as_of, "count": len(rows),
             "next": url(page + 1) if first + page_size < len(rows) else None,
             "previous": url(page - 1) if page > 1 else None, "results": results}
-    return Response(msgspec.json.encode(body), media_type="application/json")
+    return Response(encoder.encode(body), media_type="application/json")
 
 
 class UsageQuery:
@@ -119,11 +126,11 @@ class UsageQuery:
 
     def page_of(self, db: Database, request: Request, group_by: str, **key: Any) -> Response:
         """The page asked for of ``key``'s usage (a meter, a customer or an esco)."""
-        start, end = _period(self.period_from, self.period_to)
+        start, end = period(self.period_from, self.period_to)
         as_of = freshness(db).data_as_of  # before reading: the rows are at least this fresh
         rows = usage(db, period_from=start, period_to=end, group_by=group_by,
                      direction=self.direction, **key)
-        return _page(request, rows, self.order_by, self.page, self.page_size, as_of)
+        return page_response(request, rows, self.order_by, self.page, self.page_size, as_of)
 
 
 Usage = Annotated[UsageQuery, Depends()]
@@ -135,7 +142,7 @@ def check_years(name: str, moment: datetime) -> None:
                                  f"{LATEST.date()}, not {moment.isoformat()}")
 
 
-def _consumption_row(row: UsageRow) -> dict[str, Any]:
+def consumption_row(row: UsageRow) -> dict[str, Any]:
     """A row in the shape of `ConsumptionRow`."""
     total = row.total
     counts = None if total is None else {
