@@ -126,13 +126,14 @@ def add_meter(db: Database, serial: str, ip_address: str | None, hardware: str, 
     kind = check_hardware(hardware)
     mpans = checked_mpans(import_mpan, export_mpan)
     meter_id = uuid4()
+    values = {"id": meter_id, "serial": serial, "ip_address": ip_address, "port": port,
+              "hardware": kind.value, "esco": esco, "mode": mode}
+    # The MPAN columns only when given: tests of older migrations add meters to older schemas.
+    values |= {column: mpan for column, mpan in zip(("import_mpan", "export_mpan"), mpans,
+                                                    strict=True) if mpan is not None}
     try:
-        db.execute("INSERT INTO meter_registry (id, serial, ip_address, port, hardware, esco, "
-                   "mode, import_mpan, export_mpan) VALUES (:id, :serial, :ip, :port, "
-                   ":hardware, :esco, :mode, :import_mpan, :export_mpan)",
-                   {"id": meter_id, "serial": serial, "ip": ip_address, "port": port,
-                    "hardware": kind.value, "esco": esco, "mode": mode,
-                    "import_mpan": mpans[0], "export_mpan": mpans[1]})
+        db.execute(f"INSERT INTO meter_registry ({', '.join(values)}) "
+                   f"VALUES ({', '.join(':' + column for column in values)})", values)
     except ConflictError as error:
         if "serial" in str(error):
             raise ConflictError(f"a meter with serial {serial!r} exists already") from None

@@ -16,6 +16,8 @@ from flows.devtools.processes import serve_flows
 from flows.views import update
 
 READ_KEY, ADMIN_KEY = "read-key-0123456789", "admin-key-0123456789"
+# EML0000's meter points: it imports and exports (valid check digits).
+IMPORT_MPAN, EXPORT_MPAN = "2000024512368", "1900000000013"
 START = datetime(2025, 3, 28, tzinfo=UTC)
 HALF_HOUR = timedelta(minutes=30)
 DAYS = 4
@@ -35,7 +37,9 @@ def populate(db: Database) -> dict[str, str]:
     ids = {}
     for n in range(3):
         serial = f"EML000{n}"
-        ids[serial] = str(registry.add_meter(db, serial, f"127.0.0.{n + 1}", "B1.w", esco))
+        mpans = (IMPORT_MPAN, EXPORT_MPAN) if n == 0 else (None, None)
+        ids[serial] = str(registry.add_meter(db, serial, f"127.0.0.{n + 1}", "B1.w", esco,
+                                             import_mpan=mpans[0], export_mpan=mpans[1]))
         customers.add_customer(db, f"C{n}", f"Customer {n}")
         customers.link_meter(db, f"C{n}", serial, START)
         register = registry.register_id(db, serial)

@@ -14,7 +14,9 @@ EXAMPLES = 200  # per operation
 @pytest.mark.slow
 def test_no_generated_request_makes_a_server_error(served: Served) -> None:
     schema = schemathesis.openapi.from_url(served.url + "/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # The Octopus-compatible surface has its own run (tests/api/test_octopus.py).
+    operations = [result.ok() for result in schema.get_all_operations()
+                  if not result.ok().path.startswith("/v1/")]
     assert len(operations) >= 8
     for operation in operations:
         @given(case=operation.as_strategy())

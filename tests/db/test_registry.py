@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from flows.cli import main
 from flows.db import Database, DatabaseError, NotFoundError, registry, shadows
 from flows.db.registry_csv import RegistryImportError, import_registry
-from flows.meters import FleetServer, SimClock, build_fleet
 from flows.meterdata import check_mpan
+from flows.meters import FleetServer, SimClock, build_fleet
 from flows.meters.cli import write_registry
 
 HEADER = ["serial", "ip_address", "port", "hardware", "esco", "emop_address", "faults"]

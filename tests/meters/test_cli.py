@@ -25,7 +25,7 @@ def test_simulate_serves_the_fleet_it_lists(tmp_path: Path) -> None:
         rows = list(csv.DictReader(registry.open()))
         assert [row["serial"][:3] for row in rows] == ["EML"] * 5
         assert set(rows[0]) == {"serial", "ip_address", "port", "hardware", "esco",
-                                "emop_address", "faults"}
+                                "emop_address", "faults", "import_mpan", "export_mpan"}
 
         async def serials() -> list[str]:
             found = []
