@@ -120,6 +120,9 @@ def test_what_an_integrator_meets_first(served: Served) -> None:
         plus = client.get(f"{CONSUMPTION}?period_from=2025-03-30T03:00:00 01:00"
                           "&period_to=2025-03-30T04:00:00%2B01:00")
         assert plus.status_code == 200 and plus.json()["count"] == 2
+        # From the running half hour on, no end given: nothing yet (not an error).
+        later = client.get(CONSUMPTION, params={"period_from": datetime.now(UTC).isoformat()})
+        assert later.status_code == 200 and later.json()["results"] == []
         # Bad parameters are 400s that name the problem, as Octopus answers them.
         for params, named in (({"page_size": 0}, "page_size"), ({"group_by": "fortnight"}, "group_by"),
                               ({"period_from": "yesterday"}, "period_from"),

@@ -30,6 +30,7 @@ from flows.api.routes.usage import (
     ConsumptionPage,
     ConsumptionRow,
     OrderBy,
+    check_years,
     consumption_row,
     page_response,
     period,
@@ -128,11 +129,16 @@ def consumption(mpan: Mpan, serial: Serial, db: Db, request: Request,
         meter, direction = registry.meter_on_mpan(db, mpan, serial)
     except NotFoundError as error:
         raise http_error(error) from None
-    start, end = period(_moment("period_from", period_from),
-                        _moment("period_to", period_to) or _last_whole_half_hour())
+    start, end = _moment("period_from", period_from), _moment("period_to", period_to)
     as_of = freshness(db).data_as_of  # before reading: the rows are at least this fresh
-    rows = usage(db, period_from=start, period_to=end, group_by=group_by or "hh",
-                 meter_id=meter, direction=direction)
+    open_end = _last_whole_half_hour()
+    if end is None and start is not None and start >= open_end:
+        check_years("period_from", start)
+        rows: list[UsageRow] = []  # from the running half hour on: nothing yet, not an error
+    else:
+        start, end = period(start, end or open_end)
+        rows = usage(db, period_from=start, period_to=end, group_by=group_by or "hh",
+                     meter_id=meter, direction=direction)
     return page_response(request, rows, order_by, page, page_size, as_of, octopus_row, _ENCODER)
 
 

@@ -27,7 +27,8 @@ from flows.views import freshness, latest_interval, usage
 PERIODS = ("day", "week", "month", "custom")
 MAX_CUSTOM_DAYS = 366
 LABELS = {"esco": "Esco", "hardware": "Hardware", "firmware_version": "Firmware",
-          "mode": "Mode", "prepay_enabled": "Prepayment"}
+          "mode": "Mode", "prepay_enabled": "Prepayment", "import_mpan": "Import MPAN",
+          "export_mpan": "Export MPAN"}
 
 
 @dataclass(frozen=True)
