@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test test-fast demo lint typecheck pytest bench clean proto chromium promtool
+.PHONY: test test-fast demo lint typecheck pytest bench clean proto chromium promtool graphviz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,18 @@ promtool:
 	        echo "make test needs promtool: sudo apt-get install prometheus" >&2; exit 1; \
 	    fi; }
 
-test: $(VENV)/.installed chromium promtool
+# flows.ivm.write_png's test renders a query with Graphviz's dot.
+graphviz:
+	@command -v dot >/dev/null || { \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "installing Debian's graphviz for dot (flows.ivm.write_png's test)"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	            --no-install-recommends graphviz >/dev/null; \
+	    else \
+	        echo "make test needs Graphviz's dot: sudo apt-get install graphviz" >&2; exit 1; \
+	    fi; }
+
+test: $(VENV)/.installed chromium promtool graphviz
 	$(BIN)/ruff check flows tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadfile

@@ -5,6 +5,10 @@ is both the row's identity and what a person reads with plain SQL. Decoding need
 type: when a state's type is known (query inputs, annotated functions, join pairs, group keys)
 the JSON is decoded with a typed msgspec decoder; otherwise a pickled copy is kept beside it.
 
+A Z-set value (a `ZSetPython`, alone or a field of a `Data`) is written as
+``{"$zset": [[value, count], ...]}`` ordered by each value's JSON, so equal Z-sets share a row;
+it is decoded from its pickled copy (its contents; not the indexes it was built with).
+
 Values equal in Python must encode equally to be one row: keep Decimals, floats (-0.0) and
 datetimes (one time zone) normalised, as Flows does (UTC, integer Wh).
 """
@@ -25,6 +29,7 @@ import msgspec
 
 from flows.ivm.data import Empty
 from flows.ivm.errors import StoreError
+from flows.ivm.zset import ZSetPython
 
 _EMPTY_JSON = {"$empty": True}
 
@@ -32,7 +37,16 @@ _EMPTY_JSON = {"$empty": True}
 def _encode_hook(value: Any) -> Any:
     if isinstance(value, Empty):
         return _EMPTY_JSON
+    if isinstance(value, ZSetPython):
+        return {"$zset": _zset_entries(value)}
     raise NotImplementedError(f"cannot store values of type {type(value).__qualname__}")
+
+
+def _zset_entries(zset: ZSetPython[Any]) -> list[msgspec.Raw]:
+    """A Z-set's ``[value, count]`` pairs ordered by the value's JSON: equal Z-sets (whatever
+    order their values came in) encode alike, so they are one row."""
+    encoded = sorted((_encoder.encode(value), count) for value, count in zset.iter())
+    return [msgspec.Raw(b"[%s,%d]" % (text, count)) for text, count in encoded]
 
 
 _encoder = msgspec.json.Encoder(enc_hook=_encode_hook, order="deterministic")

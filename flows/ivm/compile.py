@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sys
 import traceback
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 from flows.ivm import graph
 from flows.ivm.errors import CompileError
@@ -18,6 +19,7 @@ from flows.ivm.trace import Stream, Tracer, tracing
 from flows.ivm.zset import ZSet
 
 TOut = TypeVar("TOut")
+T = TypeVar("T")
 
 # `compile` is stepping's name (it shadows the builtin on purpose, see pyproject's ruff ignores).
 # The overloads carry a query's input value types and its output type to `actions` and
@@ -71,6 +73,36 @@ def compile(func: Callable[..., Any]) -> Graph[Any, Any]:
         cache.bind(node.name)
     caches = {node.name: node for _, node in tracer.cache_nodes}
     return Graph(func.__name__, tracer.nodes, [s.node for s in streams], outputs, caches)
+
+
+_LAZY: dict[Callable[..., Any], Graph[Any, Any]] = {}
+
+
+def compile_lazy(func: Callable[..., Any]) -> Callable[[], Graph[Any, Any]]:
+    """``get_graph = st.compile_lazy(query)``: compiles on the first ``get_graph()`` (not at
+    import), then returns the same graph every time."""
+    def compiled() -> Graph[Any, Any]:
+        found = _LAZY.get(func)
+        if found is None:
+            found = _LAZY[func] = compile(func)
+        return found
+
+    return compiled
+
+
+def compile_typeof(value: T) -> type[T]:
+    """The type of ``value`` while the query compiles: ``st.ZSet[X]`` for a stream whose
+    values are ``X`` (``Any`` when unknown), else ``type(value)``. (A query runs at compile
+    time, so this is an ordinary call here.)"""
+    if isinstance(value, Stream):
+        element = value.node.t if value.node.t is not None else Any
+        return cast(type[T], ZSet[element])  # type: ignore[valid-type]
+    return type(value)
+
+
+# ``with st.at_compile_time: ...`` — stepping runs such a block while compiling; a flows.ivm
+# query runs entirely at compile time, so the block needs nothing more.
+at_compile_time = contextlib.nullcontext()
 
 
 def _definition(func: Callable[..., Any]) -> str:

@@ -46,6 +46,7 @@ class OperatorKind(StrEnum):
     TRANSITIVE_CLOSURE = "transitive_closure"
     GROUP = "group"
     FLATTEN = "flatten"
+    HAITCH = "haitch"
 
 
 @dataclass(eq=False)

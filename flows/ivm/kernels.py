@@ -147,7 +147,8 @@ class InputKernel(Kernel):
                 if not isinstance(value, self.check_type):
                     raise InputTypeError(f"input {self.node.name!r} takes "
                                          f"{self.check_type.__qualname__} values, got {value!r}")
-        removed = [value for value, count in delta.items() if count < 0]
+        removed = [value for value, count in delta.items() if count < 0] if (
+            tx.check_removals) else None
         if removed:
             present = self.state.get_many(removed)
             for value in removed:
@@ -517,6 +518,25 @@ class DelayKernel(Kernel):
         return previous
 
 
+class HaitchKernel(Kernel):
+    """`haitch`: stateless, from this iteration's values of both streams."""
+
+    def __init__(self, node: Node, store: Store) -> None:
+        super().__init__(node)
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        before_all, delta = changes
+        out: Changes = {}
+        for value, count in delta.items():
+            before = before_all.get(value, 0)
+            after = before + count
+            if before > 0 >= after:
+                out[value] = -1
+            elif after > 0 >= before:
+                out[value] = 1
+        return out
+
+
 class TransitiveClosureKernel(Kernel):
     """Reachability. A source's reachable set can only change if it reached (before) the
     source of a changed edge, or is one; exactly those sources are explored again."""
@@ -638,5 +658,6 @@ _SIMPLE: dict[OperatorKind, Callable[[Node, Store], Kernel]] = {
     OperatorKind.DISTINCT: DistinctKernel,
     OperatorKind.FIRST_N: FirstNKernel,
     OperatorKind.DELAY: DelayKernel,
+    OperatorKind.HAITCH: HaitchKernel,
     OperatorKind.TRANSITIVE_CLOSURE: TransitiveClosureKernel,
 }

@@ -79,6 +79,27 @@ def neg(a: ZSet[T]) -> ZSet[T]:
     return _emit(OperatorKind.NEG, a, t=_element_type(a))
 
 
+def add3(a: ZSet[T], b: ZSet[T], c: ZSet[T]) -> ZSet[T]:
+    """Linear. ``a + b + c``."""
+    return add(add(a, b), c)
+
+
+def identity_print(a: T) -> T:
+    """Prints its argument (at compile time: the stream it stands for) and returns it, as
+    stepping's does; to see values as they flow, print in a `map` function."""
+    print(a)
+    return a
+
+
+def haitch(a: ZSet[T], b: ZSet[T]) -> ZSet[T]:
+    """DBSP's H (the incremental distinct's core): ``a`` is a Z-set as it stood (an integral,
+    say ``integrate_delay(x)``), ``b`` its change; for each value of ``b``: +1 when its count
+    turns positive (from ≤ 0 to > 0), -1 when it stops being positive, else nothing. So
+    ``haitch(integrate_delay(x), x)`` is ``distinct(x)``'s change. Stateless: it reads both
+    streams' values of this iteration."""
+    return _emit(OperatorKind.HAITCH, a, b, t=_element_type(b))
+
+
 def join(
     l: ZSet[T], r: ZSet[U], *, on_left: Index[T, K], on_right: Index[U, K]  # noqa: E741
 ) -> ZSet[Pair[T, U]]:
@@ -158,6 +179,18 @@ def integrate_indexed(a: ZSet[T], *, indexes: tuple[Index[T, Any], ...]) -> ZSet
 def delay(a: ZSet[T]) -> ZSet[T]:
     """Stream operator: outputs the previous iteration's input (empty in the first)."""
     return _emit(OperatorKind.DELAY, a, t=_element_type(a))
+
+
+def delay_indexed(a: ZSet[T], *, indexes: tuple[Index[T, Any], ...]) -> ZSet[T]:
+    """`delay` (stepping builds `integrate_indexed` from it; here the indexes are the
+    integral's, so a delay needs none and ``indexes`` only documents intent)."""
+    return delay(a)
+
+
+def integrate_delay(a: ZSet[T]) -> ZSet[T]:
+    """Stream operator: the sum of all input changes *before* this iteration (``delay`` of
+    ``integrate``): what a Z-set stood at when this iteration's change arrives."""
+    return delay(integrate(a))
 
 
 def differentiate(a: ZSet[T]) -> ZSet[T]:

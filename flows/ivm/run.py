@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 
@@ -56,12 +57,13 @@ class Runner:
 
     def run(self, inputs: Sequence[Changes],
             before_commit: Callable[[tuple[ZSetPython[Any], ...]], None] | None = None,
-            ) -> tuple[ZSetPython[Any], ...]:
+            check_removals: bool = True) -> tuple[ZSetPython[Any], ...]:
         if len(inputs) != len(self.graph.inputs):
             raise IvmError(f"{self.graph.name} takes {len(self.graph.inputs)} inputs, "
                            f"got {len(inputs)}")
         results: list[Changes] = []
         with self.store.transaction() as tx:
+            tx.check_removals = check_removals
             for kernel, sources in zip(self.kernels, self.sources):
                 changes = [inputs[-1 - s] if s < 0 else results[s] for s in sources]
                 if any(changes) or kernel.runs_idle():
@@ -97,38 +99,42 @@ Outputs = Callable[[tuple[ZSetPython[Any], ...]], None]
 
 
 @overload
-def iteration(store: Store, graph: Graph[Any, ZSet[B1]], inputs: Sequence[ZSet[Any]],
+def iteration(store: Store, g: Graph[Any, ZSet[B1]], inputs: Sequence[ZSet[Any]],
               time: Time | None = None, before_commit: Outputs | None = None,
               ) -> tuple[ZSetPython[B1]]: ...
 @overload
-def iteration(store: Store, graph: Graph[Any, tuple[ZSet[B1], ZSet[B2]]],
+def iteration(store: Store, g: Graph[Any, tuple[ZSet[B1], ZSet[B2]]],
               inputs: Sequence[ZSet[Any]], time: Time | None = None,
               before_commit: Outputs | None = None) -> tuple[ZSetPython[B1], ZSetPython[B2]]: ...
 @overload
-def iteration(store: Store, graph: Graph[Any, tuple[ZSet[B1], ZSet[B2], ZSet[B3]]],
+def iteration(store: Store, g: Graph[Any, tuple[ZSet[B1], ZSet[B2], ZSet[B3]]],
               inputs: Sequence[ZSet[Any]], time: Time | None = None,
               before_commit: Outputs | None = None,
               ) -> tuple[ZSetPython[B1], ZSetPython[B2], ZSetPython[B3]]: ...
 @overload
-def iteration(store: Store, graph: Graph[Any, Any], inputs: Sequence[ZSet[Any]],
+def iteration(store: Store, g: Graph[Any, Any], inputs: Sequence[ZSet[Any]],
               time: Time | None = None, before_commit: Outputs | None = None,
               ) -> tuple[ZSetPython[Any], ...]: ...
 
 
 def iteration(
     store: Store,
-    graph: Graph[Any, Any],
+    g: Graph[Any, Any],
     inputs: Sequence[ZSet[Any]],
     time: Time | None = None,
     before_commit: Outputs | None = None,
 ) -> tuple[ZSetPython[Any], ...]:
     """Run one iteration with one change Z-set per input; returns one change Z-set per output.
 
+    Inputs take any weights, as in DBSP (and stepping): ``ZSetPython({"b": -1})`` on an
+    integrate gives ``b`` with count -1; `Action.remove` and `Action.replace` instead refuse to
+    remove what an input does not hold (`RemoveError`).
+
     ``before_commit(outputs)`` runs inside the iteration's transaction, after the store's
     writes: what it writes on the store's connection commits together with them, or not at all
     (e.g. a derived table, or the position of the feed the inputs came from)."""
-    runner = runner_for(store, graph)
-    return runner.run([_changes(zset) for zset in inputs], before_commit)
+    runner = runner_for(store, g)
+    return runner.run([_changes(zset) for zset in inputs], before_commit, check_removals=False)
 
 
 class Action(Generic[T]):
@@ -171,29 +177,39 @@ class Action(Generic[T]):
 
 
 @overload
-def actions(store: Store, graph: Graph[tuple[A1], Any]) -> tuple[Action[A1]]: ...
+def actions(store: Store, g: Graph[tuple[A1], Any]) -> tuple[Action[A1]]: ...
 @overload
-def actions(store: Store, graph: Graph[tuple[A1, A2], Any]) -> tuple[Action[A1], Action[A2]]: ...
+def actions(store: Store, g: Graph[tuple[A1, A2], Any]) -> tuple[Action[A1], Action[A2]]: ...
 @overload
-def actions(store: Store, graph: Graph[tuple[A1, A2, A3], Any]
+def actions(store: Store, g: Graph[tuple[A1, A2, A3], Any]
             ) -> tuple[Action[A1], Action[A2], Action[A3]]: ...
 @overload
-def actions(store: Store, graph: Graph[tuple[A1, A2, A3, A4], Any]
+def actions(store: Store, g: Graph[tuple[A1, A2, A3, A4], Any]
             ) -> tuple[Action[A1], Action[A2], Action[A3], Action[A4]]: ...
 @overload
-def actions(store: Store, graph: Graph[tuple[A1, A2, A3, A4, A5], Any]
+def actions(store: Store, g: Graph[tuple[A1, A2, A3, A4, A5], Any]
             ) -> tuple[Action[A1], Action[A2], Action[A3], Action[A4], Action[A5]]: ...
 @overload
-def actions(store: Store, graph: Graph[tuple[A1, A2, A3, A4, A5, A6], Any]
+def actions(store: Store, g: Graph[tuple[A1, A2, A3, A4, A5, A6], Any]
             ) -> tuple[Action[A1], Action[A2], Action[A3], Action[A4], Action[A5], Action[A6]]: ...
 @overload
-def actions(store: Store, graph: Graph[Any, Any]) -> tuple[Action[Any], ...]: ...
+def actions(store: Store, g: Graph[Any, Any]) -> tuple[Action[Any], ...]: ...
 
 
-def actions(store: Store, graph: Graph[Any, Any]) -> tuple[Action[Any], ...]:
-    """One `Action` per input of ``graph``, in parameter order, running on ``store``."""
-    runner = runner_for(store, graph)
-    return tuple(Action(runner, position) for position in range(len(graph.inputs)))
+def actions(store: Store, g: Graph[Any, Any]) -> tuple[Action[Any], ...]:
+    """One `Action` per input of ``g``, in parameter order, running on ``store``."""
+    runner = runner_for(store, g)
+    return tuple(Action(runner, position) for position in range(len(g.inputs)))
+
+
+def batched(values: Iterable[T], n: int) -> Iterator[list[T]]:
+    """``values`` in lists of ``n`` (the last may be shorter): to feed an action in batches,
+    ``for batch in st.batched(reads, 1000): i_reads.insert(*batch)``."""
+    if n < 1:
+        raise ValueError(f"batches hold at least one value, not {n}")
+    iterator = iter(values)
+    while batch := list(itertools.islice(iterator, n)):
+        yield batch
 
 
 def check_graph(store_graph: Graph[Any, Any], graph: Graph[Any, Any]) -> None:

@@ -48,6 +48,8 @@ class Aggregates(Protocol):
 
 
 class Transaction(Protocol):
+    check_removals: bool  # whether inputs refuse to go below zero (actions) or not (iteration)
+
     def stage(self, state: Any, changes: Any) -> None: ...
 
 

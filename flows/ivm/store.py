@@ -17,7 +17,7 @@ from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph, Node
 from flows.ivm.index import Index
 from flows.ivm.state import Aggregates, Bag, Counts, PythonAggregates, PythonBag, PythonCounts
-from flows.ivm.zset import MATCH_ALL, MatchAll, ZSet, ZSetPython
+from flows.ivm.zset import MATCH_ALL, MatchAll, ZSet, ZSetPython, table
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -48,10 +48,13 @@ class Store(Protocol):
 class StagedChanges:
     """The changes one iteration staged, applied together at commit."""
 
-    __slots__ = ("before_commit", "staged")
+    __slots__ = ("before_commit", "check_removals", "staged")
 
     def __init__(self) -> None:
         self.staged: list[tuple[Any, Any]] = []
+        # `Action`s refuse to remove what an input does not hold; `iteration` takes any
+        # weights (DBSP: an input is a stream of Z-sets, negative counts and all).
+        self.check_removals = True
         # Called inside the iteration's transaction, after its writes, before COMMIT.
         self.before_commit: list[Callable[[], None]] = []
 
@@ -169,8 +172,22 @@ class CacheView(ZSet[T]):
     ) -> Iterator[tuple[K, T, int]]:
         raise NotImplementedError
 
-    def to_zset(self) -> ZSetPython[T]:
+    def to_python(self) -> ZSetPython[T]:
+        """A copy in memory, as it stands now."""
         return ZSetPython(dict(self.iter()), self.indexes)
+
+    to_zset = to_python
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to any Z-set with the same values and counts (a ZSetPython, another cache).
+        if isinstance(other, (ZSetPython, CacheView)):
+            return dict(self.iter()) == dict(other.iter())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # it changes with its store
+
+    def __str__(self) -> str:
+        return table(f"<{type(self).__name__}>", self.iter())
 
     def __add__(self, other: ZSet[T]) -> ZSet[T]:
         return self.to_zset() + other

@@ -128,9 +128,52 @@ class ZSetPython(Generic[T]):
     def __hash__(self) -> int:
         return hash(frozenset(self._data.items()))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Its contents: indexes hold functions (often lambdas) that cannot be pickled.
+        return (ZSetPython, (self._data,))
+
     def __repr__(self) -> str:
         rows = ", ".join(f"{value!r}: {count}" for value, count in self._data.items())
         return f"ZSetPython({{{rows}}})"
+
+    def __str__(self) -> str:
+        return table("<ZSetPython>", self._data.items())
+
+    def to_python(self) -> ZSetPython[T]:
+        """Itself (every Z-set has `to_python`, as stepping's do)."""
+        return self
+
+
+def table(title: str, items: Iterable[tuple[Any, int]]) -> str:
+    """A Z-set as a text table under ``title``: a column per field of `Data` values (``left``
+    and ``right`` of pairs; else one ``_value_`` column), with the count first."""
+    from flows.ivm.data import Data, Pair
+
+    rows = list(items)
+    kinds = {type(value) for value, _ in rows}
+    only = next(iter(kinds)) if len(kinds) == 1 else None
+    if only is not None and issubclass(only, Data):
+        names = list(only.st_field_names)
+        cells = [[str(count), *(str(getattr(value, name)) for name in names)]
+                 for value, count in rows]
+    elif only is Pair:
+        names = ["left", "right"]
+        cells = [[str(count), str(value.left), str(value.right)] for value, count in rows]
+    else:
+        names = ["_value_"]
+        cells = [[str(count), repr(value)] for value, count in rows]
+    header = ["_count_", *names]
+    widths = [max(len(text) for text in column) for column in zip(header, *cells, strict=True)]
+
+    def line(texts: list[str]) -> str:
+        return "│ " + " │ ".join(text.ljust(width) for text, width in zip(texts, widths,
+                                                                           strict=True)) + " │"
+
+    def rule(left: str, middle: str, right: str) -> str:
+        return left + middle.join("─" * (width + 2) for width in widths) + right
+
+    return "\n".join([title, rule("┌", "┬", "┐"), line(header), rule("├", "┼", "┤"),
+                      *(line(row) for row in cells), rule("└", "┴", "┘")])
 
 
 def _accumulate(counts: dict[T, int], items: Iterable[tuple[T, int]]) -> None:

@@ -109,6 +109,27 @@ def q_recursion(a: st.ZSet[Row]) -> tuple[st.ZSet[Any], st.ZSet[Any]]:
     return reachable, st.flatten(per_parity)
 
 
+class Members(st.Data):
+    k: int
+    members: st.ZSetPython[int]
+
+
+def member(r: Row) -> st.ZSetPython[int]:
+    return st.ZSetPython({r.v: 1})
+
+
+def as_members(pair: st.Pair[st.ZSetPython[int], int]) -> Members:
+    return Members(k=pair.right, members=pair.left)
+
+
+def q_zset_values(a: st.ZSet[Row]) -> tuple[st.ZSet[Any], st.ZSet[Any]]:
+    """Z-sets as values: each k's members collected (stepping's zero=ZSetPython idiom), as a
+    Data field, and distinct member sets (equal Z-sets are one value whatever their order)."""
+    per_k = st.group_reduce_flatten(a, by=by_k, zero=st.ZSetPython, pick_value=member)
+    as_data = st.map(per_k, f=as_members)
+    return as_data, st.distinct(st.map(per_k, f=lambda p: p.left))
+
+
 cache_rows = st.Cache[Row]()
 cache_counts = st.Cache[int]()
 
@@ -174,7 +195,7 @@ def check_caches(graph: st.Graph[Any, Any], store: st.Store, current: list[Count
 
 
 QUERIES = [q_linear, q_join, q_join_only, q_outer_join, q_aggregates, q_distinct, q_first_n, q_nested_groups,
-           q_grouped_aggregates, q_recursion, q_caches]
+           q_grouped_aggregates, q_recursion, q_caches, q_zset_values]
 
 
 # Examples per query and store: SQL stores are slower to set up, and also run the same

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -26,12 +26,16 @@ from flows.ivm.codec import encode
 from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph
 from flows.ivm.sql.dialect import Dialect, quote
-from flows.ivm.sql.store import SqlStore
+from flows.ivm.sql.store import SqlCachedZSet, SqlStore
+
+T = TypeVar("T")
+# The connection a store runs on (stepping's name, for annotations).
+ConnPostgres = psycopg.Connection[Any]
 
 
-def connection_postgres(url: str) -> psycopg.Connection[Any]:
+def connection_postgres(db_url: str) -> psycopg.Connection[Any]:
     """Connect for a store: autocommit, as the store issues BEGIN/COMMIT itself."""
-    return psycopg.connect(url, autocommit=True)
+    return psycopg.connect(db_url, autocommit=True)
 
 
 _TYPES: dict[Any, str] = {
@@ -266,8 +270,14 @@ class Vacuumer:
             return self.passed.wait_for(lambda: self.passes > after, timeout)
 
 
+class ZSetPostgres(SqlCachedZSet[T]):
+    """A cache of a `StorePostgres`, read from its table."""
+
+
 class StorePostgres(SqlStore):
     """A graph's state in PostgreSQL; see `SqlStore` for transactions and concurrency."""
+
+    cache_type = ZSetPostgres
 
     @classmethod
     def from_graph(cls, conn: psycopg.Connection[Any], graph: Graph[Any, Any],

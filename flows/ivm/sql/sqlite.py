@@ -16,21 +16,26 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from flows.ivm.codec import encode
 from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph
 from flows.ivm.sql.dialect import Dialect
-from flows.ivm.sql.store import SqlStore
+from flows.ivm.sql.store import SqlCachedZSet, SqlStore
 
 BUSY_TIMEOUT_MS = 60_000
 
 
-def connection_sqlite(path: str | Path) -> sqlite3.Connection:
+T = TypeVar("T")
+# The connection a store runs on (stepping's name, for annotations).
+ConnSQLite = sqlite3.Connection
+
+
+def connection_sqlite(db_url: str | Path) -> sqlite3.Connection:
     """Open (or create) an SQLite database configured for a store."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+    conn = sqlite3.connect(db_url, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
                            check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -170,8 +175,14 @@ class Checkpointer:
             return self.passed.wait_for(lambda: self.passes > after, timeout)
 
 
+class ZSetSQLite(SqlCachedZSet[T]):
+    """A cache of a `StoreSQLite`, read from its table."""
+
+
 class StoreSQLite(SqlStore):
     """A graph's state in SQLite; see `SqlStore` for transactions and concurrency."""
+
+    cache_type = ZSetSQLite
 
     @classmethod
     def from_graph(cls, conn: sqlite3.Connection, graph: Graph[Any, Any],

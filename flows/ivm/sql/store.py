@@ -66,6 +66,8 @@ def _column(name: str) -> str:
 class SqlStore(StoreBase):
     """Shared by `StoreSQLite` and `StorePostgres`; see the module docstring."""
 
+    cache_type: type[SqlCachedZSet[Any]]  # what `cached_zset` gives: ZSetSQLite, ZSetPostgres
+
     def __init__(self, dialect: Dialect, graph: Graph[Any, Any], create_tables: bool) -> None:
         self.graph = graph
         self.dialect = dialect
@@ -221,7 +223,7 @@ class SqlStore(StoreBase):
         except KeyError:
             raise StoreError(f"no cache {node_name!r} in this store's query "
                              f"{self.name!r}") from None
-        return SqlCachedZSet(self._cache_state(node))
+        return self.cache_type(self._cache_state(node))
 
 
 class SqlCachedZSet(CacheView[T]):
@@ -253,4 +255,4 @@ class SqlCachedZSet(CacheView[T]):
         return self._counts.iter_by_index(index, keys)
 
     def __repr__(self) -> str:
-        return f"<SqlCachedZSet {self.table}>"
+        return f"<{type(self).__name__} {self.table}>"
