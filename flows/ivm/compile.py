@@ -12,7 +12,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar, cast, overload
 
-from flows.ivm import graph
+from flows.ivm import graph, recursion
 from flows.ivm.errors import CompileError
 from flows.ivm.graph import A1, A2, A3, A4, A5, A6, Graph, Node, OperatorKind
 from flows.ivm.trace import Stream, Tracer, tracing
@@ -51,7 +51,8 @@ def compile(func: Callable[..., Any]) -> Graph[Any, Any]:
     operator calls (plus ``+``/``-`` on streams, helper functions and ``cache[x](lambda a: ...)``).
     Compiling the same function twice gives equal graphs.
     """
-    tracer = Tracer(func)
+    runnable = recursion.with_forward_streams(func) or func
+    tracer = Tracer(runnable)
     caller = sys._getframe(1)
     element_types = _parameter_types(func, dict(caller.f_locals))
     with tracing(tracer):
@@ -61,18 +62,22 @@ def compile(func: Callable[..., Any]) -> Graph[Any, Any]:
             for position, (param, t) in enumerate(element_types)
         ]
         try:
-            result = func(*streams)
+            result = runnable(*streams)
         except CompileError:
             raise
         except Exception as error:
             raise _wrap_error(func, error) from error
     outputs = _outputs(func, result, tracer)
+    recursion.check_resolved(tracer.nodes)
     tracer.name_from_variables()
     tracer.finish_names()
     for cache, node in tracer.cache_nodes:
         cache.bind(node.name)
     caches = {node.name: node for _, node in tracer.cache_nodes}
-    return Graph(func.__name__, tracer.nodes, [s.node for s in streams], outputs, caches)
+    compiled: Graph[Any, Any] = Graph(func.__name__, tracer.nodes, [s.node for s in streams],
+                                      outputs, caches)
+    recursion.recursive_parts(compiled)  # refuses what a loop cannot hold, now
+    return compiled
 
 
 _LAZY: dict[Callable[..., Any], Graph[Any, Any]] = {}
@@ -157,8 +162,8 @@ def _wrap_error(func: Callable[..., Any], error: Exception) -> CompileError:
             break
     hint = ""
     if isinstance(error, (UnboundLocalError, NameError)):
-        hint = ("; streams must be assigned before use (forward-declared recursive streams are "
-                "not supported: use st.transitive_closure for recursion)")
+        hint = ("; streams must be assigned before use (a stream computed later is declared "
+                "first, `name: st.ZSet[T]`, and assigned st.delay(...): see flows.ivm.recursion)")
     return CompileError(f"{location}: compiling {func.__name__} failed: "
                         f"{type(error).__name__}: {error}{hint}")
 

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 
 from flows.ivm.errors import IvmError, StoreError
+from flows.ivm.fixed_point import ExitKernel, PartKernel, execution_order
 from flows.ivm.graph import A1, A2, A3, A4, A5, A6, Graph, Node, OperatorKind
 from flows.ivm.kernels import NO_CHANGES, Changes, Kernel, add_into, make_kernel
+from flows.ivm.recursion import FORWARD
 from flows.ivm.store import Store
 from flows.ivm.zset import ZSet, ZSetPython
 
@@ -43,16 +45,36 @@ class Runner:
         for node in graph.nodes:
             for source in node.inputs:
                 consumers[id(source)].append(node)
-        self.nodes: list[Node] = list(graph.nodes)
-        self.kernels: list[Kernel] = [make_kernel(node, store, consumers[id(node)], id(node) in outputs)
-                                      for node in self.nodes]
+        readers_of = dict(consumers)  # what a loop's own kernels are built with
+        # The graph's order; with loops, each loop stands in it as its exits (`fixed_point`).
+        self.nodes, parts = execution_order(graph)
         slot = {id(node): position for position, node in enumerate(self.nodes)}
+        exits = {id(node) for part in parts for node in part.exits}  # stepped by their part
+        # A node read inside a loop is read by the loop (whose kernels keep scratch state): an
+        # input must not count on a join inside one to hold its values.
+        loop_of = {id(node): next(n for n in part.nodes if FORWARD in n.params)
+                   for part in parts for node in part.nodes}
+        consumers = {key: [loop_of.get(id(reader), reader) for reader in readers]
+                     for key, readers in consumers.items()}
         # For each node: where its input changes come from (negative: the iteration's inputs).
         self.sources: list[tuple[int, ...]] = [
             (-1 - node.params["position"],) if node.kind == OperatorKind.INPUT
+            else () if id(node) in exits
             else tuple(slot[id(source)] for source in node.inputs)
             for node in self.nodes
         ]
+        self.kernels: list[Kernel] = [
+            Kernel(node) if id(node) in exits
+            else make_kernel(node, store, consumers[id(node)], id(node) in outputs)
+            for node in self.nodes]
+        for part in parts:
+            first = slot[id(part.exits[0])]
+            kernel = PartKernel(part, graph, store, readers_of, outputs)
+            self.kernels[first] = kernel
+            self.sources[first] = tuple(slot[id(source)] for source in part.external)
+            for position, exit_node in enumerate(part.exits[1:], start=1):
+                self.kernels[slot[id(exit_node)]] = ExitKernel(kernel, position)
+                self.sources[slot[id(exit_node)]] = (first,)
         self.output_slots = [slot[id(node)] for node in graph.outputs]
 
     def run(self, inputs: Sequence[Changes],

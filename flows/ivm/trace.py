@@ -76,6 +76,16 @@ class Tracer:
             self._creation_path[node.id] = self._path(frame)
         return Stream(node, grouped)
 
+    def drop_last(self, node: Node) -> None:
+        """Forget ``node``, the last one recorded and read by none (a loop's closing delay,
+        replaced by its placeholder)."""
+        assert self.nodes[-1] is node
+        self.nodes.pop()
+        for pending in self._pending.values():
+            if node in pending:
+                pending.remove(node)
+        self._creation_path.pop(node.id, None)
+
     def check_stream(self, kind: str, stream: Any, position: int, grouped: bool = False) -> None:
         frame = user_frame()
         if not isinstance(stream, Stream):

@@ -32,15 +32,28 @@ def _sum(pairs: Iterable[tuple[Any, int]]) -> ZDict:
 
 
 def evaluate(graph: st.Graph[Any, Any], inputs: list[Mapping[Any, int]]) -> dict[str, ZDict]:
-    """The full Z-set of every node of ``graph``, by node name."""
-    results: dict[str, ZDict] = {}
-    for node in graph.nodes:
-        args = [results[source.name] for source in node.inputs]
-        if node.kind == "input":
-            results[node.name] = _clean(inputs[node.params["position"]])
-        else:
-            results[node.name] = _EVALUATORS[node.kind](node, *args)
-    return results
+    """The full Z-set of every node of ``graph``, by node name. A graph with loops (a stream
+    declared first and assigned ``st.delay(x)`` later) is evaluated again and again, each
+    declared stream the value of its ``x`` the time before (nothing at first), until that
+    changes no more: the least fixed point, naively."""
+    loops = [node for node in graph.nodes if "forward" in node.params]
+    carried: dict[str, ZDict] = {node.name: {} for node in loops}
+    for _ in range(1_000):
+        results: dict[str, ZDict] = {}
+        for node in graph.nodes:
+            if node.name in carried:
+                results[node.name] = carried[node.name]
+                continue
+            args = [results[source.name] for source in node.inputs]
+            if node.kind == "input":
+                results[node.name] = _clean(inputs[node.params["position"]])
+            else:
+                results[node.name] = _EVALUATORS[node.kind](node, *args)
+        following = {node.name: results[node.inputs[0].name] for node in loops}
+        if following == carried:
+            return results
+        carried = following
+    raise AssertionError("the reference found no fixed point in 1,000 rounds")
 
 
 def outputs(graph: st.Graph[Any, Any], inputs: list[Mapping[Any, int]]) -> list[ZDict]:

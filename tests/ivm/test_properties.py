@@ -101,6 +101,10 @@ def to_edge(r: Row) -> st.Pair[int, int]:
     return st.Pair(r.k, r.v)
 
 
+edge_from = st.Index.pick(st.Pair[int, int], lambda p: p.left)
+edge_to = st.Index.pick(st.Pair[int, int], lambda p: p.right)
+
+
 def q_recursion(a: st.ZSet[Row]) -> tuple[st.ZSet[Any], st.ZSet[Any]]:
     reachable = st.transitive_closure(st.map(a, f=to_edge))
     per_parity = st.per_group[st.group(a, by=by_parity)](
@@ -128,6 +132,40 @@ def q_zset_values(a: st.ZSet[Row]) -> tuple[st.ZSet[Any], st.ZSet[Any]]:
     per_k = st.group_reduce_flatten(a, by=by_k, zero=st.ZSetPython, pick_value=member)
     as_data = st.map(per_k, f=as_members)
     return as_data, st.distinct(st.map(per_k, f=lambda p: p.left))
+
+
+def q_hand_written_reachability(a: st.ZSet[Row]) -> st.ZSet[Any]:
+    """Reachability written by hand: a stream declared first, closed through st.delay."""
+    delayed: st.ZSet[st.Pair[int, int]]
+    stepped = st.map(st.join(delayed, st.map(a, f=to_edge), on_left=edge_to, on_right=edge_from),  # noqa: F821 - declared above, assigned below (a loop)
+                     f=lambda p: st.Pair(p.left.left, p.right.right))
+    paths = st.distinct(st.add(st.map(a, f=to_edge), stepped))
+    delayed = st.delay(paths)
+    return paths
+
+
+class Hops(st.Data):
+    node: int
+    hops: int
+
+
+by_node = st.Index.pick(Hops, lambda h: h.node)
+by_hops = st.Index.pick(Hops, lambda h: h.hops)
+
+
+def q_fewest_hops(a: st.ZSet[Row]) -> tuple[st.ZSet[Hops], st.ZSet[Any]]:
+    """A recursive aggregate: the fewest hops from node 0 to each node (edges k → v), the
+    minimum per node taken inside the loop; and how many nodes are reached at each count."""
+    starts = st.distinct(st.map(st.filter(a, f=lambda r: r.k == 0), f=lambda r: Hops(node=0, hops=0)))
+    delayed: st.ZSet[Hops]
+    extended = st.map(st.join(delayed, a, on_left=by_node, on_right=by_k),  # noqa: F821 - declared above, assigned below (a loop)
+                      f=lambda p: Hops(node=p.right.v, hops=p.left.hops + 1))
+    candidates = st.distinct(st.add(starts, extended))
+    fewest = st.map(st.flatten(st.per_group[st.group(candidates, by=by_node)](
+        lambda hops_of_node: st.first_n(hops_of_node, index=by_hops, n=1))), f=lambda p: p.left)
+    delayed = st.delay(fewest)
+    per_count = st.group_reduce_flatten(fewest, by=by_hops, zero=int, pick_value=lambda h: 1)
+    return fewest, per_count
 
 
 cache_rows = st.Cache[Row]()
@@ -195,7 +233,8 @@ def check_caches(graph: st.Graph[Any, Any], store: st.Store, current: list[Count
 
 
 QUERIES = [q_linear, q_join, q_join_only, q_outer_join, q_aggregates, q_distinct, q_first_n, q_nested_groups,
-           q_grouped_aggregates, q_recursion, q_caches, q_zset_values]
+           q_grouped_aggregates, q_recursion, q_caches, q_zset_values, q_hand_written_reachability,
+           q_fewest_hops]
 
 
 # Examples per query and store: SQL stores are slower to set up, and also run the same
