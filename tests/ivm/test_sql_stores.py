@@ -66,6 +66,45 @@ def test_postgres_cache_is_plain_sql_with_typed_key_columns(
     assert "query__daily_cache_pkey" in str(plan)
 
 
+def test_a_data_cache_is_a_typed_view_plain_sql_reads_on_postgres(
+        postgres_conn: psycopg.Connection[Any]) -> None:
+    store = st.StorePostgres.from_graph(postgres_conn, st.compile(seed.query), create_tables=True)
+    fill(store)
+    *_, i_reads = st.actions(store, st.compile(seed.query))
+    i_reads.remove(seed.half_hourly_reads_1[0])  # the view follows every iteration
+    day = date(2023, 1, 2)
+    by_index = sorted((d.user_id, d.meter_id, d.date, d.value, count) for _, d, count in
+                      seed.daily_cache.zset(store).iter_by_index(seed.index_daily, frozenset({day})))
+    assert by_index
+    rows = postgres_conn.execute(
+        "SELECT user_id, meter_id, date, value, count FROM query__daily_cache__rows "
+        "WHERE date = %s ORDER BY 1, 2, 3, 4", (day,)).fetchall()
+    assert rows == by_index  # typed: int, uuid, date, double precision
+    types = dict(postgres_conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = 'query__daily_cache__rows'").fetchall())
+    assert types == {"user_id": "bigint", "meter_id": "uuid", "date": "date",
+                     "value": "double precision", "count": "bigint"}
+    postgres_conn.execute("SET enable_seqscan = off")
+    plan = postgres_conn.execute("EXPLAIN SELECT * FROM query__daily_cache__rows "
+                                 "WHERE date = '2023-01-02'").fetchall()
+    assert "query__daily_cache_pkey" in str(plan)  # the date filter uses the cache's index
+    postgres_conn.execute("SET enable_seqscan = on")
+    assert st.StorePostgres.drop(postgres_conn, st.compile(seed.query))  # views go too
+
+
+def test_a_data_cache_is_a_view_on_sqlite(tmp_path: Path) -> None:
+    store, conn = sqlite_store(tmp_path / "s.db")
+    fill(store)
+    day = date(2023, 1, 2)
+    by_index = sorted((d.user_id, str(d.meter_id), d.date.isoformat(), d.value, count)
+                      for _, d, count in seed.daily_cache.zset(store).iter_by_index(
+                          seed.index_daily, frozenset({day})))
+    rows = conn.execute("SELECT user_id, meter_id, date, value, count FROM "
+                        "query__daily_cache__rows WHERE date = '2023-01-02'").fetchall()
+    assert sorted(rows) == by_index and by_index
+
+
 def test_opening_without_tables_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(st.StoreError, match=r"no store for query 'query'.*create_tables=True"):
         sqlite_store(tmp_path / "empty.db", create=False)

@@ -121,6 +121,23 @@ class Dialect:
         """Statements inside may be sent without waiting for each result (PostgreSQL)."""
         return contextlib.nullcontext()
 
+    # Typed views of caches: a column per field of the cached values ----------------------
+
+    # Field types whose key column holds exactly the field's value (the view reads it there,
+    # so a filter on the field uses the cache's index).
+    key_column_types: tuple[Any, ...] = ()
+
+    def json_field(self, field: str, t: Any) -> str:
+        """SQL reading the field ``field`` (of type ``t``) of a row's JSON ``value``, typed."""
+        raise NotImplementedError
+
+    def views_starting(self, prefix: str) -> list[str]:
+        raise NotImplementedError
+
+    def replace_view(self, view: str, select: str) -> None:
+        self.execute(f"DROP VIEW IF EXISTS {quote(view)}")
+        self.execute(f"CREATE VIEW {quote(view)} AS {select}")
+
     def create_counts_table(self, table: str, key_columns: Sequence[tuple[str, Any]],
                             indexes: Sequence[tuple[Sequence[str], Sequence[bool]]],
                             cluster: Sequence[str] = ()) -> None:

@@ -29,6 +29,12 @@ from flows.ivm.sql.dialect import Dialect, quote
 from flows.ivm.sql.store import SqlCachedZSet, SqlStore
 
 T = TypeVar("T")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 # The connection a store runs on (stepping's name, for annotations).
 ConnPostgres = psycopg.Connection[Any]
 
@@ -85,6 +91,17 @@ class PostgresDialect(Dialect):
 
     def text_order(self, column: str) -> str:
         return f'{column} COLLATE "C"'  # code point order, as Python compares str
+
+    key_column_types = tuple(_TYPES)
+
+    def json_field(self, field: str, t: Any) -> str:
+        text = f"(value::jsonb ->> {_literal(field)})"
+        return f"{text}::{_TYPES[t]}" if t in _TYPES and t is not str else text
+
+    def views_starting(self, prefix: str) -> list[str]:
+        return [row[0] for row in self.fetchall(
+            "SELECT viewname FROM pg_views WHERE schemaname = current_schema() "
+            "AND left(viewname, %b) = %b", (len(prefix), prefix))]
 
     def table_exists(self, table: str) -> bool:
         return bool(self.fetchall("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "

@@ -86,6 +86,17 @@ class SQLiteDialect(Dialect):
     def orders_like_python(self, types: Sequence[Any]) -> bool:
         return all(t in _ORDERED for t in types)
 
+    key_column_types = (int, float, str, bool, date)
+
+    def json_field(self, field: str, t: Any) -> str:
+        path = "$." + '"' + field.replace('"', '""') + '"'
+        return "json_extract(value, '" + path.replace("'", "''") + "')"
+
+    def views_starting(self, prefix: str) -> list[str]:
+        return [row[0] for row in self.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'view' AND substr(name, 1, ?) = ?",
+            (len(prefix), prefix))]
+
     def table_exists(self, table: str) -> bool:
         return bool(self.fetchall("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                   (table,)))

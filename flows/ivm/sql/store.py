@@ -8,6 +8,7 @@ re-read from the tables. Each commit bumps the version in the same transaction.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import re
 import typing
@@ -20,6 +21,7 @@ from uuid import UUID
 import msgspec
 
 from flows.ivm.codec import Codec
+from flows.ivm.data import Data
 from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph, Node
 from flows.ivm.index import Index
@@ -57,6 +59,20 @@ def _key_types(index: Index[Any, Any]) -> tuple[Any, ...]:
     if len(args) == len(index.names) and Ellipsis not in args:
         return args
     return (None,) * len(index.names)
+
+
+def _scalar_fields(t: Any) -> dict[str, Any]:
+    """The fields of a `Data` type whose values SQL reads as one column each (none when ``t``
+    is no Data type)."""
+    if not (isinstance(t, type) and issubclass(t, Data)):
+        return {}
+    try:
+        hints = typing.get_type_hints(t)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: no typed view
+        return {}
+    return {name: hints[name] for name in t.st_field_names
+            if hints.get(name) in CLUSTER_TYPES or (
+                isinstance(hints.get(name), type) and issubclass(hints[name], enum.Enum))}
 
 
 def _column(name: str) -> str:
@@ -111,6 +127,8 @@ class SqlStore(StoreBase):
         derived from the store); the tables dropped."""
         dialect.begin_schema()
         try:
+            for view in dialect.views_starting(table_name(name, "values") + "__"):
+                dialect.execute(f"DROP VIEW {quote(view)}")
             tables = dialect.tables_starting(table_name(name, "values") + "__")
             for table in tables:
                 dialect.execute(f"DROP TABLE {quote(table)}")
@@ -182,7 +200,27 @@ class SqlStore(StoreBase):
         return self._state(node, role, make)
 
     def _cache_state(self, node: Node) -> SqlCounts:
-        return self.counts(node, "values", node.params["indexes"], node.t)
+        counts = self.counts(node, "values", node.params["indexes"], node.t)
+        if self._create:
+            self._rows_view(counts, node.t)
+        return counts
+
+    def _rows_view(self, counts: SqlCounts, t: Any) -> None:
+        """A cache of `Data` values is also the view ``<cache table>__rows``: a typed column per
+        scalar field (read from the key column when an index keys by exactly that field, so
+        filtering on it uses the index), and ``count``; plain SQL reads it, always in step."""
+        fields = _scalar_fields(t)
+        if not fields:
+            return
+        keyed = {(key.index.names[part], key.types[part]): column for key in counts.key_columns
+                 for part, column in enumerate(key.columns)}
+        columns = [f"{quote(keyed[field, field_type])} AS {quote(field)}"
+                   if (field, field_type) in keyed
+                   and field_type in self.dialect.key_column_types
+                   else f"{self.dialect.json_field(field, field_type)} AS {quote(field)}"
+                   for field, field_type in fields.items()]
+        self.dialect.replace_view(f"{counts.table}__rows",
+                                  f"SELECT {', '.join(columns)}, count FROM {quote(counts.table)}")
 
     # Iterations -----------------------------------------------------------------------
 
