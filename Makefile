@@ -29,26 +29,22 @@ chromium:
 	        echo "make test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
 	    fi; }
 
-promtool:
-	@command -v promtool >/dev/null || { \
-	    if [ "$$(id -u)" = 0 ]; then \
-	        echo "installing Debian's prometheus for promtool (the alert rules' tests)"; \
-	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	            --no-install-recommends prometheus >/dev/null; \
-	    else \
-	        echo "make test needs promtool: sudo apt-get install prometheus" >&2; exit 1; \
-	    fi; }
+# $(call debian,COMMAND,PACKAGE,WHAT FOR): install a Debian package for a command tests use,
+# when it is missing and we are root (else say what to install).
+debian = @command -v $(1) >/dev/null || { \
+    if [ "$$(id -u)" = 0 ]; then \
+        echo "installing Debian's $(2) for $(1) ($(3))"; \
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends $(2) >/dev/null; \
+    else \
+        echo "make test needs $(1): sudo apt-get install $(2)" >&2; exit 1; \
+    fi; }
 
-# flows.ivm.write_png's test renders a query with Graphviz's dot.
+promtool:
+	$(call debian,promtool,prometheus,the alert rules' tests)
+
 graphviz:
-	@command -v dot >/dev/null || { \
-	    if [ "$$(id -u)" = 0 ]; then \
-	        echo "installing Debian's graphviz for dot (flows.ivm.write_png's test)"; \
-	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	            --no-install-recommends graphviz >/dev/null; \
-	    else \
-	        echo "make test needs Graphviz's dot: sudo apt-get install graphviz" >&2; exit 1; \
-	    fi; }
+	$(call debian,dot,graphviz,flows.ivm.write_png's test)
 
 test: $(VENV)/.installed chromium promtool graphviz
 	$(BIN)/ruff check flows tests bench
