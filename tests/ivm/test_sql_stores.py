@@ -90,6 +90,12 @@ def test_a_data_cache_is_a_typed_view_plain_sql_reads_on_postgres(
                                  "WHERE date = '2023-01-02'").fetchall()
     assert "query__daily_cache_pkey" in str(plan)  # the date filter uses the cache's index
     postgres_conn.execute("SET enable_seqscan = on")
+    # A reader's own view on it survives the store being opened again.
+    postgres_conn.execute("CREATE VIEW my_days AS SELECT date, sum(value) AS kwh "
+                          "FROM query__daily_cache__rows GROUP BY date")
+    st.StorePostgres.from_graph(postgres_conn, st.compile(seed.query), create_tables=True)
+    assert postgres_conn.execute("SELECT count(*) FROM my_days").fetchone() == (3,)
+    postgres_conn.execute("DROP VIEW my_days")
     assert st.StorePostgres.drop(postgres_conn, st.compile(seed.query))  # views go too
 
 

@@ -98,6 +98,10 @@ class PostgresDialect(Dialect):
         text = f"(value::jsonb ->> {_literal(field)})"
         return f"{text}::{_TYPES[t]}" if t in _TYPES and t is not str else text
 
+    def replace_view(self, view: str, select: str) -> None:
+        # In place: a view a reader built on this one keeps working (the columns stay).
+        self.execute(f"CREATE OR REPLACE VIEW {quote(view)} AS {select}")
+
     def views_starting(self, prefix: str) -> list[str]:
         return [row[0] for row in self.fetchall(
             "SELECT viewname FROM pg_views WHERE schemaname = current_schema() "
