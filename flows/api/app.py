@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from flows.api.auth import ApiKeys, LoginRequired, Sessions
+from flows.api.auth import ApiKeys, LoginRequired, Sessions, is_octopus
 from flows.api.connections import ConnectionPool
 from flows.api.limits import DEFAULT_BODY_TIMEOUT_S, MAX_BODY, BodyTimeout, invalid_request
 from flows.api.middleware import HeadersAndAccessLog
@@ -63,7 +63,7 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
         answer = await invalid_request(request, error)
         if is_console(request):
             return page_for_error(request, 422, json.loads(bytes(answer.body))["detail"])
-        if octopus.is_octopus(request.url.path):  # Octopus answers a bad parameter with 400
+        if is_octopus(request.url.path):  # Octopus answers a bad parameter with 400
             answer.status_code = 400
         return answer
 
@@ -72,7 +72,7 @@ def create_app(database_url: str, keys: ApiKeys, admin_sync: AdminSync | None = 
         if is_console(request):  # a person in a browser: a page, not JSON
             return page_for_error(request, error.status_code, error.detail,
                                   dict(error.headers or {}))
-        if error.status_code == 422 and octopus.is_octopus(request.url.path):
+        if error.status_code == 422 and is_octopus(request.url.path):
             error = StarletteHTTPException(400, error.detail, error.headers)
         return await http_exception_handler(request, error)
 

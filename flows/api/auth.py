@@ -141,12 +141,18 @@ bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY")
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: KEY")
 basic = HTTPBasic(auto_error=False, realm="Flows",
                   description="HTTP Basic with the key as the username, as Octopus' API")
-# Where clients speak Octopus' API, a missing or unknown key is challenged as Octopus does.
-BASIC_CHALLENGE_PREFIX = "/v1/"
+# The Octopus-compatible surface (`flows.api.routes.octopus`) lives under this prefix.
+OCTOPUS_PREFIX = "/v1/"
+
+
+def is_octopus(path: str) -> bool:
+    """Whether ``path`` is on the Octopus-compatible surface: its keys are challenged, and its
+    errors answered, as Octopus' API does."""
+    return path.startswith(OCTOPUS_PREFIX)
 
 
 def _challenge(request: Request) -> dict[str, str]:
-    basic_auth = request.url.path.startswith(BASIC_CHALLENGE_PREFIX)
+    basic_auth = is_octopus(request.url.path)
     return {"WWW-Authenticate": 'Basic realm="Flows"' if basic_auth else "Bearer"}
 
 

@@ -21,7 +21,7 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from flows.api.auth import BASIC_CHALLENGE_PREFIX, reader
+from flows.api.auth import OCTOPUS_PREFIX, reader
 from flows.api.connections import Db
 from flows.api.errors import http_error
 from flows.api.params import Serial
@@ -39,7 +39,7 @@ from flows.db import NotFoundError, registry
 from flows.meterdata import GSP_GROUPS, HALF_HOUR, LOCAL_ZONE, MPAN_PATTERN
 from flows.views import UsageRow, freshness, usage
 
-PREFIX = BASIC_CHALLENGE_PREFIX.rstrip("/")
+PREFIX = OCTOPUS_PREFIX.rstrip("/")
 # Octopus' aggregates; none given: half hours.
 OctopusGroupBy = Literal["hour", "day", "week", "month", "quarter"]
 Mpan = Annotated[str, Path(pattern=MPAN_PATTERN, description="the meter point's MPAN (13 digits)")]
@@ -48,11 +48,6 @@ _ENCODER = msgspec.json.Encoder(decimal_format="number")
 # A query string's "+" is a space once decoded: "2025-06-01T00:00:00 01:00" is what a client
 # that did not encode "+01:00" sends.
 _UNENCODED_PLUS = re.compile(r" (\d\d:?\d\d)$")
-
-
-def is_octopus(path: str) -> bool:
-    """Whether ``path`` is on the Octopus-compatible surface (errors there are Octopus')."""
-    return path.startswith(BASIC_CHALLENGE_PREFIX)
 
 
 class OctopusConsumptionRow(ConsumptionRow):
@@ -100,11 +95,10 @@ def _last_whole_half_hour() -> datetime:
 
 
 def octopus_row(row: UsageRow) -> dict[str, Any]:
-    """A row as Octopus gives it (then Flows' extras): local interval times."""
-    return {"consumption": row.kwh, "interval_start": row.start.astimezone(LOCAL_ZONE),
-            "interval_end": row.end.astimezone(LOCAL_ZONE),
-            **{key: value for key, value in consumption_row(row).items()
-               if key not in ("consumption", "interval_start", "interval_end")}}
+    """Flows' row with Octopus' interval times: local, with their offset (the consumption is
+    the same decimal, written as a number by the encoder)."""
+    return {**consumption_row(row), "interval_start": row.start.astimezone(LOCAL_ZONE),
+            "interval_end": row.end.astimezone(LOCAL_ZONE)}
 
 
 router = APIRouter(prefix=PREFIX, tags=["octopus-compatible"], dependencies=[Depends(reader)])

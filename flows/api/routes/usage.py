@@ -99,7 +99,8 @@ def page_response(request: Request, rows: list[UsageRow], order_by: OrderBy, pag
     first = (page - 1) * page_size
     if page > 1 and first >= len(rows):
         raise HTTPException(404, f"page {page} is past the last page ({max(1, -(-len(rows) // page_size))})")
-    results = [(shape or consumption_row)(row) for row in rows[first:first + page_size]]
+    shape = shape or consumption_row
+    results = [shape(row) for row in rows[first:first + page_size]]
 
     def url(number: int) -> str:
         # From the configured public URL, else relative: never from the Host header (a
