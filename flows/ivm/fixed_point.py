@@ -68,14 +68,14 @@ class PartKernel(Kernel):
         super().__init__(part.exits[0])
         self.part, self.graph = part, graph
         self.consumers, self.outputs = consumers, outputs
-        owner = next(node for node in part.nodes if FORWARD in node.params)
+        self.delays = part.delays
+        owner = self.delays[0]
         self.input_states: list[Counts] = [
             store.counts(owner, f"loop_input_{n}", value_type=stored_type(node))
             for n, node in enumerate(part.external)]
         self.exit_states: list[Counts] = [
             store.counts(owner, f"loop_exit_{n}", value_type=stored_type(node))
             for n, node in enumerate(part.exits)]
-        self.delays = [node for node in part.nodes if FORWARD in node.params]
         self.external_position = {id(node): n for n, node in enumerate(part.external)}
         self.changes: list[Changes] = []
         self.ran_in: Transaction | None = None

@@ -161,6 +161,11 @@ class Part:
     external: list[Node]
     exits: list[Node]
 
+    @property
+    def delays(self) -> list[Node]:
+        """Its placeholder delays, the loop's ends (the first one owns the part's state)."""
+        return [node for node in self.nodes if FORWARD in node.params]
+
 
 def recursive_parts(graph: Graph[Any, Any]) -> list[Part]:
     """The graph's loops (strongly connected through their placeholder delays), one part each

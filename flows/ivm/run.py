@@ -15,7 +15,6 @@ from flows.ivm.errors import IvmError, StoreError
 from flows.ivm.fixed_point import ExitKernel, PartKernel, execution_order
 from flows.ivm.graph import A1, A2, A3, A4, A5, A6, Graph, Node, OperatorKind
 from flows.ivm.kernels import NO_CHANGES, Changes, Kernel, add_into, make_kernel
-from flows.ivm.recursion import FORWARD
 from flows.ivm.store import Store
 from flows.ivm.zset import ZSet, ZSetPython
 
@@ -52,8 +51,7 @@ class Runner:
         exits = {id(node) for part in parts for node in part.exits}  # stepped by their part
         # A node read inside a loop is read by the loop (whose kernels keep scratch state): an
         # input must not count on a join inside one to hold its values.
-        loop_of = {id(node): next(n for n in part.nodes if FORWARD in n.params)
-                   for part in parts for node in part.nodes}
+        loop_of = {id(node): part.delays[0] for part in parts for node in part.nodes}
         consumers = {key: [loop_of.get(id(reader), reader) for reader in readers]
                      for key, readers in consumers.items()}
         # For each node: where its input changes come from (negative: the iteration's inputs).

@@ -25,14 +25,10 @@ from psycopg import pq
 from flows.ivm.codec import encode
 from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph
-from flows.ivm.sql.dialect import Dialect, quote
+from flows.ivm.sql.dialect import Dialect, literal, quote
 from flows.ivm.sql.store import SqlCachedZSet, SqlStore
 
 T = TypeVar("T")
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # The connection a store runs on (stepping's name, for annotations).
@@ -95,7 +91,7 @@ class PostgresDialect(Dialect):
     key_column_types = tuple(_TYPES)
 
     def json_field(self, field: str, t: Any) -> str:
-        text = f"(value::jsonb ->> {_literal(field)})"
+        text = f"(value::jsonb ->> {literal(field)})"
         return f"{text}::{_TYPES[t]}" if t in _TYPES and t is not str else text
 
     def replace_view(self, view: str, select: str) -> None:

@@ -22,7 +22,7 @@ from uuid import UUID
 from flows.ivm.codec import encode
 from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph
-from flows.ivm.sql.dialect import Dialect
+from flows.ivm.sql.dialect import Dialect, literal
 from flows.ivm.sql.store import SqlCachedZSet, SqlStore
 
 BUSY_TIMEOUT_MS = 60_000
@@ -90,7 +90,7 @@ class SQLiteDialect(Dialect):
 
     def json_field(self, field: str, t: Any) -> str:
         path = "$." + '"' + field.replace('"', '""') + '"'
-        return "json_extract(value, '" + path.replace("'", "''") + "')"
+        return f"json_extract(value, {literal(path)})"
 
     def views_starting(self, prefix: str) -> list[str]:
         return [row[0] for row in self.fetchall(

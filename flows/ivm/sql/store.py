@@ -99,7 +99,9 @@ class SqlStore(StoreBase):
             self._check_or_create(shape)
             runner_for(self, graph)  # binds every node's state: creates its tables, in this transaction
             for node in graph.caches.values():
-                self._cache_state(node)
+                counts = self._cache_state(node)
+                if create_tables:  # once, as the store opens (not on every read of the cache)
+                    self._rows_view(counts, node.t)
             dialect.commit()
         except BaseException:
             dialect.rollback()
@@ -200,10 +202,7 @@ class SqlStore(StoreBase):
         return self._state(node, role, make)
 
     def _cache_state(self, node: Node) -> SqlCounts:
-        counts = self.counts(node, "values", node.params["indexes"], node.t)
-        if self._create:
-            self._rows_view(counts, node.t)
-        return counts
+        return self.counts(node, "values", node.params["indexes"], node.t)
 
     def _rows_view(self, counts: SqlCounts, t: Any) -> None:
         """A cache of `Data` values is also the view ``<cache table>__rows``: a typed column per
