@@ -34,6 +34,7 @@ class Data:
         cls._st_values = staticmethod(itemgetter(*names) if names else (lambda values: ()))
         cls.__init__ = _make_init(cls, names)  # type: ignore[method-assign]
         cls.__hash__ = _cached_hash  # type: ignore[method-assign, assignment]
+        cls.__eq__ = _equal  # type: ignore[method-assign, assignment]
 
     def __getstate__(self) -> dict[str, Any]:
         # The cached hash of a str-bearing value differs between processes: never pickle it.
@@ -48,6 +49,14 @@ def _cached_hash(self: Data) -> int:
     if cached is None:
         cached = values[_HASH_KEY] = hash((type(self), type(self)._st_values(values)))
     return cached
+
+
+def _equal(self: Data, other: object) -> Any:
+    # The dataclass rule (same class, equal fields), the fields fetched in one C call each.
+    if type(other) is type(self):
+        values = type(self)._st_values
+        return values(self.__dict__) == values(other.__dict__)
+    return NotImplemented
 
 
 def _make_init(cls: type, names: tuple[str, ...]) -> Any:

@@ -15,7 +15,15 @@ from typing import Any
 
 from flows.ivm.errors import IvmError
 from flows.ivm.graph import Graph, Node
-from flows.ivm.kernels import NO_CHANGES, Changes, Kernel, add_into, make_kernel, stored_type
+from flows.ivm.kernels import (
+    NO_CHANGES,
+    Changes,
+    Kernel,
+    add_into,
+    as_changes,
+    make_kernel,
+    stored_type,
+)
 from flows.ivm.recursion import FORWARD, MAX_ROUNDS, Part, recursive_parts
 from flows.ivm.state import Counts, Transaction
 from flows.ivm.store import StagedChanges, Store, StorePython
@@ -64,10 +72,10 @@ class PartKernel(Kernel):
     are handed on by `ExitKernel`s)."""
 
     def __init__(self, part: Part, graph: Graph[Any, Any], store: Store,
-                 consumers: dict[int, list[Node]], outputs: set[int]) -> None:
+                 consumers: dict[int, list[Node]]) -> None:
         super().__init__(part.exits[0])
         self.part, self.graph = part, graph
-        self.consumers, self.outputs = consumers, outputs
+        self.consumers = consumers
         self.delays = part.delays
         owner = self.delays[0]
         self.input_states: list[Counts] = [
@@ -100,8 +108,9 @@ class PartKernel(Kernel):
 
     def _fixed_point(self, inputs: list[Changes]) -> list[Changes]:
         scratch = StorePython(self.graph)
-        kernels = {id(node): make_kernel(node, scratch, self.consumers[id(node)],
-                                         id(node) in self.outputs)
+        # Every kernel in a loop hands on consolidated changes (as an output does): the rounds
+        # compare and carry them as dicts.
+        kernels = {id(node): make_kernel(node, scratch, self.consumers[id(node)], True)
                    for node in self.part.nodes if FORWARD not in node.params}
         totals: list[Changes] = [{} for _ in self.part.exits]
         carried: dict[int, Changes] = {id(delay): NO_CHANGES for delay in self.delays}
@@ -117,7 +126,7 @@ class PartKernel(Kernel):
                            else inputs[self.external_position[id(source)]] if round_number == 0
                            else NO_CHANGES for source in node.inputs]
                 kernel = kernels[id(node)]
-                results[id(node)] = (kernel.step(changes, staged)
+                results[id(node)] = (as_changes(kernel.step(changes, staged))
                                      if any(changes) or kernel.runs_idle() else NO_CHANGES)
             for apply in staged.prepare_states():
                 apply()

@@ -2,7 +2,13 @@
 
 A kernel turns the changes arriving at its node in one iteration into the node's output
 changes, reading its own state and staging updates to it on the transaction. Changes are
-plain dicts ``value → count`` without zero counts; kernels never modify the dicts they get.
+plain dicts ``value → count`` without zero counts; kernels never modify the changes they get.
+
+Between linear operators changes may also travel *loose*: a list of ``(value, count)`` pairs
+in which a value can repeat. Consolidating (hashing every value into a dict) is only needed
+where values are compared: state, outputs. A kernel whose consumers all take loose changes
+(`TAKES_LOOSE`) hands them on loose, so a chain join → map → group_reduce hashes each row
+once, at the group, not once per operator.
 
 Inside `per_group` (node depth > 0) a value is ``(value, group_keys)``; kernels handle that by
 wrapping the user's functions once, at build time, so the loops below serve every depth.
@@ -10,7 +16,7 @@ wrapping the user's functions once, at build time, so the loops below serve ever
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flows.ivm.data import EMPTY, Pair
@@ -20,7 +26,19 @@ from flows.ivm.state import Bag, Transaction
 from flows.ivm.store import Store
 
 Changes = dict[Any, int]
+Loose = list[tuple[Any, int]]
+"""Changes that may repeat a value (see the module's docstring)."""
 NO_CHANGES: Changes = {}
+
+
+def items(changes: Changes | Loose) -> Iterable[tuple[Any, int]]:
+    """The (value, count) pairs of consolidated or loose changes."""
+    return changes.items() if type(changes) is dict else changes
+
+
+def as_changes(changes: Changes | Loose) -> Changes:
+    """Consolidated changes (as they are when they already are)."""
+    return changes if type(changes) is dict else consolidated(changes)  # type: ignore[arg-type]
 
 
 def add_into(out: Changes, value: Any, count: int) -> None:
@@ -31,11 +49,18 @@ def add_into(out: Changes, value: Any, count: int) -> None:
         del out[value]
 
 
-def partition(changes: Mapping[Any, int], key: Callable[[Any], Any]) -> dict[Any, dict[Any, int]]:
+def partition(changes: Changes | Loose, key: Callable[[Any], Any]) -> dict[Any, dict[Any, int]]:
+    """Consolidated changes by ``key``: key → {value: count}."""
     by_key: dict[Any, dict[Any, int]] = {}
     setdefault = by_key.setdefault
-    for value, count in changes.items():
-        setdefault(key(value), {})[value] = count
+    if type(changes) is dict:
+        for value, count in changes.items():
+            setdefault(key(value), {})[value] = count
+        return by_key
+    for value, count in changes:
+        add_into(setdefault(key(value), {}), value, count)
+    for bucket_key in [k for k, bucket in by_key.items() if not bucket]:
+        del by_key[bucket_key]
     return by_key
 
 
@@ -69,14 +94,24 @@ def total_type(zero: Any) -> Any:
 
 
 class Kernel:
+    # Whether the kernel may hand on loose changes; `make_kernel` sets it where every
+    # consumer takes them.
+    loose = False
+
     def __init__(self, node: Node) -> None:
         self.node = node
+
+    def out(self, pairs: Loose) -> Changes | Loose:
+        """``pairs`` as this kernel's output: as they are if its consumers take loose changes."""
+        return pairs if self.loose else consolidated(pairs)
 
     def runs_idle(self) -> bool:
         """Whether `step` must run even when no input changed this iteration."""
         return False
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: list[Any], tx: Transaction) -> Changes | Loose:
+        """One iteration: each input's changes (loose only for kernels of `TAKES_LOOSE`
+        operators, hence ``Any`` here) → this node's changes."""
         raise NotImplementedError
 
 
@@ -142,11 +177,14 @@ class InputKernel(Kernel):
 
     def step(self, changes: list[Changes], tx: Transaction) -> Changes:
         (delta,) = changes
-        if self.check_type is not None:
-            for value in delta:
-                if not isinstance(value, self.check_type):
+        expected = self.check_type
+        if expected is not None:
+            # Per type, not per value: a batch holds one or a few types.
+            for value_type in set(map(type, delta)):
+                if not issubclass(value_type, expected):
+                    value = next(v for v in delta if type(v) is value_type)
                     raise InputTypeError(f"input {self.node.name!r} takes "
-                                         f"{self.check_type.__qualname__} values, got {value!r}")
+                                         f"{expected.__qualname__} values, got {value!r}")
         removed = [value for value, count in delta.items() if count < 0] if (
             tx.check_removals) else None
         if removed:
@@ -169,9 +207,11 @@ class MapKernel(Kernel):
         super().__init__(node)
         self.f = keep_group(node, node.params["f"])
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
-        delta = changes[0]
-        return consolidated(list(zip(map(self.f, delta), delta.values())))
+    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes | Loose:
+        delta, f = changes[0], self.f
+        if type(delta) is dict:
+            return self.out(list(zip(map(f, delta), delta.values())))
+        return self.out([(f(value), count) for value, count in delta])
 
 
 class MapManyKernel(Kernel):
@@ -179,10 +219,10 @@ class MapManyKernel(Kernel):
         super().__init__(node)
         self.f = node.params["f"]
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes:
         f, depth = self.f, self.node.depth
         out: Changes = {}
-        for value, count in changes[0].items():
+        for value, count in items(changes[0]):
             if depth:
                 for mapped in f(value[0]):
                     add_into(out, (mapped, value[1]), count)
@@ -197,9 +237,11 @@ class FilterKernel(Kernel):
         super().__init__(node)
         self.f = on_value(node, node.params["f"])
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
-        f = self.f
-        return {value: count for value, count in changes[0].items() if f(value)}
+    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes | Loose:
+        f, delta = self.f, changes[0]
+        if type(delta) is dict and not self.loose:
+            return {value: count for value, count in delta.items() if f(value)}
+        return self.out([(value, count) for value, count in items(delta) if f(value)])
 
 
 class AddKernel(Kernel):
@@ -272,7 +314,7 @@ class JoinKernel(Kernel):
         self.left = store.bag(node, "left", value_type=stored_type(node.inputs[0]))
         self.right = store.bag(node, "right", value_type=stored_type(node.inputs[1]))
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes:
         left_changes, right_changes = changes
         combine = self.combine
         out: list[tuple[Any, int]] = []
@@ -297,7 +339,7 @@ class JoinKernel(Kernel):
                             for right, right_count in rights.items():
                                 add((combine(left, right), left_count * right_count))
             tx.stage(self.right, right_by_key)
-        return consolidated(out)
+        return self.out(out)  # type: ignore[return-value]
 
 
 class OuterJoinKernel(JoinKernel):
@@ -307,13 +349,13 @@ class OuterJoinKernel(JoinKernel):
         super().__init__(node, store)
         self.unmatched = keep_group(node, lambda left: Pair(left, EMPTY))
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes:
         left_changes, right_changes = changes
         left_by_key = partition(left_changes, self.key_left) if left_changes else {}
         right_by_key = partition(right_changes, self.key_right) if right_changes else {}
         keys = left_by_key.keys() | right_by_key.keys()
         left_old, right_old = self.left.get_many(keys), self.right.get_many(keys)
-        out = super().step(changes, tx)
+        out = as_changes(super().step(changes, tx))
         unmatched = self.unmatched
         for key in keys:
             rights_before = right_old.get(key)
@@ -352,28 +394,32 @@ class GroupReduceKernel(Kernel):
             self.key = group_keys(node)
             self.output = lambda total, keys: (total, keys)
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
-        pick, output, zero = self.pick, self.output, self.zero
-        by_key = partition(changes[0], self.key)
-        old = self.state.get_many(by_key)
-        out: Changes = {}
+    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes | Loose:
+        pick, output, zero, key_of = self.pick, self.output, self.zero, self.key
+        rows = [(key_of(value), value, count) for value, count in items(changes[0])]
+        old = self.state.get_many({key for key, _, _ in rows})
+        # Per group: [weight, total] running from the stored ones, row by row in input order.
+        running: dict[Any, list[Any]] = {}
+        for key, value, count in rows:
+            group = running.get(key)
+            if group is None:
+                weight, total = old.get(key, (0, None))
+                group = running[key] = [weight, total if weight else zero()]
+            group[0] += count
+            group[1] = group[1] + pick(value) * count
+        out: Loose = []
         updates: dict[Any, tuple[int, Any] | None] = {}
-        for key, rows in by_key.items():
-            weight, total = old.get(key, (0, None))
+        for key, (weight, total) in running.items():
+            before = old.get(key)
+            if before is not None:
+                out.append((output(before[1], key), -1))
             if weight:
-                add_into(out, output(total, key), -1)
-            else:
-                total = zero()
-            for value, count in rows.items():
-                weight += count
-                total = total + pick(value) * count
-            if weight:
-                add_into(out, output(total, key), 1)
+                out.append((output(total, key), 1))
                 updates[key] = (weight, total)
             else:
                 updates[key] = None
         tx.stage(self.state, updates)
-        return out
+        return self.out(out)
 
 
 class ReduceKernel(Kernel):
@@ -390,12 +436,12 @@ class ReduceKernel(Kernel):
     def runs_idle(self) -> bool:
         return not self.state.get_many([self.KEY])
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes:
         previous = self.state.get_many([self.KEY]).get(self.KEY)
         weight, total = previous if previous is not None else (0, self.zero())
         old_total = total
         pick = self.pick
-        for value, count in changes[0].items():
+        for value, count in items(changes[0]):
             weight += count
             total = total + pick(value) * count
         if not weight:
@@ -627,8 +673,24 @@ def _split_edge(edge: Any) -> tuple[Any, Any, Any]:
         raise IvmError(f"st.transitive_closure takes Pair(from, to) values, got {edge!r}") from None
 
 
+TAKES_LOOSE = frozenset({
+    OperatorKind.MAP, OperatorKind.MAP_MANY, OperatorKind.FILTER, OperatorKind.GROUP,
+    OperatorKind.FLATTEN, OperatorKind.JOIN, OperatorKind.OUTER_JOIN,
+    OperatorKind.GROUP_REDUCE_FLATTEN, OperatorKind.REDUCE, OperatorKind.COUNT,
+})
+"""Operators whose kernels take loose changes (they only map, partition or sum rows)."""
+
+
 def make_kernel(node: Node, store: Store, consumers: list[Node], is_output: bool) -> Kernel:
-    """The kernel of ``node``; ``consumers`` are the nodes reading its output."""
+    """The kernel of ``node``; ``consumers`` are the nodes reading its output. An output's
+    changes are always consolidated."""
+    kernel = _kernel(node, store, consumers, is_output)
+    kernel.loose = (not is_output and bool(consumers)
+                    and all(consumer.kind in TAKES_LOOSE for consumer in consumers))
+    return kernel
+
+
+def _kernel(node: Node, store: Store, consumers: list[Node], is_output: bool) -> Kernel:
     kind = node.kind
     consumed = bool(consumers) or is_output
     if kind == OperatorKind.INPUT:

@@ -85,12 +85,13 @@ class PythonCounts:
     def prepare(self, changes: Mapping[Any, int]) -> Callable[[], None]:
         if not self.indexes:
             return partial(self._apply, changes, None)
-        keyed = [(value, [index.f(value) for index in self.indexes]) for value in changes]
-        return partial(self._apply, changes, keyed)
+        # Each value's key in every index (the user's functions: may raise, so before apply).
+        keys = list(zip(*(map(index.f, changes) for index in self.indexes)))
+        return partial(self._apply, changes, keys)
 
-    def _apply(self, changes: Mapping[Any, int], keyed: list[tuple[Any, list[Any]]] | None) -> None:
+    def _apply(self, changes: Mapping[Any, int], keys: list[tuple[Any, ...]] | None) -> None:
         counts = self.counts
-        if keyed is None:
+        if keys is None:
             for value, change in changes.items():
                 new = counts.get(value, 0) + change
                 if new:
@@ -98,17 +99,22 @@ class PythonCounts:
                 else:
                     del counts[value]
             return
-        for value, keys in keyed:
+        by_index = self._by_index
+        for (value, change), value_keys in zip(changes.items(), keys):
             old = counts.get(value, 0)
-            new = old + changes[value]
+            new = old + change
             if new:
                 counts[value] = new
                 if not old:
-                    for key, by_key in zip(keys, self._by_index):
-                        by_key.setdefault(key, {})[value] = None
+                    for key, by_key in zip(value_keys, by_index):
+                        members = by_key.get(key)
+                        if members is None:
+                            by_key[key] = {value: None}
+                        else:
+                            members[value] = None
             else:
                 del counts[value]
-                for key, by_key in zip(keys, self._by_index):
+                for key, by_key in zip(value_keys, by_index):
                     members = by_key[key]
                     del members[value]
                     if not members:

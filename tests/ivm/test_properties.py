@@ -50,6 +50,22 @@ def q_join_only(a: st.ZSet[Row], b: st.ZSet[Row]) -> st.ZSet[Any]:
     return st.join(a, b, on_left=by_k, on_right=by_v)
 
 
+def q_loose_chains(a: st.ZSet[Row], b: st.ZSet[Row]) -> tuple[st.ZSet[Any], ...]:
+    # Maps that merge rows and a group that emits a row's retraction and its return: the
+    # loose changes between linear operators repeat values and cancel (kernels.TAKES_LOOSE).
+    merged = st.map(a, f=lambda r: Row(k=r.k % 2, v=r.v % 2))
+    kept = st.filter(st.map(b, f=lambda r: Row(k=r.k % 2, v=0)), f=lambda r: r.k < 2)
+    joined = st.join(merged, kept, on_left=by_k, on_right=by_k)
+    per_k = st.group_reduce_flatten(st.map(joined, f=lambda p: p.left), by=by_k, zero=int,
+                                    pick_value=pick_v)
+    per_v = st.group_reduce_flatten(merged, by=by_v, zero=int, pick_value=lambda r: 1)
+    spread = st.map_many(st.map(per_v, f=lambda p: p.left % 3), f=lambda n: frozenset(range(n)))
+    counted = st.count(st.map(joined, f=lambda p: p.right))
+    outer = st.outer_join(merged, st.map(b, f=lambda r: Row(k=r.v % 2, v=1)),
+                          on_left=by_k, on_right=by_k)
+    return per_k, spread, counted, st.map(outer, f=lambda p: p.left)
+
+
 def q_outer_join(a: st.ZSet[Row], b: st.ZSet[Row]) -> st.ZSet[Any]:
     return st.outer_join(a, b, on_left=by_k, on_right=by_k)
 
@@ -232,9 +248,9 @@ def check_caches(graph: st.Graph[Any, Any], store: st.Store, current: list[Count
             assert all(index.f(value) == key for key, value, _ in by_index)
 
 
-QUERIES = [q_linear, q_join, q_join_only, q_outer_join, q_aggregates, q_distinct, q_first_n, q_nested_groups,
-           q_grouped_aggregates, q_recursion, q_caches, q_zset_values, q_hand_written_reachability,
-           q_fewest_hops]
+QUERIES = [q_linear, q_join, q_join_only, q_loose_chains, q_outer_join, q_aggregates, q_distinct,
+           q_first_n, q_nested_groups, q_grouped_aggregates, q_recursion, q_caches, q_zset_values,
+           q_hand_written_reachability, q_fewest_hops]
 
 
 # Examples per query and store: SQL stores are slower to set up, and also run the same

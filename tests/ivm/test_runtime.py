@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -86,6 +87,45 @@ def test_a_failing_user_function_changes_nothing() -> None:
     assert dict(cache.zset(store).iter()) == {st.Pair(1, 1): 1}
     (changes,) = i_b.insert(2)
     assert dict(changes.iter()) == {st.Pair(2, 2): 1}
+
+
+def test_the_garbage_collector_pauses_for_an_iteration_only() -> None:
+    seen: list[bool] = []
+
+    def note_collector(x: int) -> int:
+        if x < 0:
+            raise ValueError(x)
+        seen.append(gc.isenabled())
+        return x
+
+    def query(a: st.ZSet[int]) -> st.ZSet[int]:
+        return st.map(a, f=note_collector)
+
+    graph = st.compile(query)
+    (numbers,) = st.actions(st.StorePython.from_graph(graph), graph)
+    assert gc.isenabled()
+    numbers.insert(1)
+    with pytest.raises(ValueError):
+        numbers.insert(-1)
+    assert seen == [False] and gc.isenabled()  # back on, after success and after failure
+    gc.disable()
+    try:
+        numbers.insert(2)
+        assert not gc.isenabled()  # a caller's choice to keep it off is kept
+    finally:
+        gc.enable()
+
+
+def test_values_repeated_in_an_input_batch_add_up() -> None:
+    def query(a: st.ZSet[int]) -> st.ZSet[int]:
+        return st.map(a, f=lambda x: x % 2)
+
+    graph = st.compile(query)
+    (numbers,) = st.actions(st.StorePython.from_graph(graph), graph)
+    (changes,) = numbers.insert(1, 1, 2, 3)
+    assert changes.to_dict() == {1: 3, 0: 1}
+    (changes,) = numbers.remove(1, 3)
+    assert changes.to_dict() == {1: -2}
 
 
 def test_inputs_are_type_checked() -> None:
