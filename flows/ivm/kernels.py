@@ -114,6 +114,11 @@ class Kernel:
         operators, hence ``Any`` here) → this node's changes."""
         raise NotImplementedError
 
+    def fuse(self, then: Callable[[Any], Any]) -> bool:
+        """Apply ``then`` (a following map's function) to every value this kernel outputs, if
+        it can: the map then needs no kernel of its own (see `Runner`)."""
+        return False
+
 
 # Depth helpers: lift a function on user values to the representation at a node's depth.
 
@@ -207,6 +212,11 @@ class MapKernel(Kernel):
         super().__init__(node)
         self.f = keep_group(node, node.params["f"])
 
+    def fuse(self, then: Callable[[Any], Any]) -> bool:
+        f = self.f
+        self.f = lambda value: then(f(value))
+        return True
+
     def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes | Loose:
         delta, f = changes[0], self.f
         if type(delta) is dict:
@@ -280,6 +290,7 @@ class GroupKernel(Kernel):
             self.f = lambda item: (item[0], (*item[1], by(item[0])))
 
     step = MapKernel.step
+    fuse = MapKernel.fuse
 
 
 class FlattenKernel(Kernel):
@@ -293,6 +304,7 @@ class FlattenKernel(Kernel):
             self.f = lambda item: (Pair(item[0], item[1][-1]), item[1][:-1])
 
     step = MapKernel.step
+    fuse = MapKernel.fuse
 
 
 # Joins ----------------------------------------------------------------------------------
@@ -313,6 +325,11 @@ class JoinKernel(Kernel):
             self.combine = lambda left, right: (Pair(left[0], right[0]), left[1])
         self.left = store.bag(node, "left", value_type=stored_type(node.inputs[0]))
         self.right = store.bag(node, "right", value_type=stored_type(node.inputs[1]))
+
+    def fuse(self, then: Callable[[Any], Any]) -> bool:
+        combine = self.combine
+        self.combine = lambda left, right: then(combine(left, right))
+        return True
 
     def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes:
         left_changes, right_changes = changes
@@ -348,6 +365,9 @@ class OuterJoinKernel(JoinKernel):
     def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node, store)
         self.unmatched = keep_group(node, lambda left: Pair(left, EMPTY))
+
+    def fuse(self, then: Callable[[Any], Any]) -> bool:
+        return False  # its unmatched rows are built apart from the join's
 
     def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes:
         left_changes, right_changes = changes
@@ -394,23 +414,28 @@ class GroupReduceKernel(Kernel):
             self.key = group_keys(node)
             self.output = lambda total, keys: (total, keys)
 
+    def fuse(self, then: Callable[[Any], Any]) -> bool:
+        output = self.output
+        self.output = lambda total, key: then(output(total, key))
+        return True
+
     def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes | Loose:
         pick, output, zero, key_of = self.pick, self.output, self.zero, self.key
         rows = [(key_of(value), value, count) for value, count in items(changes[0])]
         old = self.state.get_many({key for key, _, _ in rows})
-        # Per group: [weight, total] running from the stored ones, row by row in input order.
+        # Per group: [weight, total, stored (weight, total)], running from the stored ones,
+        # row by row in input order.
         running: dict[Any, list[Any]] = {}
         for key, value, count in rows:
             group = running.get(key)
             if group is None:
-                weight, total = old.get(key, (0, None))
-                group = running[key] = [weight, total if weight else zero()]
+                before = old.get(key)
+                group = running[key] = [0, zero(), None] if before is None else [*before, before]
             group[0] += count
             group[1] = group[1] + pick(value) * count
         out: Loose = []
         updates: dict[Any, tuple[int, Any] | None] = {}
-        for key, (weight, total) in running.items():
-            before = old.get(key)
+        for key, (weight, total, before) in running.items():
             if before is not None:
                 out.append((output(before[1], key), -1))
             if weight:

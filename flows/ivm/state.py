@@ -65,7 +65,8 @@ class PythonCounts:
 
     def get_many(self, values: Iterable[Any]) -> Mapping[Any, int]:
         counts = self.counts
-        return {value: counts[value] for value in values if value in counts}
+        get = counts.get  # one lookup per value (hashing is the cost: values' hashes are Python)
+        return {value: count for value in values if (count := get(value)) is not None}
 
     def items(self) -> Iterable[tuple[Any, int]]:
         return self.counts.items()
@@ -127,7 +128,8 @@ class PythonBag:
 
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Mapping[Any, int]]:
         data = self.data
-        return {key: data[key] for key in keys if key in data}
+        get = data.get
+        return {key: found for key in keys if (found := get(key)) is not None}
 
     def prepare(self, changes: Mapping[Any, Mapping[Any, int]]) -> Callable[[], None]:
         return partial(self._apply, changes)
@@ -154,7 +156,8 @@ class PythonAggregates:
 
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[int, Any]]:
         data = self.data
-        return {key: data[key] for key in keys if key in data}
+        get = data.get
+        return {key: found for key in keys if (found := get(key)) is not None}
 
     def prepare(self, changes: Mapping[Any, tuple[int, Any] | None]) -> Callable[[], None]:
         return partial(self._apply, changes)

@@ -10,7 +10,8 @@ sequence once; a store only says how it begins, writes durably and rolls back.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any, Protocol, TypeVar, cast
 
 from flows.ivm.errors import StoreError
@@ -86,25 +87,8 @@ class StoreBase:
     runner_slot: Any = None
     _in_transaction = False
 
-    @contextmanager
-    def transaction(self) -> Iterator[StagedChanges]:
-        if self._in_transaction:
-            raise StoreError("an iteration is already running on this store (nested call from "
-                             "inside a query function?)")
-        self._in_transaction = True
-        try:
-            self._begin()
-            try:
-                staged = StagedChanges()
-                yield staged
-                appliers = self._write(staged)
-            except BaseException:
-                self._rollback()
-                raise
-            for apply in appliers:
-                apply()
-        finally:
-            self._in_transaction = False
+    def transaction(self) -> AbstractContextManager[StagedChanges]:
+        return _Iteration(self)
 
     def _begin(self) -> None:
         """Start the iteration's transaction (durable stores: and lock the store)."""
@@ -115,6 +99,46 @@ class StoreBase:
 
     def _rollback(self) -> None:
         """Undo what `_begin` and `_write` started."""
+
+
+class _Iteration:
+    """`StoreBase.transaction`: a class, not a generator, as it runs once per iteration."""
+
+    __slots__ = ("staged", "store")
+
+    def __init__(self, store: StoreBase) -> None:
+        self.store = store
+
+    def __enter__(self) -> StagedChanges:
+        store = self.store
+        if store._in_transaction:
+            raise StoreError("an iteration is already running on this store (nested call from "
+                             "inside a query function?)")
+        store._in_transaction = True
+        try:
+            store._begin()
+        except BaseException:
+            store._in_transaction = False
+            raise
+        self.staged = StagedChanges()
+        return self.staged
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        store = self.store
+        try:
+            if kind is not None:
+                store._rollback()
+                return
+            try:
+                appliers = store._write(self.staged)
+            except BaseException:
+                store._rollback()
+                raise
+            for apply in appliers:
+                apply()
+        finally:
+            store._in_transaction = False
 
 
 class StorePython(StoreBase):
