@@ -15,8 +15,8 @@ what it is made for:
   `pathway_seed.py`, a commit per batch, its fastest (null) sink, start-up included.
 
 An engine that cannot be installed is left out (said so). Each figure is the best of
-``--repeat`` runs (stepping: one), the engines' runs alternating. A checksum run on 10,000 reads checks that flows.ivm and
-Pathway compute the same daily totals.
+``--repeat`` runs (stepping: one), the engines' runs alternating. A checksum run on 10,000
+reads checks that flows.ivm and Pathway compute the same daily totals.
 """
 
 from __future__ import annotations

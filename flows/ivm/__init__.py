@@ -42,6 +42,8 @@ from flows.ivm.operators import (
     integrate_delay,
     integrate_indexed,
     join,
+    make_scalar,
+    make_set,
     map,  # noqa: A004 - stepping's name
     map_many,
     neg,
@@ -66,6 +68,6 @@ __all__ = [
     "connection_postgres", "connection_sqlite", "count", "delay", "delay_indexed",
     "differentiate", "distinct", "filter", "first_n", "flatten", "group", "group_reduce_flatten",
     "haitch", "identity_print", "integrate", "integrate_delay", "integrate_indexed",
-    "iteration", "join", "map", "map_many", "neg", "outer_join", "per_group", "reduce",
-    "transitive_closure", "write_png",
+    "iteration", "join", "make_scalar", "make_set", "map", "map_many", "neg", "outer_join",
+    "per_group", "reduce", "transitive_closure", "write_png",
 ]

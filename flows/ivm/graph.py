@@ -47,6 +47,8 @@ class OperatorKind(StrEnum):
     GROUP = "group"
     FLATTEN = "flatten"
     HAITCH = "haitch"
+    MAKE_SCALAR = "make_scalar"
+    MAKE_SET = "make_set"
 
 
 @dataclass(eq=False)
@@ -75,6 +77,17 @@ class Node:
     def __repr__(self) -> str:
         inputs = ", ".join(n.name for n in self.inputs)
         return f"<Node {self.name} = {self.kind}({inputs}) depth={self.depth}>"
+
+    @property
+    def scalar(self) -> bool:
+        """Whether the node's stream carries one value per iteration (`make_scalar`, or a
+        delay of one), not Z-set changes. Inside, each value travels as ``{value: 1}``."""
+        return self.kind == OperatorKind.MAKE_SCALAR or (
+            self.kind == OperatorKind.DELAY and SCALAR_ZERO in self.params)
+
+
+SCALAR_ZERO = "scalar_zero"
+"""A delay's parameter when it delays a scalar stream: what it outputs first."""
 
 
 def _describe(value: Any) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 
 from flows.ivm.data import EMPTY, Pair
 from flows.ivm.errors import InputTypeError, IvmError, RemoveError
-from flows.ivm.graph import Node, OperatorKind
+from flows.ivm.graph import SCALAR_ZERO, Node, OperatorKind
 from flows.ivm.state import Bag, Transaction
 from flows.ivm.store import Store
 
@@ -575,6 +575,10 @@ class DelayKernel(Kernel):
     def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         self.state = store.counts(node, "previous", value_type=stored_type(node))
+        self.first: Callable[[], Changes] = dict  # what it outputs before any input
+        zero = node.params.get(SCALAR_ZERO)
+        if zero is not None:  # a scalar stream: always one value
+            self.first = lambda: {zero(): 1}
 
     def runs_idle(self) -> bool:
         return True
@@ -586,7 +590,39 @@ class DelayKernel(Kernel):
             add_into(replace, value, count)
         if replace:
             tx.stage(self.state, replace)
-        return previous
+        return previous or self.first()
+
+
+class MakeScalarKernel(Kernel):
+    """`make_scalar`: this iteration's one value, or ``{zero(): 1}`` with no change."""
+
+    def __init__(self, node: Node, store: Store) -> None:
+        super().__init__(node)
+        self.zero = node.params["zero"]
+
+    def runs_idle(self) -> bool:
+        return True  # a scalar stream has a value in every iteration
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        delta = changes[0]
+        if not delta:
+            return {self.zero(): 1}
+        if len(delta) == 1 and next(iter(delta.values())) == 1:
+            return delta
+        shown = ", ".join(f"{value!r}: {count}" for value, count in list(delta.items())[:5])
+        raise IvmError(f"st.make_scalar ({self.node.name}) takes one value with count 1 per "
+                       f"iteration (or none), got {{{shown}{', …' if len(delta) > 5 else ''}}}"
+                       "; nothing was changed")
+
+
+class MakeSetKernel(Kernel):
+    """`make_set`: a scalar already travels as ``{value: 1}``."""
+
+    def __init__(self, node: Node, store: Store) -> None:
+        super().__init__(node)
+
+    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+        return changes[0]
 
 
 class HaitchKernel(Kernel):
@@ -745,6 +781,8 @@ _SIMPLE: dict[OperatorKind, Callable[[Node, Store], Kernel]] = {
     OperatorKind.DISTINCT: DistinctKernel,
     OperatorKind.FIRST_N: FirstNKernel,
     OperatorKind.DELAY: DelayKernel,
+    OperatorKind.MAKE_SCALAR: MakeScalarKernel,
+    OperatorKind.MAKE_SET: MakeSetKernel,
     OperatorKind.HAITCH: HaitchKernel,
     OperatorKind.TRANSITIVE_CLOSURE: TransitiveClosureKernel,
 }

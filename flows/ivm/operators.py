@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from flows.ivm.data import Empty, Pair
 from flows.ivm.errors import CompileError
-from flows.ivm.graph import OperatorKind, user_frame, where
+from flows.ivm.graph import SCALAR_ZERO, OperatorKind, user_frame, where
 from flows.ivm.index import Index
 from flows.ivm.trace import Stream, current_tracer
 from flows.ivm.zset import ZSet
@@ -177,8 +177,28 @@ def integrate_indexed(a: ZSet[T], *, indexes: tuple[Index[T, Any], ...]) -> ZSet
 
 
 def delay(a: ZSet[T]) -> ZSet[T]:
-    """Stream operator: outputs the previous iteration's input (empty in the first)."""
+    """Stream operator: outputs the previous iteration's input (empty in the first; for a
+    scalar stream, its ``zero()`` in the first)."""
+    node = _stream(a).node if isinstance(a, Stream) else None
+    if node is not None and node.scalar:
+        zero = node.params["zero"] if node.kind == OperatorKind.MAKE_SCALAR else node.params[
+            SCALAR_ZERO]
+        return _emit(OperatorKind.DELAY, a, t=_element_type(a), **{SCALAR_ZERO: zero})
     return _emit(OperatorKind.DELAY, a, t=_element_type(a))
+
+
+def make_scalar(a: ZSet[T], *, zero: Callable[[], T]) -> T:
+    """Per iteration: the one value of ``a``'s changes, which must be a single value with
+    count 1 — or ``zero()`` when ``a`` has no change (an `IvmError` otherwise, and nothing
+    changes). The result is a *scalar stream*; it goes to `make_set` (or `delay`), as in
+    stepping: ``st.make_set(st.make_scalar(a, zero=int))``."""
+    return cast(T, _emit(OperatorKind.MAKE_SCALAR, a, zero=zero, t=_element_type(a)))
+
+
+def make_set(a: T) -> ZSet[T]:
+    """Per iteration: the scalar ``a`` (from `make_scalar`, or its `delay`) as the Z-set
+    ``{a: 1}``."""
+    return _emit(OperatorKind.MAKE_SET, a, t=_element_type(a))
 
 
 def delay_indexed(a: ZSet[T], *, indexes: tuple[Index[T, Any], ...]) -> ZSet[T]:

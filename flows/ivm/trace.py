@@ -95,6 +95,16 @@ class Tracer:
             )
         if stream.node.id >= len(self.nodes) or self.nodes[stream.node.id] is not stream.node:
             raise CompileError(f"{where(frame)}: st.{kind} got a stream of another query")
+        if stream.node.scalar and kind not in ("make_set", "delay"):
+            raise CompileError(
+                f"{where(frame)}: st.{kind} got a scalar stream (from st.make_scalar); a scalar "
+                "goes to st.make_set (a Z-set again) or st.delay here"
+                + ("; a query returns Z-sets: return st.make_set(scalar)"
+                   if kind == "compile" else "")
+            )
+        if kind == "make_set" and not stream.node.scalar:
+            raise CompileError(f"{where(frame)}: st.make_set takes a scalar stream (from "
+                               "st.make_scalar, or a st.delay of one); this one carries Z-sets")
         if stream.grouped and not grouped:
             raise CompileError(
                 f"{where(frame)}: st.{kind} got a grouped stream; apply operators per group "

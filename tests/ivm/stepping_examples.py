@@ -127,6 +127,14 @@ def integrated(a: st.ZSet[str]) -> st.ZSet[str]:
     return summed
 
 
+def scalars(a: st.ZSet[int]) -> tuple[st.ZSet[int], st.ZSet[int]]:
+    scalar = st.make_scalar(a, zero=int)
+    delayed = st.delay(scalar)
+    now = st.make_set(scalar)
+    before = st.make_set(delayed)
+    return now, before
+
+
 # Canonical forms: values as JSON both engines print alike ----------------------------------
 
 
@@ -188,6 +196,13 @@ def run() -> dict[str, Any]:
     out["iteration_weights"] = [zset(z) for inputs in (
         (st.ZSetPython({"b": -1}),), (st.ZSetPython({"b": 2, "c": 1}),))
         for z in st.iteration(store_int, graph_int, inputs)]
+
+    graph_scalars = st.compile(scalars)
+    store_scalars = st.StorePython.from_graph(graph_scalars)
+    (i_numbers,) = st.actions(store_scalars, graph_scalars)
+    out["scalars"] = [[zset(z) for z in outputs] for outputs in (
+        i_numbers.insert(5), i_numbers.insert(7),
+        st.iteration(store_scalars, graph_scalars, (st.ZSetPython(),)), i_numbers.insert(3))]
     return out
 
 

@@ -30,6 +30,9 @@ def test_the_examples_give_the_known_answers_on_flows_ivm() -> None:
     assert results["reachable"][2][0] == [[["Pair", 1, 3], -1], [["Pair", 1, 4], -1],
                                           [["Pair", 2, 3], -1], [["Pair", 2, 4], -1]]
     assert results["iteration_weights"] == [[["b", -1]], [["b", 1], ["c", 1]]]
+    # (now, before) per call: the scalar, and the previous call's (zero before the first).
+    assert results["scalars"] == [[[[5, 1]], [[0, 1]]], [[[7, 1]], [[5, 1]]],
+                                  [[[0, 1]], [[7, 1]]], [[[3, 1]], [[0, 1]]]]
 
 
 def stepping_python() -> Path:
