@@ -393,6 +393,10 @@ class OuterJoinKernel(JoinKernel):
 # Aggregates -----------------------------------------------------------------------------
 
 
+EMITTED_LIMIT = 1 << 20
+"""Groups whose last row a `GroupReduceKernel` remembers at most (then it starts afresh)."""
+
+
 class GroupReduceKernel(Kernel):
     """Running (weight, total) per group; a group's output row is replaced when it changes."""
 
@@ -413,6 +417,11 @@ class GroupReduceKernel(Kernel):
         else:  # reduce / count inside per_group: one group per group keys
             self.key = group_keys(node)
             self.output = lambda total, keys: (total, keys)
+
+        # The row last output per group, with its total: a row is retracted as the very
+        # object that was output (no rebuild; downstream dicts find it by identity). Only a
+        # cache: used when the stored total equals the remembered one, else rebuilt.
+        self.emitted: dict[Any, tuple[Any, Any]] = {}
 
     def fuse(self, then: Callable[[Any], Any]) -> bool:
         output = self.output
@@ -435,13 +444,24 @@ class GroupReduceKernel(Kernel):
             group[1] = group[1] + pick(value) * count
         out: Loose = []
         updates: dict[Any, tuple[int, Any] | None] = {}
+        emitted = self.emitted
+        if len(emitted) > EMITTED_LIMIT:
+            emitted.clear()
         for key, (weight, total, before) in running.items():
             if before is not None:
-                out.append((output(before[1], key), -1))
+                if weight and before[1] == total:  # its row stays as it is
+                    updates[key] = (weight, total)
+                    continue
+                last = emitted.get(key)
+                out.append((last[1] if last is not None and last[0] == before[1]
+                            else output(before[1], key), -1))
             if weight:
-                out.append((output(total, key), 1))
+                row = output(total, key)
+                out.append((row, 1))
+                emitted[key] = (total, row)
                 updates[key] = (weight, total)
             else:
+                emitted.pop(key, None)
                 updates[key] = None
         tx.stage(self.state, updates)
         return self.out(out)
