@@ -339,18 +339,17 @@ class JoinKernel(Kernel):
         left_by_key = partition(left_changes, self.key_left) if left_changes else {}
         right_by_key = partition(right_changes, self.key_right) if right_changes else {}
         if left_by_key:
-            right_old = self.right.get_many(left_by_key)
-            for key, new_lefts in left_by_key.items():
-                rights = right_old.get(key)
+            for new_lefts, rights in zip(left_by_key.values(),
+                                         self.right.lookup(list(left_by_key))):
                 if rights:
                     for left, left_count in new_lefts.items():
                         for right, right_count in rights.items():
                             add((combine(left, right), left_count * right_count))
             tx.stage(self.left, left_by_key)
         if right_by_key:
-            left_old = self.left.get_many(right_by_key)
-            for key, rights in right_by_key.items():
-                for lefts in (left_old.get(key), left_by_key.get(key)):
+            for (key, rights), lefts_before in zip(right_by_key.items(),
+                                                   self.left.lookup(list(right_by_key))):
+                for lefts in (lefts_before, left_by_key.get(key) if left_by_key else None):
                     if lefts:
                         for left, left_count in lefts.items():
                             for right, right_count in rights.items():
@@ -393,10 +392,6 @@ class OuterJoinKernel(JoinKernel):
 # Aggregates -----------------------------------------------------------------------------
 
 
-EMITTED_LIMIT = 1 << 20
-"""Groups whose last row a `GroupReduceKernel` remembers at most (then it starts afresh)."""
-
-
 class GroupReduceKernel(Kernel):
     """Running (weight, total) per group; a group's output row is replaced when it changes."""
 
@@ -418,11 +413,6 @@ class GroupReduceKernel(Kernel):
             self.key = group_keys(node)
             self.output = lambda total, keys: (total, keys)
 
-        # The row last output per group, with its total: a row is retracted as the very
-        # object that was output (no rebuild; downstream dicts find it by identity). Only a
-        # cache: used when the stored total equals the remembered one, else rebuilt.
-        self.emitted: dict[Any, tuple[Any, Any]] = {}
-
     def fuse(self, then: Callable[[Any], Any]) -> bool:
         output = self.output
         self.output = lambda total, key: then(output(total, key))
@@ -430,38 +420,37 @@ class GroupReduceKernel(Kernel):
 
     def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes | Loose:
         pick, output, zero, key_of = self.pick, self.output, self.zero, self.key
-        rows = [(key_of(value), value, count) for value, count in items(changes[0])]
-        old = self.state.get_many({key for key, _, _ in rows})
-        # Per group: [weight, total, stored (weight, total)], running from the stored ones,
-        # row by row in input order.
+        # Per group: [weight change, [each row's term, in input order]].
         running: dict[Any, list[Any]] = {}
-        for key, value, count in rows:
+        for value, count in items(changes[0]):
+            key = key_of(value)
             group = running.get(key)
             if group is None:
-                before = old.get(key)
-                group = running[key] = [0, zero(), None] if before is None else [*before, before]
-            group[0] += count
-            group[1] = group[1] + pick(value) * count
+                running[key] = [count, [pick(value) * count]]
+            else:
+                group[0] += count
+                group[1].append(pick(value) * count)
         out: Loose = []
-        updates: dict[Any, tuple[int, Any] | None] = {}
-        emitted = self.emitted
-        if len(emitted) > EMITTED_LIMIT:
-            emitted.clear()
-        for key, (weight, total, before) in running.items():
+        updates: dict[Any, tuple[Any, ...] | None] = {}
+        # Stored per group: (weight, total, the row it output) — the row is a hint a store may
+        # drop (SQL stores keep it in memory only); with it, a row is retracted as the very
+        # object that was output: no rebuild, and downstream dicts find it by identity.
+        for (key, (weight, terms)), before in zip(running.items(),
+                                                  self.state.lookup(list(running))):
+            total = zero() if before is None else before[1]
+            for term in terms:
+                total = total + term
             if before is not None:
+                weight += before[0]
                 if weight and before[1] == total:  # its row stays as it is
-                    updates[key] = (weight, total)
+                    updates[key] = (weight, total, *before[2:])
                     continue
-                last = emitted.get(key)
-                out.append((last[1] if last is not None and last[0] == before[1]
-                            else output(before[1], key), -1))
+                out.append((before[2] if len(before) > 2 else output(before[1], key), -1))
             if weight:
                 row = output(total, key)
                 out.append((row, 1))
-                emitted[key] = (total, row)
-                updates[key] = (weight, total)
+                updates[key] = (weight, total, row)
             else:
-                emitted.pop(key, None)
                 updates[key] = None
         tx.stage(self.state, updates)
         return self.out(out)

@@ -36,15 +36,24 @@ class Bag(Protocol):
 
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Mapping[Any, int]]: ...
 
+    def lookup(self, keys: list[Any]) -> list[Mapping[Any, int] | None]:
+        """Each key's values (None: none), in the keys' order."""
+        ...
+
     def prepare(self, changes: Mapping[Any, Mapping[Any, int]]) -> Callable[[], None]: ...
 
 
 class Aggregates(Protocol):
-    """Per group key: (weight, total) of a running sum."""
+    """Per group key: (weight, total) of a running sum — or (weight, total, row), the row a
+    kernel output for it, which a store may keep (in memory) or drop."""
 
-    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[int, Any]]: ...
+    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[Any, ...]]: ...
 
-    def prepare(self, changes: Mapping[Any, tuple[int, Any] | None]) -> Callable[[], None]: ...
+    def lookup(self, keys: list[Any]) -> list[tuple[Any, ...] | None]:
+        """Each key's entry (None: none), in the keys' order."""
+        ...
+
+    def prepare(self, changes: Mapping[Any, tuple[Any, ...] | None]) -> Callable[[], None]: ...
 
 
 class Transaction(Protocol):
@@ -131,6 +140,9 @@ class PythonBag:
         get = data.get
         return {key: found for key in keys if (found := get(key)) is not None}
 
+    def lookup(self, keys: list[Any]) -> list[Mapping[Any, int] | None]:
+        return list(map(self.data.get, keys))
+
     def prepare(self, changes: Mapping[Any, Mapping[Any, int]]) -> Callable[[], None]:
         return partial(self._apply, changes)
 
@@ -139,7 +151,11 @@ class PythonBag:
         for key, values in changes.items():
             bucket = data.get(key)
             if bucket is None:
-                bucket = data[key] = {}
+                data[key] = dict(values)  # changes hold no zero counts
+                continue
+            if bucket.keys().isdisjoint(values):  # only new values (the usual): in C
+                bucket.update(values)
+                continue
             for value, change in values.items():
                 new = bucket.get(value, 0) + change
                 if new:
@@ -152,17 +168,20 @@ class PythonBag:
 
 class PythonAggregates:
     def __init__(self) -> None:
-        self.data: dict[Any, tuple[int, Any]] = {}
+        self.data: dict[Any, tuple[Any, ...]] = {}
 
-    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[int, Any]]:
+    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[Any, ...]]:
         data = self.data
         get = data.get
         return {key: found for key in keys if (found := get(key)) is not None}
 
-    def prepare(self, changes: Mapping[Any, tuple[int, Any] | None]) -> Callable[[], None]:
+    def lookup(self, keys: list[Any]) -> list[tuple[Any, ...] | None]:
+        return list(map(self.data.get, keys))
+
+    def prepare(self, changes: Mapping[Any, tuple[Any, ...] | None]) -> Callable[[], None]:
         return partial(self._apply, changes)
 
-    def _apply(self, changes: Mapping[Any, tuple[int, Any] | None]) -> None:
+    def _apply(self, changes: Mapping[Any, tuple[Any, ...] | None]) -> None:
         data = self.data
         for key, value in changes.items():
             if value is None:

@@ -190,6 +190,10 @@ class SqlBag:
     def clear_mirror(self) -> None:
         self.known: dict[Any, dict[Any, int]] = {}
 
+    def lookup(self, keys: list[Any]) -> list[Mapping[Any, int] | None]:
+        found = self.get_many(keys)
+        return [found.get(key) for key in keys]
+
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Mapping[Any, int]]:
         known = self.known
         out: dict[Any, Mapping[Any, int]] = {}
@@ -252,11 +256,15 @@ class SqlAggregates:
         self.clear_mirror()
 
     def clear_mirror(self) -> None:
-        self.known: dict[Any, tuple[int, Any] | None] = {}
+        self.known: dict[Any, tuple[Any, ...] | None] = {}
 
-    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[int, Any]]:
+    def lookup(self, keys: list[Any]) -> list[tuple[Any, ...] | None]:
+        found = self.get_many(keys)
+        return [found.get(key) for key in keys]
+
+    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[Any, ...]]:
         known = self.known
-        out: dict[Any, tuple[int, Any]] = {}
+        out: dict[Any, tuple[Any, ...]] = {}
         missing: list[Any] = []
         for key in keys:
             if key in known:
@@ -276,7 +284,7 @@ class SqlAggregates:
                     out[key] = entry
         return out
 
-    def prepare(self, changes: Mapping[Any, tuple[int, Any] | None]) -> Callable[[], None]:
+    def prepare(self, changes: Mapping[Any, tuple[Any, ...] | None]) -> Callable[[], None]:
         payload = self.codec.payload
         upserts = []
         deletes = []
@@ -284,7 +292,7 @@ class SqlAggregates:
             if entry is None:
                 deletes.append(encode(key))
             else:
-                weight, total = entry
+                weight, total = entry[0], entry[1]  # a third item (a row) stays in memory
                 upserts.append((encode(key), weight, encode(total), payload(total)))
         if upserts:
             self.dialect.aggregates_set(self.table, upserts, self.codec.needs_payload)
