@@ -97,6 +97,9 @@ class Kernel:
     # Whether the kernel may hand on loose changes; `make_kernel` sets it where every
     # consumer takes them.
     loose = False
+    # Whether `step` may return one of the dicts it was given (the runner then copies it
+    # before handing it to a caller).
+    hands_on_input = False
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -165,6 +168,8 @@ class JoinSideCounts:
 class InputKernel(Kernel):
     """Checks types and removals; keeps the input's counts unless its only consumer is a join
     (see `JoinSideCounts`)."""
+
+    hands_on_input = True
 
     def __init__(self, node: Node, store: Store, sole_consumer: Node | None) -> None:
         super().__init__(node)
@@ -255,6 +260,8 @@ class FilterKernel(Kernel):
 
 
 class AddKernel(Kernel):
+    hands_on_input = True
+
     def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
 
@@ -605,6 +612,8 @@ class DelayKernel(Kernel):
 class MakeScalarKernel(Kernel):
     """`make_scalar`: this iteration's one value, or ``{zero(): 1}`` with no change."""
 
+    hands_on_input = True
+
     def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
         self.zero = node.params["zero"]
@@ -626,6 +635,8 @@ class MakeScalarKernel(Kernel):
 
 class MakeSetKernel(Kernel):
     """`make_set`: a scalar already travels as ``{value: 1}``."""
+
+    hands_on_input = True
 
     def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)

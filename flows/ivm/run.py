@@ -86,7 +86,8 @@ class Runner:
                 self.kernels[slot[id(exit_node)]] = ExitKernel(kernel, position)
                 self.sources[slot[id(exit_node)]] = (first,)
         self._fuse_maps(slot, consumers, outputs)
-        self.output_slots = [slot[id(node)] for node in graph.outputs]
+        self.output_slots = [(slot[id(node)], self.kernels[slot[id(node)]].hands_on_input)
+                             for node in graph.outputs]
         self._schedules: dict[tuple[int, ...], list[tuple[int, Kernel, tuple[int, ...]]]] = {}
 
     def _fuse_maps(self, slot: dict[int, int], consumers: dict[int, list[Node]],
@@ -134,7 +135,9 @@ class Runner:
         if len(inputs) != len(self.graph.inputs):
             raise IvmError(f"{self.graph.name} takes {len(self.graph.inputs)} inputs, "
                            f"got {len(inputs)}")
+        # Each slot's changes, then the inputs backwards: a source -1 - p is input p.
         results: list[Changes | Loose] = [NO_CHANGES] * len(self.kernels)
+        results += reversed(inputs)
         if changed is None:
             changed = tuple(n for n, changes in enumerate(inputs) if changes)
         schedule = self.schedule(changed)
@@ -151,11 +154,11 @@ class Runner:
             with self.store.transaction() as tx:
                 tx.check_removals = check_removals
                 for slot, kernel, sources in schedule:
-                    changes = [inputs[-1 - s] if s < 0 else results[s] for s in sources]
+                    changes = [results[s] for s in sources]
                     if any(changes) or kernel.runs_idle():
                         results[slot] = kernel.step(changes, tx)
-                outputs = tuple(ZSetPython.from_counts(self._own(results[s], results, inputs))
-                                for s in self.output_slots)
+                outputs = tuple(ZSetPython.from_counts(self._own(results, slot, may_share))
+                                for slot, may_share in self.output_slots)
                 if before_commit is not None:
                     tx.before_commit.append(lambda: before_commit(outputs))
         finally:
@@ -164,13 +167,12 @@ class Runner:
         return outputs
 
     @staticmethod
-    def _own(output: Changes | Loose, results: list[Changes | Loose],
-             inputs: Sequence[Changes]) -> Changes:
-        """An output's changes for the caller to keep: a copy if anything else holds the same
-        dict (a kernel may hand on its input, e.g. an add with one side empty, or NO_CHANGES)."""
-        changes = as_changes(output)  # outputs are consolidated; this only tells the type
-        shared = (changes is NO_CHANGES or sum(map(is_, results, repeat(changes))) > 1
-                  or any(map(is_, inputs, repeat(changes))))
+    def _own(results: list[Changes | Loose], slot: int, may_share: bool) -> Changes:
+        """An output's changes for the caller to keep: a copy if anything else may hold the
+        same dict (NO_CHANGES; or a kernel that hands on its input, e.g. an add with one side
+        empty, when that dict is another slot's or an input's)."""
+        changes = as_changes(results[slot])  # outputs are consolidated; this tells the type
+        shared = changes is NO_CHANGES or (may_share and sum(map(is_, results, repeat(changes))) > 1)
         return dict(changes) if shared else changes
 
 
