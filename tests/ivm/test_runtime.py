@@ -111,6 +111,20 @@ def test_a_failed_iteration_leaves_no_trace_in_a_groups_rows() -> None:
     assert summed.to_dict() == checked.to_dict() == {st.Pair(5, 1): -1, st.Pair(6, 1): 1}
 
 
+def test_an_iteration_steps_only_what_its_input_reaches_with_maps_fused() -> None:
+    _, store, (_, _, reads) = seed_store()
+    runner: Any = store.runner_slot
+    stepped = [(kernel.node.name, type(kernel).__name__) for _, kernel, _ in runner.schedule((2,))]
+    # users ⋈ meters is not stepped for a read; `merged` and `as_daily` (maps) run inside the
+    # join and the group they follow; the output is still the map's.
+    assert stepped == [("query.reads", "InputKernel"), ("query.join_reads", "JoinKernel"),
+                       ("query.grouped", "GroupReduceKernel"),
+                       ("query.daily_cache", "IntegrateKernel")]
+    (changes,) = reads.insert(read(1, 1, 2.0))
+    assert changes.to_dict() == {
+        seed.DailyUsage(user_id=1, meter_id=METER, date=date(2023, 1, 1), value=2.0): 1}
+
+
 def test_the_garbage_collector_pauses_for_an_iteration_only() -> None:
     seen: list[bool] = []
 
