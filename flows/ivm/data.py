@@ -62,7 +62,7 @@ def _equal(self: Data, other: object) -> Any:
 
 
 def _make_init(cls: type, names: tuple[str, ...]) -> Any:
-    """A keyword-only __init__ that writes the instance dict directly (frozen-safe, fast)."""
+    """A keyword-only __init__ that sets each field directly (frozen-safe, fast)."""
     defaults: dict[str, Any] = {}
     factories: dict[str, Any] = {}
     params: list[str] = []
