@@ -192,6 +192,9 @@ def make_scalar(a: ZSet[T], *, zero: Callable[[], T]) -> T:
     count 1 — or ``zero()`` when ``a`` has no change (an `IvmError` otherwise, and nothing
     changes). The result is a *scalar stream*; it goes to `make_set` (or `delay`), as in
     stepping: ``st.make_set(st.make_scalar(a, zero=int))``."""
+    if isinstance(a, Stream) and a.node.depth:
+        raise CompileError(f"{where(user_frame())}: st.make_scalar works on whole streams, "
+                           "not inside st.per_group (a group's scalar is st.reduce's value)")
     return cast(T, _emit(OperatorKind.MAKE_SCALAR, a, zero=zero, t=_element_type(a)))
 
 

@@ -77,8 +77,15 @@ def test_scalar_streams_go_only_to_make_set_and_delay() -> None:
         st.compile(mapped)
     with pytest.raises(st.CompileError, match=r"return st\.make_set\(scalar\)"):
         st.compile(returned)
+    def in_groups(a: st.ZSet[int]) -> st.ZSet[Any]:
+        grouped = st.group(a, by=st.Index.identity(int))
+        return st.flatten(st.per_group[grouped](
+            lambda g: st.make_set(st.make_scalar(g, zero=int))))
+
     with pytest.raises(st.CompileError, match=r"st\.make_set takes a scalar stream"):
         st.compile(set_of_zset)
+    with pytest.raises(st.CompileError, match=r"not inside st\.per_group"):
+        st.compile(in_groups)
 
 
 class Row(st.Data):
