@@ -429,16 +429,16 @@ class GroupReduceKernel(Kernel):
         pick, output, zero, key_of = self.pick, self.output, self.zero, self.key
         # Per group: [weight change, [each row's term, in input order]].
         running: dict[Any, list[Any]] = {}
+        setdefault = running.setdefault
         for value, count in items(changes[0]):
-            key = key_of(value)
-            group = running.get(key)
-            if group is None:
-                running[key] = [count, [pick(value) * count]]
-            else:
+            term = pick(value) * count
+            fresh = [count, [term]]
+            group = setdefault(key_of(value), fresh)  # one hash of the key, new or not
+            if group is not fresh:
                 group[0] += count
-                group[1].append(pick(value) * count)
+                group[1].append(term)
         out: Loose = []
-        updates: dict[Any, tuple[Any, ...] | None] = {}
+        updates: list[tuple[Any, tuple[Any, ...] | None]] = []
         # Stored per group: (weight, total, the row it output) — the row is a hint a store may
         # drop (SQL stores keep it in memory only); with it, a row is retracted as the very
         # object that was output: no rebuild, and downstream dicts find it by identity.
@@ -450,15 +450,15 @@ class GroupReduceKernel(Kernel):
             if before is not None:
                 weight += before[0]
                 if weight and before[1] == total:  # its row stays as it is
-                    updates[key] = (weight, total, *before[2:])
+                    updates.append((key, (weight, total, *before[2:])))
                     continue
                 out.append((before[2] if len(before) > 2 else output(before[1], key), -1))
             if weight:
                 row = output(total, key)
                 out.append((row, 1))
-                updates[key] = (weight, total, row)
+                updates.append((key, (weight, total, row)))
             else:
-                updates[key] = None
+                updates.append((key, None))
         tx.stage(self.state, updates)
         return self.out(out)
 
@@ -487,7 +487,7 @@ class ReduceKernel(Kernel):
             total = total + pick(value) * count
         if not weight:
             total = self.zero()  # an empty input sums to exactly zero, whatever rounding did
-        tx.stage(self.state, {self.KEY: (weight, total)})
+        tx.stage(self.state, [(self.KEY, (weight, total))])
         if previous is None:
             return {total: 1}
         if total == old_total:

@@ -53,7 +53,9 @@ class Aggregates(Protocol):
         """Each key's entry (None: none), in the keys' order."""
         ...
 
-    def prepare(self, changes: Mapping[Any, tuple[Any, ...] | None]) -> Callable[[], None]: ...
+    def prepare(self, changes: list[tuple[Any, tuple[Any, ...] | None]]) -> Callable[[], None]:
+        """``(key, entry)`` pairs, each key once; None removes the key's entry."""
+        ...
 
 
 class Transaction(Protocol):
@@ -178,12 +180,12 @@ class PythonAggregates:
     def lookup(self, keys: list[Any]) -> list[tuple[Any, ...] | None]:
         return list(map(self.data.get, keys))
 
-    def prepare(self, changes: Mapping[Any, tuple[Any, ...] | None]) -> Callable[[], None]:
+    def prepare(self, changes: list[tuple[Any, tuple[Any, ...] | None]]) -> Callable[[], None]:
         return partial(self._apply, changes)
 
-    def _apply(self, changes: Mapping[Any, tuple[Any, ...] | None]) -> None:
+    def _apply(self, changes: list[tuple[Any, tuple[Any, ...] | None]]) -> None:
         data = self.data
-        for key, value in changes.items():
+        for key, value in changes:
             if value is None:
                 data.pop(key, None)
             else:

@@ -284,11 +284,11 @@ class SqlAggregates:
                     out[key] = entry
         return out
 
-    def prepare(self, changes: Mapping[Any, tuple[Any, ...] | None]) -> Callable[[], None]:
+    def prepare(self, changes: list[tuple[Any, tuple[Any, ...] | None]]) -> Callable[[], None]:
         payload = self.codec.payload
         upserts = []
         deletes = []
-        for key, entry in changes.items():
+        for key, entry in changes:
             if entry is None:
                 deletes.append(encode(key))
             else:
