@@ -1,6 +1,7 @@
 -- Large history tables, split by time: TimescaleDB hypertables (7-day chunks) when the extension
--- is installed and preloaded; otherwise native range partitions by month (a default partition
--- catches anything outside the prepared months, so no insert ever fails).
+-- can be created (installed and, where the build needs it, preloaded); otherwise native range
+-- partitions by month (a default partition catches anything outside the prepared months, so no
+-- insert ever fails).
 SET search_path TO flows, public;
 
 CREATE FUNCTION ensure_month_partitions(parent text, first_month date, last_month date)
@@ -31,11 +32,19 @@ $$;
 DO $$
 DECLARE
     t text;
-    timescale boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
-                         AND current_setting('shared_preload_libraries') LIKE '%timescaledb%';
+    timescale boolean := false;
 BEGIN
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+        -- Whether it loads is only known by trying: a server build may need it preloaded
+        -- (then CREATE EXTENSION fails and is undone here) or not (e.g. a WASM build).
+        BEGIN
+            CREATE EXTENSION IF NOT EXISTS timescaledb;
+            timescale := true;
+        EXCEPTION WHEN OTHERS THEN
+            timescale := false;
+        END;
+    END IF;
     IF timescale THEN
-        CREATE EXTENSION IF NOT EXISTS timescaledb;
         FOREACH t IN ARRAY flows.history_tables() LOOP
             PERFORM create_hypertable(format('flows.%I', t)::regclass, 'timestamp',
                                       chunk_time_interval => interval '7 days', migrate_data => true);

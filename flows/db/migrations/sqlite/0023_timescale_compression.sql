@@ -1,0 +1,1 @@
+-- Nothing to do on SQLite: compression is TimescaleDB's (see the PostgreSQL migration).
