@@ -2,8 +2,10 @@
 WASM (PGlite, from the npm registry, served over the wire protocol by pglite-socket): history
 tables become hypertables with a compression policy, and the change-log triggers keep working
 on them, compressed chunks included. TimescaleDB is not in Debian's packages; this build is how
-CI runs it. What it cannot show: anything with two connections at once (it serves one), so the
-views' feeder (its own connection) and the collector do not run on it here."""
+CI runs it. What it cannot show: anything with two connections at once (it serves one), and
+anything written with COPY FROM STDIN (its socket server dies on it, even into a plain table),
+so the views' feeder (its own connection; intervals written by COPY) and the collector do not
+run on it here."""
 
 from __future__ import annotations
 
