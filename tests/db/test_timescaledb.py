@@ -9,6 +9,7 @@ run on it here."""
 
 from __future__ import annotations
 
+import select
 import shutil
 import socket
 import subprocess
@@ -61,6 +62,8 @@ def timescale_url() -> Iterator[str]:
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert server.stdout is not None
+        started, _, _ = select.select([server.stdout], [], [], 60)
+        assert started, "the TimescaleDB (PGlite) server said nothing within 60 s"
         line = server.stdout.readline()  # "ready", or why it failed; it ends if node exits
         assert line.strip() == "ready", line + server.stdout.read(2000)
         yield f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres?sslmode=disable"
