@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.api.conftest import READ_KEY, Served
 
@@ -122,40 +122,47 @@ def test_every_card_drills_down_to_its_list(console: Page, served: Served,
 
 def test_lists_sort_search_filter_and_page(console: Page, served: Served,
                                            artifacts: Path) -> None:
-    def serials() -> list[str]:
-        return console.locator("#meters tbody tr td:first-child").all_inner_texts()
+    serial_cells = console.locator("#meters tbody tr td:first-child")
+    total = console.locator("#total")
+
+    def shows(*serials: str) -> None:
+        # Retried until the page that a click or a form loads shows them (or 5 s pass): a
+        # click starts the navigation, it does not wait for the new page's table.
+        expect(serial_cells).to_have_text(list(serials))
 
     console.goto(f"{served.url}/ui/meters")
-    assert serials() == ["EML0000", "EML0001", "EML0002"]
+    shows("EML0000", "EML0001", "EML0002")
     console.click("#meters th >> text=Balance")  # sort by balance, lowest first
-    assert serials() == ["EML0001", "EML0000", "EML0002"]  # no balance: last either way
+    shows("EML0001", "EML0000", "EML0002")  # no balance: last either way
     console.click("#meters th >> text=Balance")  # again: highest first
-    assert serials() == ["EML0000", "EML0001", "EML0002"]
-    assert console.locator("#meters th[aria-sort=descending]").inner_text().startswith("Balance")
+    shows("EML0000", "EML0001", "EML0002")
+    expect(console.locator("#meters th[aria-sort=descending]")).to_contain_text("Balance")
     accessible(console)
     console.screenshot(path=str(artifacts / "list.png"), full_page=True)
 
     console.fill("input[name=q]", "ml0001")  # part of a serial, any case
     console.click("form.filters button")
-    assert serials() == ["EML0001"] and "1 meters" in console.locator("#total").inner_text()
+    shows("EML0001")
+    expect(total).to_contain_text("1 meters")
     console.goto(f"{served.url}/ui/meters")
     console.select_option("select[name=health]", "unhealthy")
     console.click("form.filters button")
-    assert serials() == ["EML0002"]
+    shows("EML0002")
     console.select_option("select[name=health]", "")
     console.select_option("select[name=esco]", "ESCO1")
     console.click("form.filters button")
-    assert len(serials()) == 3
+    expect(serial_cells).to_have_count(3)
 
     console.goto(f"{served.url}/ui/meters?size=2")
-    assert "1–2 of 3" in console.locator("#total").inner_text()
-    assert serials() == ["EML0000", "EML0001"]
+    expect(total).to_contain_text("1–2 of 3")
+    shows("EML0000", "EML0001")
     console.click("a[rel=next]")
-    assert "3–3 of 3" in console.locator("#total").inner_text() and serials() == ["EML0002"]
-    assert "Page 2 of 2" in console.locator("nav.pages").inner_text()
-    assert console.locator("a[rel=next]").count() == 0
+    expect(total).to_contain_text("3–3 of 3")
+    shows("EML0002")
+    expect(console.locator("nav.pages")).to_contain_text("Page 2 of 2")
+    expect(console.locator("a[rel=next]")).to_have_count(0)
     console.click("a[rel=prev]")
-    assert serials() == ["EML0000", "EML0001"]
+    shows("EML0000", "EML0001")
 
 
 def test_meter_page_facts_charts_and_period_picker(console: Page, served: Served,
