@@ -7,10 +7,9 @@
 from __future__ import annotations
 
 import gc
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import islice, repeat
 from operator import is_
 from typing import Any, Generic, TypeVar, overload
 
@@ -312,7 +311,7 @@ def batched(values: Iterable[T], n: int) -> Iterator[list[T]]:
     if n < 1:
         raise ValueError(f"batches hold at least one value, not {n}")
     iterator = iter(values)
-    while batch := list(itertools.islice(iterator, n)):
+    while batch := list(islice(iterator, n)):
         yield batch
 
 

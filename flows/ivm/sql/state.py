@@ -180,19 +180,31 @@ def _first_occurrences(columns: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(seen.values())
 
 
-class SqlBag:
-    """key → {value: count} (join sides, first_n rows, recursion edges and paths)."""
+class _KeyedState:
+    """What `SqlBag` and `SqlAggregates` share: a table of entries by key, mirrored in memory
+    as far as read (`known`), and looked up in the keys' order through `get_many`."""
 
     def __init__(self, dialect: Dialect, table: str, codec: Codec) -> None:
         self.dialect, self.table, self.codec = dialect, table, codec
         self.clear_mirror()
 
     def clear_mirror(self) -> None:
-        self.known: dict[Any, dict[Any, int]] = {}
+        raise NotImplementedError
 
-    def lookup(self, keys: list[Any]) -> list[Mapping[Any, int] | None]:
+    def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Any]:
+        raise NotImplementedError
+
+    def lookup(self, keys: list[Any]) -> list[Any]:
+        """Each key's entry (None: none), in the keys' order."""
         found = self.get_many(keys)
         return [found.get(key) for key in keys]
+
+
+class SqlBag(_KeyedState):
+    """key → {value: count} (join sides, first_n rows, recursion edges and paths)."""
+
+    def clear_mirror(self) -> None:
+        self.known: dict[Any, dict[Any, int]] = {}
 
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Mapping[Any, int]]:
         known = self.known
@@ -248,19 +260,11 @@ class SqlBag:
                     del bucket[value]
 
 
-class SqlAggregates:
+class SqlAggregates(_KeyedState):
     """group key → (weight, total) of a running sum."""
-
-    def __init__(self, dialect: Dialect, table: str, codec: Codec) -> None:
-        self.dialect, self.table, self.codec = dialect, table, codec
-        self.clear_mirror()
 
     def clear_mirror(self) -> None:
         self.known: dict[Any, tuple[Any, ...] | None] = {}
-
-    def lookup(self, keys: list[Any]) -> list[tuple[Any, ...] | None]:
-        found = self.get_many(keys)
-        return [found.get(key) for key in keys]
 
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[Any, ...]]:
         known = self.known
