@@ -34,6 +34,7 @@ from flows.db import (
     ConflictError,
     Database,
     UnavailableError,
+    claims,
     cycles,
     history,
     registry,
@@ -240,12 +241,12 @@ def _try_reconnect(db: Database) -> bool:
 
 async def _keep_session_alive(db: Database) -> None:
     """While the cycle runs: PostgreSQL ends this session when it is idle longer than
-    `cycles.CLAIM_TIMEOUT_S` (a frozen collector's claims then expire); this beat keeps a live
+    `claims.CLAIM_TIMEOUT_S` (a frozen collector's claims then expire); this beat keeps a live
     collector's session busy enough."""
     while True:
-        await asyncio.sleep(cycles.CLAIM_TIMEOUT_S / 3)
+        await asyncio.sleep(claims.CLAIM_TIMEOUT_S / 3)
         with contextlib.suppress(UnavailableError):  # the cycle's own calls notice and reconnect
-            cycles.heartbeat(db)
+            claims.heartbeat(db)
 
 
 @dataclass
@@ -304,7 +305,7 @@ class CycleRun:
     async def run(self) -> CycleSummary:
         heartbeat = None
         if self.db.engine == "postgres":
-            cycles.expire_claims_when_idle(self.db)
+            claims.expire_claims_when_idle(self.db)
             heartbeat = asyncio.create_task(_keep_session_alive(self.db))
         try:
             while not self.options.stop.is_set():
@@ -330,7 +331,7 @@ class CycleRun:
             if heartbeat is not None:
                 heartbeat.cancel()
                 with contextlib.suppress(UnavailableError):
-                    cycles.keep_claims_when_idle(self.db)
+                    claims.keep_claims_when_idle(self.db)
         summary = self.summary
         summary.left = len(set(self.pending) - self.mine - self.failed - self.others)
         summary.skipped += len(self.others)

@@ -14,6 +14,7 @@ sync writes the shadow. Functions are grouped by subject, one module each:
 - `customers`: customers and the meters linked to them
 - `corrections`: corrections and deletions of stored values
 - `cycles`: sync cycles shared by collectors, claims on meters
+- `claims`: claims held by a session (collectors' meters, feeders' shards), frozen ones expiring
 - `fleet`: the fleet-health read model (API, dashboard, reports)
 - `change_log`: the change log of register values and registry changes (what the views read)
 - `values`: register values by source, and consecutive values (what the views compute from)
@@ -27,6 +28,7 @@ Rows come back typed on both engines (aware UTC datetimes, UUIDs, dates, Decimal
 from flows.db import (
     api_keys,
     change_log,
+    claims,
     corrections,
     customers,
     cycles,
@@ -55,5 +57,5 @@ __all__ = ["DEFAULT_URL", "api_keys", "change_log", "ConflictError", "Database",
            "DatabaseError", "InvalidValueError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
            "is_unavailable", "open_database", "tariffs",
-           "corrections", "customers", "cycles", "fleet", "history", "migrate",
+           "claims", "corrections", "customers", "cycles", "fleet", "history", "migrate",
            "registry", "shadows", "sqlite_time", "values"]

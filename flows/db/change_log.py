@@ -19,6 +19,9 @@ from flows.db.connection import Database, UnavailableError
 REGISTRY_SOURCE = "meter"  # a change to a meter's registers, links or esco; register_id is the meter
 RETRY_SOURCE = "retry"  # apply a quarantined meter's whole history again; register_id is the meter
 NOTIFY_CHANNEL = "flows_register_changes"  # notified by the change-log trigger (PostgreSQL)
+# PostgreSQL: the transaction lock a change's number is taken under, held to the commit (so
+# numbers follow commit order); taken by the logging triggers' `flows.next_change()`.
+CHANGE_LOG_LOCK = 7378707111521281379
 
 
 @dataclass
@@ -45,14 +48,17 @@ class ChangeBatch:
                 if key[0] not in (REGISTRY_SOURCE, RETRY_SOURCE)}
 
 
-def change_batch(db: Database, after: int, limit: int) -> ChangeBatch:
-    """The next ``limit`` logged changes after change number ``after``, summed up in SQL
-    (one row per source and register, not one per change)."""
+def change_batch(db: Database, after: int, limit: int, shard: int | None = None) -> ChangeBatch:
+    """The next ``limit`` logged changes after change number ``after`` (of ``shard`` only,
+    when given: the views' shard of the change's meter), summed up in SQL (one row per source
+    and register, not one per change)."""
+    of_shard = "" if shard is None else "shard = :shard AND "
     rows = db.query(
         "SELECT source, register_id, min(timestamp) AS first_at, max(timestamp) AS last_at, "
         "count(*) AS changes, max(seq) AS last_seq FROM (SELECT seq, source, register_id, "
-        "timestamp FROM register_value_changes WHERE seq > :after ORDER BY seq LIMIT :limit) "
-        "AS batch GROUP BY source, register_id", {"after": after, "limit": limit})
+        f"timestamp FROM register_value_changes WHERE {of_shard}seq > :after ORDER BY seq "
+        "LIMIT :limit) AS batch GROUP BY source, register_id",
+        {"after": after, "limit": limit, "shard": shard})
     return ChangeBatch(
         changes=sum(int(row["changes"]) for row in rows),
         last=max((int(row["last_seq"]) for row in rows), default=after),
@@ -67,8 +73,8 @@ def log_retry(db: Database, meters: list[UUID]) -> None:
         if db.engine == "postgres":
             db.execute("SELECT pg_notify(:channel, '')", {"channel": NOTIFY_CHANNEL})
             db.execute("INSERT INTO register_value_changes (seq, register_id, timestamp, old_wh, "
-                       "new_wh, source) VALUES (flows.next_change(), :m, now(), NULL, NULL, "
-                       ":source)", {"m": meter, "source": RETRY_SOURCE})
+                       "new_wh, source, shard) VALUES (flows.next_change(), :m, now(), NULL, "
+                       "NULL, :source, flows.meter_shard(:m))", {"m": meter, "source": RETRY_SOURCE})
         else:
             db.execute("INSERT INTO register_value_changes (source, register_id, timestamp, "
                        "old_wh, new_wh) VALUES (:source, :m, :now, NULL, NULL)",
@@ -76,7 +82,9 @@ def log_retry(db: Database, meters: list[UUID]) -> None:
 
 
 def last_change(db: Database) -> int:
-    """The number of the newest logged change (0: none)."""
+    """The number of the newest logged change (0: none). Changes are numbered in commit
+    order, so every change numbered up to it has committed (or rolled back) already: a
+    reader that finds none of some kind up to it later never will."""
     return int(db.query("SELECT coalesce(max(seq), 0) AS n FROM register_value_changes")[0]["n"])
 
 

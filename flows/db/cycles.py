@@ -3,18 +3,15 @@
 A cycle is one pass of one frequency over a scope of meters ("all", "esco:CODE",
 "meter:SERIAL"). Collectors join the open cycle of their frequency and scope, claim meters one
 by one, and record each finished meter in ``sync_cycle_meters``. On PostgreSQL a claim is a
-session advisory lock: when a collector dies, its connection closes, its claims vanish with it,
-and the others take its unfinished meters over. A collector that is alive but frozen (SIGSTOP,
-a stalled VM) keeps its connection, so while a cycle runs its session ends when idle for
-`CLAIM_TIMEOUT_S` (the collector beats more often): its claims expire with it. Whatever
-happens, the done-mark's primary key lets only one collector record a meter for a cycle. On
+session advisory lock (`flows.db.claims`): when a collector dies or freezes, its claims vanish
+and the others take its unfinished meters over. Whatever happens, the done-mark's primary key
+lets only one collector record a meter for a cycle. On
 SQLite (one collector per database file) a claim is implied by the meter not being done when
 the pass began.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -63,27 +60,6 @@ def join_cycle(db: Database, frequency: str, scope: str, slot: datetime | None =
         db.execute("INSERT INTO sync_cycles (frequency, scope, slot, started_at) "
                    "VALUES (:frequency, :scope, :slot, :now) ON CONFLICT DO NOTHING", params)
     raise RuntimeError(f"could not join a {frequency} cycle for {scope}")  # pragma: no cover
-
-
-# How long a frozen collector keeps its claims (env FLOWS_CLAIM_TIMEOUT, seconds).
-CLAIM_TIMEOUT_S = int(os.environ.get("FLOWS_CLAIM_TIMEOUT", "30"))
-
-
-def expire_claims_when_idle(db: Database) -> None:
-    """PostgreSQL: end this session (and its claims) once idle, or idle in a transaction, for
-    `CLAIM_TIMEOUT_S`; the collector calls `heartbeat` more often meanwhile."""
-    for name in ("idle_session_timeout", "idle_in_transaction_session_timeout"):
-        db.set_session(name, f"'{CLAIM_TIMEOUT_S}s'")
-
-
-def keep_claims_when_idle(db: Database) -> None:
-    """Between cycles: an idle session is fine again."""
-    for name in ("idle_session_timeout", "idle_in_transaction_session_timeout"):
-        db.set_session(name, "0")
-
-
-def heartbeat(db: Database) -> None:
-    db.query("SELECT 1 AS alive")
 
 
 def done_meters(db: Database, cycle: Cycle) -> set[UUID]:

@@ -5,12 +5,13 @@ incrementally from the change log, exactly once (the touched keys recomputed set
     rows = usage(db, meter_id=..., period_from=..., period_to=..., group_by="day")
 
 Where things are: `rules` (the interval rules and half-hour quality, with their SQL twins),
-`changes` (what a batch of changes touches), `feeder` (update, follow), `rebuild`, `usage`
-(reading), `store` (the views' tables: all their SQL).
+`changes` (what a batch of changes touches), `feeder` (update, follow), `shards` (the change
+log split by meter, feeders' claims on the shards), `rebuild`, `usage` (reading), `store` (the
+views' tables: all their SQL).
 """
 
 from flows.views.corrections import correct
-from flows.views.errors import ViewsError
+from flows.views.errors import FeederBusy, ViewsError
 from flows.views.feeder import UpdateSummary, follow, update
 from flows.views.freshness import Freshness, freshness
 from flows.views.rules import DayTotal, quality
@@ -19,6 +20,6 @@ from flows.views.store.position import views_position
 from flows.views.store.quarantine import Quarantined, quarantined
 from flows.views.usage import UsageRow, usage
 
-__all__ = ["DayTotal", "Freshness", "Quarantined", "UpdateSummary", "UsageRow", "ViewsError",
+__all__ = ["DayTotal", "FeederBusy", "Freshness", "Quarantined", "UpdateSummary", "UsageRow", "ViewsError",
            "correct", "follow", "freshness", "latest_interval", "quality", "quarantined",
            "update", "usage", "views_position"]

@@ -32,10 +32,11 @@ log = logging.getLogger(__name__)
 Windows = dict[tuple[str, UUID], tuple[datetime, datetime]]
 
 
-def apply_batch(writer: Database, changed: ChangeBatch,
+def apply_batch(writer: Database, changed: ChangeBatch, feed: str,
                 statistics: intervals.Statistics | None = None) -> int:
     """One batch, in one transaction: the touched half hours written, the touched days of
-    every aggregate refreshed, the position moved; its last change number.
+    every aggregate refreshed, the position of ``feed`` (the batch's shard) moved; its last
+    change number.
 
     The changes of quarantined meters are left aside (a retry applies their whole history,
     releasing them in the same transaction). When the batch cannot be applied (a row no rule
@@ -50,21 +51,21 @@ def apply_batch(writer: Database, changed: ChangeBatch,
         windows = {**windows, **whole_history(writer, retried)}
         meters |= retried
     try:
-        _apply(writer, windows, meters, retried, changed.last, statistics)
+        _apply(writer, windows, meters, retried, (feed, changed.last), statistics)
     except Exception as error:
         if is_unavailable(error):
             raise
         log.warning("views: the batch up to change %d could not be applied (%s); applying it "
                     "meter by meter", changed.last, error)
-        _apply_meter_by_meter(writer, windows, meters, retried, changed.last, statistics)
+        _apply_meter_by_meter(writer, windows, meters, retried, (feed, changed.last), statistics)
     return changed.last
 
 
 def _apply(writer: Database, windows: Windows, meters: set[UUID], released: set[UUID],
-           last: int | None, statistics: intervals.Statistics | None) -> None:
+           moved: tuple[str, int] | None, statistics: intervals.Statistics | None) -> None:
     """The changed values (``windows``) and changed meters applied in one transaction, the
-    ``released`` meters taken out of quarantine and the position moved to ``last`` (None:
-    left where it is)."""
+    ``released`` meters taken out of quarantine and ``moved`` — (feed, last change) — the
+    position moved (None: left where it is)."""
     check_value_windows(windows)
     ends = ValueEnds(writer, {register for _, register in windows})
     writes = compute(writer, value_days(writer, windows, ends), ends)
@@ -81,8 +82,8 @@ def _apply(writer: Database, windows: Windows, meters: set[UUID], released: set[
             aggregates.refresh(writer, touched)
             for meter in released:
                 quarantine.release(writer, meter)
-            if last is not None:
-                position.write_position(writer, position.FEED, last)
+            if moved is not None:
+                position.write_position(writer, *moved)
     finally:
         writes.close()
     if statistics is not None:
@@ -90,7 +91,7 @@ def _apply(writer: Database, windows: Windows, meters: set[UUID], released: set[
 
 
 def _apply_meter_by_meter(writer: Database, windows: Windows, meters: set[UUID],
-                          released: set[UUID], last: int,
+                          released: set[UUID], moved: tuple[str, int],
                           statistics: intervals.Statistics | None) -> None:
     """Each meter's part of a batch in a transaction of its own; a meter whose part fails is
     quarantined. Then the position moves (a crash before it applies the parts again: states
@@ -106,9 +107,9 @@ def _apply_meter_by_meter(writer: Database, windows: Windows, meters: set[UUID],
         except Exception as error:
             if is_unavailable(error):
                 raise
-            _quarantine(writer, meter, error, last)
+            _quarantine(writer, meter, error, moved[1])
     with writer.transaction():
-        position.write_position(writer, position.FEED, last)
+        position.write_position(writer, *moved)
 
 
 def apply_meters(writer: Database, meters: list[UUID], change: int) -> None:

@@ -1,4 +1,4 @@
-"""`flows views update|rebuild|follow|quarantine|retry`, `flows reads correct|delete|history`,
+"""`flows views update|rebuild|follow|shards|quarantine|retry`, `flows reads correct|delete|history`,
 `flows usage`."""
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from flows.logs import configure_logging
 from flows.meterdata import REGISTER_MAX_WH
 from flows.views.corrections import correct
 from flows.views.errors import FeederBusy, ViewsError
-from flows.views.feeder import DEFAULT_BATCH, follow, update
+from flows.views.feeder import DEFAULT_BATCH, feeder_connection, follow, update
+from flows.views.shards import MAX_SHARDS, ShardClaims, set_shard_count
+from flows.views.shards import status as shard_status
 from flows.views.store import quarantine
 from flows.views.usage import DIRECTIONS, GROUPS, usage
 
@@ -144,6 +146,28 @@ def views_follow(poll_s: float, health_listen: str | None, url: str) -> None:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
         pass
+
+
+@views_group.command("shards")
+@click.option("--set", "new_count", type=click.IntRange(1, MAX_SHARDS), default=None,
+              help="Split the change log into this many shards from now on (PostgreSQL; "
+                   "stop every feeder first).")
+@database_option
+def views_shards(new_count: int | None, url: str) -> None:
+    """The views' shards: how many, which feeder owns how many, how many are behind. Each
+    `flows views follow` takes its fair share of them (PostgreSQL; SQLite has one)."""
+    db = open_or_fail(url)
+    try:
+        if new_count is not None:
+            with feeder_connection(db) as writer:
+                claims = ShardClaims(writer)
+                claims.claim_free()
+                set_shard_count(writer, claims, new_count)
+        click.echo(shard_status(db).line())
+    except ViewsError as error:
+        raise click.ClickException(str(error)) from None
+    except DatabaseError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.group("reads")

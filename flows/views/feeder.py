@@ -1,7 +1,9 @@
 """The feeder: applies every change of the change log to the views exactly once.
 
-Changes are read from ``register_value_changes`` after the views' position, in batches. For
-each batch, in one transaction on the feeder's own connection (`flows.views.apply`):
+The change log is split by meter into shards (`flows.views.shards`), each with its own
+position; a feeder applies the shards it owns. Each shard's changes are read after its
+position, in batches. For each batch, in one transaction on the feeder's own connection
+(`flows.views.apply`):
 
 1. the touched keys: (register, local days) for changed values (`flows.views.changes`), and
    every day of a meter whose registers, customer links or esco changed;
@@ -9,11 +11,12 @@ each batch, in one transaction on the feeder's own connection (`flows.views.appl
    with ``register_interval_hh``: only the difference is written;
 3. the days whose half hours changed (and the changed meters' days) refreshed in every daily
    aggregate, set-based (`flows.views.store.aggregates`);
-4. the position moved to the batch's last change.
+4. the shard's position moved to the batch's last change.
 
 A process killed at any point resumes where the last committed batch ended; because states are
-compared, applying a change twice does no harm. One feeder at a time per database (a lock that
-the operating system or PostgreSQL releases when the process dies).
+compared, applying a change twice does no harm. On PostgreSQL any number of feeders share the
+shards (claims that expire with a dead or frozen feeder's session); on SQLite one feeder at a
+time per database (a file lock the operating system releases when the process dies).
 """
 
 from __future__ import annotations
@@ -29,15 +32,16 @@ from typing import Any
 
 from flows.db import Database, DatabaseError, UnavailableError, connect, is_unavailable
 from flows.db.change_log import change_batch, change_listener, last_change
+from flows.db.claims import CLAIM_TIMEOUT_S, heartbeat
 from flows.retry import Backoff, Outage
 from flows.views.apply import apply_batch
 from flows.views.errors import FeederBusy, ViewsError, ViewsUnavailable
 from flows.views.rebuild import RebuildSummary, rebuild_views
+from flows.views.shards import ShardClaims
 from flows.views.store import aggregates, intervals, legacy, position, quarantine
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 5_000
-_FEEDER_LOCK = 0x666C6F7773_76  # "flows" "v"
 
 
 @dataclass
@@ -48,10 +52,12 @@ class UpdateSummary:
     duration_s: float = 0.0
     rebuilt: RebuildSummary | None = None
     quarantined: int = 0  # meters whose changes wait in quarantine
+    shards: int = 0  # the shards applied (owned by this feeder)
 
     def line(self) -> str:
         applied = (f"views: {self.changes:,} changes applied in {self.batches} batches "
-                   f"(position {self.position}) in {self.duration_s:.1f} s")
+                   f"(position {self.position}, {self.shards} shard{'s' * (self.shards != 1)}) "
+                   f"in {self.duration_s:.1f} s")
         if self.quarantined:
             applied += (f"; {self.quarantined} meter(s) quarantined (flows views quarantine, "
                         "then flows views retry once fixed)")
@@ -60,14 +66,11 @@ class UpdateSummary:
 
 @contextlib.contextmanager
 def feeder_connection(db: Database) -> Iterator[Database]:
-    """A connection of its own to ``db``, holding the one-feeder-per-database lock."""
+    """A connection of its own to ``db`` (SQLite: holding the one-feeder lock of the file)."""
     lock: Any = None
     writer = connect(db.url)
     try:
-        if db.engine == "postgres":
-            if not writer.try_advisory_lock(_FEEDER_LOCK):
-                raise FeederBusy("another process is updating the views of this database")
-        else:
+        if db.engine != "postgres":
             path = db.url.removeprefix("sqlite:///").removeprefix("sqlite://")
             lock = _file_lock(Path(path + ".views-lock"))
         aggregates.prepare_session(writer)
@@ -97,84 +100,136 @@ Progress = Callable[[int, int], None]  # (position, last change) after each batc
 def update(db: Database, batch: int = DEFAULT_BATCH, max_batches: int | None = None,
            rebuild: bool = False, progress: Progress | None = None, jobs: int | None = None
            ) -> UpdateSummary:
-    """Apply every change committed so far (``max_batches``: stop after that many).
-    ``rebuild``: first drop the views and build them again from the tables (`flows.views.
-    rebuild`, by ``jobs`` connections at once); an interrupted rebuild is started again by the
-    next update."""
+    """Apply every change committed so far, of every shard no other feeder owns
+    (``max_batches``: stop after that many). ``rebuild``: first drop the views and build them
+    again from the tables (`flows.views.rebuild`, by ``jobs`` connections at once; it needs
+    every shard); an interrupted rebuild is started again by the next update."""
     started = time.monotonic()
-    summary = UpdateSummary()
-    try:
-        with feeder_connection(db) as writer:
-            interrupted = not rebuild and position.read_position(
-                writer, position.REBUILD_FEED) is not None
-            if interrupted:
-                log.warning("views: a rebuild was interrupted; building them again")
-            if rebuild or interrupted:
-                summary.rebuilt = rebuild_views(writer, progress, jobs)
-            at = position.views_position(writer)
-            last = last_change(writer) if progress is not None else 0
-            statistics = intervals.Statistics(writer)
-            while max_batches is None or summary.batches < max_batches:
-                changed = change_batch(writer, at, batch)
-                if not changed.changes:
-                    _caught_up(writer, at)
-                    break
-                at = apply_batch(writer, changed, statistics)
-                if progress is not None:
-                    progress(at, max(last, at))
-                summary.changes += changed.changes
-                summary.batches += 1
-            summary.position = at
-            summary.quarantined = quarantine.count(writer)
-    except DatabaseError as error:
-        if is_unavailable(error):
-            raise ViewsUnavailable(str(error)) from error
-        raise ViewsError(str(error)) from error
-    except Exception as error:
-        if is_unavailable(error):  # raised by the driver itself
-            raise ViewsUnavailable(f"the database is unavailable: {error}") from error
-        raise
+    with _views_errors(), feeder_connection(db) as writer:
+        claims = ShardClaims(writer)
+        claims.claim_free()
+        summary = feed(writer, claims, batch, max_batches, rebuild, progress, jobs)
     summary.duration_s = time.monotonic() - started
     return summary
 
 
-def _caught_up(writer: Database, at: int) -> None:
-    """Note that the views have applied every logged change now: staleness is the time since
-    (a change waiting was logged after it), to within the time between looks."""
-    with writer.transaction():
-        position.write_position(writer, position.CAUGHT_UP_FEED, at)
+@contextlib.contextmanager
+def _views_errors() -> Iterator[None]:
+    """The database's errors as the views': `ViewsUnavailable` while it is away."""
+    try:
+        yield
+    except DatabaseError as error:
+        if is_unavailable(error):
+            raise ViewsUnavailable(str(error)) from error
+        raise ViewsError(str(error)) from error
+    except ViewsError:
+        raise
+    except Exception as error:
+        if is_unavailable(error):  # raised by the driver itself
+            raise ViewsUnavailable(f"the database is unavailable: {error}") from error
+        raise
+
+
+def feed(writer: Database, claims: ShardClaims, batch: int = DEFAULT_BATCH,
+         max_batches: int | None = None, rebuild: bool = False,
+         progress: Progress | None = None, jobs: int | None = None,
+         between_passes: Callable[[], None] = lambda: None) -> UpdateSummary:
+    """Apply the changes of the shards ``claims`` owns until none waits: passes of one batch
+    per shard (``between_passes`` runs after each: a follower rebalances its shards there)."""
+    if not claims.owned:
+        raise FeederBusy(f"every shard of the views ({claims.count}) is owned by another "
+                         "feeder (flows views shards)")
+    summary = UpdateSummary()
+    interrupted = not rebuild and position.read_position(writer, position.REBUILD_FEED) is not None
+    if interrupted:
+        log.warning("views: a rebuild was interrupted; building them again")
+    if rebuild or interrupted:
+        if not claims.owns_all():
+            raise FeederBusy(f"a rebuild needs every shard of the views; {claims.count - len(claims.owned)} "
+                             f"of {claims.count} are owned by other feeders: stop them first "
+                             "(flows views shards)")
+        with claims.kept_while_idle():  # the rebuild works on other connections meanwhile
+            summary.rebuilt = rebuild_views(writer, progress, jobs)
+    last = last_change(writer) if progress is not None else 0
+    statistics = intervals.Statistics(writer)
+    while max_batches is None or summary.batches < max_batches:
+        applied = _pass(writer, sorted(claims.owned), claims.count, batch, statistics, summary,
+                        max_batches)
+        at = min(position.shard_positions(writer, claims.owned).values(), default=0)
+        if progress is not None:
+            progress(at, max(last, at))
+        summary.position = at
+        if not applied:
+            break
+        between_passes()
+    summary.shards = len(claims.owned)
+    summary.quarantined = quarantine.count(writer)
+    return summary
+
+
+def _pass(writer: Database, shards: list[int], count: int, batch: int,
+          statistics: intervals.Statistics, summary: UpdateSummary, max_batches: int | None
+          ) -> bool:
+    """A batch of each shard; whether any shard had changes. A shard with none has applied
+    every change up to the newest one logged before the batches were read (changes are
+    numbered in commit order: `last_change`): its position moves there, noted caught up."""
+    newest = last_change(writer)
+    at = position.shard_positions(writer, shards)
+    moved: dict[str, int] = {}
+    applied = False
+    for shard in shards:
+        if max_batches is not None and summary.batches >= max_batches:
+            break
+        changed = change_batch(writer, at[shard], batch, shard if count > 1 else None)
+        if not changed.changes:
+            moved[position.caught_up_feed(shard)] = max(newest, at[shard])
+            if newest > at[shard]:
+                moved[position.shard_feed(shard)] = newest
+            continue
+        apply_batch(writer, changed, position.shard_feed(shard), statistics)
+        summary.changes += changed.changes
+        summary.batches += 1
+        applied = True
+    if moved:
+        with writer.transaction():
+            position.write_positions(writer, moved)
+    return applied
 
 
 def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda: False,
            batch: int = DEFAULT_BATCH, on_beat: Callable[[], None] = lambda: None) -> None:
-    """Keep the views up to date until ``stop()``: update, then wait for new changes. On
-    PostgreSQL the wait ends as soon as a change commits (LISTEN/NOTIFY; ``poll_s`` is then
-    only a safety net); on SQLite it polls every ``poll_s`` seconds. When the database goes
-    away (a restart) it logs the outage once, retries with backoff and goes on where the last
-    committed batch ended; any other failure is logged and retried the same way (the views'
-    staleness shows it). ``on_beat`` is called at least every half second while it runs
-    (a liveness heartbeat)."""
+    """Keep the views up to date until ``stop()``: apply what waits, then wait for new
+    changes. On PostgreSQL the wait ends as soon as a change commits (LISTEN/NOTIFY;
+    ``poll_s`` is then only a safety net), and any number of followers share the shards
+    (`flows.views.shards`): between batches each takes its fair share, and a dead or frozen
+    one's shards are taken over once its claims expire (`flows.db.claims`); on SQLite it polls
+    every ``poll_s`` seconds, the only feeder. When the database goes away (a restart) it logs
+    the outage once, retries with backoff and goes on where the last committed batch ended;
+    any other failure is logged and retried the same way (the views' staleness shows it).
+    ``on_beat`` is called at least every half second while it runs (a liveness heartbeat)."""
     outage, backoff = Outage("database", log), Backoff()
     while not stop():
         on_beat()
         try:
-            with change_listener(db) as wait_for_changes:
+            with _views_errors(), change_listener(db) as wait_for_changes, \
+                    feeder_connection(db) as writer:
+                claims = ShardClaims(writer)
                 while not stop():
-                    summary = update(db, batch)
+                    claims.rebalance()
+                    if claims.owned:
+                        summary = feed(writer, claims, batch, between_passes=claims.rebalance)
+                        if summary.changes:
+                            log.info("%s", summary.line(), extra={
+                                "event": "views_updated", "changes": summary.changes})
                     outage.recovered()
                     backoff.reset()
-                    if summary.changes:
-                        log.info("%s", summary.line(), extra={"event": "views_updated",
-                                                              "changes": summary.changes})
-                    deadline = time.monotonic() + poll_s
-                    while not stop() and time.monotonic() < deadline:
-                        on_beat()
-                        if wait_for_changes(min(0.5, poll_s)):
-                            break
+                    _wait(writer, wait_for_changes, poll_s, stop, on_beat)
         except (ViewsUnavailable, UnavailableError) as error:
             outage.failed(error)
         except FeederBusy:
-            raise
+            if db.engine != "postgres":
+                raise  # SQLite: another feeder has the database
+            log.exception("views: cannot apply the changes now; trying again after a pause")
         except Exception:  # never die silently: a staleness alarm beats a dead thread
             log.exception("views: the update failed; trying again after a pause")
         if stop():
@@ -185,3 +240,18 @@ def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda:
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         with contextlib.suppress(UnavailableError):
             db.reconnect()
+
+
+def _wait(writer: Database, wait_for_changes: Callable[[float], bool], poll_s: float,
+          stop: Callable[[], bool], on_beat: Callable[[], None]) -> None:
+    """Until a change is logged, ``poll_s`` has passed or ``stop()``; the feeder's session
+    beats meanwhile (its claims expire only when it is frozen)."""
+    deadline = time.monotonic() + poll_s
+    beat_at = time.monotonic() + CLAIM_TIMEOUT_S / 3
+    while not stop() and time.monotonic() < deadline:
+        on_beat()
+        if wait_for_changes(min(0.5, poll_s)):
+            return
+        if time.monotonic() >= beat_at:
+            heartbeat(writer)
+            beat_at = time.monotonic() + CLAIM_TIMEOUT_S / 3

@@ -13,7 +13,7 @@ over every key, with the actual intervals of the profile log written set-based f
    reads) computed and written as the feeder does (`flows.views.changes.compute`) and
    refreshed again. The aggregates keyed by esco are refreshed once, after every group (two
    groups would refresh the same esco's days).
-3. The mark is replaced by the views' position: `flows views update` goes on from there
+3. The mark is replaced by every shard's position: `flows views update` goes on from there
    (applying a change the rebuild already saw again does no harm).
 
 An interrupted rebuild leaves its mark: the next `flows views update` or `rebuild` starts it
@@ -86,7 +86,7 @@ class _Built:
 def rebuild_views(db: Database, progress: Progress | None = None, jobs: int | None = None
                   ) -> RebuildSummary:
     """Drop the views of ``db`` and build them again from its tables; see the module's doc.
-    ``db``: the feeder's connection (holding the one-feeder lock). ``jobs``: groups built at
+    ``db``: the feeder's connection (owning every shard). ``jobs``: groups built at
     once, each on a connection of its own (PostgreSQL; by default `default_jobs`)."""
     if jobs is not None and jobs > 1 and db.engine != "postgres":
         raise ViewsError(f"SQLite has one writer: the views are rebuilt by one job, not {jobs} "
@@ -125,7 +125,8 @@ def rebuild_views(db: Database, progress: Progress | None = None, jobs: int | No
     with db.transaction():
         aggregates.refresh_escos(db, escos)
         position.clear_position(db, position.REBUILD_FEED)
-        position.write_position(db, position.FEED, summary.position)
+        position.write_positions(db, {position.shard_feed(shard): summary.position
+                                      for shard in range(position.shard_count(db))})
     summary.half_hours = intervals.interval_count(db)
     summary.duration_s = time.monotonic() - started
     return summary

@@ -145,10 +145,25 @@ def refresh_meters(db: Database, touched: dict[UUID, set[date]]) -> tuple[int, E
 
 
 def refresh_escos(db: Database, escos: EscoDays) -> int:
-    """The aggregates keyed by esco, of these escos' days, from the meter days."""
+    """The aggregates keyed by esco, of these escos' days, from the meter days (in the
+    caller's transaction). An esco's meters may lie in several shards, applied by feeders at
+    once: each first takes the escos' locks (to its commit), so the next one's statements —
+    each seeing what was committed before it — count the first one's meter days."""
+    _lock_escos(db, escos)
     return sum(_refresh(db, aggregate, keys, _bounds(first, last))
                for first, last, keys in _runs(escos)
                for aggregate in AGGREGATES if aggregate.key == "esco")
+
+
+_ESCO_LOCK = 0x666C7665  # 'flve': (_ESCO_LOCK, hash of the esco) while its days are refreshed
+
+
+def _lock_escos(db: Database, escos: EscoDays) -> None:
+    if db.engine == "postgres" and escos:  # SQLite has one writer
+        # In one order for every feeder: two never wait for each other's locks.
+        db.query("SELECT count(pg_advisory_xact_lock(:lock, key)) AS locked FROM (SELECT "
+                 "DISTINCT hashtext(esco::text) AS key FROM unnest(CAST(:escos AS uuid[])) "
+                 "AS esco ORDER BY key) AS keys", {"lock": _ESCO_LOCK, "escos": list(escos)})
 
 
 def _bounds(first: date, last: date) -> dict[str, Any]:

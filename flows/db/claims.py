@@ -1,0 +1,57 @@
+"""Claims a process holds through its database session (PostgreSQL session advisory locks):
+collectors claim the meters of a sync cycle (`flows.db.cycles`), the views' feeders their
+shards of the change log (`flows.views.shards`).
+
+A claim goes with its session: a process that dies closes its connection and its claims
+vanish with it. One that is alive but frozen (SIGSTOP, a stalled VM) keeps its connection, so
+while it holds claims its session is set to end once idle, or idle in a transaction, for
+`CLAIM_TIMEOUT_S`, and the process `heartbeat`s more often. A session ended so rolls back
+what it had not committed, and the frozen process, when it wakes, finds its connection gone:
+it can no longer write under a claim someone else holds now.
+
+A process frozen in the middle of a statement — a pipeline of writes, a COPY — leaves its
+session active, waiting for the client, where neither timeout applies: the live processes
+end such sessions of their peers (`end_stalled_sessions`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from flows.db.connection import Database
+
+# How long a frozen process keeps its claims (env FLOWS_CLAIM_TIMEOUT, seconds).
+CLAIM_TIMEOUT_S = int(os.environ.get("FLOWS_CLAIM_TIMEOUT", "30"))
+_TIMEOUTS = ("idle_session_timeout", "idle_in_transaction_session_timeout")
+
+
+def expire_claims_when_idle(db: Database) -> None:
+    """PostgreSQL: end this session (and its claims) once idle, or idle in a transaction, for
+    `CLAIM_TIMEOUT_S`; the caller calls `heartbeat` more often meanwhile."""
+    for name in _TIMEOUTS:
+        db.set_session(name, f"'{CLAIM_TIMEOUT_S}s'")
+
+
+def keep_claims_when_idle(db: Database) -> None:
+    """An idle session is fine again (no claims held, or a long pause on purpose)."""
+    for name in _TIMEOUTS:
+        db.set_session(name, "0")
+
+
+def end_stalled_sessions(db: Database, lock_classes: tuple[int, ...]) -> int:
+    """PostgreSQL: end the sessions of this database holding claims of these classes
+    (two-key advisory locks) that have waited for their client in the middle of a statement
+    for longer than `CLAIM_TIMEOUT_S` (a frozen peer); how many."""
+    rows = db.query(
+        "SELECT pg_terminate_backend(a.pid) AS ended FROM pg_stat_activity a WHERE "
+        "a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state = 'active' "
+        "AND a.wait_event = 'ClientRead' AND greatest(a.query_start, a.state_change) < "
+        "now() - make_interval(secs => :timeout) AND EXISTS (SELECT 1 FROM pg_locks l WHERE "
+        "l.pid = a.pid AND l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted AND "
+        "l.classid::bigint = ANY(:classes))",
+        {"timeout": CLAIM_TIMEOUT_S, "classes": list(lock_classes)})
+    return sum(1 for row in rows if row["ended"])
+
+
+def heartbeat(db: Database) -> None:
+    db.query("SELECT 1 AS alive")

@@ -1,0 +1,342 @@
+"""The views sharded by meter over several feeders (PostgreSQL): the change log's shard
+column, feeders claiming and sharing shards, takeover of a closed one's, the esco days two
+feeders share, changing the shard count."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import main as cli
+from flows.db import Database, change_log, claims, connect, customers, registry
+from flows.devtools.processes import FLOWS_COMMAND
+from flows.views import FeederBusy, update
+from flows.views.feeder import feeder_connection
+from flows.views.shards import SHARD_LOCK, ShardClaims, owners, set_shard_count
+from flows.views.store import aggregates, position
+from tests.views.helpers import (
+    HALF_HOUR,
+    LINKED_FROM,
+    recomputed_views,
+    stored_views,
+    write_values,
+)
+
+START = datetime(2025, 6, 1, tzinfo=UTC)
+SHARDS = 64
+
+
+def esco_fleet(db: Database, meters: int, escos: int = 3) -> tuple[list[UUID], set[UUID], set[UUID]]:
+    """``meters`` twin-element meters spread over ``escos`` escos, each linked to a customer:
+    (their registers, the meters, the escos)."""
+    esco_ids = [registry.add_esco(db, f"E{n}") for n in range(escos)]
+    registers: list[UUID] = []
+    meter_ids: set[UUID] = set()
+    for n in range(meters):
+        serial = f"EML{n:04d}"
+        meter_ids.add(registry.add_meter(db, serial, f"127.0.1.{n + 1}", "C1.w",
+                                         esco_ids[n % escos]))
+        customers.add_customer(db, f"C{n}")
+        customers.link_meter(db, f"C{n}", serial, LINKED_FROM)
+        registers += [registry.register_id(db, serial, element) for element in ("A", "B")]
+    return registers, meter_ids, set(esco_ids)
+
+
+def half_hours(registers: list[UUID], first: int, count: int) -> list[tuple[UUID, datetime, int]]:
+    return [(register, START + n * HALF_HOUR, 10_000 + 120 * n + hash(register) % 7)
+            for register in registers for n in range(first, first + count)]
+
+
+def shard_of(meter: UUID, shards: int = SHARDS) -> int:
+    """The rule of `meter_shard()` in SQL, written again independently."""
+    return int.from_bytes(meter.bytes[14:16], "big") % shards
+
+
+@contextlib.contextmanager
+def claims_on(url: str, count: int) -> Iterator[list[ShardClaims]]:
+    """``count`` feeders' claims, each on a session of its own."""
+    sessions = [connect(url) for _ in range(count)]
+    try:
+        yield [ShardClaims(session) for session in sessions]
+    finally:
+        for session in sessions:
+            session.close()
+
+
+def test_every_change_carries_its_meters_shard(migrated_postgres_url: str) -> None:
+    db = connect(migrated_postgres_url)
+    registers, meters, _ = esco_fleet(db, meters=12)
+    write_values(db, half_hours(registers, 0, 3))  # a bulk insert: the statement trigger
+    db.execute("UPDATE register_profile_hh SET cumulative_wh = cumulative_wh + 1 "
+               "WHERE timestamp = :t", {"t": START})  # the row trigger
+    # Registry changes: the meters' registers and links (above), a meter moved to another esco.
+    db.execute("UPDATE meter_registry SET esco = (SELECT id FROM escos WHERE code = 'E0') "
+               "WHERE serial = 'EML0004'")
+    change_log.log_retry(db, [registry.meter_id(db, "EML0005")])
+    meter_of = {row["register_id"]: row["meter_id"]
+                for row in db.query("SELECT register_id, meter_id FROM meter_registers")}
+    rows = db.query("SELECT register_id, source, shard FROM register_value_changes")
+    assert {row["source"] for row in rows} == {"profile", "meter", "retry"}
+    for row in rows:
+        meter = row["register_id"] if row["source"] in ("meter", "retry") else meter_of[row["register_id"]]
+        assert row["shard"] == shard_of(meter), row
+    assert len({shard_of(meter) for meter in meters}) >= 8  # spread, not all in one
+    assert position.shard_count(db) == SHARDS
+
+
+def test_followers_share_the_shards_and_take_over_a_closed_ones(migrated_postgres_url: str
+                                                                ) -> None:
+    with claims_on(migrated_postgres_url, 3) as feeders:
+        for _ in range(2):  # joining, then releasing beyond the fair share and claiming up to it
+            for feeder in feeders:
+                feeder.rebalance()
+        owned = [feeder.owned for feeder in feeders]
+        assert sorted(len(shards) for shards in owned) == [20, 22, 22]  # 64 = 22 + 22 + 20
+        assert set().union(*owned) == set(range(SHARDS))
+        assert sum(map(len, owned)) == SHARDS  # each shard has one owner
+        closed = feeders.pop(0)
+        closed.db.close()  # its session ends: its claims and its membership with it
+        for feeder in feeders:
+            feeder.rebalance()
+        assert {len(feeder.owned) for feeder in feeders} == {32}
+        assert feeders[0].owned | feeders[1].owned == set(range(SHARDS))
+        assert set(owners(feeders[0].db)) == set(range(SHARDS))
+
+
+def test_update_applies_the_free_shards_only(migrated_postgres_url: str) -> None:
+    db = connect(migrated_postgres_url)
+    registers, meters, escos = esco_fleet(db, meters=16)
+    write_values(db, half_hours(registers, 0, 6))
+    with claims_on(migrated_postgres_url, 1) as (holder,):
+        holder.claim_free()
+        with pytest.raises(FeederBusy, match="every shard"):
+            update(db)
+        held = set(range(0, SHARDS, 2))
+        holder.release(set(range(SHARDS)) - held)
+        summary = update(db)
+        assert summary.shards == SHARDS // 2 and summary.changes > 0
+        positions = position.shard_positions(db, range(SHARDS))
+        newest = change_log.last_change(db)
+        assert all((positions[shard] == 0) == (shard in held) for shard in range(SHARDS))
+        assert all(positions[shard] == newest for shard in range(SHARDS) if shard not in held)
+        with pytest.raises(FeederBusy, match="rebuild needs every shard"):
+            update(db, rebuild=True)
+    assert update(db).shards == SHARDS
+    assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
+    assert position.views_position(db) == change_log.last_change(db)
+
+
+def test_an_escos_day_counts_the_meters_two_feeders_apply_at_once(migrated_postgres_url: str
+                                                                   ) -> None:
+    """Two meters of one esco in different shards, their days refreshed by two feeders at
+    once: the second waits for the first's commit (the esco's lock) and counts both meters."""
+    db = connect(migrated_postgres_url)
+    registers, meters, escos = esco_fleet(db, meters=2, escos=1)
+    first, second = sorted(meters)
+    write_values(db, half_hours(registers, 0, 4))
+    update(db)
+    expected = stored_views(db, meters, escos)["esco_days"]
+    assert {totals[5] for totals in expected.values()} == {2}  # both meters reported
+    db.execute("DELETE FROM usage_esco_daily")
+    day = {START.date()}
+    writer_a, writer_b = connect(migrated_postgres_url), connect(migrated_postgres_url)
+    other = threading.Thread(target=lambda: _refresh_in_transaction(writer_b, {second: day}))
+    with writer_a.transaction():
+        aggregates.refresh(writer_a, {first: day})  # holds the esco's lock to its commit
+        other.start()
+        deadline = time.monotonic() + 10
+        while not db.query("SELECT 1 AS waiting FROM pg_stat_activity WHERE wait_event_type = "
+                           "'Lock' AND wait_event = 'advisory' AND datname = current_database()"):
+            assert other.is_alive() and time.monotonic() < deadline, "B did not wait for A"
+            time.sleep(0.02)
+    other.join(timeout=20)
+    assert stored_views(db, meters, escos)["esco_days"] == expected
+
+
+def _refresh_in_transaction(writer: Database, touched: dict[UUID, set]) -> None:
+    with writer.transaction():
+        aggregates.refresh(writer, touched)
+
+
+def test_the_shard_count_is_set_while_no_feeder_runs(migrated_postgres_url: str) -> None:
+    db = connect(migrated_postgres_url)
+    registers, meters, escos = esco_fleet(db, meters=10)
+    write_values(db, half_hours(registers, 0, 4))
+    update(db, max_batches=3, batch=7)  # some shards applied, most not
+    runner = CliRunner()
+    with claims_on(migrated_postgres_url, 1) as (feeder,):
+        feeder.claim_free(1)
+        refused = runner.invoke(cli, ["views", "shards", "--set", "8", "--database",
+                                      migrated_postgres_url])
+        assert refused.exit_code != 0 and "stop them first" in refused.output
+    result = runner.invoke(cli, ["views", "shards", "--set", "8", "--database",
+                                 migrated_postgres_url])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("8 shards;")
+    assert position.shard_count(db) == 8
+    write_values(db, half_hours(registers, 4, 4))
+    rows = db.query("SELECT c.shard, coalesce(r.meter_id, c.register_id) AS meter FROM "
+                    "register_value_changes c LEFT JOIN meter_registers r ON r.register_id = "
+                    "c.register_id WHERE c.seq > :at", {"at": position.views_position(db)})
+    assert rows and all(row["shard"] == shard_of(row["meter"], 8) for row in rows)
+    assert update(db).shards == 8
+    assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
+    with feeder_connection(db) as writer:
+        claims = ShardClaims(writer)
+        claims.claim_free()
+        with pytest.raises(Exception, match="from 1 to 4096"):
+            set_shard_count(writer, claims, 0)
+
+
+def test_a_feeder_frozen_mid_statement_is_ended_by_the_others(
+        migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session waiting for its client in the middle of a COPY (a feeder frozen there: no
+    idle timeout applies) is ended by a live feeder once the claim timeout has passed; a
+    session busy with a long statement is not."""
+    monkeypatch.setattr(claims, "CLAIM_TIMEOUT_S", 1)
+    url = migrated_postgres_url
+    with psycopg.connect(url, autocommit=True) as frozen, \
+            psycopg.connect(url, autocommit=True) as busy, claims_on(url, 1) as (live,):
+        for session, shard in ((frozen, 0), (busy, 1)):
+            session.execute("SELECT pg_advisory_lock(%s, %s)", (SHARD_LOCK, shard))
+        busy_statement = threading.Thread(target=busy.execute, args=("SELECT pg_sleep(4)",))
+        busy_statement.start()
+        with pytest.raises(psycopg.OperationalError), frozen.cursor() as cursor, \
+                cursor.copy("COPY flows.register_value_changes (seq) FROM STDIN"):
+            started = time.monotonic()
+
+            def taken_over() -> bool:
+                live.rebalance()
+                return 0 in live.owned
+
+            wait_for("the frozen session's shard taken over", taken_over, 10)
+            assert time.monotonic() - started >= 1  # not before the claim timeout
+            assert 1 not in live.owned and busy_statement.is_alive()
+        with pytest.raises(psycopg.OperationalError):
+            frozen.execute("SELECT 1")  # its session is gone
+        busy_statement.join()
+        assert busy.execute("SELECT 1").fetchone() == (1,)
+
+
+# Three `flows views follow` processes, killed and frozen ----------------------------------------
+
+FEEDERS, CLAIM_TIMEOUT_S, POLL_S = ("a", "b", "c"), 3, 0.5
+KILL_TAKEOVER_S = 10.0  # a killed feeder's session ends at once: the others' next look
+FREEZE_TAKEOVER_S = CLAIM_TIMEOUT_S + 10.0  # a frozen one's claims expire first
+
+
+def owned_by(db: Database) -> dict[int, str]:
+    """shard → the name (application_name) of the feeder owning it."""
+    rows = db.query("SELECT l.objid::bigint AS shard, a.application_name AS feeder FROM pg_locks "
+                    "l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                    "AND l.granted AND l.objsubid = 2 AND l.classid::bigint = :lock AND "
+                    "l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    {"lock": SHARD_LOCK})
+    return {int(row["shard"]): row["feeder"] for row in rows}
+
+
+def wait_for(what: str, condition: Callable[[], bool], within_s: float) -> float:
+    """Seconds until ``condition()`` holds (polled); fails past ``within_s``."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < within_s, f"not within {within_s} s: {what}"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_three_feeders_over_64_shards_survive_kills_and_a_freeze(
+        migrated_postgres_url: str, tmp_path: Path) -> None:
+    url = migrated_postgres_url
+    db = connect(url)
+    registers, meters, escos = esco_fleet(db, meters=24)
+    write_values(db, half_hours(registers, 0, 48))
+    rng = random.Random(32)
+    feeders: dict[str, subprocess.Popen[str]] = {}
+
+    def start(name: str) -> None:
+        feeders[name] = subprocess.Popen(
+            [*FLOWS_COMMAND, "views", "follow", "--poll", str(POLL_S), "--database", url],
+            env={**os.environ, "FLOWS_CLAIM_TIMEOUT": str(CLAIM_TIMEOUT_S), "PGAPPNAME": name},
+            stdout=subprocess.DEVNULL, stderr=(tmp_path / f"{name}.log").open("a"), text=True)
+
+    def settled(names: tuple[str, ...]) -> Callable[[], bool]:
+        """Every shard owned by these feeders, each with its fair share."""
+        def check() -> bool:
+            owned = owned_by(db)
+            shares = Counter(owned.values())
+            return (len(owned) == SHARDS and set(shares) == set(names)
+                    and max(shares.values()) - min(shares.values()) <= 2)
+        return check
+
+    stop_writing = threading.Event()
+
+    def write_rounds() -> None:  # values arriving and corrected while the feeders work
+        with connect(url) as writer:
+            for round_ in range(1, 400):
+                if stop_writing.wait(0.05):
+                    return
+                write_values(writer, half_hours(registers, 48 + 2 * round_, 2))
+                if round_ % 5 == 0:
+                    writer.execute("UPDATE register_profile_hh SET cumulative_wh = cumulative_wh "
+                                   "+ 3 WHERE register_id = :r AND timestamp >= :t",
+                                   {"r": rng.choice(registers), "t": START + round_ * HALF_HOUR})
+
+    writing = threading.Thread(target=write_rounds)
+    try:
+        for name in FEEDERS:
+            start(name)
+        wait_for("three feeders share the shards", settled(FEEDERS), 30)
+        writing.start()
+        for _ in range(4):
+            victim = rng.choice(FEEDERS)
+            feeders[victim].kill()
+            feeders[victim].wait()
+            others = tuple(name for name in FEEDERS if name != victim)
+            took = wait_for(f"the shards of killed {victim} taken over", settled(others),
+                            KILL_TAKEOVER_S)
+            print(f"killed {victim}: its shards taken over in {took:.2f} s")
+            start(victim)
+            wait_for(f"{victim} back with its share", settled(FEEDERS), 30)
+        frozen = rng.choice(FEEDERS)
+        feeders[frozen].send_signal(signal.SIGSTOP)  # alive, connected, holding its shards
+        others = tuple(name for name in FEEDERS if name != frozen)
+        took = wait_for(f"the shards of frozen {frozen} taken over", settled(others),
+                        FREEZE_TAKEOVER_S)
+        print(f"froze {frozen}: its shards taken over in {took:.2f} s")
+        assert took >= CLAIM_TIMEOUT_S - 0.5  # not before its claims expired
+        feeders[frozen].send_signal(signal.SIGCONT)  # wakes to a closed session: rejoins
+        wait_for(f"{frozen} back with its share", settled(FEEDERS), 30)
+        stop_writing.set()
+        writing.join()
+        newest = change_log.last_change(db)
+        wait_for("every shard caught up", lambda: min(position.shard_positions(
+            db, range(SHARDS)).values()) == newest, 60)
+        assert all(process.poll() is None for process in feeders.values())
+        assert set(owned_by(db)) == set(range(SHARDS))
+        assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
+        for process in feeders.values():
+            process.send_signal(signal.SIGTERM)
+        assert [process.wait(timeout=20) for process in feeders.values()] == [0, 0, 0]
+    finally:
+        stop_writing.set()
+        if writing.is_alive():
+            writing.join()
+        for process in feeders.values():
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGCONT)
+                process.kill()
