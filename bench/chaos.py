@@ -1,13 +1,14 @@
-"""Chaos benchmark: collectors, the mediator and the views follower on PostgreSQL while a driver
-breaks things at random, then an account of what was lost, doubled or wrongly blamed.
+"""Chaos benchmark: collectors, the mediator and the views' followers on PostgreSQL while a
+driver breaks things at random, then an account of what was lost, doubled or wrongly blamed.
 
-    python bench/chaos.py [--meters 300] [--minutes 5] [--seed 1]
+    python bench/chaos.py [--meters 300] [--minutes 5] [--followers 3] [--seed 1]
 
 A simulated fleet (no meter faults: every meter should end healthy), `flows mediator
---database`, `flows views follow`, and rounds of sync cycles, each run by two `flows sync`
-collectors sharing it. Meanwhile, every few seconds, one fault: PostgreSQL restarted, the
-mediator killed (SIGKILL) and started again, a collector frozen (SIGSTOP) for a while, the
-follower killed and started again. At the end: readings taken against expected (meters x
+--database`, ``--followers`` `flows views follow` processes sharing the views' shards, and
+rounds of sync cycles, each run by two `flows sync` collectors sharing it. Meanwhile, every few
+seconds, one fault: PostgreSQL restarted, the mediator killed (SIGKILL) and started again, a
+collector frozen (SIGSTOP) for a while, a follower killed and started again, a follower frozen
+for a while. At the end: readings taken against expected (meters x
 cycles), duplicates (a meter recorded twice in a cycle, or a reading without its record),
 meters wrongly marked unhealthy (any: the fleet has no faults), the views against a rebuild
 from the tables, and how long each kind of fault took to recover from (fault over → the next
@@ -36,7 +37,7 @@ from flows.devtools.postgres import TemporaryCluster
 from flows.devtools.processes import FLOWS_COMMAND, free_port, start_flows, start_flows_line
 
 CLAIM_TIMEOUT_S = 10
-FAULTS = ("postgres", "mediator", "freeze", "follower")
+FAULTS = ("postgres", "mediator", "freeze", "follower", "freeze-follower")
 
 
 def flows(*args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:
@@ -46,7 +47,7 @@ def flows(*args: str, env: dict[str, str] | None = None, **popen: Any) -> subpro
 class System:
     """The processes under test, each restartable."""
 
-    def __init__(self, directory: Path, meters: int) -> None:
+    def __init__(self, directory: Path, meters: int, followers: int) -> None:
         self.cluster = TemporaryCluster()
         self.url = self.cluster.url
         registry_csv = directory / "meters.csv"
@@ -67,19 +68,21 @@ class System:
         db.close()
         self.mediator_port = free_port()
         self.mediator: subprocess.Popen[str] | None = None
-        self.follower: subprocess.Popen[str] | None = None
+        self.followers: list[subprocess.Popen[str] | None] = [None] * followers
         self.collectors: list[subprocess.Popen[str]] = []
         self.start_mediator()
-        self.start_follower()
+        for n in range(followers):
+            self.start_follower(n)
 
     def start_mediator(self) -> None:
         self.mediator = start_flows_line(
             ["mediator", "--listen", f"127.0.0.1:{self.mediator_port}", "--database", self.url,
              "--min-gap", "0"], "mediator listening")[0]
 
-    def start_follower(self) -> None:
-        self.follower = flows("views", "follow", "--poll", "1", "--database", self.url,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def start_follower(self, n: int) -> None:
+        env = {**os.environ, "FLOWS_CLAIM_TIMEOUT": str(CLAIM_TIMEOUT_S)}
+        self.followers[n] = flows("views", "follow", "--poll", "1", "--database", self.url,
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def start_collectors(self) -> None:
         env = {**os.environ, "FLOWS_CLAIM_TIMEOUT": str(CLAIM_TIMEOUT_S)}
@@ -91,7 +94,7 @@ class System:
             for n in (1, 2)]
 
     def stop(self) -> None:
-        for process in (*self.collectors, self.follower, self.mediator, self.fleet):
+        for process in (*self.collectors, *self.followers, self.mediator, self.fleet):
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGCONT)
                 process.kill()
@@ -114,7 +117,8 @@ class Driver:
     def _run(self) -> None:
         faults: dict[str, Callable[[], None]] = {
             "postgres": self._restart_postgres, "mediator": self._restart_mediator,
-            "freeze": self._freeze_collector, "follower": self._restart_follower}
+            "freeze": self._freeze_collector, "follower": self._restart_follower,
+            "freeze-follower": self._freeze_follower}
         while not self.stopping.is_set():
             self._pause(3, 10)
             if self.stopping.is_set():
@@ -144,19 +148,27 @@ class Driver:
         frozen.send_signal(signal.SIGCONT)
 
     def _restart_follower(self) -> None:
-        follower = self.system.follower
+        n = self.rng.randrange(len(self.system.followers))
+        follower = self.system.followers[n]
         assert follower is not None
         follower.kill()
         follower.wait()
         self._pause(1, 3)
-        self.system.start_follower()
+        self.system.start_follower(n)
+
+    def _freeze_follower(self) -> None:
+        follower = self.rng.choice(self.system.followers)
+        assert follower is not None
+        follower.send_signal(signal.SIGSTOP)  # its shards go to the others once its claims expire
+        self._pause(5, 3 * CLAIM_TIMEOUT_S)
+        follower.send_signal(signal.SIGCONT)
 
 
 def recovery_times(db: Database, ended: list[tuple[str, datetime]]) -> dict[str, list[float]]:
     """Per fault kind: seconds from the fault being over to the next meter recorded."""
     times: dict[str, list[float]] = defaultdict(list)
     for kind, when in ended:
-        if kind == "follower":  # the views: the next batch applied is not recorded per meter
+        if kind in ("follower", "freeze-follower"):  # the views: not recorded per meter
             continue
         row = db.query("SELECT min(finished_at) AS t FROM sync_cycle_meters WHERE finished_at > :w",
                        {"w": when})[0]
@@ -174,10 +186,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=300)
     parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--followers", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        system = System(Path(tmp), args.meters)
+        system = System(Path(tmp), args.meters, args.followers)
         driver = Driver(system, random.Random(args.seed))
         try:
             driver.thread.start()
@@ -192,9 +205,10 @@ def main() -> None:
             driver.thread.join()
             system.start_collectors()  # one more, fault-free: what was left is synced now
             hung += wait_for(system.collectors)
-            if system.follower is not None:
-                system.follower.send_signal(signal.SIGTERM)
-                system.follower.wait(60)
+            for follower in system.followers:
+                assert follower is not None
+                follower.send_signal(signal.SIGTERM)
+                follower.wait(60)
             subprocess.run([*FLOWS_COMMAND, "views", "update", "--database", system.url],
                            check=True, capture_output=True)
             db = connect(system.url)

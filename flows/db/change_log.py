@@ -81,6 +81,22 @@ def log_retry(db: Database, meters: list[UUID]) -> None:
                        {"m": meter, "source": RETRY_SOURCE, "now": datetime.now(UTC)})
 
 
+def prune(db: Database, applied: int, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest changes numbered up to ``applied`` (every reader
+    has applied them), always keeping the newest change (the log's number goes on from it);
+    how many. On PostgreSQL one process prunes at a time (others skip: nothing to wait for)."""
+    if db.engine == "postgres" and not db.query(
+            "SELECT pg_try_advisory_xact_lock(:lock) AS ok", {"lock": _PRUNE_LOCK})[0]["ok"]:
+        return 0
+    return db.execute("DELETE FROM register_value_changes WHERE seq IN (SELECT seq FROM "
+                      "register_value_changes WHERE seq <= :applied AND seq < (SELECT max(seq) "
+                      "FROM register_value_changes) ORDER BY seq LIMIT :limit)",
+                      {"applied": applied, "limit": limit})
+
+
+_PRUNE_LOCK = CHANGE_LOG_LOCK + 1
+
+
 def last_change(db: Database) -> int:
     """The number of the newest logged change (0: none). Changes are numbered in commit
     order, so every change numbered up to it has committed (or rolled back) already: a

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.db import Database, DatabaseError, UnavailableError, connect, is_unavailable
-from flows.db.change_log import change_batch, change_listener, last_change
+from flows.db.change_log import change_batch, change_listener, last_change, prune
 from flows.db.claims import CLAIM_TIMEOUT_S, heartbeat
 from flows.retry import Backoff, Outage
 from flows.views.apply import apply_batch
@@ -42,6 +42,7 @@ from flows.views.store import aggregates, intervals, legacy, position, quarantin
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH = 5_000
+PRUNE_AT_ONCE = 50_000  # applied changes deleted from the log per pass at most
 
 
 @dataclass
@@ -164,7 +165,17 @@ def feed(writer: Database, claims: ShardClaims, batch: int = DEFAULT_BATCH,
         between_passes()
     summary.shards = len(claims.owned)
     summary.quarantined = quarantine.count(writer)
+    _prune(writer)
     return summary
+
+
+def _prune(writer: Database) -> None:
+    """Delete changes every shard has applied (the log would grow by every value ever
+    written: at a million meters, billions of rows a year), a bounded number at a time."""
+    with writer.transaction():
+        pruned = prune(writer, position.views_position(writer), PRUNE_AT_ONCE)
+    if pruned:
+        log.debug("views: %d applied changes deleted from the change log", pruned)
 
 
 def _pass(writer: Database, shards: list[int], count: int, batch: int,

@@ -121,6 +121,7 @@ def test_update_applies_the_free_shards_only(migrated_postgres_url: str) -> None
     db = connect(migrated_postgres_url)
     registers, meters, escos = esco_fleet(db, meters=16)
     write_values(db, half_hours(registers, 0, 6))
+    logged_before = logged(db)
     with claims_on(migrated_postgres_url, 1) as (holder,):
         holder.claim_free()
         with pytest.raises(FeederBusy, match="every shard"):
@@ -135,9 +136,20 @@ def test_update_applies_the_free_shards_only(migrated_postgres_url: str) -> None
         assert all(positions[shard] == newest for shard in range(SHARDS) if shard not in held)
         with pytest.raises(FeederBusy, match="rebuild needs every shard"):
             update(db, rebuild=True)
+        # Nothing is pruned from the log while a shard has not applied it.
+        assert logged(db) == logged_before
     assert update(db).shards == SHARDS
     assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
-    assert position.views_position(db) == change_log.last_change(db)
+    assert position.views_position(db) == change_log.last_change(db) == newest
+    assert logged(db) == 1  # every shard applied them: only the newest is kept (the numbering)
+    write_values(db, half_hours(registers, 6, 1))
+    assert change_log.last_change(db) == newest + len(registers)  # numbering goes on
+    update(db)
+    assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
+
+
+def logged(db: Database) -> int:
+    return int(db.query("SELECT count(*) AS n FROM register_value_changes")[0]["n"])
 
 
 def test_an_escos_day_counts_the_meters_two_feeders_apply_at_once(migrated_postgres_url: str
