@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from flows.collect.sync import sync_cycle
 from flows.collect.syncers import PROFILE_DAYS
-from flows.db import Database
+from flows.db import Database, DatabaseError, partitions
 from flows.mediator import MediatorClient
 from flows.meterdata import Frequency
 
@@ -86,4 +86,16 @@ async def run_scheduler(
             if await _wait(stop, delay):
                 return
 
-    await asyncio.gather(*(follow(frequency) for frequency in frequencies))
+    async def keep_partitions_ahead() -> None:
+        while True:
+            try:
+                made = partitions.ensure_ahead(db)
+                if made:
+                    log.info("made %d monthly partitions ahead", made)
+            except DatabaseError as error:  # an outage: the next day's turn makes them
+                log.warning("partitions ahead not checked: %s", error)
+            if await _wait(stop, 24 * 3600):
+                return
+
+    await asyncio.gather(keep_partitions_ahead(),
+                         *(follow(frequency) for frequency in frequencies))

@@ -14,6 +14,7 @@ sync writes the shadow. Functions are grouped by subject, one module each:
 - `customers`: customers and the meters linked to them
 - `corrections`: corrections and deletions of stored values
 - `cycles`: sync cycles shared by collectors, claims on meters
+- `partitions`: monthly partitions of the history tables made ahead (plain PostgreSQL)
 - `claims`: claims held by a session (collectors' meters, feeders' shards), frozen ones expiring
 - `fleet`: the fleet-health read model (API, dashboard, reports)
 - `change_log`: the change log of register values and registry changes (what the views read)
@@ -34,6 +35,7 @@ from flows.db import (
     cycles,
     fleet,
     history,
+    partitions,
     registry,
     shadows,
     tariffs,
@@ -57,5 +59,5 @@ __all__ = ["DEFAULT_URL", "api_keys", "change_log", "ConflictError", "Database",
            "DatabaseError", "InvalidValueError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
            "is_unavailable", "open_database", "tariffs",
-           "claims", "corrections", "customers", "cycles", "fleet", "history", "migrate",
+           "claims", "corrections", "customers", "cycles", "fleet", "history", "migrate", "partitions",
            "registry", "shadows", "sqlite_time", "values"]

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo
 
+from flows.db import partitions
 from flows.db.connection import Database, DatabaseError, connect, sqlite_time
 from flows.meterdata import FIRST_DAY, HALF_HOUR, LAST_DAY, LOCAL_ZONE
 
@@ -60,6 +61,7 @@ def migrate(db: Database, upto: int | None = None) -> list[Migration]:
                                 f"({db.engine}): {error}; nothing of it was applied") from error
         applied.append(migration)
     fill_local_days(db)
+    partitions.ensure_ahead(db)
     return applied
 
 
