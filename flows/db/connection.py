@@ -263,13 +263,6 @@ class Database:
         if self.engine == "postgres":
             self.raw.execute("SET search_path TO flows, public")
 
-    def try_advisory_lock(self, key: int) -> bool:
-        """On PostgreSQL, a session lock on ``key`` unless another session holds it (it goes
-        with the connection). SQLite has no such locks: callers lock a file instead."""
-        if self.engine != "postgres":
-            raise InvalidValueError("advisory locks are a PostgreSQL feature")
-        return bool(self.query("SELECT pg_try_advisory_lock(:key) AS ok", {"key": key})[0]["ok"])
-
     def ping(self) -> None:
         """Ask the database for nothing: `UnavailableError` unless it answers."""
         self.query("SELECT 1 AS ready")
