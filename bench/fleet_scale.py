@@ -26,7 +26,6 @@ import argparse
 import os
 import random
 import signal
-import statistics
 import subprocess
 import threading
 import time
@@ -36,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from api_latency import latencies, percentiles  # random meters' reads, p50 and p99
 
 from flows.db import Database, connect, history, migrate
 from flows.devtools.postgres import TemporaryCluster
@@ -268,18 +268,6 @@ def api(url: str) -> Iterator[httpx.Client]:
         server.wait(30)
 
 
-def read_latencies(client: httpx.Client, paths: list[str], query: str) -> tuple[float, float]:
-    for path in paths[:3]:
-        client.get(path + query).raise_for_status()
-    times = []
-    for path in paths:
-        started = time.perf_counter()
-        client.get(path + query).raise_for_status()
-        times.append(1000 * (time.perf_counter() - started))
-    cuts = statistics.quantiles(times, n=100)
-    return statistics.median(times), cuts[98]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=100_000)
@@ -329,8 +317,6 @@ def main() -> None:
             grown = after[table] - before[table]
             print(f"  {table:24}{after[table] / 2**20:>10,.0f} MiB  (+{grown / 2**20:,.1f} MiB "
                   f"over {len(args.feeders)} half hours of every meter)")
-        pick = random.Random(9)
-        numbers = [pick.randrange(args.meters) for _ in range(args.requests)]
         month = {"period_from": (start + timedelta(days=1)).isoformat(),
                  "period_to": (start + timedelta(days=min(31, args.days))).isoformat()}
         with api(cluster.url) as client:
@@ -338,8 +324,9 @@ def main() -> None:
                     ("a customer's month by day", lambda n: f"/customers/C{n:07d}/usage", "day"),
                     ("a meter's month by day", lambda n: f"/meters/EML{n:07d}/consumption", "day")):
                 query = "?" + "&".join(f"{k}={v}" for k, v in {**month, "group_by": group_by}.items())
-                p50, p99 = read_latencies(client, [make(n) for n in numbers],
-                                          query.replace("+", "%2B"))
+                times, _ = latencies(client, make, query.replace("+", "%2B"), args.requests,
+                                     args.meters)
+                p50, p99 = percentiles(times)
                 print(f"  API {name:30} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms")
         db.close()
     finally:
