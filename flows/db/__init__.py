@@ -23,7 +23,8 @@ sync writes the shadow. Functions are grouped by subject, one module each:
 - `api_keys`: named API keys (stored as digests)
 
 Rows come back typed on both engines (aware UTC datetimes, UUIDs, dates, Decimals). Errors are
-`DatabaseError`s: `NotFoundError`, `ConflictError`, `InvalidValueError`, `UnavailableError`.
+`DatabaseError`s: `NotFoundError`, `ConflictError`, `InvalidValueError`, `UnavailableError`
+(`LockTimeoutError`: a lock not granted in time).
 """
 
 from flows.db import (
@@ -53,10 +54,11 @@ from flows.db.connection import (
     is_unavailable,
     sqlite_time,
 )
+from flows.db.errors import LockTimeoutError
 from flows.db.migrate import Migration, available, migrate, open_database
 
 __all__ = ["DEFAULT_URL", "api_keys", "change_log", "ConflictError", "Database",
-           "DatabaseError", "InvalidValueError",
+           "DatabaseError", "InvalidValueError", "LockTimeoutError",
            "Migration", "NotFoundError", "UnavailableError", "available", "connect",
            "is_unavailable", "open_database", "tariffs",
            "claims", "corrections", "customers", "cycles", "fleet", "history", "migrate", "partitions",

@@ -95,6 +95,23 @@ def prune(db: Database, applied: int, limit: int) -> int:
 
 
 _PRUNE_LOCK = CHANGE_LOG_LOCK + 1
+# meter_shard() with the count written in (so that the logging triggers inline it).
+_METER_SHARD = ("CREATE OR REPLACE FUNCTION flows.meter_shard(meter uuid) RETURNS integer "
+                "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT (get_byte(uuid_send(meter), "
+                "14) * 256 + get_byte(uuid_send(meter), 15)) % {shards} $$")
+
+
+def reshard(db: Database, shards: int, after: int) -> None:
+    """PostgreSQL, inside the caller's transaction: split the log into ``shards`` from now
+    on, placing again the changes numbered after ``after``. Logging waits meanwhile (the
+    numbering lock, held to the commit)."""
+    db.query("SELECT pg_advisory_xact_lock(:lock) AS locked", {"lock": CHANGE_LOG_LOCK})
+    db.execute("UPDATE views_shards SET shards = :n", {"n": shards})
+    db.execute(_METER_SHARD.format(shards=int(shards)))
+    db.execute("UPDATE register_value_changes SET shard = CASE WHEN source IN (:meter, :retry) "
+               "THEN flows.meter_shard(register_id) ELSE flows.register_shard(register_id) END "
+               "WHERE seq > :after",
+               {"after": after, "meter": REGISTRY_SOURCE, "retry": RETRY_SOURCE})
 
 
 def last_change(db: Database) -> int:

@@ -53,5 +53,27 @@ def end_stalled_sessions(db: Database, lock_classes: tuple[int, ...]) -> int:
     return sum(1 for row in rows if row["ended"])
 
 
+# Advisory locks of this database held by any session, of one class (two-key locks).
+_HELD = ("SELECT objid::bigint AS key, pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+         "AND objsubid = 2 AND classid::bigint = :lock AND database = "
+         "(SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
+def held(db: Database, lock_class: int) -> dict[int, int]:
+    """PostgreSQL: the claims of one class held by any session: key → the server process id
+    of the session holding it."""
+    return {int(row["key"]): int(row["pid"]) for row in db.query(_HELD, {"lock": lock_class})}
+
+
+def try_claim(db: Database, lock_class: int, key: int) -> bool:
+    """Claim (lock_class, key) for this session unless another session holds it."""
+    return bool(db.query("SELECT pg_try_advisory_lock(:lock, :key) AS ok",
+                         {"lock": lock_class, "key": key})[0]["ok"])
+
+
+def release_claim(db: Database, lock_class: int, key: int) -> None:
+    db.query("SELECT pg_advisory_unlock(:lock, :key) AS released", {"lock": lock_class, "key": key})
+
+
 def heartbeat(db: Database) -> None:
     db.query("SELECT 1 AS alive")

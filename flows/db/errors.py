@@ -30,6 +30,11 @@ class UnavailableError(DatabaseError):
     """The database cannot be reached or opened."""
 
 
+class LockTimeoutError(UnavailableError):
+    """A lock was not granted within the session's ``lock_timeout`` (another session holds
+    it: the transaction is rolled back, trying again later may work)."""
+
+
 def integrity_error(error: Exception) -> DatabaseError:
     text = str(error).strip()
     if isinstance(error, psycopg.errors.UniqueViolation) or "UNIQUE constraint" in text:
@@ -65,6 +70,8 @@ def translated_errors(url: str) -> Iterator[None]:
         yield
     except (sqlite3.IntegrityError, psycopg.errors.IntegrityError) as error:
         raise integrity_error(error) from error
+    except psycopg.errors.LockNotAvailable as error:
+        raise LockTimeoutError(f"a lock was not granted in time: {str(error).strip()}") from error
     except (sqlite3.OperationalError, psycopg.Error) as error:
         if not is_unavailable(error):
             raise

@@ -30,7 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flows.db import Database, DatabaseError, UnavailableError, connect, is_unavailable
+from flows.db import (
+    Database,
+    DatabaseError,
+    LockTimeoutError,
+    UnavailableError,
+    connect,
+    is_unavailable,
+)
 from flows.db.change_log import change_batch, change_listener, last_change, prune
 from flows.db.claims import CLAIM_TIMEOUT_S, heartbeat
 from flows.retry import Backoff, Outage
@@ -228,7 +235,11 @@ def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda:
                 while not stop():
                     claims.rebalance()
                     if claims.owned:
-                        summary = feed(writer, claims, batch, between_passes=claims.rebalance)
+                        try:
+                            summary = feed(writer, claims, batch, between_passes=claims.rebalance)
+                        except LockTimeoutError as error:  # a peer frozen holding an esco
+                            log.warning("views: %s; going on after a rebalance", error)
+                            continue
                         if summary.changes:
                             log.info("%s", summary.line(), extra={
                                 "event": "views_updated", "changes": summary.changes})

@@ -30,9 +30,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from flows.db import Database
-from flows.db.change_log import CHANGE_LOG_LOCK, last_change
-from flows.db.claims import end_stalled_sessions, expire_claims_when_idle, keep_claims_when_idle
+from flows.db import Database, change_log, claims
 from flows.views.errors import FeederBusy, ViewsError
 from flows.views.store import position
 
@@ -40,10 +38,6 @@ log = logging.getLogger(__name__)
 SHARD_LOCK = 0x666C7673  # 'flvs': (SHARD_LOCK, k) is shard k's claim
 MEMBER_LOCK = 0x666C766D  # 'flvm': (MEMBER_LOCK, n) is a following feeder's membership
 MAX_SHARDS = 4096
-# Advisory locks of this database held by any session, of one class (two-key locks).
-_HELD = ("SELECT objid::bigint AS key, pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-         "AND objsubid = 2 AND classid::bigint = :lock AND database = "
-         "(SELECT oid FROM pg_database WHERE datname = current_database())")
 
 
 class ShardClaims:
@@ -66,19 +60,18 @@ class ShardClaims:
             return
         self._expire_when_idle()
         wanted = self.count if up_to is None else min(up_to, self.count)
-        free = sorted(set(range(self.count)) - self._held(SHARD_LOCK))
+        free = sorted(set(range(self.count)) - claims.held(self.db, SHARD_LOCK).keys())
         random.shuffle(free)  # feeders claiming at once mostly try different shards
         for shard in free:
             if len(self.owned) >= wanted:
                 break
-            if self._try_lock(SHARD_LOCK, shard):
+            if claims.try_claim(self.db, SHARD_LOCK, shard):
                 self.owned.add(shard)
 
     def release(self, shards: set[int]) -> None:
         """Give these shards up (between batches: never inside a transaction)."""
         for shard in sorted(shards & self.owned):
-            self.db.query("SELECT pg_advisory_unlock(:lock, :key) AS released",
-                          {"lock": SHARD_LOCK, "key": shard})
+            claims.release_claim(self.db, SHARD_LOCK, shard)
             self.owned.discard(shard)
 
     def join(self) -> None:
@@ -86,23 +79,23 @@ class ShardClaims:
         if self.db.engine != "postgres" or self.member is not None:
             return
         self._expire_when_idle()
-        taken = self._held(MEMBER_LOCK)
+        taken = claims.held(self.db, MEMBER_LOCK)
         for slot in range(len(taken) + MAX_SHARDS):
-            if slot not in taken and self._try_lock(MEMBER_LOCK, slot):
+            if slot not in taken and claims.try_claim(self.db, MEMBER_LOCK, slot):
                 self.member = slot
                 return
         raise FeederBusy("no member slot is free for another feeder")  # pragma: no cover
 
     def fair_share(self) -> int:
         """The shards each following feeder owns once they settle."""
-        return math.ceil(self.count / max(1, len(self._held(MEMBER_LOCK))))
+        return math.ceil(self.count / max(1, len(claims.held(self.db, MEMBER_LOCK))))
 
     def rebalance(self) -> None:
         """Release what this member holds beyond its fair share, claim free shards up to it."""
         if self.db.engine != "postgres":
             return
         self.join()
-        if ended := end_stalled_sessions(self.db, (SHARD_LOCK, MEMBER_LOCK)):
+        if ended := claims.end_stalled_sessions(self.db, (SHARD_LOCK, MEMBER_LOCK)):
             log.warning("views: ended %d session(s) of feeders frozen mid-statement", ended)
         share = self.fair_share()
         if len(self.owned) > share:
@@ -121,29 +114,22 @@ class ShardClaims:
         if not self.expiring:
             yield
             return
-        keep_claims_when_idle(self.db)
+        claims.keep_claims_when_idle(self.db)
         try:
             yield
         finally:
-            expire_claims_when_idle(self.db)
+            claims.expire_claims_when_idle(self.db)
 
     def _expire_when_idle(self) -> None:
         """A frozen feeder's claims must expire: its session ends when idle too long."""
         if not self.expiring:
-            expire_claims_when_idle(self.db)
+            claims.expire_claims_when_idle(self.db)
             self.expiring = True
-
-    def _held(self, lock: int) -> set[int]:
-        return {int(row["key"]) for row in self.db.query(_HELD, {"lock": lock})}
-
-    def _try_lock(self, lock: int, key: int) -> bool:
-        return bool(self.db.query("SELECT pg_try_advisory_lock(:lock, :key) AS ok",
-                                  {"lock": lock, "key": key})[0]["ok"])
 
 
 def owners(db: Database) -> dict[int, int]:
     """PostgreSQL: shard → the process id (on the server) of the session owning it."""
-    return {int(row["key"]): int(row["pid"]) for row in db.query(_HELD, {"lock": SHARD_LOCK})}
+    return claims.held(db, SHARD_LOCK)
 
 
 @dataclass(frozen=True)
@@ -167,17 +153,11 @@ class ShardStatus:
 def status(db: Database) -> ShardStatus:
     count = position.shard_count(db)
     return ShardStatus(count, owners(db) if db.engine == "postgres" else {},
-                       position.shard_positions(db, range(count)), last_change(db))
+                       position.shard_positions(db, range(count)), change_log.last_change(db))
 
 
-# meter_shard() with the count written in (so that the logging triggers inline it).
-_METER_SHARD = ("CREATE OR REPLACE FUNCTION flows.meter_shard(meter uuid) RETURNS integer "
-                "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT (get_byte(uuid_send(meter), "
-                "14) * 256 + get_byte(uuid_send(meter), 15)) % {shards} $$")
-
-
-def set_shard_count(writer: Database, claims: ShardClaims, shards: int) -> None:
-    """Split the change log into ``shards`` from now on (PostgreSQL; ``claims`` must own
+def set_shard_count(writer: Database, owned: ShardClaims, shards: int) -> None:
+    """Split the change log into ``shards`` from now on (PostgreSQL; ``owned`` must own
     every shard: no feeder runs). Logging waits meanwhile (the numbering lock); the changes
     not applied by every shard yet are placed again and every new shard starts at the old
     shards' lowest position (changes applied twice do no harm)."""
@@ -186,19 +166,12 @@ def set_shard_count(writer: Database, claims: ShardClaims, shards: int) -> None:
                          "PostgreSQL")
     if not 1 <= shards <= MAX_SHARDS:
         raise ViewsError(f"the shard count must be from 1 to {MAX_SHARDS}, not {shards}")
-    if not claims.owns_all():
-        raise FeederBusy(f"{claims.count - len(claims.owned)} of {claims.count} shards are "
+    if not owned.owns_all():
+        raise FeederBusy(f"{owned.count - len(owned.owned)} of {owned.count} shards are "
                          "owned by running feeders: stop them first (flows views shards)")
     with writer.transaction():
-        writer.query("SELECT pg_advisory_xact_lock(:lock) AS locked", {"lock": CHANGE_LOG_LOCK})
-        at = min(position.shard_positions(writer, range(claims.count)).values())
-        writer.execute("UPDATE views_shards SET shards = :n", {"n": shards})
-        writer.execute(_METER_SHARD.format(shards=shards))
-        writer.execute("UPDATE register_value_changes SET shard = CASE WHEN source IN "
-                       "('meter', 'retry') THEN flows.meter_shard(register_id) ELSE "
-                       "flows.register_shard(register_id) END WHERE seq > :at", {"at": at})
-        writer.execute("DELETE FROM views_position WHERE feed LIKE :feeds OR feed LIKE :caught",
-                       {"feeds": f"{position.FEED}/%", "caught": f"{position.CAUGHT_UP_FEED}/%"})
-        position.write_positions(writer, {position.shard_feed(k): at for k in range(shards)})
-    claims.release(set(claims.owned))
-    claims.count = shards
+        at = min(position.shard_positions(writer, range(owned.count)).values())
+        change_log.reshard(writer, shards, at)
+        position.start_shards_at(writer, shards, at)
+    owned.release(set(owned.owned))
+    owned.count = shards

@@ -22,11 +22,11 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main as cli
-from flows.db import Database, change_log, claims, connect, customers, registry
+from flows.db import Database, change_log, claims, connect, customers, migrate, registry
 from flows.devtools.processes import FLOWS_COMMAND
-from flows.views import FeederBusy, update
+from flows.views import FeederBusy, follow, update
 from flows.views.feeder import feeder_connection
-from flows.views.shards import SHARD_LOCK, ShardClaims, owners, set_shard_count
+from flows.views.shards import MEMBER_LOCK, SHARD_LOCK, ShardClaims, owners, set_shard_count
 from flows.views.store import aggregates, position
 from tests.views.helpers import (
     HALF_HOUR,
@@ -110,6 +110,9 @@ def test_followers_share_the_shards_and_take_over_a_closed_ones(migrated_postgre
         assert sum(map(len, owned)) == SHARDS  # each shard has one owner
         closed = feeders.pop(0)
         closed.db.close()  # its session ends: its claims and its membership with it
+        # The server ends the session after the client has gone: wait until it has.
+        wait_for("the closed feeder's membership gone",
+                 lambda: len(claims.held(feeders[0].db, MEMBER_LOCK)) == 2, 10)
         for feeder in feeders:
             feeder.rebalance()
         assert {len(feeder.owned) for feeder in feeders} == {32}
@@ -244,6 +247,41 @@ def test_a_feeder_frozen_mid_statement_is_ended_by_the_others(
         assert busy.execute("SELECT 1").fetchone() == (1,)
 
 
+
+def test_a_follower_waiting_for_an_escos_lock_a_frozen_feeder_holds_goes_on(
+        migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feeder frozen mid-statement while holding an esco's lock: a follower needing that
+    esco gives up waiting after the claim timeout, ends the frozen session and goes on
+    (waiting on, it would never end it: the views would stop for good)."""
+    monkeypatch.setattr(claims, "CLAIM_TIMEOUT_S", 1)
+    url = migrated_postgres_url
+    db = connect(url)
+    registers, meters, escos = esco_fleet(db, meters=4, escos=1)
+    update(db)
+    (esco,) = escos
+    free_shard = next(shard for shard in range(SHARDS)
+                      if shard not in {shard_of(meter) for meter in meters})
+    stop = threading.Event()
+    with psycopg.connect(url) as frozen:
+        frozen.execute("SELECT pg_advisory_lock(%s, %s)", (SHARD_LOCK, free_shard))
+        frozen.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s::text))",
+                       (aggregates.ESCO_LOCK, esco))
+        with pytest.raises(psycopg.OperationalError), frozen.cursor() as cursor, \
+                cursor.copy("COPY flows.register_value_changes (seq) FROM STDIN"):
+            write_values(db, half_hours(registers, 0, 4))
+            newest = change_log.last_change(db)
+            following = threading.Thread(target=follow, args=(connect(url),),
+                                         kwargs={"poll_s": 0.2, "stop": stop.is_set})
+            following.start()
+            try:
+                wait_for("the follower past the frozen feeder's esco lock",
+                         lambda: position.views_position(db) == newest, 15)
+            finally:
+                stop.set()
+                following.join(timeout=20)
+            assert not following.is_alive()
+    assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
+
 # Three `flows views follow` processes, killed and frozen ----------------------------------------
 
 FEEDERS, CLAIM_TIMEOUT_S, POLL_S = ("a", "b", "c"), 3, 0.5
@@ -352,3 +390,31 @@ def test_three_feeders_over_64_shards_survive_kills_and_a_freeze(
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGCONT)
                 process.kill()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_the_migration_starts_every_shard_where_the_one_feeder_was(
+        engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = (f"sqlite:///{tmp_path / 'flows.db'}" if engine == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    db = connect(url)
+    migrate(db, upto=23)
+    registers, meters, escos = esco_fleet(db, meters=6)
+    write_values(db, half_hours(registers, 0, 4))  # logged before shards
+    applied = 7  # where the one feeder was
+    db.executemany("INSERT INTO views_position (feed, position, updated_at) VALUES (:feed, "
+                   ":at, :now)", [{"feed": feed, "at": applied, "now": datetime.now(UTC)}
+                                  for feed in ("register_value_changes", "caught_up")])
+    migrate(db)
+    count = position.shard_count(db)
+    assert count == (1 if engine == "sqlite" else SHARDS)
+    assert position.shard_positions(db, range(count)) == dict.fromkeys(range(count), applied)
+    assert position.views_position(db) == applied and position.caught_up_at(db) is not None
+    if engine == "postgres":
+        meter_of = {row["register_id"]: row["meter_id"] for row in db.query(
+            "SELECT register_id, meter_id FROM meter_registers")}
+        for row in db.query("SELECT register_id, source, shard FROM register_value_changes"):
+            meter = meter_of.get(row["register_id"], row["register_id"])
+            assert row["shard"] == shard_of(meter)
+    update(db)
+    assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from flows.db import Database
+from flows.db import Database, claims
 from flows.db.connection import execute_in, query_in
 from flows.meterdata import LOCAL_ZONE
 from flows.views.days import day_end, day_runs, day_start, days_between
@@ -155,15 +155,21 @@ def refresh_escos(db: Database, escos: EscoDays) -> int:
                for aggregate in AGGREGATES if aggregate.key == "esco")
 
 
-_ESCO_LOCK = 0x666C7665  # 'flve': (_ESCO_LOCK, hash of the esco) while its days are refreshed
+ESCO_LOCK = 0x666C7665  # 'flve': (ESCO_LOCK, hash of the esco) while its days are refreshed
 
 
 def _lock_escos(db: Database, escos: EscoDays) -> None:
     if db.engine == "postgres" and escos:  # SQLite has one writer
+        # A feeder frozen mid-statement holds its escos' locks until a live one ends its
+        # session (`claims.end_stalled_sessions`, between passes): waiting without end, no
+        # live one would. Past the claim timeout the wait fails (`LockTimeoutError`), the
+        # batch rolls back and is applied again after the next rebalance.
+        db.query("SELECT set_config('lock_timeout', :timeout, true) AS timeout",
+                 {"timeout": f"{claims.CLAIM_TIMEOUT_S}s"})
         # In one order for every feeder: two never wait for each other's locks.
         db.query("SELECT count(pg_advisory_xact_lock(:lock, key)) AS locked FROM (SELECT "
                  "DISTINCT hashtext(esco::text) AS key FROM unnest(CAST(:escos AS uuid[])) "
-                 "AS esco ORDER BY key) AS keys", {"lock": _ESCO_LOCK, "escos": list(escos)})
+                 "AS esco ORDER BY key) AS keys", {"lock": ESCO_LOCK, "escos": list(escos)})
 
 
 def _bounds(first: date, last: date) -> dict[str, Any]:

@@ -41,6 +41,14 @@ def write_positions(db: Database, positions: dict[str, int]) -> None:
                    [{"feed": feed, "position": at, "now": now} for feed, at in positions.items()])
 
 
+def start_shards_at(db: Database, shards: int, position: int) -> None:
+    """Forget every shard's position and caught-up mark; shards 0…``shards``-1 start at
+    ``position`` (the shard count changed)."""
+    db.execute("DELETE FROM views_position WHERE feed LIKE :feeds OR feed LIKE :caught",
+               {"feeds": f"{FEED}/%", "caught": f"{CAUGHT_UP_FEED}/%"})
+    write_positions(db, {shard_feed(shard): position for shard in range(shards)})
+
+
 def clear_position(db: Database, feed: str) -> None:
     db.execute("DELETE FROM views_position WHERE feed = :feed", {"feed": feed})
 
