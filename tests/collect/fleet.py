@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from flows.collect import CycleSummary, sync_cycle
 from flows.db import Database, registry
+from flows.mediator import MediatorClient
 from flows.mediator.links import LinkSettings, MeterLinks
 from flows.mediator.server import Metrics, start_server
 from flows.meters import FleetServer, SimClock, VirtualMeter
@@ -59,3 +62,17 @@ def only_metric(db: Database, frequency: str, name: str) -> None:
     for row in db.query("SELECT name FROM meter_metrics"):
         registry.set_metric(db, row["name"], enabled=False)
     registry.set_metric(db, name, enabled=True, frequency=frequency)
+
+
+def run_cycles(
+    db: Database, meters: list[VirtualMeter], frequencies: tuple[str, ...],
+    settings: LinkSettings = SETTINGS,
+) -> dict[str, CycleSummary]:
+    """One sync cycle of each frequency of these meters, behind a mediator."""
+    async def main() -> dict[str, CycleSummary]:
+        async with fleet_behind_mediator(db, meters, settings) as running, MediatorClient(
+                running.mediator, deadline_s=30) as client:
+            return {frequency: await sync_cycle(db, client, frequency, parallel=50)
+                    for frequency in frequencies}
+
+    return asyncio.run(main())

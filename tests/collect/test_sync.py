@@ -21,9 +21,9 @@ from flows.devtools.processes import start_flows_line, stop_flows
 from flows.mediator import MediatorClient
 from flows.meterdata import LOCAL_ZONE as LONDON
 from flows.meterdata import local_midnight
-from flows.meters import FaultRates, Faults, VirtualMeter, build_fleet
+from flows.meters import FaultRates, Faults, build_fleet
 from flows.views import update
-from tests.collect.fleet import PATIENT, START, fleet_behind_mediator, only_metric
+from tests.collect.fleet import PATIENT, START, fleet_behind_mediator, only_metric, run_cycles
 
 RATES = FaultRates(no_answer=0.03, corrupt_crc=0.03, nak=0.02, refuse_connections=0.02)
 HALF_HOUR = timedelta(minutes=30)
@@ -32,18 +32,6 @@ HALF_HOUR = timedelta(minutes=30)
 def synced(frequency: str, outcome: str) -> float:
     return REGISTRY.get_sample_value("flows_meter_syncs_total",
                                      {"frequency": frequency, "outcome": outcome}) or 0.0
-
-
-def run_cycles(
-    db: Database, meters: list[VirtualMeter], frequencies: tuple[str, ...]
-) -> dict[str, CycleSummary]:
-    async def main() -> dict[str, CycleSummary]:
-        async with fleet_behind_mediator(db, meters) as running, MediatorClient(
-                running.mediator, deadline_s=30) as client:
-            return {frequency: await sync_cycle(db, client, frequency, parallel=50)
-                    for frequency in frequencies}
-
-    return asyncio.run(main())
 
 
 @pytest.mark.slow
