@@ -131,10 +131,13 @@ async def beat_while_running(health: HealthServer | None) -> None:
               help="Start each cycle up to this many seconds after its slot, at random.")
 @click.option("--health", "health_listen", envvar="FLOWS_HEALTH", metavar="HOST:PORT",
               help="Serve /healthz, /readyz and /metrics there (env FLOWS_HEALTH).")
+@click.option("--keep-months", type=click.IntRange(1, None), envvar="FLOWS_KEEP_MONTHS",
+              help="Daily, drop months of history older than this many before the current one "
+                   "(PostgreSQL; see flows db retention) [default: keep everything].")
 @_common
-def scheduler(frequencies: tuple[str, ...], jitter_s: float, health_listen: str | None, url: str,
-              target: str, parallel: int, collector: str, json_logs: bool | None,
-              profile_days: int) -> None:
+def scheduler(frequencies: tuple[str, ...], jitter_s: float, health_listen: str | None,
+              keep_months: int | None, url: str, target: str, parallel: int, collector: str,
+              json_logs: bool | None, profile_days: int) -> None:
     """Sync each frequency on its schedule until SIGTERM: hourly at :00, 12hourly at 00:00 and
     12:00 UTC, daily at 00:00 UTC; the current slot right away if it is not done yet.
 
@@ -155,7 +158,8 @@ def scheduler(frequencies: tuple[str, ...], jitter_s: float, health_listen: str 
         try:
             async with MediatorClient(target) as client:
                 await run_scheduler(db, client, chosen, parallel=parallel, jitter_s=jitter_s,
-                                    stop=stop, collector=collector, profile_days=profile_days)
+                                    stop=stop, collector=collector, profile_days=profile_days,
+                                    keep_months=keep_months)
         finally:
             beating.cancel()
 

@@ -56,6 +56,7 @@ async def run_scheduler(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     rng: random.Random | None = None,
     profile_days: int = PROFILE_DAYS,
+    keep_months: int | None = None,
 ) -> None:
     """Run until ``stop`` is set. ``parallel`` bounds the meters in flight over all
     frequencies together."""
@@ -86,16 +87,19 @@ async def run_scheduler(
             if await _wait(stop, delay):
                 return
 
-    async def keep_partitions_ahead() -> None:
+    async def keep_partitions() -> None:
+        """Months made ahead and, with ``keep_months``, old ones dropped: once a day."""
         while True:
             try:
                 made = partitions.ensure_ahead(db)
                 if made:
                     log.info("made %d monthly partitions ahead", made)
-            except DatabaseError as error:  # an outage: the next day's turn makes them
-                log.warning("partitions ahead not checked: %s", error)
+                if keep_months is not None:
+                    partitions.drop_expired_history(db, keep_months)
+            except DatabaseError as error:  # an outage: the next day's turn does it
+                log.warning("partitions not kept: %s", error)
             if await _wait(stop, 24 * 3600):
                 return
 
-    await asyncio.gather(keep_partitions_ahead(),
+    await asyncio.gather(keep_partitions(),
                          *(follow(frequency) for frequency in frequencies))

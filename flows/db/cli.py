@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from flows.db import api_keys, customers, registry
+from flows.db import api_keys, customers, partitions, registry
 from flows.db.connection import DEFAULT_URL, Database, DatabaseError, connect
 from flows.db.migrate import migrate, open_database
 from flows.db.registry_csv import import_registry
@@ -71,6 +71,27 @@ def migrate_command(url: str) -> None:
             click.echo(f"applied {migration.version:04d}_{migration.name}")
     else:
         click.echo("database is up to date")
+
+
+@db_group.command("retention")
+@click.option("--keep-months", type=click.IntRange(1, None), required=True,
+              help="Months kept before the current one (e.g. 25: two years and the current).")
+@click.option("--apply", is_flag=True, help="Drop them; without it, only list what would go.")
+@database_option
+def retention_command(keep_months: int, apply: bool, url: str) -> None:
+    """Drop whole months (TimescaleDB: chunks) of history older than the months kept
+    (PostgreSQL). The daily usage of those days stays; a rebuild of the views afterwards
+    recomputes only what the history still holds."""
+    with open_or_fail(url) as db:
+        try:
+            cutoff, expired = (partitions.drop_expired_history if apply
+                               else partitions.expired_history)(db, keep_months)
+        except DatabaseError as error:
+            raise click.ClickException(str(error)) from None
+    verb = "dropped" if apply else "would be dropped (run again with --apply)"
+    click.echo(f"history before {cutoff}: {len(expired)} partitions or chunks {verb}")
+    for name in expired:
+        click.echo(f"  {name}")
 
 
 @click.group("escos")

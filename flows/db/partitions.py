@@ -3,15 +3,23 @@ chunks), made ahead by Flows itself: migration 0002 makes two years back and ahe
 `ensure_ahead` — run by every `flows db migrate` and daily by the scheduler — keeps
 `MONTHS_AHEAD` months made from the current one, so rows never land in the default partition
 (which holds only what no month takes: a meter clock decades off) as time goes on.
+
+Retention (`expired_history`, `drop_expired_history`; `flows db retention`, or the scheduler
+daily with ``--keep-months``) drops whole months (TimescaleDB: whole chunks) of the history
+tables older than the months kept — never row by row, so nothing is logged for the views and
+the daily usage of those days stays. A month the change log still has a value change for (not
+applied and pruned by the views yet) is kept until it has none.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, date, datetime
 
+from flows.db.change_log import REGISTRY_SOURCE, RETRY_SOURCE
 from flows.db.connection import Database
-from flows.db.errors import DatabaseError
+from flows.db.errors import DatabaseError, InvalidValueError
 
 log = logging.getLogger(__name__)
 MONTHS_AHEAD = 24
@@ -45,3 +53,86 @@ def ensure_ahead(db: Database, today: date | None = None) -> int:
             except DatabaseError as error:
                 log.warning("partition %s_%s not made: %s", table, start.strftime("%Y_%m"), error)
     return made
+
+
+def months_back(today: date, months: int) -> date:
+    """The first day of the month ``months`` before ``today``'s."""
+    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
+    return date(year, month + 1, 1)
+
+
+def expired_history(db: Database, keep_months: int, today: date | None = None
+                    ) -> tuple[date, list[str]]:
+    """(the cutoff, the partitions or chunks of the history tables wholly before it): the
+    current month and ``keep_months`` before it are kept, and every month from the oldest
+    value change still in the change log (SQLite: refused)."""
+    if keep_months < 1:
+        raise InvalidValueError(f"keep at least one month before the current one, not {keep_months}")
+    if db.engine != "postgres":
+        raise InvalidValueError("retention drops whole months of the history tables on "
+                                "PostgreSQL; on SQLite history is kept")
+    cutoff = months_back(today or datetime.now(UTC).date(), keep_months)
+    oldest = db.query("SELECT min(timestamp) AS at FROM register_value_changes WHERE source "
+                      "NOT IN (:meter, :retry)", {"meter": REGISTRY_SOURCE, "retry": RETRY_SOURCE}
+                      )[0]["at"]
+    if oldest is not None:
+        cutoff = min(cutoff, oldest.astimezone(UTC).date().replace(day=1))
+    if _hypertables(db):
+        return cutoff, [row["chunk"] for table in _hypertables(db) for row in db.query(
+            "SELECT chunk::text AS chunk FROM show_chunks(CAST(:t AS regclass), older_than => "
+            "CAST(:cutoff AS timestamptz)) AS chunk", {"t": f"flows.{table}", "cutoff": cutoff})]
+    months = re.compile(r"_(\d{4})_(\d{2})$")
+    expired = []
+    for row in db.query("SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = "
+                        "i.inhrelid JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n "
+                        "ON n.oid = p.relnamespace WHERE n.nspname = 'flows' AND p.relname = "
+                        "ANY(flows.history_tables()) ORDER BY 1"):
+        month = months.search(row["name"])
+        if month and date(int(month[1]), int(month[2]), 1) < cutoff:
+            expired.append(f'flows."{row["name"]}"')
+    return cutoff, expired
+
+
+def drop_expired_history(db: Database, keep_months: int, today: date | None = None
+                         ) -> tuple[date, list[str]]:
+    """Drop what `expired_history` lists, each month in a transaction of its own; (cutoff,
+    what was dropped)."""
+    cutoff, expired = expired_history(db, keep_months, today)
+    if _hypertables(db):
+        for table in _hypertables(db):
+            with db.transaction():
+                db.query("SELECT count(*) AS dropped FROM drop_chunks(CAST(:t AS regclass), "
+                         "older_than => CAST(:cutoff AS timestamptz))",
+                         {"t": f"flows.{table}", "cutoff": cutoff})
+        dropped = expired
+    else:
+        dropped = [name for name in expired if _drop_month(db, name, cutoff)]
+    if dropped:
+        log.info("history before %s dropped: %d partitions or chunks", cutoff, len(dropped))
+    return cutoff, dropped
+
+
+def _drop_month(db: Database, name: str, cutoff: date) -> bool:
+    """Drop one month (whole: no rows logged) unless a value change came for it meanwhile:
+    once the month is locked, every write into it has committed, its change logged."""
+    with db.transaction():
+        if db.query("SELECT to_regclass(:name) IS NULL AS gone", {"name": name})[0]["gone"]:
+            return False  # another scheduler dropped it
+        db.execute(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
+        if db.query("SELECT 1 AS pending FROM register_value_changes WHERE timestamp < :cutoff "
+                    "AND source NOT IN (:meter, :retry) LIMIT 1",
+                    {"cutoff": cutoff, "meter": REGISTRY_SOURCE, "retry": RETRY_SOURCE}):
+            log.info("%s kept: a change for it waits for the views", name)
+            return False
+        db.execute(f"DROP TABLE {name}")
+    return True
+
+
+def _hypertables(db: Database) -> list[str]:
+    if not db.query("SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL "
+                    "AS timescale")[0]["timescale"]:
+        return []
+    return [row["name"] for row in db.query(
+        "SELECT hypertable_name AS name FROM timescaledb_information.hypertables WHERE "
+        "hypertable_schema = 'flows' AND hypertable_name = ANY(flows.history_tables()) "
+        "ORDER BY 1")]

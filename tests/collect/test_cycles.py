@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from flows.collect import sync_meter
-from flows.collect.scheduler import next_slot, slot_of
-from flows.db import Database, connect, cycles, migrate, registry, shadows
+from flows.collect.scheduler import next_slot, run_scheduler, slot_of
+from flows.db import Database, connect, cycles, migrate, partitions, registry, shadows
 from flows.devtools.processes import FLOWS_COMMAND
 from flows.logs import JsonLines
 from flows.mediator import MediatorClient
@@ -223,3 +223,25 @@ def test_a_meters_values_and_its_done_mark_land_together_or_not_at_all(db: Datab
             assert shadows.shadow(db, meter.id)["import_a"] is not None
 
     asyncio.run(main())
+
+
+def test_the_scheduler_drops_expired_history_when_told(migrated_postgres_url: str) -> None:
+    db = connect(migrated_postgres_url)
+    assert len(partitions.expired_history(db, keep_months=20)[1]) == 40  # 4 months × 10 tables
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        async with MediatorClient("127.0.0.1:1") as client:  # no cycle: only the daily upkeep
+            upkeep = asyncio.create_task(run_scheduler(db, client, (), parallel=1, jitter_s=0,
+                                                       stop=stop, keep_months=20))
+
+            async def dropped() -> None:
+                while partitions.expired_history(db, keep_months=20)[1]:
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(dropped(), 30)
+            stop.set()
+            await asyncio.wait_for(upkeep, 30)
+
+    asyncio.run(main())
+    assert partitions.partitioned_tables(db)  # the tables stay, their old months gone

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from flows.db import Database, connect, partitions, registry
+from flows.cli import main as cli
+from flows.db import Database, connect, migrate, partitions, registry
+from flows.views import update
+from tests.views.helpers import HALF_HOUR, linked_meters, write_values
 
 
 def month_name(table: str, month: date) -> str:
@@ -49,3 +54,62 @@ def test_missing_months_ahead_are_made_and_a_month_with_rows_in_default_is_left(
     assert exists(db, month_name("register_profile_hh", far))
     assert any(month_name("meter_csq", far) in message for message in caplog.messages)
     assert db.query("SELECT count(*) AS n FROM meter_csq")[0]["n"] == 1
+
+
+def test_retention_drops_whole_old_months_the_views_are_done_with_and_keeps_daily_usage(
+        migrated_postgres_url: str) -> None:
+    db = connect(migrated_postgres_url)
+    tables = partitions.partitioned_tables(db)
+    today = datetime.now(UTC).date()
+    this_month = today.replace(day=1)
+    cutoff = months_on(this_month, -12)
+    old_months = [months_on(this_month, -n) for n in range(13, 25)]  # made by migration 0002
+    register = linked_meters(db, meters=1)[0]
+    old = datetime(months_on(this_month, -18).year, months_on(this_month, -18).month, 10,
+                   tzinfo=UTC)
+    write_values(db, [(register, old + n * HALF_HOUR, 1_000 + 100 * n) for n in range(4)])
+    # The change log still has a change of 18 months ago (no feeder ran): that month is kept.
+    held_back, expired = partitions.expired_history(db, keep_months=12)
+    assert held_back == months_on(this_month, -18)
+    assert len(expired) == 6 * len(tables)
+    update(db)  # the views apply it (the log keeps only its newest change: that one)
+    write_values(db, [(register, datetime.now(UTC) - HALF_HOUR, 900_000)])
+    update(db)  # now the newest change is of today: nothing old left in the log
+    usage_before = db.query("SELECT day, wh FROM usage_meter_daily WHERE day < :cutoff",
+                            {"cutoff": cutoff})
+    assert usage_before  # the old day's usage
+    at, dropped = partitions.drop_expired_history(db, keep_months=12)
+    assert at == cutoff
+    assert sorted(dropped) == sorted(f'flows."{table}_{month:%Y_%m}"'
+                                     for table in tables for month in old_months)
+    assert not any(exists(db, month_name(table, month)) for table in tables
+                   for month in old_months)
+    assert exists(db, month_name("register_profile_hh", cutoff))  # the oldest month kept
+    assert not db.query("SELECT 1 FROM register_profile_hh WHERE timestamp < :cutoff",
+                        {"cutoff": cutoff})
+    assert not db.query("SELECT 1 FROM register_value_changes WHERE timestamp < :cutoff",
+                        {"cutoff": cutoff})  # dropped, not deleted: nothing for the views
+    assert db.query("SELECT day, wh FROM usage_meter_daily WHERE day < :cutoff",
+                    {"cutoff": cutoff}) == usage_before
+    assert partitions.drop_expired_history(db, keep_months=12) == (cutoff, [])
+
+
+def test_retention_from_the_command_line_lists_first_and_refuses_sqlite(
+        migrated_postgres_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["db", "retention", "--keep-months", "20", "--database",
+                                 migrated_postgres_url])
+    assert listed.exit_code == 0, listed.output
+    assert "40 partitions or chunks would be dropped (run again with --apply)" in listed.output
+    db = connect(migrated_postgres_url)
+    assert exists(db, month_name("meter_csq", months_on(datetime.now(UTC).date().replace(day=1),
+                                                         -24)))
+    applied = runner.invoke(cli, ["db", "retention", "--keep-months", "20", "--apply",
+                                  "--database", migrated_postgres_url])
+    assert applied.exit_code == 0 and "40 partitions or chunks dropped" in applied.output
+    sqlite_url = f"sqlite:///{tmp_path / 'flows.db'}"
+    with connect(sqlite_url) as embedded:
+        migrate(embedded)
+    refused = runner.invoke(cli, ["db", "retention", "--keep-months", "20", "--database",
+                                  sqlite_url])
+    assert refused.exit_code != 0 and "on SQLite history is kept" in refused.output

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from flows.db import Database, connect, migrate
+from flows.db import Database, connect, migrate, partitions
 from flows.meters import build_fleet
 from flows.views import update
 from tests.collect.fleet import PATIENT, START, run_cycles
@@ -117,6 +117,14 @@ def test_history_tables_become_hypertables_that_compress_and_keep_feeding_the_vi
         stored = db.query("SELECT cumulative_wh FROM register_profile_hh WHERE register_id = :r "
                           "AND timestamp = :t", {"r": registers[0], "t": start + 10 * HALF_HOUR})
         assert stored == [{"cumulative_wh": 5_000 + 100 * 10 + 50}]
+        # Retention: whole chunks, and only once the change log has none of their changes.
+        assert partitions.drop_expired_history(db, keep_months=1)[1] == []
+        db.execute("DELETE FROM register_value_changes")  # as the feeders prune what they applied
+        cutoff, dropped = partitions.drop_expired_history(db, keep_months=1)
+        assert dropped and all("_hyper_" in chunk for chunk in dropped)
+        assert not db.query("SELECT 1 FROM register_profile_hh WHERE timestamp < :cutoff",
+                            {"cutoff": cutoff})
+        assert not db.query("SELECT 1 FROM register_value_changes")  # nothing logged
     finally:
         db.close()
 
