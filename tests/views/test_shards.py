@@ -247,7 +247,6 @@ def test_a_feeder_frozen_mid_statement_is_ended_by_the_others(
         assert busy.execute("SELECT 1").fetchone() == (1,)
 
 
-
 def test_a_follower_waiting_for_an_escos_lock_a_frozen_feeder_holds_goes_on(
         migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A feeder frozen mid-statement while holding an esco's lock: a follower needing that
@@ -270,7 +269,8 @@ def test_a_follower_waiting_for_an_escos_lock_a_frozen_feeder_holds_goes_on(
                 cursor.copy("COPY flows.register_value_changes (seq) FROM STDIN"):
             write_values(db, half_hours(registers, 0, 4))
             newest = change_log.last_change(db)
-            following = threading.Thread(target=follow, args=(connect(url),),
+            follower_db = connect(url)
+            following = threading.Thread(target=follow, args=(follower_db,),
                                          kwargs={"poll_s": 0.2, "stop": stop.is_set})
             following.start()
             try:
@@ -279,8 +279,10 @@ def test_a_follower_waiting_for_an_escos_lock_a_frozen_feeder_holds_goes_on(
             finally:
                 stop.set()
                 following.join(timeout=20)
+                follower_db.close()
             assert not following.is_alive()
     assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
+
 
 # Three `flows views follow` processes, killed and frozen ----------------------------------------
 
