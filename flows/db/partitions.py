@@ -36,6 +36,12 @@ def partitioned_tables(db: Database) -> list[str]:
         "AND c.relname = ANY(flows.history_tables()) ORDER BY 1")]
 
 
+def month_start(day: date, months: int) -> date:
+    """The first day of the month ``months`` after ``day``'s (before it when negative)."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month + 1, 1)
+
+
 def ensure_ahead(db: Database, today: date | None = None) -> int:
     """Make every missing monthly partition from this month to `MONTHS_AHEAD` ahead; how many
     were made. A month whose rows sit in the default partition already cannot be made (it
@@ -44,8 +50,7 @@ def ensure_ahead(db: Database, today: date | None = None) -> int:
     made = 0
     for table in partitioned_tables(db):
         for offset in range(MONTHS_AHEAD + 1):
-            year, month = divmod(first.month - 1 + offset, 12)
-            start = date(first.year + year, month + 1, 1)
+            start = month_start(first, offset)
             try:
                 with db.transaction():
                     made += int(db.query("SELECT flows.ensure_month_partitions(:t, :m, :m) AS n",
@@ -53,12 +58,6 @@ def ensure_ahead(db: Database, today: date | None = None) -> int:
             except DatabaseError as error:
                 log.warning("partition %s_%s not made: %s", table, start.strftime("%Y_%m"), error)
     return made
-
-
-def months_back(today: date, months: int) -> date:
-    """The first day of the month ``months`` before ``today``'s."""
-    year, month = divmod(today.year * 12 + today.month - 1 - months, 12)
-    return date(year, month + 1, 1)
 
 
 def expired_history(db: Database, keep_months: int, today: date | None = None
@@ -71,7 +70,7 @@ def expired_history(db: Database, keep_months: int, today: date | None = None
     if db.engine != "postgres":
         raise InvalidValueError("retention drops whole months of the history tables on "
                                 "PostgreSQL; on SQLite history is kept")
-    cutoff = months_back(today or datetime.now(UTC).date(), keep_months)
+    cutoff = month_start(today or datetime.now(UTC).date(), -keep_months)
     oldest = db.query("SELECT min(timestamp) AS at FROM register_value_changes WHERE source "
                       "NOT IN (:meter, :retry)", {"meter": REGISTRY_SOURCE, "retry": RETRY_SOURCE}
                       )[0]["at"]
