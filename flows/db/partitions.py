@@ -94,16 +94,11 @@ def expired_history(db: Database, keep_months: int, today: date | None = None
 
 def drop_expired_history(db: Database, keep_months: int, today: date | None = None
                          ) -> tuple[date, list[str]]:
-    """Drop what `expired_history` lists, each month in a transaction of its own; (cutoff,
-    what was dropped)."""
+    """Drop what `expired_history` lists, a month (TimescaleDB: a table's chunks) per
+    transaction; (cutoff, what was dropped)."""
     cutoff, expired = expired_history(db, keep_months, today)
-    if _hypertables(db):
-        for table in _hypertables(db):
-            with db.transaction():
-                db.query("SELECT count(*) AS dropped FROM drop_chunks(CAST(:t AS regclass), "
-                         "older_than => CAST(:cutoff AS timestamptz))",
-                         {"t": f"flows.{table}", "cutoff": cutoff})
-        dropped = expired
+    if hypertables := _hypertables(db):
+        dropped = [chunk for table in hypertables for chunk in _drop_chunks(db, table, cutoff)]
     else:
         dropped = [name for name in expired if _drop_month(db, name, cutoff)]
     if dropped:
@@ -118,13 +113,30 @@ def _drop_month(db: Database, name: str, cutoff: date) -> bool:
         if db.query("SELECT to_regclass(:name) IS NULL AS gone", {"name": name})[0]["gone"]:
             return False  # another scheduler dropped it
         db.execute(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
-        if db.query("SELECT 1 AS pending FROM register_value_changes WHERE timestamp < :cutoff "
-                    "AND source NOT IN (:meter, :retry) LIMIT 1",
-                    {"cutoff": cutoff, "meter": REGISTRY_SOURCE, "retry": RETRY_SOURCE}):
-            log.info("%s kept: a change for it waits for the views", name)
+        if _changes_waiting(db, name, cutoff):
             return False
         db.execute(f"DROP TABLE {name}")
     return True
+
+
+def _drop_chunks(db: Database, table: str, cutoff: date) -> list[str]:
+    """A hypertable's chunks before ``cutoff``, as `_drop_month` (writes wait meanwhile)."""
+    with db.transaction():
+        db.execute(f'LOCK TABLE flows."{table}" IN EXCLUSIVE MODE')  # reads go on
+        if _changes_waiting(db, table, cutoff):
+            return []
+        return [row["chunk"] for row in db.query(
+            "SELECT chunk FROM drop_chunks(CAST(:t AS regclass), older_than => "
+            "CAST(:cutoff AS timestamptz)) AS chunk", {"t": f"flows.{table}", "cutoff": cutoff})]
+
+
+def _changes_waiting(db: Database, name: str, cutoff: date) -> bool:
+    if db.query("SELECT 1 AS waiting FROM register_value_changes WHERE timestamp < :cutoff "
+                "AND source NOT IN (:meter, :retry) LIMIT 1",
+                {"cutoff": cutoff, "meter": REGISTRY_SOURCE, "retry": RETRY_SOURCE}):
+        log.info("%s kept: a change before %s waits for the views", name, cutoff)
+        return True
+    return False
 
 
 def _hypertables(db: Database) -> list[str]:
