@@ -40,6 +40,7 @@ from flows.db import (
     registry,
     shadows,
 )
+from flows.db.change_log import CHANGE_LOG_LOCK
 from flows.mediator import MediatorClient, MediatorError, UndecodableReply
 from flows.meterdata import Frequency
 from flows.retry import Backoff, Outage, pause
@@ -237,6 +238,17 @@ def _try_reconnect(db: Database) -> bool:
     except UnavailableError:
         return False
     return True
+
+
+def _end_stalled_writers(db: Database) -> None:
+    """A writer frozen mid-statement holding the change log's numbering lock makes every
+    other writer's lock wait time out (`claims`): end it, so that writing goes on."""
+    if db.engine != "postgres":
+        return
+    with contextlib.suppress(UnavailableError):
+        if ended := claims.end_stalled_sessions(db, lock_keys=(CHANGE_LOG_LOCK,)):
+            log.warning("ended %d session(s) frozen mid-statement holding the change log's "
+                        "numbering lock", ended)
 
 
 async def _keep_session_alive(db: Database) -> None:
@@ -440,8 +452,8 @@ class CycleRun:
                 return True
             if await pause(stop, self.backoff.next_delay()):
                 return True
-            if database_down:
-                _try_reconnect(self.db)
+            if database_down and _try_reconnect(self.db):
+                _end_stalled_writers(self.db)
             return False
         self.mediator.recovered()
         self.backoff.reset()

@@ -11,7 +11,11 @@ it can no longer write under a claim someone else holds now.
 
 A process frozen in the middle of a statement — a pipeline of writes, a COPY — leaves its
 session active, waiting for the client, where neither timeout applies: the live processes
-end such sessions of their peers (`end_stalled_sessions`).
+end such sessions of their peers (`end_stalled_sessions`). Such a session may hold a lock the
+live ones wait for (an esco's, the change log's numbering lock): so that they do not wait for
+ever (and never end it), a claiming session also gives up any lock wait after
+`CLAIM_TIMEOUT_S` (`lock_timeout`: its transaction fails with `LockTimeoutError` and is tried
+again after the stalled session is ended).
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from flows.db.connection import Database
 
 # How long a frozen process keeps its claims (env FLOWS_CLAIM_TIMEOUT, seconds).
 CLAIM_TIMEOUT_S = int(os.environ.get("FLOWS_CLAIM_TIMEOUT", "30"))
-_TIMEOUTS = ("idle_session_timeout", "idle_in_transaction_session_timeout")
+_TIMEOUTS = ("idle_session_timeout", "idle_in_transaction_session_timeout", "lock_timeout")
 
 
 def expire_claims_when_idle(db: Database) -> None:
     """PostgreSQL: end this session (and its claims) once idle, or idle in a transaction, for
-    `CLAIM_TIMEOUT_S`; the caller calls `heartbeat` more often meanwhile."""
+    `CLAIM_TIMEOUT_S`, and give up a lock wait after as long; the caller calls `heartbeat`
+    more often meanwhile."""
     for name in _TIMEOUTS:
         db.set_session(name, f"'{CLAIM_TIMEOUT_S}s'")
 
@@ -38,18 +43,20 @@ def keep_claims_when_idle(db: Database) -> None:
         db.set_session(name, "0")
 
 
-def end_stalled_sessions(db: Database, lock_classes: tuple[int, ...]) -> int:
-    """PostgreSQL: end the sessions of this database holding claims of these classes
-    (two-key advisory locks) that have waited for their client in the middle of a statement
-    for longer than `CLAIM_TIMEOUT_S` (a frozen peer); how many."""
+def end_stalled_sessions(db: Database, lock_classes: tuple[int, ...] = (),
+                         lock_keys: tuple[int, ...] = ()) -> int:
+    """PostgreSQL: end the sessions of this database holding advisory locks — claims of these
+    classes (two-key locks) or these one-key locks — that have waited for their client in the
+    middle of a statement for longer than `CLAIM_TIMEOUT_S` (a frozen peer); how many."""
     rows = db.query(
         "SELECT pg_terminate_backend(a.pid) AS ended FROM pg_stat_activity a WHERE "
         "a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state = 'active' "
         "AND a.wait_event = 'ClientRead' AND greatest(a.query_start, a.state_change) < "
         "now() - make_interval(secs => :timeout) AND EXISTS (SELECT 1 FROM pg_locks l WHERE "
-        "l.pid = a.pid AND l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted AND "
-        "l.classid::bigint = ANY(:classes))",
-        {"timeout": CLAIM_TIMEOUT_S, "classes": list(lock_classes)})
+        "l.pid = a.pid AND l.locktype = 'advisory' AND l.granted AND ((l.objsubid = 2 AND "
+        "l.classid::bigint = ANY(:classes)) OR (l.objsubid = 1 AND (l.classid::bigint << 32 "
+        "| l.objid::bigint) = ANY(:keys))))",
+        {"timeout": CLAIM_TIMEOUT_S, "classes": list(lock_classes), "keys": list(lock_keys)})
     return sum(1 for row in rows if row["ended"])
 
 

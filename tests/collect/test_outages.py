@@ -17,10 +17,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from flows.collect import sync_cycle
-from flows.db import Database, UnavailableError, connect, migrate, registry
+from flows.collect import CycleSummary, sync_cycle
+from flows.db import Database, UnavailableError, claims, connect, migrate, registry
 from flows.devtools.postgres import TemporaryCluster
 from flows.devtools.processes import FLOWS_COMMAND
 from flows.mediator import MediatorClient
@@ -28,7 +29,7 @@ from flows.mediator.directory import DatabaseDirectory, RegistryUnavailable
 from flows.mediator.links import MeterLinks
 from flows.mediator.server import Metrics, start_server
 from flows.meters import FleetServer, SimClock, VirtualMeter, build_fleet
-from tests.collect.fleet import PATIENT, START, only_metric
+from tests.collect.fleet import PATIENT, START, fleet_behind_mediator, only_metric
 
 METERS = 40
 
@@ -336,3 +337,37 @@ def test_sigterm_ends_a_collector_whose_mediator_is_frozen_within_the_grace(
     finally:
         collector.kill()
         frozen_peer.close()
+
+
+def test_a_writer_frozen_holding_the_numbering_lock_does_not_stop_collection(
+        migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session frozen mid-statement (here mid-COPY) in a transaction that logged a change
+    holds the change log's numbering lock: every other writer waits for it. A collector gives
+    its wait up after the claim timeout, ends that session, and its meters are written."""
+    monkeypatch.setattr(claims, "CLAIM_TIMEOUT_S", 1)
+    db = connect(migrated_postgres_url)
+    only_metric(db, "hourly", "SyncerReads")
+    meters = _fleet(6)
+    registered, frozen_now = threading.Event(), threading.Event()
+    summaries: list[CycleSummary] = []
+
+    async def collect() -> None:
+        async with fleet_behind_mediator(db, meters, PATIENT) as running, MediatorClient(
+                running.mediator, deadline_s=30) as client:
+            registered.set()
+            frozen_now.wait(30)
+            summaries.append(await sync_cycle(db, client, "hourly", parallel=6))
+
+    syncing = threading.Thread(target=asyncio.run, args=(collect(),))
+    with psycopg.connect(migrated_postgres_url) as frozen:
+        syncing.start()
+        assert registered.wait(30)
+        frozen.execute("SELECT flows.next_change()")  # the numbering lock, to its commit
+        with pytest.raises(psycopg.OperationalError), frozen.cursor() as cursor, \
+                cursor.copy("COPY flows.register_value_changes (seq) FROM STDIN"):
+            frozen_now.set()
+            syncing.join(timeout=60)
+            assert not syncing.is_alive(), "the collector still waits for the numbering lock"
+    (summary,) = summaries
+    assert summary.ok == len(meters) and summary.retries >= 1
+    assert db.query("SELECT count(*) AS n FROM register_import")[0]["n"] >= len(meters)

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from flows.db import Database, claims
+from flows.db import Database
 from flows.db.connection import execute_in, query_in
 from flows.meterdata import LOCAL_ZONE
 from flows.views.days import day_end, day_runs, day_start, days_between
@@ -161,11 +161,9 @@ ESCO_LOCK = 0x666C7665  # 'flve': (ESCO_LOCK, hash of the esco) while its days a
 def _lock_escos(db: Database, escos: EscoDays) -> None:
     if db.engine == "postgres" and escos:  # SQLite has one writer
         # A feeder frozen mid-statement holds its escos' locks until a live one ends its
-        # session (`claims.end_stalled_sessions`, between passes): waiting without end, no
-        # live one would. Past the claim timeout the wait fails (`LockTimeoutError`), the
-        # batch rolls back and is applied again after the next rebalance.
-        db.query("SELECT set_config('lock_timeout', :timeout, true) AS timeout",
-                 {"timeout": f"{claims.CLAIM_TIMEOUT_S}s"})
+        # session (between passes): a feeder's wait ends after the claim timeout
+        # (`flows.db.claims`: `LockTimeoutError`), its batch rolls back and is applied again
+        # after the next rebalance.
         # In one order for every feeder: two never wait for each other's locks.
         db.query("SELECT count(pg_advisory_xact_lock(:lock, key)) AS locked FROM (SELECT "
                  "DISTINCT hashtext(esco::text) AS key FROM unnest(CAST(:escos AS uuid[])) "
