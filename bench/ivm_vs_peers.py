@@ -1,11 +1,11 @@
 """Benchmark: the seed query in memory on flows.ivm, stepping and Pathway, side by side.
 
-    python bench/ivm_vs_peers.py [--reads 100000 1000000] [--single 20000] [--engines ...]
+    python bench/ivm_vs_peers.py [--reads 100000 1000000] [--single 100000 1000000] [--engines ...]
 
 The seed query (users ⋈ meters ⋈ half-hourly reads → daily sum per user, meter and day; see
 `ivm_meter_reads.py`) over 1,000 meters, reads in time order: in batches of 1,000 (one half
-hour across the fleet per batch) and one read per call (``--single`` reads). Each engine runs
-what it is made for:
+hour across the fleet per batch) and one read per call (``--single``: 100,000 and 1,000,000
+reads). Each engine runs what it is made for:
 
 - flows.ivm: `StorePython`, ``i_reads.insert(*batch)`` per batch, in this process; every call
   returns its output changes and keeps the daily cache indexed by date.
@@ -106,8 +106,8 @@ def stepping(n_reads: int, batch: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reads", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--single", type=int, default=20_000,
-                        help="reads fed one per call")
+    parser.add_argument("--single", type=int, nargs="+", default=[100_000, 1_000_000],
+                        help="reads fed one per call (one scenario per figure)")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs per engine and scenario; the best counts (the machine is noisy)")
     parser.add_argument("--engines", nargs="+", default=["flows", "stepping", "pathway"],
@@ -117,7 +117,7 @@ def main() -> None:
     if "pathway" in args.engines and python is None:
         print("pathway: could not be installed here; left out")
     scenarios = [(f"{n:,} reads, batches of 1,000", n, 1000) for n in args.reads]
-    scenarios.append((f"{args.single:,} reads, one per call", args.single, 1))
+    scenarios += [(f"{n:,} reads, one per call", n, 1) for n in args.single]
     print(f"seed query in memory, {METERS:,} meters, reads in time order (reads/s, higher is better)")
     header = f"{'':<36}{'flows.ivm':>12}{'stepping':>12}{'pathway':>12}{'ivm/pathway':>13}"
     print(header)

@@ -11,6 +11,7 @@ its exits' last fixed point, so the part's output is the change between fixed po
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from typing import Any
 
 from flows.ivm.errors import IvmError
@@ -88,7 +89,7 @@ class PartKernel(Kernel):
         self.changes: list[Changes] = []
         self.ran_in: Transaction | None = None
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         inputs = []
         for state, delta in zip(self.input_states, changes, strict=True):
             whole = dict(state.items())
@@ -154,7 +155,7 @@ class ExitKernel(Kernel):
     def runs_idle(self) -> bool:
         return True
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         if self.part_kernel.ran_in is not tx:
             return NO_CHANGES
         return self.part_kernel.changes[self.position]

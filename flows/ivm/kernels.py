@@ -16,7 +16,7 @@ wrapping the user's functions once, at build time, so the loops below serve ever
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from flows.ivm.data import EMPTY, Pair
@@ -112,7 +112,7 @@ class Kernel:
         """Whether `step` must run even when no input changed this iteration."""
         return False
 
-    def step(self, changes: list[Any], tx: Transaction) -> Changes | Loose:
+    def step(self, changes: Sequence[Any], tx: Transaction) -> Changes | Loose:
         """One iteration: each input's changes (loose only for kernels of `TAKES_LOOSE`
         operators, hence ``Any`` here) → this node's changes."""
         raise NotImplementedError
@@ -184,17 +184,21 @@ class InputKernel(Kernel):
             self.state = store.counts(node, "values", value_type=node.t)
         t = node.t
         self.check_type = t if isinstance(t, type) and t is not Any else None
+        self.types_checked: set[type] = set()  # the value types found to be check_type's
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         (delta,) = changes
         expected = self.check_type
         if expected is not None:
-            # Per type, not per value: a batch holds one or a few types.
-            for value_type in set(map(type, delta)):
-                if not issubclass(value_type, expected):
-                    value = next(v for v in delta if type(v) is value_type)
-                    raise InputTypeError(f"input {self.node.name!r} takes "
-                                         f"{expected.__qualname__} values, got {value!r}")
+            # Per type, not per value: a batch holds one or a few types, known after the first.
+            value_types = set(map(type, delta))
+            if not value_types <= self.types_checked:
+                for value_type in value_types:
+                    if not issubclass(value_type, expected):
+                        value = next(v for v in delta if type(v) is value_type)
+                        raise InputTypeError(f"input {self.node.name!r} takes "
+                                             f"{expected.__qualname__} values, got {value!r}")
+                self.types_checked |= value_types
         removed = [value for value, count in delta.items() if count < 0] if (
             tx.check_removals) else None
         if removed:
@@ -222,7 +226,7 @@ class MapKernel(Kernel):
         self.f = lambda value: then(f(value))
         return True
 
-    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes | Loose:
+    def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes | Loose:
         delta, f = changes[0], self.f
         if type(delta) is dict:
             return self.out(list(zip(map(f, delta), delta.values())))
@@ -234,7 +238,7 @@ class MapManyKernel(Kernel):
         super().__init__(node)
         self.f = node.params["f"]
 
-    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes:
         f, depth = self.f, self.node.depth
         out: Changes = {}
         for value, count in items(changes[0]):
@@ -252,7 +256,7 @@ class FilterKernel(Kernel):
         super().__init__(node)
         self.f = on_value(node, node.params["f"])
 
-    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes | Loose:
+    def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes | Loose:
         f, delta = self.f, changes[0]
         if type(delta) is dict and not self.loose:
             return {value: count for value, count in delta.items() if f(value)}
@@ -265,7 +269,7 @@ class AddKernel(Kernel):
     def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         left, right = changes
         if not right:
             return left
@@ -281,7 +285,7 @@ class NegKernel(Kernel):
     def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         return {value: -count for value, count in changes[0].items()}
 
 
@@ -338,7 +342,7 @@ class JoinKernel(Kernel):
         self.combine = lambda left, right: then(combine(left, right))
         return True
 
-    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes:
         left_changes, right_changes = changes
         combine = self.combine
         out: list[tuple[Any, int]] = []
@@ -375,7 +379,7 @@ class OuterJoinKernel(JoinKernel):
     def fuse(self, then: Callable[[Any], Any]) -> bool:
         return False  # its unmatched rows are built apart from the join's
 
-    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes:
         left_changes, right_changes = changes
         left_by_key = partition(left_changes, self.key_left) if left_changes else {}
         right_by_key = partition(right_changes, self.key_right) if right_changes else {}
@@ -425,7 +429,7 @@ class GroupReduceKernel(Kernel):
         self.output = lambda total, key: then(output(total, key))
         return True
 
-    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes | Loose:
+    def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes | Loose:
         pick, output, zero, key_of = self.pick, self.output, self.zero, self.key
         # Per group: [weight change, [each row's term, in input order]].
         running: dict[Any, list[Any]] = {}
@@ -477,7 +481,7 @@ class ReduceKernel(Kernel):
     def runs_idle(self) -> bool:
         return not self.state.get_many([self.KEY])
 
-    def step(self, changes: list[Changes | Loose], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes:
         previous = self.state.get_many([self.KEY]).get(self.KEY)
         weight, total = previous if previous is not None else (0, self.zero())
         old_total = total
@@ -509,7 +513,7 @@ class DistinctKernel(Kernel):
         super().__init__(node)
         self.state = store.counts(node, "values", value_type=stored_type(node.inputs[0]))
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         delta = changes[0]
         old = self.state.get_many(delta)
         out: Changes = {}
@@ -548,7 +552,7 @@ class FirstNKernel(Kernel):
                 left -= out[value]
         return out
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         by_group = partition(changes[0], self.group)
         old = self.state.get_many(by_group)
         out: Changes = {}
@@ -575,7 +579,7 @@ class IntegrateKernel(Kernel):
     def runs_idle(self) -> bool:
         return self.consumed
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         delta = changes[0]
         if delta:
             tx.stage(self.state, delta)
@@ -599,7 +603,7 @@ class DelayKernel(Kernel):
     def runs_idle(self) -> bool:
         return True
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         previous = dict(self.state.items())
         replace = {value: -count for value, count in previous.items()}
         for value, count in changes[0].items():
@@ -621,7 +625,7 @@ class MakeScalarKernel(Kernel):
     def runs_idle(self) -> bool:
         return True  # a scalar stream has a value in every iteration
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         delta = changes[0]
         if not delta:
             return {self.zero(): 1}
@@ -641,7 +645,7 @@ class MakeSetKernel(Kernel):
     def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         return changes[0]
 
 
@@ -651,7 +655,7 @@ class HaitchKernel(Kernel):
     def __init__(self, node: Node, store: Store) -> None:
         super().__init__(node)
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         before_all, delta = changes
         out: Changes = {}
         for value, count in delta.items():
@@ -680,7 +684,7 @@ class TransitiveClosureKernel(Kernel):
         self.paths = store.bag(node, "paths")      # (keys, a) → {path item: 1}
         self.reaching = store.bag(node, "reaching")  # (keys, b) → {path item: 1}
 
-    def step(self, changes: list[Changes], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         split, build = self.split, self.build
         edge_changes: dict[Any, dict[Any, int]] = {}
         for item, count in changes[0].items():

@@ -10,8 +10,8 @@ import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice, repeat
-from operator import is_
-from typing import Any, Generic, TypeVar, overload
+from operator import is_, itemgetter
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from flows.ivm.errors import IvmError, StoreError
 from flows.ivm.fixed_point import ExitKernel, PartKernel, execution_order
@@ -42,6 +42,26 @@ class Time:
     input_time: int = -1
     frontier: int = -1
     flush_every_set: bool = False
+
+
+class Scheduled(NamedTuple):
+    """A kernel an iteration steps: its slot, and how it fetches its inputs' changes from
+    the slots' results (an itemgetter: C, where a comprehension per kernel per iteration
+    costs a Python frame)."""
+
+    slot: int
+    kernel: Kernel
+    fetch: Callable[[list[Any]], Any]
+    single: bool  # ``fetch`` returns the one input's changes, not a tuple of them
+
+    @classmethod
+    def of(cls, slot: int, kernel: Kernel, sources: tuple[int, ...]) -> Scheduled:
+        fetch: Callable[[list[Any]], Any] = itemgetter(*sources) if sources else _nothing
+        return cls(slot, kernel, fetch, len(sources) == 1)
+
+
+def _nothing(results: list[Any]) -> tuple[()]:
+    return ()
 
 
 class Runner:
@@ -87,7 +107,8 @@ class Runner:
         self._fuse_maps(slot, consumers, outputs)
         self.output_slots = [(slot[id(node)], self.kernels[slot[id(node)]].hands_on_input)
                              for node in graph.outputs]
-        self._schedules: dict[tuple[int, ...], list[tuple[int, Kernel, tuple[int, ...]]]] = {}
+        self._schedules: dict[tuple[int, ...], list[Scheduled]] = {}
+        self._no_results: list[Changes | Loose] = [NO_CHANGES] * len(self.kernels)
 
     def _fuse_maps(self, slot: dict[int, int], consumers: dict[int, list[Node]],
                    outputs: set[int]) -> None:
@@ -110,7 +131,7 @@ class Runner:
                 self.kernels[map_slot], self.sources[map_slot] = kernel, self.sources[source]
                 self.kernels[source], self.sources[source] = Kernel(producer), ()
 
-    def schedule(self, changed: tuple[int, ...]) -> list[tuple[int, Kernel, tuple[int, ...]]]:
+    def schedule(self, changed: tuple[int, ...]) -> list[Scheduled]:
         """The kernels an iteration with changes on the inputs at positions ``changed`` may
         have to step, in order: those downstream of a changed input or of a kernel that can
         run with no input change. Built once per set of changed inputs."""
@@ -122,7 +143,7 @@ class Runner:
                 if (any((-1 - s in changed) if s < 0 else (s in live) for s in sources)
                         or type(kernel).runs_idle is not Kernel.runs_idle):
                     live.add(slot)
-                    schedule.append((slot, kernel, sources))
+                    schedule.append(Scheduled.of(slot, kernel, sources))
             schedule = self._schedules[changed] = schedule
         return schedule
 
@@ -134,12 +155,21 @@ class Runner:
         if len(inputs) != len(self.graph.inputs):
             raise IvmError(f"{self.graph.name} takes {len(self.graph.inputs)} inputs, "
                            f"got {len(inputs)}")
-        # Each slot's changes, then the inputs backwards: a source -1 - p is input p.
-        results: list[Changes | Loose] = [NO_CHANGES] * len(self.kernels)
-        results += reversed(inputs)
         if changed is None:
             changed = tuple(n for n, changes in enumerate(inputs) if changes)
-        schedule = self.schedule(changed)
+        return self.iterate(inputs, changed, before_commit, check_removals)
+
+    def iterate(self, inputs: Sequence[Changes], changed: tuple[int, ...],
+                before_commit: Callable[[tuple[ZSetPython[Any], ...]], None] | None = None,
+                check_removals: bool = True) -> tuple[ZSetPython[Any], ...]:
+        """`run` with its inputs checked: one per graph input, ``changed`` the positions of
+        those with changes. One read per call makes every step here count."""
+        # Each slot's changes, then the inputs backwards: a source -1 - p is input p.
+        results: list[Changes | Loose] = self._no_results[:]
+        results += reversed(inputs)
+        schedule = self._schedules.get(changed)
+        if schedule is None:
+            schedule = self.schedule(changed)
         # The cyclic garbage collector is paused for the iteration (reference counting still
         # frees all it drops). An iteration allocates its changes in bursts of thousands of
         # objects that die by its end; with the collector on, those bursts set off full
@@ -150,16 +180,22 @@ class Runner:
         if collecting:
             gc.disable()
         try:
-            with self.store.transaction() as tx:
+            store = self.store
+            tx = store.begin()
+            try:
                 tx.check_removals = check_removals
-                for slot, kernel, sources in schedule:
-                    changes = [results[s] for s in sources]
+                for slot, kernel, fetch, single in schedule:
+                    changes = (fetch(results),) if single else fetch(results)
                     if any(changes) or kernel.runs_idle():
                         results[slot] = kernel.step(changes, tx)
-                outputs = tuple(ZSetPython.from_counts(self._own(results, slot, may_share))
-                                for slot, may_share in self.output_slots)
+                outputs = tuple([ZSetPython.from_counts(self._own(results, slot, may_share))
+                                 for slot, may_share in self.output_slots])
                 if before_commit is not None:
                     tx.before_commit.append(lambda: before_commit(outputs))
+            except BaseException:
+                store.rollback()
+                raise
+            store.commit(tx)
         finally:
             if collecting:
                 gc.enable()
@@ -171,8 +207,11 @@ class Runner:
         same dict (NO_CHANGES; or a kernel that hands on its input, e.g. an add with one side
         empty, when that dict is another slot's or an input's)."""
         changes = as_changes(results[slot])  # outputs are consolidated; this tells the type
-        shared = changes is NO_CHANGES or (may_share and sum(map(is_, results, repeat(changes))) > 1)
-        return dict(changes) if shared else changes
+        if changes is NO_CHANGES:
+            return {}
+        if may_share and sum(map(is_, results, repeat(changes))) > 1:
+            return dict(changes)
+        return changes
 
 
 def _changes(zset: ZSet[Any] | Iterable[tuple[Any, int]]) -> Changes:
@@ -248,13 +287,15 @@ class Action(Generic[T]):
     def name(self) -> str:
         return self._runner.graph.inputs[self._position].name
 
-    def _run(self, changes: Changes) -> tuple[ZSetPython[Any], ...]:
+    def _run(self, changes: Changes, removes: bool = True) -> tuple[ZSetPython[Any], ...]:
         inputs: list[Changes] = [NO_CHANGES] * self._inputs
         inputs[self._position] = changes
-        return self._runner.run(inputs, changed=self._changed if changes else ())
+        # An insert has nothing to check removals of.
+        return self._runner.iterate(inputs, self._changed if changes else (),
+                                    check_removals=removes)
 
     def insert(self, *values: T, time: Time | None = None) -> tuple[ZSetPython[Any], ...]:
-        return self._run(_counted(values, 1))
+        return self._run(_counted(values, 1), removes=False)
 
     def remove(self, *values: T, time: Time | None = None) -> tuple[ZSetPython[Any], ...]:
         return self._run(_counted(values, -1))

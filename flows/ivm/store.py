@@ -2,16 +2,15 @@
 stores (`flows.ivm.sql`) keep it in tables.
 
 A store is built for one graph (``StorePython.from_graph(graph)``); every iteration runs in
-``store.transaction()``: the kernels stage their state changes there and the store applies all
-of them when the iteration succeeded, or none when it raised. `StoreBase` holds that commit
+one transaction (``store.begin()``, then ``commit`` or ``rollback``): the kernels stage their
+state changes there and the store applies all of them when the iteration succeeded, or none
+when it raised. `StoreBase` holds that commit
 sequence once; a store only says how it begins, writes durably and rolls back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from types import TracebackType
 from typing import Any, Protocol, TypeVar, cast
 
 from flows.ivm.errors import StoreError
@@ -27,14 +26,18 @@ S = TypeVar("S")
 
 class Store(Protocol):
     """What running a graph (`flows.ivm.run`), its kernels and `Cache.zset` need from a store:
-    its graph, a transaction per iteration, the named state primitives of each node, and the
-    caches."""
+    its graph, a transaction per iteration (`begin`, then `commit` or `rollback`), the named
+    state primitives of each node, and the caches."""
 
     graph: Graph[Any, Any]
     # Where `flows.ivm.run` keeps the runner it built for this store (None until then).
     runner_slot: Any
 
-    def transaction(self) -> AbstractContextManager[StagedChanges]: ...
+    def begin(self) -> StagedChanges: ...
+
+    def commit(self, staged: StagedChanges) -> None: ...
+
+    def rollback(self) -> None: ...
 
     def cached_zset(self, node_name: str) -> ZSet[Any]: ...
 
@@ -52,7 +55,7 @@ class StagedChanges:
     __slots__ = ("before_commit", "check_removals", "staged")
 
     def __init__(self) -> None:
-        self.staged: list[tuple[Any, Any]] = []
+        self.staged: list[tuple[Callable[[Any], Callable[[], None]], Any]] = []  # (prepare, changes)
         # `Action`s refuse to remove what an input does not hold; `iteration` takes any
         # weights (DBSP: an input is a stream of Z-sets, negative counts and all).
         self.check_removals = True
@@ -61,7 +64,7 @@ class StagedChanges:
 
     def stage(self, state: Any, changes: Any) -> None:
         if changes:
-            self.staged.append((state, changes))
+            self.staged.append((state.prepare, changes))
 
     def prepare(self) -> list[Callable[[], None]]:
         """Every state's writes prepared (durable stores write them here), then the
@@ -71,7 +74,7 @@ class StagedChanges:
         return appliers
 
     def prepare_states(self) -> list[Callable[[], None]]:
-        return [state.prepare(changes) for state, changes in self.staged]
+        return [prepare(changes) for prepare, changes in self.staged]
 
     def run_hooks(self) -> None:
         for hook in self.before_commit:
@@ -87,8 +90,41 @@ class StoreBase:
     runner_slot: Any = None
     _in_transaction = False
 
-    def transaction(self) -> AbstractContextManager[StagedChanges]:
-        return _Iteration(self)
+    def begin(self) -> StagedChanges:
+        """Start an iteration: what its kernels stage their changes on. Then exactly one of
+        `commit` or `rollback`. (Plain methods, not a context manager: they run once per
+        iteration, and one read per call makes that the hot path.)"""
+        if self._in_transaction:
+            raise StoreError("an iteration is already running on this store (nested call from "
+                             "inside a query function?)")
+        self._in_transaction = True
+        try:
+            self._begin()
+        except BaseException:
+            self._in_transaction = False
+            raise
+        return StagedChanges()
+
+    def commit(self, staged: StagedChanges) -> None:
+        """Write what the iteration staged and commit; then update the in-memory state. If
+        the write fails, everything is rolled back and the error raised."""
+        try:
+            try:
+                appliers = self._write(staged)
+            except BaseException:
+                self._rollback()
+                raise
+            for apply in appliers:
+                apply()
+        finally:
+            self._in_transaction = False
+
+    def rollback(self) -> None:
+        """End the iteration with nothing of it kept."""
+        try:
+            self._rollback()
+        finally:
+            self._in_transaction = False
 
     def _begin(self) -> None:
         """Start the iteration's transaction (durable stores: and lock the store)."""
@@ -99,46 +135,6 @@ class StoreBase:
 
     def _rollback(self) -> None:
         """Undo what `_begin` and `_write` started."""
-
-
-class _Iteration:
-    """`StoreBase.transaction`: a class, not a generator, as it runs once per iteration."""
-
-    __slots__ = ("staged", "store")
-
-    def __init__(self, store: StoreBase) -> None:
-        self.store = store
-
-    def __enter__(self) -> StagedChanges:
-        store = self.store
-        if store._in_transaction:
-            raise StoreError("an iteration is already running on this store (nested call from "
-                             "inside a query function?)")
-        store._in_transaction = True
-        try:
-            store._begin()
-        except BaseException:
-            store._in_transaction = False
-            raise
-        self.staged = StagedChanges()
-        return self.staged
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        store = self.store
-        try:
-            if kind is not None:
-                store._rollback()
-                return
-            try:
-                appliers = store._write(self.staged)
-            except BaseException:
-                store._rollback()
-                raise
-            for apply in appliers:
-                apply()
-        finally:
-            store._in_transaction = False
 
 
 class StorePython(StoreBase):

@@ -114,7 +114,7 @@ def test_a_failed_iteration_leaves_no_trace_in_a_groups_rows() -> None:
 def test_an_iteration_steps_only_what_its_input_reaches_with_maps_fused() -> None:
     _, store, (_, _, reads) = seed_store()
     runner: Any = store.runner_slot
-    stepped = [(kernel.node.name, type(kernel).__name__) for _, kernel, _ in runner.schedule((2,))]
+    stepped = [(kernel.node.name, type(kernel).__name__) for _, kernel, _, _ in runner.schedule((2,))]
     # users ⋈ meters is not stepped for a read; `merged` and `as_daily` (maps) run inside the
     # join and the group they follow; the output is still the map's.
     assert stepped == [("query.reads", "InputKernel"), ("query.join_reads", "JoinKernel"),
