@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from functools import partial
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, dataclass_transform
 
@@ -103,6 +105,11 @@ class Pair(NamedTuple, Generic[T, U]):
 
     left: T
     right: U
+
+
+# ``new_pair((left, right))``: a Pair built in C (``Pair(left, right)`` runs the named tuple's
+# Python ``__new__``); for the kernels' per-row hot paths.
+new_pair: Callable[[tuple[Any, Any]], Pair[Any, Any]] = partial(tuple.__new__, Pair)
 
 
 class Empty:

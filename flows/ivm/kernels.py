@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from flows.ivm.data import EMPTY, Pair
+from flows.ivm.data import EMPTY, Pair, new_pair
 from flows.ivm.errors import InputTypeError, IvmError, RemoveError
 from flows.ivm.graph import SCALAR_ZERO, Node, OperatorKind
 from flows.ivm.state import Bag, Transaction
@@ -339,7 +339,10 @@ class JoinKernel(Kernel):
 
     def fuse(self, then: Callable[[Any], Any]) -> bool:
         combine = self.combine
-        self.combine = lambda left, right: then(combine(left, right))
+        if combine is Pair:  # the usual: one Python frame less per row
+            self.combine = lambda left, right: then(new_pair((left, right)))
+        else:
+            self.combine = lambda left, right: then(combine(left, right))
         return True
 
     def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes:
@@ -351,7 +354,7 @@ class JoinKernel(Kernel):
         right_by_key = partition(right_changes, self.key_right) if right_changes else {}
         if left_by_key:
             for new_lefts, rights in zip(left_by_key.values(),
-                                         self.right.lookup(list(left_by_key))):
+                                         self.right.lookup(left_by_key)):
                 if rights:
                     for left, left_count in new_lefts.items():
                         for right, right_count in rights.items():
@@ -359,7 +362,7 @@ class JoinKernel(Kernel):
             tx.stage(self.left, left_by_key)
         if right_by_key:
             for (key, rights), lefts_before in zip(right_by_key.items(),
-                                                   self.left.lookup(list(right_by_key))):
+                                                   self.left.lookup(right_by_key)):
                 for lefts in (lefts_before, left_by_key.get(key) if left_by_key else None):
                     if lefts:
                         for left, left_count in lefts.items():
@@ -426,7 +429,10 @@ class GroupReduceKernel(Kernel):
 
     def fuse(self, then: Callable[[Any], Any]) -> bool:
         output = self.output
-        self.output = lambda total, key: then(output(total, key))
+        if output is Pair:  # the usual: one Python frame less per row
+            self.output = lambda total, key: then(new_pair((total, key)))
+        else:
+            self.output = lambda total, key: then(output(total, key))
         return True
 
     def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes | Loose:
@@ -447,7 +453,7 @@ class GroupReduceKernel(Kernel):
         # drop (SQL stores keep it in memory only); with it, a row is retracted as the very
         # object that was output: no rebuild, and downstream dicts find it by identity.
         for (key, (weight, terms)), before in zip(running.items(),
-                                                  self.state.lookup(list(running))):
+                                                  self.state.lookup(running)):
             total = zero() if before is None else before[1]
             for term in terms:
                 total = total + term

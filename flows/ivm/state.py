@@ -9,7 +9,7 @@ That small surface is what a store backend (Python dicts, SQLite, PostgreSQL) im
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any, Protocol
 
@@ -36,8 +36,8 @@ class Bag(Protocol):
 
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Mapping[Any, int]]: ...
 
-    def lookup(self, keys: list[Any]) -> list[Mapping[Any, int] | None]:
-        """Each key's values (None: none), in the keys' order."""
+    def lookup(self, keys: Collection[Any]) -> Iterable[Mapping[Any, int] | None]:
+        """Each key's values (None: none), in the keys' order, iterated once."""
         ...
 
     def prepare(self, changes: Mapping[Any, Mapping[Any, int]]) -> Callable[[], None]: ...
@@ -49,8 +49,8 @@ class Aggregates(Protocol):
 
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[Any, ...]]: ...
 
-    def lookup(self, keys: list[Any]) -> list[tuple[Any, ...] | None]:
-        """Each key's entry (None: none), in the keys' order."""
+    def lookup(self, keys: Collection[Any]) -> Iterable[tuple[Any, ...] | None]:
+        """Each key's entry (None: none), in the keys' order, iterated once."""
         ...
 
     def prepare(self, changes: list[tuple[Any, tuple[Any, ...] | None]]) -> Callable[[], None]:
@@ -73,6 +73,10 @@ class PythonCounts:
         self.counts: dict[Any, int] = {}
         # Per index: key → values (a dict used as an insertion-ordered set).
         self._by_index: list[dict[Any, dict[Any, None]]] = [{} for _ in indexes]
+        if not indexes:
+            # Nothing can fail before applying: `prepare` only binds the changes, in C (a
+            # Python frame per state per iteration counts when an iteration is one read).
+            self.prepare = partial(partial, self._apply_unindexed)  # type: ignore[method-assign]
 
     def get_many(self, values: Iterable[Any]) -> Mapping[Any, int]:
         counts = self.counts
@@ -95,38 +99,45 @@ class PythonCounts:
                 yield key, value, counts[value]
 
     def prepare(self, changes: Mapping[Any, int]) -> Callable[[], None]:
-        if not self.indexes:
-            return partial(self._apply, changes, None)
         # Each value's key in every index (the user's functions: may raise, so before apply).
-        keys = list(zip(*(map(index.f, changes) for index in self.indexes)))
-        return partial(self._apply, changes, keys)
+        indexes = self.indexes
+        if len(indexes) == 1:  # the usual: no tuple of keys per value
+            return partial(self._apply, changes, list(map(indexes[0].f, changes)), True)
+        keys = list(zip(*(map(index.f, changes) for index in indexes)))
+        return partial(self._apply, changes, keys, False)
 
-    def _apply(self, changes: Mapping[Any, int], keys: list[tuple[Any, ...]] | None) -> None:
+    def _apply_unindexed(self, changes: Mapping[Any, int]) -> None:
         counts = self.counts
-        if keys is None:
-            for value, change in changes.items():
-                new = counts.get(value, 0) + change
-                if new:
-                    counts[value] = new
-                else:
-                    del counts[value]
-            return
+        for value, change in changes.items():
+            new = counts.get(value, 0) + change
+            if new:
+                counts[value] = new
+            else:
+                del counts[value]
+
+    def _apply(self, changes: Mapping[Any, int], keys: list[Any], one_index: bool) -> None:
+        """``keys``: each value's key (``one_index``), or its tuple of keys, one per index."""
+        counts = self.counts
         by_index = self._by_index
+        only = by_index[0]
         for (value, change), value_keys in zip(changes.items(), keys):
             old = counts.get(value, 0)
             new = old + change
             if new:
                 counts[value] = new
-                if not old:
-                    for key, by_key in zip(value_keys, by_index):
-                        members = by_key.get(key)
-                        if members is None:
-                            by_key[key] = {value: None}
-                        else:
-                            members[value] = None
+                if old:
+                    continue
+                for key, by_key in ((value_keys, only),) if one_index else zip(value_keys,
+                                                                               by_index):
+                    members = by_key.get(key)
+                    if members is None:
+                        by_key[key] = {value: None}
+                    else:
+                        members[value] = None
             else:
                 del counts[value]
-                for key, by_key in zip(value_keys, by_index):
+                for key, by_key in ((value_keys, only),) if one_index else zip(value_keys,
+                                                                               by_index):
                     members = by_key[key]
                     del members[value]
                     if not members:
@@ -136,17 +147,18 @@ class PythonCounts:
 class PythonBag:
     def __init__(self) -> None:
         self.data: dict[Any, dict[Any, int]] = {}
+        # Both in C (a Python frame per state per iteration counts when an iteration is one
+        # read): `lookup` maps the keys lazily; nothing can fail before applying, so
+        # `prepare` only binds the changes to `_apply`.
+        self.lookup: Callable[[Collection[Any]], Iterable[Mapping[Any, int] | None]] = (
+            partial(map, self.data.get))
+        self.prepare: Callable[[Mapping[Any, Mapping[Any, int]]], Callable[[], None]] = (
+            partial(partial, self._apply))
 
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Mapping[Any, int]]:
         data = self.data
         get = data.get
         return {key: found for key in keys if (found := get(key)) is not None}
-
-    def lookup(self, keys: list[Any]) -> list[Mapping[Any, int] | None]:
-        return list(map(self.data.get, keys))
-
-    def prepare(self, changes: Mapping[Any, Mapping[Any, int]]) -> Callable[[], None]:
-        return partial(self._apply, changes)
 
     def _apply(self, changes: Mapping[Any, Mapping[Any, int]]) -> None:
         data = self.data
@@ -171,17 +183,16 @@ class PythonBag:
 class PythonAggregates:
     def __init__(self) -> None:
         self.data: dict[Any, tuple[Any, ...]] = {}
+        # In C, as `PythonBag`'s.
+        self.lookup: Callable[[Collection[Any]], Iterable[tuple[Any, ...] | None]] = (
+            partial(map, self.data.get))
+        self.prepare: Callable[[list[tuple[Any, tuple[Any, ...] | None]]], Callable[[], None]] = (
+            partial(partial, self._apply))
 
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, tuple[Any, ...]]:
         data = self.data
         get = data.get
         return {key: found for key in keys if (found := get(key)) is not None}
-
-    def lookup(self, keys: list[Any]) -> list[tuple[Any, ...] | None]:
-        return list(map(self.data.get, keys))
-
-    def prepare(self, changes: list[tuple[Any, tuple[Any, ...] | None]]) -> Callable[[], None]:
-        return partial(self._apply, changes)
 
     def _apply(self, changes: list[tuple[Any, tuple[Any, ...] | None]]) -> None:
         data = self.data

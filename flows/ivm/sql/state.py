@@ -8,7 +8,7 @@ store clears every mirror whenever another process committed in between (see `Sq
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
@@ -194,7 +194,7 @@ class _KeyedState:
     def get_many(self, keys: Iterable[Any]) -> Mapping[Any, Any]:
         raise NotImplementedError
 
-    def lookup(self, keys: list[Any]) -> list[Any]:
+    def lookup(self, keys: Collection[Any]) -> list[Any]:
         """Each key's entry (None: none), in the keys' order."""
         found = self.get_many(keys)
         return [found.get(key) for key in keys]
