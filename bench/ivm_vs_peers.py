@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--reads", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--single", type=int, nargs="+", default=[100_000, 1_000_000],
                         help="reads fed one per call (one scenario per figure)")
-    parser.add_argument("--repeat", type=int, default=2,
+    parser.add_argument("--repeat", type=int, default=3,
                         help="runs per engine and scenario; the best counts (the machine is noisy)")
     parser.add_argument("--engines", nargs="+", default=["flows", "stepping", "pathway"],
                         choices=["flows", "stepping", "pathway"])
