@@ -64,6 +64,16 @@ class Transaction(Protocol):
     def stage(self, state: Any, changes: Any) -> None: ...
 
 
+def add_counts(counts: dict[Any, int], changes: Mapping[Any, int]) -> None:
+    """``counts`` plus ``changes``, in place; a count that reaches zero is dropped."""
+    for value, change in changes.items():
+        new = counts.get(value, 0) + change
+        if new:
+            counts[value] = new
+        else:
+            del counts[value]
+
+
 # In-memory implementations. `get_many` returns live inner dicts: callers must not change them.
 
 
@@ -76,7 +86,7 @@ class PythonCounts:
         if not indexes:
             # Nothing can fail before applying: `prepare` only binds the changes, in C (a
             # Python frame per state per iteration counts when an iteration is one read).
-            self.prepare = partial(partial, self._apply_unindexed)  # type: ignore[method-assign]
+            self.prepare = partial(partial, add_counts, self.counts)  # type: ignore[method-assign]
 
     def get_many(self, values: Iterable[Any]) -> Mapping[Any, int]:
         counts = self.counts
@@ -105,15 +115,6 @@ class PythonCounts:
             return partial(self._apply, changes, list(map(indexes[0].f, changes)), True)
         keys = list(zip(*(map(index.f, changes) for index in indexes)))
         return partial(self._apply, changes, keys, False)
-
-    def _apply_unindexed(self, changes: Mapping[Any, int]) -> None:
-        counts = self.counts
-        for value, change in changes.items():
-            new = counts.get(value, 0) + change
-            if new:
-                counts[value] = new
-            else:
-                del counts[value]
 
     def _apply(self, changes: Mapping[Any, int], keys: list[Any], one_index: bool) -> None:
         """``keys``: each value's key (``one_index``), or its tuple of keys, one per index."""
@@ -170,12 +171,7 @@ class PythonBag:
             if bucket.keys().isdisjoint(values):  # only new values (the usual): in C
                 bucket.update(values)
                 continue
-            for value, change in values.items():
-                new = bucket.get(value, 0) + change
-                if new:
-                    bucket[value] = new
-                else:
-                    del bucket[value]
+            add_counts(bucket, values)
             if not bucket:
                 del data[key]
 

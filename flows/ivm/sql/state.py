@@ -19,6 +19,7 @@ from flows.ivm.codec import Codec, encode
 from flows.ivm.errors import StoreError
 from flows.ivm.index import Index
 from flows.ivm.sql.dialect import CHUNK, Dialect
+from flows.ivm.state import add_counts
 
 
 @dataclass(frozen=True)
@@ -252,12 +253,7 @@ class SqlBag(_KeyedState):
             bucket = known.get(key)
             if bucket is None:
                 continue  # never read here: the table has it
-            for value, change in values.items():
-                new = bucket.get(value, 0) + change
-                if new:
-                    bucket[value] = new
-                else:
-                    del bucket[value]
+            add_counts(bucket, values)
 
 
 class SqlAggregates(_KeyedState):
