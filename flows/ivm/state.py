@@ -120,25 +120,24 @@ class PythonCounts:
         """``keys``: each value's key (``one_index``), or its tuple of keys, one per index."""
         counts = self.counts
         by_index = self._by_index
-        only = by_index[0]
         for (value, change), value_keys in zip(changes.items(), keys):
             old = counts.get(value, 0)
             new = old + change
             if new:
                 counts[value] = new
                 if old:
-                    continue
-                for key, by_key in ((value_keys, only),) if one_index else zip(value_keys,
-                                                                               by_index):
+                    continue  # already a member of its index keys
+            else:
+                del counts[value]
+            keyed = ((value_keys, by_index[0]),) if one_index else zip(value_keys, by_index)
+            for key, by_key in keyed:
+                if new:
                     members = by_key.get(key)
                     if members is None:
                         by_key[key] = {value: None}
                     else:
                         members[value] = None
-            else:
-                del counts[value]
-                for key, by_key in ((value_keys, only),) if one_index else zip(value_keys,
-                                                                               by_index):
+                else:
                     members = by_key[key]
                     del members[value]
                     if not members:

@@ -4,8 +4,8 @@ stores (`flows.ivm.sql`) keep it in tables.
 A store is built for one graph (``StorePython.from_graph(graph)``); every iteration runs in
 one transaction (``store.begin()``, then ``commit`` or ``rollback``): the kernels stage their
 state changes there and the store applies all of them when the iteration succeeded, or none
-when it raised. `StoreBase` holds that commit
-sequence once; a store only says how it begins, writes durably and rolls back.
+when it raised. `StoreBase` holds that commit sequence once; a store only says how it begins,
+writes durably and rolls back.
 """
 
 from __future__ import annotations
