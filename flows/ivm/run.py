@@ -64,6 +64,19 @@ def _nothing(results: list[Any]) -> tuple[()]:
     return ()
 
 
+class _Schedules(dict[tuple[int, ...], list[Scheduled]]):
+    """`Runner.schedule`'s cache: each set of changed inputs' schedule, built on first use
+    (a plain dict lookup after that, in C)."""
+
+    def __init__(self, build: Callable[[tuple[int, ...]], list[Scheduled]]) -> None:
+        super().__init__()
+        self.build = build
+
+    def __missing__(self, changed: tuple[int, ...]) -> list[Scheduled]:
+        schedule = self[changed] = self.build(changed)
+        return schedule
+
+
 class Runner:
     """The graph's kernels, in topological order, bound to one store's state."""
 
@@ -107,7 +120,7 @@ class Runner:
         self._fuse_maps(slot, consumers, outputs)
         self.output_slots = [(slot[id(node)], self.kernels[slot[id(node)]].hands_on_input)
                              for node in graph.outputs]
-        self._schedules: dict[tuple[int, ...], list[Scheduled]] = {}
+        self._schedules = _Schedules(self._build_schedule)
         self._no_results: list[Changes | Loose] = [NO_CHANGES] * len(self.kernels)
 
     def _fuse_maps(self, slot: dict[int, int], consumers: dict[int, list[Node]],
@@ -135,16 +148,16 @@ class Runner:
         """The kernels an iteration with changes on the inputs at positions ``changed`` may
         have to step, in order: those downstream of a changed input or of a kernel that can
         run with no input change. Built once per set of changed inputs."""
-        schedule = self._schedules.get(changed)
-        if schedule is None:
-            live: set[int] = set()
-            schedule = []
-            for slot, (kernel, sources) in enumerate(zip(self.kernels, self.sources)):
-                if (any((-1 - s in changed) if s < 0 else (s in live) for s in sources)
-                        or type(kernel).runs_idle is not Kernel.runs_idle):
-                    live.add(slot)
-                    schedule.append(Scheduled.of(slot, kernel, sources))
-            schedule = self._schedules[changed] = schedule
+        return self._schedules[changed]
+
+    def _build_schedule(self, changed: tuple[int, ...]) -> list[Scheduled]:
+        live: set[int] = set()
+        schedule = []
+        for slot, (kernel, sources) in enumerate(zip(self.kernels, self.sources)):
+            if (any((-1 - s in changed) if s < 0 else (s in live) for s in sources)
+                    or type(kernel).runs_idle is not Kernel.runs_idle):
+                live.add(slot)
+                schedule.append(Scheduled.of(slot, kernel, sources))
         return schedule
 
     def run(self, inputs: Sequence[Changes],
@@ -167,9 +180,7 @@ class Runner:
         # Each slot's changes, then the inputs backwards: a source -1 - p is input p.
         results: list[Changes | Loose] = self._no_results[:]
         results += reversed(inputs)
-        schedule = self._schedules.get(changed)
-        if schedule is None:
-            schedule = self.schedule(changed)
+        schedule = self._schedules[changed]  # `schedule`, without its call
         # The cyclic garbage collector is paused for the iteration (reference counting still
         # frees all it drops). An iteration allocates its changes in bursts of thousands of
         # objects that die by its end; with the collector on, those bursts set off full
