@@ -350,7 +350,7 @@ class JoinKernel(Kernel):
         self.combine = fused(self.combine, then)
         return True
 
-    def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes:
+    def step(self, changes: Sequence[Changes | Loose], tx: Transaction) -> Changes | Loose:
         left_changes, right_changes = changes
         combine = self.combine
         out: list[tuple[Any, int]] = []
@@ -374,7 +374,7 @@ class JoinKernel(Kernel):
                             for right, right_count in rights.items():
                                 add((combine(left, right), left_count * right_count))
             tx.stage(self.right, right_by_key)
-        return self.out(out)  # type: ignore[return-value]
+        return self.out(out)
 
 
 class OuterJoinKernel(JoinKernel):
