@@ -8,7 +8,10 @@ Retention (`expired_history`, `drop_expired_history`; `flows db retention`, or t
 daily with ``--keep-months``) drops whole months (TimescaleDB: whole chunks) of the history
 tables older than the months kept — never row by row, so nothing is logged for the views and
 the daily usage of those days stays. A month the change log still has a value change for (not
-applied and pruned by the views yet) is kept until it has none.
+applied and pruned by the views yet) is kept until it has none. Where the history kept begins
+is recorded (`history_kept_from`): a value written later for a month already dropped (a meter
+clock months behind) is outside it — the views leave the days before it as they are, and the
+next retention deletes such rows.
 """
 
 from __future__ import annotations
@@ -95,7 +98,8 @@ def expired_history(db: Database, keep_months: int, today: date | None = None
 def drop_expired_history(db: Database, keep_months: int, today: date | None = None
                          ) -> tuple[date, list[str]]:
     """Drop what `expired_history` lists, a month (TimescaleDB: a table's chunks) per
-    transaction; (cutoff, what was dropped)."""
+    transaction; then delete the rows written since for months already dropped (before
+    `history_kept_from`: the views leave them aside). (cutoff, what was dropped)."""
     cutoff, expired = expired_history(db, keep_months, today)
     if hypertables := _hypertables(db):
         dropped = [chunk for table in hypertables for chunk in _drop_chunks(db, table, cutoff)]
@@ -103,7 +107,33 @@ def drop_expired_history(db: Database, keep_months: int, today: date | None = No
         dropped = [name for name in expired if _drop_month(db, name, cutoff)]
     if dropped:
         log.info("history before %s dropped: %d partitions or chunks", cutoff, len(dropped))
+    if (kept_from := history_kept_from(db)) is not None:
+        for table in hypertables or partitioned_tables(db):
+            with db.transaction():
+                late = db.execute(f'DELETE FROM flows."{table}" WHERE timestamp < :kept_from',
+                                  {"kept_from": kept_from})
+            if late:
+                log.info("%s: %d rows before %s deleted (written after their month was "
+                         "dropped)", table, late, kept_from.date())
     return cutoff, dropped
+
+
+def history_kept_from(db: Database) -> datetime | None:
+    """Where the history kept begins (None: all is kept, as before any retention and always
+    on SQLite). Values before it are outside history: the views do not apply them."""
+    rows = db.query("SELECT kept_from FROM history_kept_from")
+    if not rows:
+        return None
+    kept_from: datetime = rows[0]["kept_from"]
+    return kept_from.astimezone(UTC)
+
+
+def _record_kept_from(db: Database, cutoff: date) -> None:
+    """History is kept from ``cutoff`` on (never moved back), in the dropping transaction."""
+    db.execute("INSERT INTO history_kept_from (kept_from) VALUES (:cutoff) ON CONFLICT "
+               "(only_row) DO UPDATE SET kept_from = greatest(history_kept_from.kept_from, "
+               "EXCLUDED.kept_from)",
+               {"cutoff": datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)})
 
 
 def _drop_month(db: Database, name: str, cutoff: date) -> bool:
@@ -115,6 +145,7 @@ def _drop_month(db: Database, name: str, cutoff: date) -> bool:
         db.execute(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
         if _changes_waiting(db, name, cutoff):
             return False
+        _record_kept_from(db, cutoff)
         db.execute(f"DROP TABLE {name}")
     return True
 
@@ -125,6 +156,7 @@ def _drop_chunks(db: Database, table: str, cutoff: date) -> list[str]:
         db.execute(f'LOCK TABLE flows."{table}" IN EXCLUSIVE MODE')  # reads go on
         if _changes_waiting(db, table, cutoff):
             return []
+        _record_kept_from(db, cutoff)
         return [row["chunk"] for row in db.query(
             "SELECT chunk FROM drop_chunks(CAST(:t AS regclass), older_than => "
             "CAST(:cutoff AS timestamptz)) AS chunk", {"t": f"flows.{table}", "cutoff": cutoff})]

@@ -13,7 +13,7 @@ import logging
 from datetime import date, datetime
 from uuid import UUID
 
-from flows.db import Database, is_unavailable, registry
+from flows.db import Database, is_unavailable, partitions, registry
 from flows.db.change_log import ChangeBatch
 from flows.views.changes import (
     SOURCE_DIRECTION,
@@ -22,6 +22,7 @@ from flows.views.changes import (
     interval_days,
     meter_days,
     value_days,
+    within_history,
 )
 from flows.views.checks import check_links, check_value_windows
 from flows.views.errors import ViewsError
@@ -67,8 +68,10 @@ def _apply(writer: Database, windows: Windows, meters: set[UUID], released: set[
     ``released`` meters taken out of quarantine and ``moved`` — (feed, last change) — the
     position moved (None: left where it is)."""
     check_value_windows(windows)
+    kept_from = partitions.history_kept_from(writer)
+    windows = within_history(windows, kept_from)
     ends = ValueEnds(writer, {register for _, register in windows})
-    writes = compute(writer, value_days(writer, windows, ends), ends)
+    writes = compute(writer, value_days(writer, windows, ends, kept_from), ends)
     try:
         with writer.transaction():
             writes.write(writer)

@@ -60,11 +60,23 @@ class ValueEnds:
         return lambda: self.of(source, register)
 
 
-def value_days(db: Database, windows: dict[tuple[str, UUID], Window], ends: ValueEnds
-               ) -> dict[Work, set[date]]:
+def within_history(windows: dict[tuple[str, UUID], Window], kept_from: datetime | None
+                   ) -> dict[tuple[str, UUID], Window]:
+    """The windows cut to the history kept (`flows.db.partitions.history_kept_from`): a
+    value changed before it — written after retention dropped its month — moves nothing, so
+    the days before it keep the usage they had."""
+    if kept_from is None:
+        return windows
+    return {key: (max(first, kept_from), last) for key, (first, last) in windows.items()
+            if last >= kept_from}
+
+
+def value_days(db: Database, windows: dict[tuple[str, UUID], Window], ends: ValueEnds,
+               kept_from: datetime | None = None) -> dict[Work, set[date]]:
     """The local days whose half hours the changed values move: from the last usable value
     before each window to the first after it (registers with the same window, as after a
-    fleet's sync, are asked about in one query)."""
+    fleet's sync, are asked about in one query). A value before ``kept_from`` (outside the
+    history kept) is no bound: the days before the window stay."""
     same_window: dict[tuple[str, Window], list[UUID]] = {}
     for (source, register), window in windows.items():
         same_window.setdefault((source, window), []).append(register)
@@ -73,6 +85,8 @@ def value_days(db: Database, windows: dict[tuple[str, UUID], Window], ends: Valu
         bounds = values.usable_bounds_many(db, source, registers, first, last,
                                            functools.partial(ends.lookup, source))
         for register, (lower, upper) in bounds.items():
+            if lower is not None and kept_from is not None and lower < kept_from:
+                lower = None
             start = slot_start(lower if lower is not None else first)
             end = upper if upper is not None else last
             last_slot = slot_start(max(end - _MICROSECOND, start))

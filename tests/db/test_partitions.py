@@ -94,6 +94,41 @@ def test_retention_drops_whole_old_months_the_views_are_done_with_and_keeps_dail
     assert partitions.drop_expired_history(db, keep_months=12) == (cutoff, [])
 
 
+def test_a_value_written_for_a_month_retention_dropped_changes_no_usage_and_goes_next_time(
+        migrated_postgres_url: str) -> None:
+    db = connect(migrated_postgres_url)
+    this_month = datetime.now(UTC).date().replace(day=1)
+    cutoff = months_on(this_month, -12)
+    register = linked_meters(db, meters=1)[0]
+    dropped_month = months_on(this_month, -18)
+    old = datetime(dropped_month.year, dropped_month.month, 10, tzinfo=UTC)
+    kept = datetime(cutoff.year, cutoff.month, 5, tzinfo=UTC)  # the first value kept
+    write_values(db, [(register, old + n * HALF_HOUR, 1_000 + 100 * n) for n in range(4)])
+    write_values(db, [(register, kept + n * HALF_HOUR, 500_000 + 100 * n) for n in range(4)])
+    write_values(db, [(register, datetime.now(UTC) - HALF_HOUR, 900_000)])
+    update(db)
+    daily = "SELECT * FROM usage_meter_daily ORDER BY day"
+    usage = db.query(daily)
+    assert any(row["day"] < cutoff for row in usage)  # the gap to the kept value is spread
+    assert partitions.history_kept_from(db) is None  # nothing dropped yet
+    partitions.drop_expired_history(db, keep_months=12)
+    assert partitions.history_kept_from(db) == datetime(cutoff.year, cutoff.month, 1, tzinfo=UTC)
+    # A meter clock 18 months behind sends a value for a month already dropped: it lands in
+    # the default partition, and the views leave every day as it was (before this, they
+    # computed the days from it to the first value kept again: the kept days lost usage).
+    write_values(db, [(register, old + 5 * HALF_HOUR, 1_450)])
+    update(db)
+    assert db.query(daily) == usage
+    assert db.query("SELECT count(*) AS n FROM register_profile_hh WHERE timestamp < :cutoff",
+                    {"cutoff": cutoff})[0]["n"] == 1
+    # The next retention deletes it (the deletion, outside the history kept, moves nothing).
+    partitions.drop_expired_history(db, keep_months=12)
+    assert not db.query("SELECT 1 FROM register_profile_hh WHERE timestamp < :cutoff",
+                        {"cutoff": cutoff})
+    update(db)
+    assert db.query(daily) == usage
+
+
 def test_retention_from_the_command_line_lists_first_and_refuses_sqlite(
         migrated_postgres_url: str, tmp_path: Path) -> None:
     runner = CliRunner()
