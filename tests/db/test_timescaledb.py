@@ -125,6 +125,16 @@ def test_history_tables_become_hypertables_that_compress_and_keep_feeding_the_vi
         assert not db.query("SELECT 1 FROM register_profile_hh WHERE timestamp < :cutoff",
                             {"cutoff": cutoff})
         assert not db.query("SELECT 1 FROM register_value_changes")  # nothing logged
+        # A late value for a dropped chunk's days (a chunk of its own): outside the history
+        # kept, deleted by the next retention.
+        assert partitions.history_kept_from(db) == datetime(cutoff.year, cutoff.month,
+                                                            cutoff.day, tzinfo=UTC)
+        write_values(db, [(registers[0], start + HALF_HOUR / 2, 5_050)])
+        assert db.query("SELECT count(*) AS n FROM register_profile_hh WHERE timestamp < "
+                        ":cutoff", {"cutoff": cutoff}) == [{"n": 1}]
+        partitions.drop_expired_history(db, keep_months=1)
+        assert not db.query("SELECT 1 FROM register_profile_hh WHERE timestamp < :cutoff",
+                            {"cutoff": cutoff})
     finally:
         db.close()
 
