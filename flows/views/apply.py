@@ -22,7 +22,6 @@ from flows.views.changes import (
     interval_days,
     meter_days,
     value_days,
-    within_history,
 )
 from flows.views.checks import check_links, check_value_windows
 from flows.views.errors import ViewsError
@@ -68,10 +67,9 @@ def _apply(writer: Database, windows: Windows, meters: set[UUID], released: set[
     ``released`` meters taken out of quarantine and ``moved`` — (feed, last change) — the
     position moved (None: left where it is)."""
     check_value_windows(windows)
-    kept_from = partitions.history_kept_from(writer)
-    windows = within_history(windows, kept_from)
     ends = ValueEnds(writer, {register for _, register in windows})
-    writes = compute(writer, value_days(writer, windows, ends, kept_from), ends)
+    writes = compute(writer, value_days(writer, windows, ends,
+                                        partitions.history_kept_from(writer)), ends)
     try:
         with writer.transaction():
             writes.write(writer)

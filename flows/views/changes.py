@@ -60,23 +60,17 @@ class ValueEnds:
         return lambda: self.of(source, register)
 
 
-def within_history(windows: dict[tuple[str, UUID], Window], kept_from: datetime | None
-                   ) -> dict[tuple[str, UUID], Window]:
-    """The windows cut to the history kept (`flows.db.partitions.history_kept_from`): a
-    value changed before it — written after retention dropped its month — moves nothing, so
-    the days before it keep the usage they had."""
-    if kept_from is None:
-        return windows
-    return {key: (max(first, kept_from), last) for key, (first, last) in windows.items()
-            if last >= kept_from}
-
-
 def value_days(db: Database, windows: dict[tuple[str, UUID], Window], ends: ValueEnds,
                kept_from: datetime | None = None) -> dict[Work, set[date]]:
     """The local days whose half hours the changed values move: from the last usable value
     before each window to the first after it (registers with the same window, as after a
-    fleet's sync, are asked about in one query). A value before ``kept_from`` (outside the
-    history kept) is no bound: the days before the window stay."""
+    fleet's sync, are asked about in one query). Nothing before ``kept_from`` (where the
+    history kept begins: `flows.db.partitions.history_kept_from`) moves: a value changed
+    before it — written after retention dropped its month — is left aside, and a value before
+    it is no bound, so the days before it keep the usage they had."""
+    if kept_from is not None:
+        windows = {key: (max(first, kept_from), last) for key, (first, last) in windows.items()
+                   if last >= kept_from}
     same_window: dict[tuple[str, Window], list[UUID]] = {}
     for (source, register), window in windows.items():
         same_window.setdefault((source, window), []).append(register)
