@@ -2,8 +2,9 @@
 audited. The API and the CLI both go through `apply_correction`, so the rules are the same:
 
 - the meter and the register of the element must exist;
-- the time is aware, not in the future (beyond `FUTURE_SKEW`) and not before the register's
-  first value of that kind minus `MARGIN_BEFORE_FIRST`;
+- the time is aware, not in the future (beyond `FUTURE_SKEW`), not before the register's
+  first value of that kind minus `MARGIN_BEFORE_FIRST` and not before the history kept
+  (retention dropped those months: a value there would change nothing);
 - the value is a whole, finite Wh within the register's range (0 to 4,294,967,295);
 - a value that would stretch the register's history by more than `MAX_NEW_HALF_HOURS` half
   hours (a year typo makes 175,000) is refused unless ``allow_span`` confirms it;
@@ -30,6 +31,7 @@ from typing import Any
 from uuid import UUID
 
 from flows.db.connection import Database, InvalidValueError, NotFoundError
+from flows.db.partitions import history_kept_from
 from flows.db.registry import meter_id, register_id
 from flows.db.values import SOURCES, neighbours, on_grid
 from flows.meterdata import HALF_HOUR, REGISTER_MAX_WH
@@ -78,6 +80,12 @@ def apply_correction(db: Database, correction: Correction, now: datetime | None 
     meter = meter_id(db, correction.serial)
     register = register_id(db, correction.serial, correction.element)
     at = _checked_time(correction.timestamp, now or datetime.now(UTC))
+    kept_from = history_kept_from(db)
+    if kept_from is not None and at < kept_from:
+        raise InvalidValueError(f"{at.isoformat()} is before the history kept (from "
+                                f"{kept_from.isoformat()}: retention dropped the months before; "
+                                "values there change no usage and the next retention deletes "
+                                "them)")
     if source == "profile" and correction.wh is not None and not on_grid(at):
         raise InvalidValueError(f"{at.isoformat()} is not on the half-hour grid (:00 or :30): "
                                 "profile values are half-hourly (a register read may be at "

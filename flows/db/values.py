@@ -5,7 +5,8 @@ neighbours a changed value forms its pairs with), for many registers in one quer
 
 Neighbours are looked for near the range first (a bounded range lets PostgreSQL plan only the
 monthly partitions it touches; an unbounded one plans them all, milliseconds per query), and
-further only when there are values further out (`value_ends`).
+further only when there are values further out (`value_ends`). Values before where the history
+kept begins are seen by none of them (`KEPT_SQL`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ ON_GRID_SQL = {
     "postgres": "(extract(minute FROM timestamp AT TIME ZONE 'UTC') IN (0, 30) "
                 "AND extract(second FROM timestamp AT TIME ZONE 'UTC') = 0)",
 }
+# Values from where the history kept begins: retention records it when it drops months
+# (`flows.db.partitions.history_kept_from`; SQLite keeps all history, its table stays empty).
+# A value written later for a month already dropped is outside history until the next
+# retention deletes it: no query here sees it, so usage computed again and usage built anew
+# agree, whether or not it is there.
+KEPT_SQL = {
+    "sqlite": "timestamp >= coalesce((SELECT kept_from FROM history_kept_from), '')",
+    "postgres": "timestamp >= coalesce((SELECT kept_from FROM history_kept_from), '-infinity')",
+}
 SOURCES = {  # source → (table, value in Wh)
     "profile": ("register_profile_hh", "cumulative_wh"),
     "reads": ("register_import", "round(read * 1000)"),
@@ -43,9 +53,11 @@ def value_ends(db: Database, source: str, registers: Iterable[UUID]) -> dict[UUI
     """Each register's first and last value timestamp in the source's table (registers
     without values are left out): index probes, not a scan."""
     table, _ = SOURCES[source]
+    kept = KEPT_SQL[db.engine]
     rows = query_in(db, f"SELECT r.register_id, (SELECT min(timestamp) FROM {table} v "
-                        "WHERE v.register_id = r.register_id) AS first_at, (SELECT max(timestamp) "
-                        f"FROM {table} v WHERE v.register_id = r.register_id) AS last_at "
+                        f"WHERE v.register_id = r.register_id AND {kept}) AS first_at, "
+                        f"(SELECT max(timestamp) FROM {table} v WHERE v.register_id = "
+                        f"r.register_id AND {kept}) AS last_at "
                         "FROM meter_registers r WHERE r.register_id IN ({values})", registers)
     return {row["register_id"]: (row["first_at"], row["last_at"]) for row in rows
             if row["first_at"] is not None}
@@ -74,7 +86,8 @@ def values_around_many(db: Database, source: str, registers: Sequence[UUID], fir
     # == and hash are Python code, a million calls a batch).
     rows = query_in_rows(db, f"SELECT CAST(register_id AS TEXT), timestamp, {value} FROM {table} "
                              "WHERE register_id IN ({values}) AND timestamp >= :lo "
-                             "AND timestamp <= :hi ORDER BY register_id, timestamp",
+                             f"AND timestamp <= :hi AND {KEPT_SQL[db.engine]} "
+                             "ORDER BY register_id, timestamp",
                          registers, {"lo": lowest, "hi": highest}, times=(1,))
     found: dict[UUID, list[tuple[datetime, int, bool]]] = {register: [] for register in registers}
     by_text = {str(register): register for register in registers}
@@ -132,7 +145,8 @@ def _values_between(db: Database, source: str, register: UUID, first: datetime, 
                     ) -> list[tuple[datetime, int, bool]]:
     table, value = SOURCES[source]
     rows = db.query_rows(f"SELECT timestamp, {value} AS wh FROM {table} WHERE register_id = :r "
-                         "AND timestamp >= :lo AND timestamp <= :hi ORDER BY timestamp",
+                         f"AND timestamp >= :lo AND timestamp <= :hi AND {KEPT_SQL[db.engine]} "
+                         "ORDER BY timestamp",
                          {"r": register, "lo": first, "hi": last}, times=(0,))
     if source == "profile":
         return [(stamp, int(wh), on_grid(stamp)) for stamp, wh in rows]
@@ -194,8 +208,10 @@ def usable_bounds_many(db: Database, source: str, registers: Sequence[UUID], fir
 
 
 def _usable(db: Database, source: str) -> str:
-    """SQL for a usable value of the source: every register read, on-grid profile values."""
-    return ON_GRID_SQL[db.engine] if source == "profile" else "TRUE"
+    """SQL for a usable value of the source: within the history kept; every register read,
+    on-grid profile values."""
+    kept = KEPT_SQL[db.engine]
+    return f"{kept} AND {ON_GRID_SQL[db.engine]}" if source == "profile" else kept
 
 
 def _bounds(db: Database, source: str, register: UUID, first: datetime, last: datetime,

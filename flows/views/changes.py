@@ -66,8 +66,8 @@ def value_days(db: Database, windows: dict[tuple[str, UUID], Window], ends: Valu
     before each window to the first after it (registers with the same window, as after a
     fleet's sync, are asked about in one query). Nothing before ``kept_from`` (where the
     history kept begins: `flows.db.partitions.history_kept_from`) moves: a value changed
-    before it — written after retention dropped its month — is left aside, and a value before
-    it is no bound, so the days before it keep the usage they had."""
+    before it — written after retention dropped its month — is left aside (and no query of
+    `flows.db.values` sees it), so the days before it keep the usage they had."""
     if kept_from is not None:
         windows = {key: (max(first, kept_from), last) for key, (first, last) in windows.items()
                    if last >= kept_from}
@@ -79,8 +79,6 @@ def value_days(db: Database, windows: dict[tuple[str, UUID], Window], ends: Valu
         bounds = values.usable_bounds_many(db, source, registers, first, last,
                                            functools.partial(ends.lookup, source))
         for register, (lower, upper) in bounds.items():
-            if lower is not None and kept_from is not None and lower < kept_from:
-                lower = None
             start = slot_start(lower if lower is not None else first)
             end = upper if upper is not None else last
             last_slot = slot_start(max(end - _MICROSECOND, start))

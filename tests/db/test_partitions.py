@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from flows.cli import main as cli
 from flows.db import Database, connect, migrate, partitions, registry
+from flows.db.corrections import Correction, apply_correction
+from flows.db.errors import InvalidValueError
 from flows.views import update
 from tests.views.helpers import HALF_HOUR, linked_meters, write_values
 
@@ -127,6 +129,40 @@ def test_a_value_written_for_a_month_retention_dropped_changes_no_usage_and_goes
                         {"cutoff": cutoff})
     update(db)
     assert db.query(daily) == usage
+
+
+def test_a_late_value_before_the_history_kept_is_no_neighbour_and_cannot_be_corrected(
+        migrated_postgres_url: str) -> None:
+    db = connect(migrated_postgres_url)
+    this_month = datetime.now(UTC).date().replace(day=1)
+    cutoff = months_on(this_month, -12)
+    kept_from = datetime(cutoff.year, cutoff.month, 1, tzinfo=UTC)
+    register = linked_meters(db, meters=1)[0]
+    dropped_month = months_on(this_month, -18)
+    old = datetime(dropped_month.year, dropped_month.month, 10, tzinfo=UTC)
+    # The first value kept at 06:00: its day's first half hours come from the value before.
+    kept = datetime(cutoff.year, cutoff.month, 5, 6, tzinfo=UTC)
+    write_values(db, [(register, old, 1_000), (register, kept, 500_000),
+                      (register, kept + HALF_HOUR, 500_100),
+                      (register, datetime.now(UTC) - HALF_HOUR, 900_000)])
+    update(db)
+    partitions.drop_expired_history(db, keep_months=12)
+    # A late value just before the history kept, then a value that makes the first kept day
+    # be computed again: the late value is not the day's previous value (before, its first
+    # half hours took usage from it — usage that a rebuild would not have).
+    write_values(db, [(register, kept_from - HALF_HOUR, 499_000)])
+    write_values(db, [(register, kept + 2 * HALF_HOUR, 500_150)])
+    update(db)
+    first_day = "SELECT * FROM usage_meter_daily WHERE day = :day"
+    incremental = db.query(first_day, {"day": kept.date()})
+    assert incremental
+    partitions.drop_expired_history(db, keep_months=12)  # deletes the late value
+    update(db, rebuild=True)
+    assert db.query(first_day, {"day": kept.date()}) == incremental
+    # A correction there would change nothing: refused, naming where the history kept begins.
+    with pytest.raises(InvalidValueError, match="before the history kept"):
+        apply_correction(db, Correction("EML0000", "A", kept_from - HALF_HOUR, 499_000, "test",
+                                        reason="late read"))
 
 
 def test_retention_from_the_command_line_lists_first_and_refuses_sqlite(

@@ -9,7 +9,7 @@ from datetime import date
 from uuid import UUID
 
 from flows.db import Database
-from flows.db.values import ON_GRID_SQL
+from flows.db.values import KEPT_SQL, ON_GRID_SQL
 from flows.views.rules import actual_interval_sql
 
 _HALF_HOUR_LATER = {
@@ -27,7 +27,8 @@ def insert_actual_intervals(db: Database, registers: Sequence[UUID]) -> int:
     pairs = ("SELECT register_id, timestamp, cumulative_wh AS first_wh, "
              "lead(timestamp) OVER w AS next_at, lead(cumulative_wh) OVER w AS last_wh "
              "FROM register_profile_hh WHERE register_id IN ({values}) "
-             f"AND {ON_GRID_SQL[db.engine]} WINDOW w AS (PARTITION BY register_id ORDER BY timestamp)")
+             f"AND {ON_GRID_SQL[db.engine]} AND {KEPT_SQL[db.engine]} "
+             "WINDOW w AS (PARTITION BY register_id ORDER BY timestamp)")
     sql = ("INSERT INTO register_interval_hh (register_id, direction, timestamp, kwh, wh, flags, "
            f"derived) SELECT register_id, 'import', timestamp, {_KWH[db.engine]}, wh, flags, "
            f"FALSE FROM (SELECT register_id, timestamp, {wh} AS wh, {flags} AS flags "
