@@ -82,5 +82,12 @@ def release_claim(db: Database, lock_class: int, key: int) -> None:
     db.query("SELECT pg_advisory_unlock(:lock, :key) AS released", {"lock": lock_class, "key": key})
 
 
+def release_all(db: Database) -> None:
+    """Give up every claim of this session now. Closing the connection gives them up too, but
+    only once the server has ended the session, after the client has gone: a process that
+    connects again at once (two updates back to back) could find its own claims still held."""
+    db.query("SELECT pg_advisory_unlock_all() IS NULL AS released")
+
+
 def heartbeat(db: Database) -> None:
     db.query("SELECT 1 AS alive")

@@ -39,7 +39,7 @@ from flows.db import (
     is_unavailable,
 )
 from flows.db.change_log import change_batch, change_listener, last_change, prune
-from flows.db.claims import CLAIM_TIMEOUT_S, heartbeat
+from flows.db.claims import CLAIM_TIMEOUT_S, heartbeat, release_all
 from flows.retry import Backoff, Outage
 from flows.views.apply import apply_batch
 from flows.views.errors import FeederBusy, ViewsError, ViewsUnavailable
@@ -87,6 +87,9 @@ def feeder_connection(db: Database) -> Iterator[Database]:
             log.info("views: dropped the engine state of an older Flows (%d tables)", len(dropped))
         yield writer
     finally:
+        if db.engine == "postgres":
+            with contextlib.suppress(DatabaseError):  # a connection lost gave them up already
+                release_all(writer)
         writer.close()
         if lock is not None:
             lock.close()

@@ -151,6 +151,20 @@ def test_update_applies_the_free_shards_only(migrated_postgres_url: str) -> None
     assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
 
 
+def test_a_feeder_gives_up_its_shards_before_closing_its_session(migrated_postgres_url: str
+                                                                    ) -> None:
+    """Closing gives the claims up only once the server has ended the session, after the
+    client has gone: an update right after another could find every shard still owned (seen
+    under load as `FeederBusy`). A feeder's connection gives them up first (`release_all`)."""
+    db = connect(migrated_postgres_url)
+    with feeder_connection(db) as writer:
+        ShardClaims(writer).claim_free()
+        assert len(owners(db)) == SHARDS
+        claims.release_all(writer)
+        assert owners(db) == {}
+        assert writer.query("SELECT 1 AS alive") == [{"alive": 1}]  # its session goes on
+
+
 def logged(db: Database) -> int:
     return int(db.query("SELECT count(*) AS n FROM register_value_changes")[0]["n"])
 
