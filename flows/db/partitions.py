@@ -79,8 +79,8 @@ def expired_history(db: Database, keep_months: int, today: date | None = None
                       )[0]["at"]
     if oldest is not None:
         cutoff = min(cutoff, oldest.astimezone(UTC).date().replace(day=1))
-    if _hypertables(db):
-        return cutoff, [row["chunk"] for table in _hypertables(db) for row in db.query(
+    if hypertables := _hypertables(db):
+        return cutoff, [row["chunk"] for table in hypertables for row in db.query(
             "SELECT chunk::text AS chunk FROM show_chunks(CAST(:t AS regclass), older_than => "
             "CAST(:cutoff AS timestamptz)) AS chunk", {"t": f"flows.{table}", "cutoff": cutoff})]
     months = re.compile(r"_(\d{4})_(\d{2})$")
