@@ -169,6 +169,41 @@ def logged(db: Database) -> int:
     return int(db.query("SELECT count(*) AS n FROM register_value_changes")[0]["n"])
 
 
+@pytest.mark.parametrize("first_shard", ["old meter's", "new meter's"])
+def test_a_register_moving_to_a_meter_of_another_shard_is_counted_once(
+        migrated_postgres_url: str, first_shard: str) -> None:
+    """Changes of a register logged before its move (its old meter's shard) and after it (its
+    new meter's), applied by the feeders of the two shards one after the other, in either
+    order: its half hours count for the new meter only, as a recomputation has them."""
+    db = connect(migrated_postgres_url)
+    registers, meters, escos = esco_fleet(db, meters=6, escos=2)
+    write_values(db, half_hours(registers, 0, 6))
+    update(db)
+    meter_of = dict(registry.register_meters(db, meters))
+    old_meter = meter_of[registers[0]]
+    new_meter = next(m for m in sorted(meters) if shard_of(m) != shard_of(old_meter))
+    moved = registers[0]
+    write_values(db, [(moved, START + n * HALF_HOUR, 20_000 + 150 * n) for n in range(6, 10)])
+    db.execute("UPDATE meter_registers SET meter_id = :m, status = 'replaced' "
+               "WHERE register_id = :r", {"m": new_meter, "r": moved})
+    write_values(db, [(moved, START + n * HALF_HOUR, 20_000 + 150 * n) for n in range(10, 14)])
+    shards = [shard_of(old_meter), shard_of(new_meter)]
+    if first_shard == "new meter's":
+        shards.reverse()
+    with claims_on(migrated_postgres_url, 1) as (holder,):
+        holder.claim_free()
+        holder.release({shards[0]})
+        assert update(db).shards == 1  # only the first shard's feeder
+    assert update(db).shards == SHARDS
+    assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
+    days = db.query("SELECT meter_id, sum(wh) AS wh FROM usage_meter_daily WHERE direction = "
+                    "'import' GROUP BY meter_id")
+    assert {row["meter_id"] for row in days} == meters
+    assert sum(int(row["wh"]) for row in days) == sum(
+        int(row["wh"]) for row in db.query("SELECT wh FROM register_interval_hh "
+                                           "WHERE direction = 'import'"))
+
+
 def test_an_escos_day_counts_the_meters_two_feeders_apply_at_once(migrated_postgres_url: str
                                                                    ) -> None:
     """Two meters of one esco in different shards, their days refreshed by two feeders at
