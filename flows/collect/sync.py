@@ -458,9 +458,22 @@ class CycleRun:
         self.mediator.recovered()
         self.backoff.reset()
         if not started_any:
-            # Every meter left is another collector's; it finishes them, or dies (or freezes:
-            # its claims expire) and frees them.
+            # Every meter left is another collector's; it finishes them, or dies or freezes
+            # and frees them: frozen idle, its claims expire; frozen mid-statement, it is
+            # ended here.
+            if self._end_frozen_peers():
+                return False
             await pause(stop, self.options.wait_for_others_s)
+        return False
+
+    def _end_frozen_peers(self) -> bool:
+        """Whether a peer frozen mid-statement holding meters left was ended (they are free)."""
+        with contextlib.suppress(UnavailableError):  # the next pass notices and reconnects
+            if ended := cycles.end_frozen_claimers(self.db, self.cycle, self.pending):
+                log.warning("%s cycle %d: ended %d collector session(s) frozen mid-statement "
+                            "holding meters", self.frequency, self.cycle.id, ended,
+                            extra={"event": "frozen_peer_ended", "cycle": self.cycle.id})
+                return True
         return False
 
 

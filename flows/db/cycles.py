@@ -12,11 +12,13 @@ the pass began.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from flows.db import claims
 from flows.db.connection import Database
 from flows.meterdata import Frequency
 
@@ -85,6 +87,19 @@ def claim(db: Database, cycle: Cycle, meter_id: UUID) -> bool:
     if done:
         release(db, cycle, meter_id)
     return not done
+
+
+def end_frozen_claimers(db: Database, cycle: Cycle, meter_ids: Iterable[UUID]) -> int:
+    """PostgreSQL: end the sessions holding claims on these meters of the cycle that have
+    waited for their client in the middle of a statement for longer than the claim timeout —
+    a collector frozen while writing, which no idle timeout ends (`claims`); its meters are
+    free then. How many."""
+    names = [_lock_key(cycle, meter_id)["key"] for meter_id in meter_ids]
+    if db.engine != "postgres" or not names:
+        return 0
+    keys = db.query("SELECT hashtextextended(name, 0) AS key FROM unnest(CAST(:names AS text[])) "
+                    "AS name", {"names": names})
+    return claims.end_stalled_sessions(db, lock_keys=tuple(int(row["key"]) for row in keys))
 
 
 def release(db: Database, cycle: Cycle, meter_id: UUID) -> None:

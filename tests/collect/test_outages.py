@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from flows.collect import CycleSummary, sync_cycle
-from flows.db import Database, UnavailableError, claims, connect, migrate, registry
+from flows.db import Database, UnavailableError, claims, connect, cycles, migrate, registry
 from flows.devtools.postgres import TemporaryCluster
 from flows.devtools.processes import FLOWS_COMMAND
 from flows.mediator import MediatorClient
@@ -371,3 +371,39 @@ def test_a_writer_frozen_holding_the_numbering_lock_does_not_stop_collection(
     (summary,) = summaries
     assert summary.ok == len(meters) and summary.retries >= 1
     assert db.query("SELECT count(*) AS n FROM register_import")[0]["n"] >= len(meters)
+
+
+def test_a_collector_frozen_mid_statement_holding_a_meters_claim_is_ended_by_a_peer(
+        migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collector frozen mid-statement keeps its session — and its claims on meters — active:
+    no idle timeout ends it. A live collector with nothing else left ends it once the claim
+    timeout has passed and syncs its meter (before, it waited for that meter for ever)."""
+    monkeypatch.setattr(claims, "CLAIM_TIMEOUT_S", 1)
+    db = connect(migrated_postgres_url)
+    only_metric(db, "hourly", "SyncerReads")
+    meters = _fleet(4)
+    registered, frozen_now = threading.Event(), threading.Event()
+    summaries: list[CycleSummary] = []
+
+    async def collect() -> None:
+        async with fleet_behind_mediator(db, meters, PATIENT) as running, MediatorClient(
+                running.mediator, deadline_s=30) as client:
+            registered.set()
+            frozen_now.wait(30)
+            summaries.append(await sync_cycle(db, client, "hourly", parallel=4,
+                                              wait_for_others_s=0.2))
+
+    syncing = threading.Thread(target=asyncio.run, args=(collect(),))
+    with psycopg.connect(migrated_postgres_url, autocommit=True) as frozen:
+        syncing.start()
+        assert registered.wait(30)
+        cycle = cycles.join_cycle(db, "hourly", "all")
+        held = registry.meter_id(db, meters[0].serial)
+        frozen.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"{cycle.id}:{held}",))
+        with pytest.raises(psycopg.OperationalError), frozen.cursor() as cursor, \
+                cursor.copy("COPY flows.register_value_changes (seq) FROM STDIN"):
+            frozen_now.set()
+            syncing.join(timeout=60)
+            assert not syncing.is_alive(), "the collector still waits for the frozen peer's meter"
+    (summary,) = summaries
+    assert summary.cycle_id == cycle.id and summary.ok == len(meters)
