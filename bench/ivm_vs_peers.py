@@ -8,7 +8,11 @@ hour across the fleet per batch) and one read per call (``--single``: 100,000 an
 reads). Each engine runs what it is made for:
 
 - flows.ivm: `StorePython`, ``i_reads.insert(*batch)`` per batch, in this process; every call
-  returns its output changes and keeps the daily cache indexed by date.
+  returns its output changes and keeps the daily cache indexed by date. Its hot modules are
+  compiled when Flows is installed from a wheel (``pip install .``; setup.py), pure Python in
+  an editable install: the first line says which ran. To run it compiled:
+  ``python -m venv .venv-compiled && .venv-compiled/bin/pip install . &&
+  .venv-compiled/bin/python bench/ivm_vs_peers.py``.
 - stepping 0.0.3 (PyPI; ``bench/.venv-stepping``): the same query through
   `ivm_meter_reads.py`; only up to 100,000 reads (it is far slower).
 - Pathway (PyPI ``pathway``, a Rust differential-dataflow core; ``bench/.venv-pathway``):
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import os
 import subprocess
@@ -62,6 +67,14 @@ def flows_ivm(n_reads: int, batch: int) -> dict[str, Any]:
     gc.unfreeze()
     total = sum(daily.value * count for daily, count in seed.daily_cache.zset(store).iter())
     return {"reads_per_s": n_reads / elapsed, "checksum": round(total, 6)}
+
+
+def build() -> str:
+    """Which flows.ivm runs: compiled (a wheel build, setup.py) or pure Python (editable)."""
+    modules = [importlib.import_module(f"flows.ivm.{name}") for name in ("kernels", "state", "run")]
+    if all(not str(module.__file__).endswith(".py") for module in modules):
+        return "compiled with mypyc (pip install .)"
+    return "pure Python (an editable install; pip install . compiles the hot modules)"
 
 
 def ensure_pathway() -> Path | None:
@@ -119,6 +132,7 @@ def main() -> None:
     scenarios = [(f"{n:,} reads, batches of 1,000", n, 1000) for n in args.reads]
     scenarios += [(f"{n:,} reads, one per call", n, 1) for n in args.single]
     print(f"seed query in memory, {METERS:,} meters, reads in time order (reads/s, higher is better)")
+    print(f"flows.ivm: {build()}")
     header = f"{'':<36}{'flows.ivm':>12}{'stepping':>12}{'pathway':>12}{'ivm/pathway':>13}"
     print(header)
     for label, n_reads, batch in scenarios:

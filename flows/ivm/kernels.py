@@ -25,6 +25,13 @@ from flows.ivm.graph import SCALAR_ZERO, Node, OperatorKind
 from flows.ivm.state import Bag, Transaction
 from flows.ivm.store import Store
 
+try:
+    from mypy_extensions import mypyc_attr
+except ImportError:  # only a compiled build needs it
+    def mypyc_attr(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+        return lambda cls: cls
+
+
 Changes = dict[Any, int]
 Loose = list[tuple[Any, int]]
 """Changes that may repeat a value (see the module's docstring)."""
@@ -102,6 +109,7 @@ def total_type(zero: Any) -> Any:
     return zero if isinstance(zero, type) else None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Kernel:
     # Whether the kernel may hand on loose changes; `make_kernel` sets it where every
     # consumer takes them.
@@ -298,33 +306,29 @@ class NegKernel(Kernel):
         return {value: -count for value, count in changes[0].items()}
 
 
-class GroupKernel(Kernel):
+class GroupKernel(MapKernel):
     """Enter a group scope: append the value's group key to the group keys."""
 
     def __init__(self, node: Node, store: Store) -> None:
-        super().__init__(node)
+        Kernel.__init__(self, node)  # its own function, not a map's
         by = node.params["by"].f
         if node.depth == 1:
-            self.f: Callable[[Any], Any] = lambda value: (value, (by(value),))
+            self.f = lambda value: (value, (by(value),))
         else:
             self.f = lambda item: (item[0], (*item[1], by(item[0])))
 
-    step = MapKernel.step
-    fuse = MapKernel.fuse
 
 
-class FlattenKernel(Kernel):
+class FlattenKernel(MapKernel):
     """Leave a group scope: ``(value, (..., key))`` becomes ``Pair(value, key)``."""
 
     def __init__(self, node: Node, store: Store) -> None:
-        super().__init__(node)
+        Kernel.__init__(self, node)  # its own function, not a map's
         if node.depth == 0:
-            self.f: Callable[[Any], Any] = lambda item: Pair(item[0], item[1][-1])
+            self.f = lambda item: Pair(item[0], item[1][-1])
         else:
             self.f = lambda item: (Pair(item[0], item[1][-1]), item[1][:-1])
 
-    step = MapKernel.step
-    fuse = MapKernel.fuse
 
 
 # Joins ----------------------------------------------------------------------------------

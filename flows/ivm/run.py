@@ -155,7 +155,7 @@ class Runner:
         schedule = []
         for slot, (kernel, sources) in enumerate(zip(self.kernels, self.sources)):
             if (any((-1 - s in changed) if s < 0 else (s in live) for s in sources)
-                    or type(kernel).runs_idle is not Kernel.runs_idle):
+                    or _overrides_runs_idle(type(kernel))):
                 live.add(slot)
                 schedule.append(Scheduled.of(slot, kernel, sources))
         return schedule
@@ -223,6 +223,13 @@ class Runner:
         if may_share and sum(map(is_, results, repeat(changes))) > 1:
             return dict(changes)
         return changes
+
+
+def _overrides_runs_idle(kernel_type: type) -> bool:
+    """Whether the kernel class says when it runs with no input change (compiled methods
+    are not comparable by identity: looked up by name instead)."""
+    return any("runs_idle" in vars(base) for base in kernel_type.__mro__
+               if base is not Kernel and base is not object)
 
 
 def _changes(zset: ZSet[Any] | Iterable[tuple[Any, int]]) -> Changes:

@@ -83,10 +83,10 @@ class PythonCounts:
         self.counts: dict[Any, int] = {}
         # Per index: key → values (a dict used as an insertion-ordered set).
         self._by_index: list[dict[Any, dict[Any, None]]] = [{} for _ in indexes]
-        if not indexes:
-            # Nothing can fail before applying: `prepare` only binds the changes, in C (a
-            # Python frame per state per iteration counts when an iteration is one read).
-            self.prepare = partial(partial, add_counts, self.counts)  # type: ignore[method-assign]
+        # Nothing can fail before applying without indexes: `prepare` only binds the changes,
+        # in C (a Python frame per state per iteration counts when an iteration is one read).
+        self.prepare: Callable[[Mapping[Any, int]], Callable[[], None]] = (
+            partial(partial, add_counts, self.counts) if not indexes else self._prepare)
 
     def get_many(self, values: Iterable[Any]) -> Mapping[Any, int]:
         counts = self.counts
@@ -108,7 +108,7 @@ class PythonCounts:
             for value in by_key[key]:
                 yield key, value, counts[value]
 
-    def prepare(self, changes: Mapping[Any, int]) -> Callable[[], None]:
+    def _prepare(self, changes: Mapping[Any, int]) -> Callable[[], None]:
         # Each value's key in every index (the user's functions: may raise, so before apply).
         indexes = self.indexes
         if len(indexes) == 1:  # the usual: no tuple of keys per value
