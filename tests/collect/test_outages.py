@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -339,6 +340,47 @@ def test_sigterm_ends_a_collector_whose_mediator_is_frozen_within_the_grace(
         frozen_peer.close()
 
 
+class CycleBehindFrozenPeer:
+    """An hourly sync cycle of ``meters`` in a thread of its own, started (`go`) once the test
+    has frozen a session of its own in the way (`frozen_mid_statement`)."""
+
+    def __init__(self, db: Database, meters: list[VirtualMeter], **options: Any) -> None:
+        self.registered, self._go = threading.Event(), threading.Event()
+        self.summaries: list[CycleSummary] = []
+        self.thread = threading.Thread(target=asyncio.run,
+                                       args=(self._collect(db, meters, options),))
+
+    async def _collect(self, db: Database, meters: list[VirtualMeter],
+                       options: dict[str, Any]) -> None:
+        async with fleet_behind_mediator(db, meters, PATIENT) as running, MediatorClient(
+                running.mediator, deadline_s=30) as client:
+            self.registered.set()
+            self._go.wait(30)
+            self.summaries.append(await sync_cycle(db, client, "hourly", parallel=len(meters),
+                                                   **options))
+
+    def start(self) -> None:
+        """The fleet and its mediator up, the meters registered; the cycle waits for `go`."""
+        self.thread.start()
+        assert self.registered.wait(30)
+
+    def go(self, blocked_by: str) -> CycleSummary:
+        self._go.set()
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive(), f"the collector still waits for {blocked_by}"
+        (summary,) = self.summaries
+        return summary
+
+
+@contextlib.contextmanager
+def frozen_mid_statement(session: psycopg.Connection[Any]) -> Iterator[None]:
+    """``session`` in the middle of a COPY, waiting for its client (as a process frozen there
+    leaves it: no idle timeout applies) while the block runs; ended by then."""
+    with pytest.raises(psycopg.OperationalError), session.cursor() as cursor, \
+            cursor.copy("COPY flows.register_value_changes (seq) FROM STDIN"):
+        yield
+
+
 def test_a_writer_frozen_holding_the_numbering_lock_does_not_stop_collection(
         migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A session frozen mid-statement (here mid-COPY) in a transaction that logged a change
@@ -348,27 +390,12 @@ def test_a_writer_frozen_holding_the_numbering_lock_does_not_stop_collection(
     db = connect(migrated_postgres_url)
     only_metric(db, "hourly", "SyncerReads")
     meters = _fleet(6)
-    registered, frozen_now = threading.Event(), threading.Event()
-    summaries: list[CycleSummary] = []
-
-    async def collect() -> None:
-        async with fleet_behind_mediator(db, meters, PATIENT) as running, MediatorClient(
-                running.mediator, deadline_s=30) as client:
-            registered.set()
-            frozen_now.wait(30)
-            summaries.append(await sync_cycle(db, client, "hourly", parallel=6))
-
-    syncing = threading.Thread(target=asyncio.run, args=(collect(),))
+    cycle = CycleBehindFrozenPeer(db, meters)
     with psycopg.connect(migrated_postgres_url) as frozen:
-        syncing.start()
-        assert registered.wait(30)
+        cycle.start()
         frozen.execute("SELECT flows.next_change()")  # the numbering lock, to its commit
-        with pytest.raises(psycopg.OperationalError), frozen.cursor() as cursor, \
-                cursor.copy("COPY flows.register_value_changes (seq) FROM STDIN"):
-            frozen_now.set()
-            syncing.join(timeout=60)
-            assert not syncing.is_alive(), "the collector still waits for the numbering lock"
-    (summary,) = summaries
+        with frozen_mid_statement(frozen):
+            summary = cycle.go("the numbering lock")
     assert summary.ok == len(meters) and summary.retries >= 1
     assert db.query("SELECT count(*) AS n FROM register_import")[0]["n"] >= len(meters)
 
@@ -382,28 +409,12 @@ def test_a_collector_frozen_mid_statement_holding_a_meters_claim_is_ended_by_a_p
     db = connect(migrated_postgres_url)
     only_metric(db, "hourly", "SyncerReads")
     meters = _fleet(4)
-    registered, frozen_now = threading.Event(), threading.Event()
-    summaries: list[CycleSummary] = []
-
-    async def collect() -> None:
-        async with fleet_behind_mediator(db, meters, PATIENT) as running, MediatorClient(
-                running.mediator, deadline_s=30) as client:
-            registered.set()
-            frozen_now.wait(30)
-            summaries.append(await sync_cycle(db, client, "hourly", parallel=4,
-                                              wait_for_others_s=0.2))
-
-    syncing = threading.Thread(target=asyncio.run, args=(collect(),))
+    cycle_run = CycleBehindFrozenPeer(db, meters, wait_for_others_s=0.2)
     with psycopg.connect(migrated_postgres_url, autocommit=True) as frozen:
-        syncing.start()
-        assert registered.wait(30)
+        cycle_run.start()
         cycle = cycles.join_cycle(db, "hourly", "all")
         held = registry.meter_id(db, meters[0].serial)
         frozen.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"{cycle.id}:{held}",))
-        with pytest.raises(psycopg.OperationalError), frozen.cursor() as cursor, \
-                cursor.copy("COPY flows.register_value_changes (seq) FROM STDIN"):
-            frozen_now.set()
-            syncing.join(timeout=60)
-            assert not syncing.is_alive(), "the collector still waits for the frozen peer's meter"
-    (summary,) = summaries
+        with frozen_mid_statement(frozen):
+            summary = cycle_run.go("the frozen peer's meter")
     assert summary.cycle_id == cycle.id and summary.ok == len(meters)
