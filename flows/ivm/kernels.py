@@ -318,7 +318,6 @@ class GroupKernel(MapKernel):
             self.f = lambda item: (item[0], (*item[1], by(item[0])))
 
 
-
 class FlattenKernel(MapKernel):
     """Leave a group scope: ``(value, (..., key))`` becomes ``Pair(value, key)``."""
 
@@ -328,7 +327,6 @@ class FlattenKernel(MapKernel):
             self.f = lambda item: Pair(item[0], item[1][-1])
         else:
             self.f = lambda item: (Pair(item[0], item[1][-1]), item[1][:-1])
-
 
 
 # Joins ----------------------------------------------------------------------------------
