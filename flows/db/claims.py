@@ -27,6 +27,9 @@ from flows.db.connection import Database
 # How long a frozen process keeps its claims (env FLOWS_CLAIM_TIMEOUT, seconds).
 CLAIM_TIMEOUT_S = int(os.environ.get("FLOWS_CLAIM_TIMEOUT", "30"))
 _TIMEOUTS = ("idle_session_timeout", "idle_in_transaction_session_timeout", "lock_timeout")
+# How long `end_stalled_sessions` waits for a session it ends to be gone (it exits within
+# milliseconds; a busy server may take longer).
+_END_WAIT_MS = 5000
 
 
 def expire_claims_when_idle(db: Database) -> None:
@@ -47,16 +50,18 @@ def end_stalled_sessions(db: Database, lock_classes: tuple[int, ...] = (),
                          lock_keys: tuple[int, ...] = ()) -> int:
     """PostgreSQL: end the sessions of this database holding advisory locks — claims of these
     classes (two-key locks) or these one-key locks — that have waited for their client in the
-    middle of a statement for longer than `CLAIM_TIMEOUT_S` (a frozen peer); how many."""
+    middle of a statement for longer than `CLAIM_TIMEOUT_S` (a frozen peer); how many. Each is
+    waited for (up to `_END_WAIT_MS`): when this returns, what they held is free."""
     rows = db.query(
-        "SELECT pg_terminate_backend(a.pid) AS ended FROM pg_stat_activity a WHERE "
+        "SELECT pg_terminate_backend(a.pid, :wait_ms) AS ended FROM pg_stat_activity a WHERE "
         "a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state = 'active' "
         "AND a.wait_event = 'ClientRead' AND greatest(a.query_start, a.state_change) < "
         "now() - make_interval(secs => :timeout) AND EXISTS (SELECT 1 FROM pg_locks l WHERE "
         "l.pid = a.pid AND l.locktype = 'advisory' AND l.granted AND ((l.objsubid = 2 AND "
         "l.classid::bigint = ANY(:classes)) OR (l.objsubid = 1 AND (l.classid::bigint << 32 "
         "| l.objid::bigint) = ANY(:keys))))",
-        {"timeout": CLAIM_TIMEOUT_S, "classes": list(lock_classes), "keys": list(lock_keys)})
+        {"timeout": CLAIM_TIMEOUT_S, "classes": list(lock_classes), "keys": list(lock_keys),
+         "wait_ms": _END_WAIT_MS})
     return sum(1 for row in rows if row["ended"])
 
 
