@@ -233,10 +233,11 @@ class InputKernel(Kernel):
         return delta
 
 
-class MapKernel(Kernel):
-    def __init__(self, node: Node, store: Store) -> None:
-        super().__init__(node)
-        self.f = keep_group(node, node.params["f"])
+class FunctionKernel(Kernel):
+    """Applies ``self.f``, set by the subclass, to every value: a map, entering or leaving a
+    group scope."""
+
+    f: Callable[[Any], Any]
 
     def fuse(self, then: Callable[[Any], Any]) -> bool:
         f = self.f
@@ -248,6 +249,12 @@ class MapKernel(Kernel):
         if type(delta) is dict:
             return self.out(list(zip(map(f, delta), delta.values())))
         return self.out([(f(value), count) for value, count in delta])
+
+
+class MapKernel(FunctionKernel):
+    def __init__(self, node: Node, store: Store) -> None:
+        super().__init__(node)
+        self.f = keep_group(node, node.params["f"])
 
 
 class MapManyKernel(Kernel):
@@ -306,11 +313,11 @@ class NegKernel(Kernel):
         return {value: -count for value, count in changes[0].items()}
 
 
-class GroupKernel(MapKernel):
+class GroupKernel(FunctionKernel):
     """Enter a group scope: append the value's group key to the group keys."""
 
     def __init__(self, node: Node, store: Store) -> None:
-        Kernel.__init__(self, node)  # its own function, not a map's
+        super().__init__(node)
         by = node.params["by"].f
         if node.depth == 1:
             self.f = lambda value: (value, (by(value),))
@@ -318,11 +325,11 @@ class GroupKernel(MapKernel):
             self.f = lambda item: (item[0], (*item[1], by(item[0])))
 
 
-class FlattenKernel(MapKernel):
+class FlattenKernel(FunctionKernel):
     """Leave a group scope: ``(value, (..., key))`` becomes ``Pair(value, key)``."""
 
     def __init__(self, node: Node, store: Store) -> None:
-        Kernel.__init__(self, node)  # its own function, not a map's
+        super().__init__(node)
         if node.depth == 0:
             self.f = lambda item: Pair(item[0], item[1][-1])
         else:
