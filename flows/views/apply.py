@@ -13,7 +13,7 @@ import logging
 from datetime import date, datetime
 from uuid import UUID
 
-from flows.db import Database, is_unavailable, partitions, registry
+from flows.db import ConflictError, Database, is_unavailable, partitions, registry
 from flows.db.change_log import ChangeBatch
 from flows.views.changes import (
     SOURCE_DIRECTION,
@@ -104,7 +104,7 @@ def _apply_meter_by_meter(writer: Database, windows: Windows, meters: set[UUID],
             parts.setdefault(meter_of[key[1]], {})[key] = window
     for meter, part in parts.items():
         try:
-            _apply(writer, part, {meter} & meters, {meter} & released, None, statistics)
+            _apply_meter(writer, meter, part, {meter} & meters, {meter} & released, statistics)
         except Exception as error:
             if is_unavailable(error):
                 raise
@@ -119,11 +119,32 @@ def apply_meters(writer: Database, meters: list[UUID], change: int) -> None:
     caller has reached)."""
     for meter in meters:
         try:
-            _apply(writer, whole_history(writer, {meter}), {meter}, set(), None, None)
+            _apply_meter(writer, meter, whole_history(writer, {meter}), {meter}, set(), None)
         except Exception as error:
             if is_unavailable(error):
                 raise
             _quarantine(writer, meter, error, change)
+
+
+KEY_TAKEN_ATTEMPTS = 3
+
+
+def _apply_meter(writer: Database, meter: UUID, windows: Windows, meters: set[UUID],
+                 released: set[UUID], statistics: intervals.Statistics | None) -> None:
+    """One meter's part, computed again when another writer committed some of the same new
+    half hours between its computing and its writing (two feeders applying one register's
+    changes at once, after the register moved to a meter of another shard): a race, not a
+    bad row, so it quarantines the meter only when it keeps happening."""
+    for attempt in range(1, KEY_TAKEN_ATTEMPTS + 1):
+        try:
+            _apply(writer, windows, meters, released, None, statistics)
+            return
+        except Exception as error:
+            # ConflictError: a unique key taken (flows.db translates the driver's errors).
+            if attempt == KEY_TAKEN_ATTEMPTS or not isinstance(error, ConflictError):
+                raise
+            log.warning("views: meter %s: another writer stored some of its half hours first "
+                        "(%s); computing them again", meter, error)
 
 
 def _quarantine(writer: Database, meter: UUID, error: Exception, change: int) -> None:

@@ -25,7 +25,7 @@ from flows.cli import main as cli
 from flows.db import Database, change_log, claims, connect, customers, migrate, registry
 from flows.devtools.processes import FLOWS_COMMAND
 from flows.views import FeederBusy, follow, update
-from flows.views.feeder import feeder_connection
+from flows.views.feeder import UpdateSummary, feeder_connection
 from flows.views.shards import MEMBER_LOCK, SHARD_LOCK, ShardClaims, owners, set_shard_count
 from flows.views.store import aggregates, position
 from tests.views.helpers import (
@@ -202,6 +202,57 @@ def test_a_register_moving_to_a_meter_of_another_shard_is_counted_once(
     assert sum(int(row["wh"]) for row in days) == sum(
         int(row["wh"]) for row in db.query("SELECT wh FROM register_interval_hh "
                                            "WHERE direction = 'import'"))
+
+
+def test_half_hours_another_writer_stores_first_are_computed_again_not_quarantined(
+        migrated_postgres_url: str) -> None:
+    """Two other writers (as another feeder would, applying the same register at once) each
+    hold a new half hour of a meter uncommitted while a feeder copies the meter's new half
+    hours in: each commit makes the feeder's copy fail on the unique key, first for its batch,
+    then for the meter alone; it computes the meter again each time and ends right, with
+    nothing quarantined."""
+    db = connect(migrated_postgres_url)
+    registers, meters, escos = esco_fleet(db, meters=1, escos=1)
+    write_values(db, half_hours(registers, 0, 4))
+    update(db)
+    write_values(db, half_hours(registers[:1], 4, 400))  # ≥ COPY_ROWS new rows: copied in
+    others = [psycopg.connect(migrated_postgres_url, autocommit=False) for _ in range(2)]
+    xids = []
+    try:
+        for other, n in zip(others, (100, 300), strict=True):
+            other.execute("INSERT INTO flows.register_interval_hh (register_id, direction, timestamp, "
+                          "kwh, wh, flags, derived) VALUES (%s, 'import', %s, 0, 0, '', false)",
+                          (registers[0], START + n * HALF_HOUR))
+            row = other.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+            assert row is not None
+            xids.append(row[0])
+        outcome: list[UpdateSummary] = []
+        feeder_db = connect(migrated_postgres_url)
+        feeder = threading.Thread(target=lambda: outcome.append(update(feeder_db)))
+        feeder.start()
+        for _ in others:  # the feeder waits for one of them; that one commits
+            waited_on = wait_for_waiter(db, xids, within_s=30)
+            others[xids.index(waited_on)].commit()
+        feeder.join(timeout=60)
+        assert not feeder.is_alive()
+    finally:
+        for other in others:
+            other.close()
+    assert outcome and outcome[0].quarantined == 0
+    assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
+
+
+def wait_for_waiter(db: Database, xids: list[int], within_s: float) -> int:
+    """The transaction (of ``xids``) a session waits for, once one does."""
+    deadline = time.monotonic() + within_s
+    while True:
+        rows = db.query("SELECT transactionid::text::bigint AS xid FROM pg_locks WHERE "
+                        "locktype = 'transactionid' AND NOT granted")
+        waited = [row["xid"] for row in rows if row["xid"] in xids]
+        if waited:
+            return int(waited[0])
+        assert time.monotonic() < deadline, "the feeder never waited for the other writers"
+        time.sleep(0.02)
 
 
 def test_an_escos_day_counts_the_meters_two_feeders_apply_at_once(migrated_postgres_url: str
