@@ -230,11 +230,14 @@ def test_half_hours_another_writer_stores_first_are_computed_again_not_quarantin
         feeder_db = connect(migrated_postgres_url)
         feeder = threading.Thread(target=lambda: outcome.append(update(feeder_db)))
         feeder.start()
-        for _ in others:  # the feeder waits for one of them; that one commits
-            waited_on = wait_for_waiter(db, xids, within_s=30)
+        pending = list(xids)
+        while pending:  # the feeder waits for one of them; that one commits
+            waited_on = wait_for_waiter(db, pending, within_s=30)
             others[xids.index(waited_on)].commit()
+            pending.remove(waited_on)
         feeder.join(timeout=60)
         assert not feeder.is_alive()
+        feeder_db.close()
     finally:
         for other in others:
             other.close()
