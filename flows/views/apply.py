@@ -67,11 +67,15 @@ def _apply(writer: Database, windows: Windows, meters: set[UUID], released: set[
     ``released`` meters taken out of quarantine and ``moved`` — (feed, last change) — the
     position moved (None: left where it is)."""
     check_value_windows(windows)
-    ends = ValueEnds(writer, {register for _, register in windows})
-    writes = compute(writer, value_days(writer, windows, ends,
-                                        partitions.history_kept_from(writer)), ends)
-    try:
-        with writer.transaction():
+    registers = {register for _, register in windows}
+    with writer.transaction():
+        # Computed inside the transaction, under the write locks: what another feeder writing
+        # the same meters committed first is counted, never written over (`lock_writes`).
+        intervals.lock_writes(writer, registers, meters)
+        ends = ValueEnds(writer, registers)
+        writes = compute(writer, value_days(writer, windows, ends,
+                                            partitions.history_kept_from(writer)), ends)
+        try:
             writes.write(writer)
             touched = registry_days(writer, meters)
             for meter, days in meter_days(registry.meters_of_registers(writer, writes.days),
@@ -85,8 +89,8 @@ def _apply(writer: Database, windows: Windows, meters: set[UUID], released: set[
                 quarantine.release(writer, meter)
             if moved is not None:
                 position.write_position(writer, *moved)
-    finally:
-        writes.close()
+        finally:
+            writes.close()
     if statistics is not None:
         statistics.written(writes.new_rows)
 
@@ -132,9 +136,9 @@ KEY_TAKEN_ATTEMPTS = 3
 def _apply_meter(writer: Database, meter: UUID, windows: Windows, meters: set[UUID],
                  released: set[UUID], statistics: intervals.Statistics | None) -> None:
     """One meter's part, computed again when another writer committed some of the same new
-    half hours between its computing and its writing (two feeders applying one register's
-    changes at once, after the register moved to a meter of another shard): a race, not a
-    bad row, so it quarantines the meter only when it keeps happening."""
+    half hours between its computing and its writing (a feeder whose register moved to this
+    meter in the middle of its batch, past the write locks; a tool writing the table): a
+    race, not a bad row, so it quarantines the meter only when it keeps happening."""
     for attempt in range(1, KEY_TAKEN_ATTEMPTS + 1):
         try:
             _apply(writer, windows, meters, released, None, statistics)

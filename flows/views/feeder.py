@@ -240,7 +240,7 @@ def follow(db: Database, poll_s: float = 2.0, stop: Callable[[], bool] = lambda:
                     if claims.owned:
                         try:
                             summary = feed(writer, claims, batch, between_passes=claims.rebalance)
-                        except LockTimeoutError as error:  # a peer frozen holding an esco
+                        except LockTimeoutError as error:  # a frozen peer holds an esco or a shard's writes
                             log.warning("views: %s; going on after a rebalance", error)
                             continue
                         if summary.changes:

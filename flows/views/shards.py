@@ -5,7 +5,8 @@ customers' days of it), so the change log is split by meter into a fixed number 
 (``views_shards``: 64 on PostgreSQL; ``meter_shard()`` in SQL is the one rule placing a meter,
 the logging triggers fill each change's ``shard``), each with its own position. Feeders that
 own different shards write disjoint rows; the per-esco days they share are refreshed under a
-lock per esco (`flows.views.store.aggregates`).
+lock per esco (`flows.views.store.aggregates`), and a register moved to a meter of another
+shard is computed under the write locks of its meters' shards (`intervals.lock_writes`).
 
 A feeder owns a shard while its session holds the shard's advisory lock (`flows.db.claims`:
 the claims of a feeder that dies or freezes expire with its session, and a session ended so

@@ -22,16 +22,27 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main as cli
-from flows.db import Database, change_log, claims, connect, customers, migrate, registry
+from flows.db import (
+    Database,
+    change_log,
+    claims,
+    connect,
+    corrections,
+    customers,
+    migrate,
+    registry,
+)
 from flows.devtools.processes import FLOWS_COMMAND
 from flows.views import FeederBusy, follow, update
 from flows.views.feeder import UpdateSummary, feeder_connection
 from flows.views.shards import MEMBER_LOCK, SHARD_LOCK, ShardClaims, owners, set_shard_count
-from flows.views.store import aggregates, position
+from flows.views.store import aggregates, intervals, position
 from tests.views.helpers import (
     HALF_HOUR,
     LINKED_FROM,
+    recomputed_intervals,
     recomputed_views,
+    stored_intervals,
     stored_views,
     write_values,
 )
@@ -202,6 +213,55 @@ def test_a_register_moving_to_a_meter_of_another_shard_is_counted_once(
     assert sum(int(row["wh"]) for row in days) == sum(
         int(row["wh"]) for row in db.query("SELECT wh FROM register_interval_hh "
                                            "WHERE direction = 'import'"))
+
+
+def test_a_feeder_computes_a_moved_register_after_the_other_shards_writer_committed(
+        migrated_postgres_url: str) -> None:
+    """A register moved to a meter of another shard with a correction waiting in its old
+    shard: while a writer of the new shard's views holds its write lock, the old shard's
+    feeder waits before computing; it then counts what that writer committed (a newer
+    correction), not the older values — one feeder never writes older rows over another's."""
+    db = connect(migrated_postgres_url)
+    registers, meters, escos = esco_fleet(db, meters=6, escos=2)
+    write_values(db, half_hours(registers, 0, 12))
+    update(db)
+    meter_of = dict(registry.register_meters(db, meters))
+    moved = registers[0]
+    old_meter = meter_of[moved]
+    new_meter = next(m for m in sorted(meters) if shard_of(m) != shard_of(old_meter))
+    corrected_at = START + 6 * HALF_HOUR
+    corrections.correct_profile_value(db, moved, corrected_at, 15_000)  # in the old shard
+    db.execute("UPDATE meter_registers SET meter_id = :m, status = 'replaced' "
+               "WHERE register_id = :r", {"m": new_meter, "r": moved})
+    other = connect(migrated_postgres_url)
+    outcome: list[UpdateSummary] = []
+    with claims_on(migrated_postgres_url, 1) as (holder,):
+        holder.claim_free()
+        holder.release({shard_of(old_meter)})
+        with other.transaction():  # a writer of the new meter's shard, mid-batch
+            intervals.lock_writes(other, [moved], [])
+            feeder_db = connect(migrated_postgres_url)
+            feeder = threading.Thread(target=lambda: outcome.append(update(feeder_db)))
+            feeder.start()
+            wait_for(
+                "the old shard's feeder to wait for the write lock",
+                lambda: bool(db.query(
+                    "SELECT 1 AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT "
+                    "granted AND classid = :lock AND objid = :shard",
+                    {"lock": intervals.WRITE_LOCK, "shard": shard_of(new_meter)})),
+                within_s=30)
+            corrections.correct_profile_value(other, moved, corrected_at, 15_500)
+        feeder.join(timeout=60)
+        assert not feeder.is_alive() and outcome[0].shards == 1
+        feeder_db.close()
+    other.close()
+    # What the old shard's feeder wrote already counts the newer correction (its change still
+    # waits in the new shard).
+    of_moved = {key: value for key, value in stored_intervals(db).items() if key[0] == str(moved)}
+    assert of_moved == {key: value for key, value in recomputed_intervals(db).items()
+                        if key[0] == str(moved)}
+    assert update(db).shards == SHARDS
+    assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
 
 
 def test_half_hours_another_writer_stores_first_are_computed_again_not_quarantined(
