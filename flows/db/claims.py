@@ -21,6 +21,7 @@ again after the stalled session is ended).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flows.db.connection import Database
 
@@ -85,6 +86,14 @@ def try_claim(db: Database, lock_class: int, key: int) -> bool:
 
 def release_claim(db: Database, lock_class: int, key: int) -> None:
     db.query("SELECT pg_advisory_unlock(:lock, :key) AS released", {"lock": lock_class, "key": key})
+
+
+def lock_in_order(db: Database, lock_class: int, keys_sql: str, params: dict[str, Any]) -> None:
+    """PostgreSQL: take, to the commit, the transaction locks ``(lock_class, key)`` of the keys
+    ``keys_sql`` selects (a column ``key``), in key order and in one statement: sessions taking
+    overlapping sets this way never wait for each other's locks."""
+    db.query("SELECT count(pg_advisory_xact_lock(:lock_class, key)) AS locked FROM "
+             f"({keys_sql} ORDER BY key) AS keys", {**params, "lock_class": lock_class})
 
 
 def release_all(db: Database) -> None:

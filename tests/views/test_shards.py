@@ -292,7 +292,9 @@ def test_half_hours_another_writer_stores_first_are_computed_again_not_quarantin
         feeder.start()
         pending = list(xids)
         while pending:  # the feeder waits for one of them; that one commits
-            waited_on = wait_for_waiter(db, pending, within_s=30)
+            wait_for("the feeder to wait for one of the other writers",
+                     lambda: bool(waited_for(db, pending)), within_s=30)
+            (waited_on, *_) = waited_for(db, pending)
             others[xids.index(waited_on)].commit()
             pending.remove(waited_on)
         feeder.join(timeout=60)
@@ -305,17 +307,11 @@ def test_half_hours_another_writer_stores_first_are_computed_again_not_quarantin
     assert stored_views(db, meters, escos) == recomputed_views(db, meters, escos)
 
 
-def wait_for_waiter(db: Database, xids: list[int], within_s: float) -> int:
-    """The transaction (of ``xids``) a session waits for, once one does."""
-    deadline = time.monotonic() + within_s
-    while True:
-        rows = db.query("SELECT transactionid::text::bigint AS xid FROM pg_locks WHERE "
-                        "locktype = 'transactionid' AND NOT granted")
-        waited = [row["xid"] for row in rows if row["xid"] in xids]
-        if waited:
-            return int(waited[0])
-        assert time.monotonic() < deadline, "the feeder never waited for the other writers"
-        time.sleep(0.02)
+def waited_for(db: Database, xids: list[int]) -> list[int]:
+    """The transactions of ``xids`` some session waits for now."""
+    return [int(row["xid"]) for row in db.query(
+        "SELECT transactionid::text::bigint AS xid FROM pg_locks WHERE locktype = "
+        "'transactionid' AND NOT granted") if row["xid"] in xids]
 
 
 def test_an_escos_day_counts_the_meters_two_feeders_apply_at_once(migrated_postgres_url: str

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from flows.db import Database
+from flows.db import Database, claims
 from flows.db.connection import execute_in, query_in
 from flows.meterdata import LOCAL_ZONE
 from flows.views.days import day_end, day_runs, day_start, days_between
@@ -164,10 +164,8 @@ def _lock_escos(db: Database, escos: EscoDays) -> None:
         # session (between passes): a feeder's wait ends after the claim timeout
         # (`flows.db.claims`: `LockTimeoutError`), its batch rolls back and is applied again
         # after the next rebalance.
-        # In one order for every feeder: two never wait for each other's locks.
-        db.query("SELECT count(pg_advisory_xact_lock(:lock, key)) AS locked FROM (SELECT "
-                 "DISTINCT hashtext(esco::text) AS key FROM unnest(CAST(:escos AS uuid[])) "
-                 "AS esco ORDER BY key) AS keys", {"lock": ESCO_LOCK, "escos": list(escos)})
+        claims.lock_in_order(db, ESCO_LOCK, "SELECT DISTINCT hashtext(esco::text) AS key FROM "
+                             "unnest(CAST(:escos AS uuid[])) AS esco", {"escos": list(escos)})
 
 
 def _bounds(first: date, last: date) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from flows.db import Database
+from flows.db import Database, claims
 from flows.db.connection import id_text, iso_time, query_in, query_in_rows, sqlite_slot_time
 
 
@@ -46,12 +46,11 @@ def lock_writes(db: Database, registers: Iterable[UUID], meters: Iterable[UUID])
     owns its shards); SQLite has one writer."""
     if db.engine != "postgres":
         return
-    # One statement, in one order for every feeder: two never wait for each other's locks.
-    db.query("SELECT count(pg_advisory_xact_lock(:lock, shard)) AS locked FROM (SELECT DISTINCT "
-             "flows.meter_shard(meter_id) AS shard FROM (SELECT meter_id FROM meter_registers "
-             "WHERE register_id = ANY(CAST(:registers AS uuid[])) UNION ALL SELECT "
-             "unnest(CAST(:meters AS uuid[]))) AS written ORDER BY shard) AS shards",
-             {"lock": WRITE_LOCK, "registers": list(registers), "meters": list(meters)})
+    claims.lock_in_order(
+        db, WRITE_LOCK, "SELECT DISTINCT flows.meter_shard(meter_id) AS key FROM (SELECT "
+        "meter_id FROM meter_registers WHERE register_id = ANY(CAST(:registers AS uuid[])) "
+        "UNION ALL SELECT unnest(CAST(:meters AS uuid[]))) AS written",
+        {"registers": list(registers), "meters": list(meters)})
 
 
 HeldInterval = tuple[int, str, bool]  # (Wh, flags, derived)
