@@ -7,6 +7,7 @@ from collections.abc import Callable
 from functools import partial
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, dataclass_transform
+from uuid import UUID
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -37,7 +38,7 @@ class Data:
         # The field values of an instance in one C call (hashing runs millions of times).
         cls._st_values = staticmethod(attrgetter(*names) if names else (lambda value: ()))
         cls.__init__ = _make_init(cls, names)  # type: ignore[method-assign]
-        cls.__hash__ = _cached_hash  # type: ignore[method-assign, assignment]
+        cls.__hash__ = _make_hash(cls, names)  # type: ignore[method-assign]
         cls.__eq__ = _equal  # type: ignore[method-assign, assignment]
 
     def __getstate__(self) -> dict[str, Any]:
@@ -53,6 +54,38 @@ def _cached_hash(self: Data) -> int:
         cached = hash((type(self), type(self)._st_values(self)))
         _set(self, _HASH_KEY, cached)
     return cached
+
+
+def _make_hash(cls: type, names: tuple[str, ...]) -> Any:
+    """The class's cached hash. Fields annotated ``UUID`` that hold exact UUIDs are hashed by
+    their ``int``, fetched in C: ``hash(uuid) == hash(uuid.int)``, so the hash is the same,
+    without a Python-level ``UUID.__hash__`` call per field (a third of a first hash)."""
+    uuid_fields = [field.name for field in dataclasses.fields(cls)
+                   if field.type in _UUID_ANNOTATIONS]
+    if not uuid_fields:
+        return _cached_hash
+    # Local names start with "__flows" so that no field name can shadow them.
+    source = (
+        "def __hash__(self):\n"
+        "    cached = self._flows_hash\n"
+        "    if cached is None:\n"
+        f"        if {' and '.join(f'type(self.{name}) is __flows_uuid' for name in uuid_fields)}:\n"
+        "            cached = hash((__flows_cls, __flows_by_int(self)))\n"
+        "        else:\n"
+        "            cached = hash((__flows_cls, __flows_cls._st_values(self)))\n"
+        f"        __flows_set(self, {_HASH_KEY!r}, cached)\n"
+        "    return cached\n")
+    # Shaped as `_st_values` (one field: the value, not a tuple), so the hash is the same.
+    by_int = attrgetter(*(f"{name}.int" if name in uuid_fields else name for name in names))
+    namespace: dict[str, Any] = {"__flows_uuid": UUID, "__flows_cls": cls,
+                                 "__flows_by_int": by_int, "__flows_set": _set}
+    exec(source, namespace)
+    hash_function = namespace["__hash__"]
+    hash_function.__qualname__ = f"{cls.__qualname__}.__hash__"
+    return hash_function
+
+
+_UUID_ANNOTATIONS = (UUID, "UUID", "uuid.UUID")
 
 
 def _equal(self: Data, other: object) -> Any:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import pickle
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import UUID
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st_h
 
 import flows.ivm as st
 
@@ -81,6 +84,37 @@ def test_value_equality_and_hash() -> None:
     assert hash(everything()) == hash(everything())
     assert everything() != everything(inner=Inner(n=4))
     assert len({everything(), everything(), everything(maybe=2)}) == 2
+
+
+class SubUUID(UUID):
+    """Not exactly a UUID: hashed through its own ``__hash__`` (the general path)."""
+
+
+class Keyed(st.Data):
+    meter_id: UUID
+    other: uuid.UUID
+    n: int
+
+
+class OnlyUUID(st.Data):
+    meter_id: UUID
+
+
+@given(st_h.integers(0, 2**128 - 1), st_h.integers(0, 2**128 - 1), st_h.integers())
+def test_uuid_fields_hash_as_the_general_rule(meter: int, other: int, n: int) -> None:
+    """Exact UUIDs are hashed by their ``int`` (fast): the same hash as the general rule,
+    so equal values hash alike whichever path each takes."""
+    fast = Keyed(meter_id=UUID(int=meter), other=UUID(int=other), n=n)
+    general = Keyed(meter_id=SubUUID(int=meter), other=UUID(int=other), n=n)
+    assert fast == general
+    assert hash(fast) == hash(general) == hash((Keyed, (UUID(int=meter), UUID(int=other), n)))
+    assert hash(OnlyUUID(meter_id=UUID(int=meter))) == hash((OnlyUUID, UUID(int=meter)))
+
+
+def test_a_uuid_field_holding_something_else_still_hashes() -> None:
+    value = Keyed(meter_id="not a uuid", other=UUID(int=1), n=1)  # type: ignore[arg-type]
+    assert hash(value) == hash((Keyed, ("not a uuid", UUID(int=1), 1)))
+    assert len({value, Keyed(meter_id="not a uuid", other=UUID(int=1), n=1)}) == 1  # type: ignore[arg-type]
 
 
 def test_any_field_name_works() -> None:
