@@ -379,7 +379,7 @@ def test_reads_cli_corrects_and_deletes_profile_values_and_register_reads(tmp_pa
 
 
 KILL_TEST_REGISTERS, KILL_TEST_HALF_HOURS, KILLS = 10, 10_000, 100
-MIN_KILLS, KILLING_S = 30, 75.0
+MIN_KILLS, KILLING_S = 30, 50.0
 
 
 @pytest.mark.slow
