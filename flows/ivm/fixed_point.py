@@ -20,13 +20,12 @@ from flows.ivm.kernels import (
     NO_CHANGES,
     Changes,
     Kernel,
-    add_into,
     as_changes,
     make_kernel,
     stored_type,
 )
 from flows.ivm.recursion import FORWARD, MAX_ROUNDS, Part, recursive_parts
-from flows.ivm.state import Counts, Transaction
+from flows.ivm.state import Counts, Transaction, add_count
 from flows.ivm.store import StagedChanges, Store, StorePython
 
 
@@ -94,14 +93,14 @@ class PartKernel(Kernel):
         for state, delta in zip(self.input_states, changes, strict=True):
             whole = dict(state.items())
             for value, count in delta.items():
-                add_into(whole, value, count)
+                add_count(whole, value, count)
             tx.stage(state, delta)
             inputs.append(whole)
         self.changes = []
         for state, fixed in zip(self.exit_states, self._fixed_point(inputs), strict=True):
             change = {value: -count for value, count in state.items()}
             for value, count in fixed.items():
-                add_into(change, value, count)
+                add_count(change, value, count)
             tx.stage(state, change)
             self.changes.append(change)
         self.ran_in = tx
@@ -133,7 +132,7 @@ class PartKernel(Kernel):
                 apply()
             for total, exit_node in zip(totals, self.part.exits, strict=True):
                 for value, count in results[id(exit_node)].items():
-                    add_into(total, value, count)
+                    add_count(total, value, count)
             carried = {id(delay): results[id(delay.inputs[0])] for delay in self.delays}
             if not any(carried.values()):
                 return totals

@@ -22,7 +22,7 @@ from typing import Any
 from flows.ivm.data import EMPTY, Pair, new_pair
 from flows.ivm.errors import InputTypeError, IvmError, RemoveError
 from flows.ivm.graph import SCALAR_ZERO, Node, OperatorKind
-from flows.ivm.state import Bag, Transaction
+from flows.ivm.state import Bag, Transaction, add_count
 from flows.ivm.store import Store
 
 try:
@@ -57,13 +57,6 @@ def fused(build: Callable[[Any, Any], Any], then: Callable[[Any], Any]) -> Calla
     return lambda a, b: then(build(a, b))
 
 
-def add_into(out: Changes, value: Any, count: int) -> None:
-    total = out.get(value, 0) + count
-    if total:
-        out[value] = total
-    else:
-        del out[value]
-
 
 def partition(changes: Changes | Loose, key: Callable[[Any], Any]) -> dict[Any, dict[Any, int]]:
     """Consolidated changes by ``key``: key → {value: count}."""
@@ -74,7 +67,7 @@ def partition(changes: Changes | Loose, key: Callable[[Any], Any]) -> dict[Any, 
             setdefault(key(value), {})[value] = count
         return by_key
     for value, count in changes:
-        add_into(setdefault(key(value), {}), value, count)
+        add_count(setdefault(key(value), {}), value, count)
     for bucket_key in [k for k, bucket in by_key.items() if not bucket]:
         del by_key[bucket_key]
     return by_key
@@ -88,7 +81,7 @@ def consolidated(pairs: list[tuple[Any, int]]) -> Changes:
         return out
     out = {}
     for value, count in pairs:
-        add_into(out, value, count)
+        add_count(out, value, count)
     return out
 
 
@@ -96,7 +89,7 @@ def merged(old: Mapping[Any, int] | None, change: Mapping[Any, int] | None) -> d
     out = dict(old) if old else {}
     if change:
         for value, count in change.items():
-            add_into(out, value, count)
+            add_count(out, value, count)
     return out
 
 
@@ -268,10 +261,10 @@ class MapManyKernel(Kernel):
         for value, count in items(changes[0]):
             if depth:
                 for mapped in f(value[0]):
-                    add_into(out, (mapped, value[1]), count)
+                    add_count(out, (mapped, value[1]), count)
             else:
                 for mapped in f(value):
-                    add_into(out, mapped, count)
+                    add_count(out, mapped, count)
         return out
 
 
@@ -301,7 +294,7 @@ class AddKernel(Kernel):
             return right
         out = dict(left)
         for value, count in right.items():
-            add_into(out, value, count)
+            add_count(out, value, count)
         return out
 
 
@@ -410,10 +403,10 @@ class OuterJoinKernel(JoinKernel):
             lefts_before = left_old.get(key)
             if not rights_before and lefts_before:
                 for left, count in lefts_before.items():
-                    add_into(out, unmatched(left), -count)
+                    add_count(out, unmatched(left), -count)
             if not rights_after:
                 for left, count in merged(lefts_before, left_by_key.get(key)).items():
-                    add_into(out, unmatched(left), count)
+                    add_count(out, unmatched(left), count)
         return out
 
 
@@ -575,9 +568,9 @@ class FirstNKernel(Kernel):
         for key, rows in by_group.items():
             before = old.get(key) or {}
             for value, count in self._first(before).items():
-                add_into(out, value, -count)
+                add_count(out, value, -count)
             for value, count in self._first(merged(before, rows)).items():
-                add_into(out, value, count)
+                add_count(out, value, count)
         tx.stage(self.state, by_group)
         return out
 
@@ -603,7 +596,7 @@ class IntegrateKernel(Kernel):
             return NO_CHANGES  # only read through its cache: no snapshot to build
         snapshot = dict(self.state.items())
         for value, count in delta.items():
-            add_into(snapshot, value, count)
+            add_count(snapshot, value, count)
         return snapshot
 
 
@@ -623,7 +616,7 @@ class DelayKernel(Kernel):
         previous = dict(self.state.items())
         replace = {value: -count for value, count in previous.items()}
         for value, count in changes[0].items():
-            add_into(replace, value, count)
+            add_count(replace, value, count)
         if replace:
             tx.stage(self.state, replace)
         return previous or self.first()

@@ -22,10 +22,10 @@ from flows.ivm.kernels import (
     Kernel,
     Loose,
     MapKernel,
-    add_into,
     as_changes,
     make_kernel,
 )
+from flows.ivm.state import add_count
 from flows.ivm.store import Store
 from flows.ivm.zset import ZSet, ZSetPython
 
@@ -237,7 +237,7 @@ def _changes(zset: ZSet[Any] | Iterable[tuple[Any, int]]) -> Changes:
     items = zset.iter() if hasattr(zset, "iter") else zset
     for value, count in items:
         if count:
-            add_into(out, value, count)
+            add_count(out, value, count)
     return out
 
 
@@ -320,8 +320,8 @@ class Action(Generic[T]):
 
     def replace(self, old: T, new: T, time: Time | None = None) -> tuple[ZSetPython[Any], ...]:
         changes: Changes = {}
-        add_into(changes, old, -1)
-        add_into(changes, new, 1)
+        add_count(changes, old, -1)
+        add_count(changes, new, 1)
         return self._run(changes)
 
     def __repr__(self) -> str:

@@ -64,14 +64,31 @@ class Transaction(Protocol):
     def stage(self, state: Any, changes: Any) -> None: ...
 
 
+def add_count(counts: dict[Any, int], value: Any, change: int) -> int:
+    """``counts[value] += change`` in place, a count that reaches zero dropped; returns the
+    count before. Hashes ``value`` once in the usual cases — a new value added, a value's last
+    count taken away — where a get and a set would hash it twice: hashing a `Data` value is a
+    Python call, and these run for every row that state keeps."""
+    if change > 0:
+        size = len(counts)
+        old = counts.setdefault(value, change)
+        if len(counts) > size:
+            return 0
+        if old + change:
+            counts[value] = old + change
+        else:
+            del counts[value]
+        return old
+    old = counts.pop(value, 0)
+    if old + change:
+        counts[value] = old + change
+    return old
+
+
 def add_counts(counts: dict[Any, int], changes: Mapping[Any, int]) -> None:
     """``counts`` plus ``changes``, in place; a count that reaches zero is dropped."""
     for value, change in changes.items():
-        new = counts.get(value, 0) + change
-        if new:
-            counts[value] = new
-        else:
-            del counts[value]
+        add_count(counts, value, change)
 
 
 # In-memory implementations. `get_many` returns live inner dicts: callers must not change them.
@@ -121,14 +138,10 @@ class PythonCounts:
         counts = self.counts
         by_index = self._by_index
         for (value, change), value_keys in zip(changes.items(), keys):
-            old = counts.get(value, 0)
+            old = add_count(counts, value, change)
             new = old + change
-            if new:
-                counts[value] = new
-                if old:
-                    continue  # already a member of its index keys
-            else:
-                del counts[value]
+            if bool(old) == bool(new):
+                continue  # a member of its index keys before and after, or neither
             keyed = ((value_keys, by_index[0]),) if one_index else zip(value_keys, by_index)
             for key, by_key in keyed:
                 if new:
