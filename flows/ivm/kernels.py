@@ -57,7 +57,6 @@ def fused(build: Callable[[Any, Any], Any], then: Callable[[Any], Any]) -> Calla
     return lambda a, b: then(build(a, b))
 
 
-
 def partition(changes: Changes | Loose, key: Callable[[Any], Any]) -> dict[Any, dict[Any, int]]:
     """Consolidated changes by ``key``: key → {value: count}."""
     by_key: dict[Any, dict[Any, int]] = {}
