@@ -18,7 +18,8 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 # Where a read spends its time in the engine (README: "Where the time goes").
-COMPILED_MODULES = ["flows/ivm/kernels.py", "flows/ivm/state.py", "flows/ivm/run.py"]
+COMPILED_MODULES = ["flows/ivm/kernels.py", "flows/ivm/state.py", "flows/ivm/run.py",
+                    "flows/ivm/frozen.py"]
 REQUIRED = os.environ.get("FLOWS_REQUIRE_COMPILED") == "1"
 
 

@@ -71,7 +71,7 @@ def flows_ivm(n_reads: int, batch: int) -> dict[str, Any]:
 
 def build() -> str:
     """Which flows.ivm runs: compiled (a wheel build, setup.py) or pure Python (editable)."""
-    modules = [importlib.import_module(f"flows.ivm.{name}") for name in ("kernels", "state", "run")]
+    modules = [importlib.import_module(f"flows.ivm.{name}") for name in ("kernels", "state", "run", "frozen")]
     if all(not str(module.__file__).endswith(".py") for module in modules):
         return "compiled with mypyc (pip install .)"
     return "pure Python (an editable install; pip install . compiles the hot modules)"

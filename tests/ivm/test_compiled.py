@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPILED = ("flows.ivm.kernels", "flows.ivm.state", "flows.ivm.run")
+COMPILED = ("flows.ivm.kernels", "flows.ivm.state", "flows.ivm.run", "flows.ivm.frozen")
 
 
 @pytest.mark.slow
