@@ -95,15 +95,15 @@ def add_counts(counts: dict[Any, int], changes: Mapping[Any, int]) -> None:
 
 
 class PythonCounts:
-    def __init__(self, indexes: tuple[Index[Any, Any], ...] = ()) -> None:
-        self.indexes = indexes
+    """Value → count, without indexes."""
+
+    def __init__(self) -> None:
+        self.indexes: tuple[Index[Any, Any], ...] = ()
         self.counts: dict[Any, int] = {}
-        # Per index: key → values (a dict used as an insertion-ordered set).
-        self._by_index: list[dict[Any, dict[Any, None]]] = [{} for _ in indexes]
-        # Nothing can fail before applying without indexes: `prepare` only binds the changes,
-        # in C (a Python frame per state per iteration counts when an iteration is one read).
+        # Nothing can fail before applying: `prepare` only binds the changes, in C (a Python
+        # frame per state per iteration counts when an iteration is one read).
         self.prepare: Callable[[Mapping[Any, int]], Callable[[], None]] = (
-            partial(partial, add_counts, self.counts) if not indexes else self._prepare)
+            partial(partial, add_counts, self.counts))
 
     def get_many(self, values: Iterable[Any]) -> Mapping[Any, int]:
         counts = self.counts
@@ -113,17 +113,60 @@ class PythonCounts:
     def items(self) -> Iterable[tuple[Any, int]]:
         return self.counts.items()
 
+    def __len__(self) -> int:
+        return len(self.counts)
+
     def iter_by_index(self, index: Index[Any, Any], keys: Any) -> Iterator[tuple[Any, Any, int]]:
-        try:
-            by_key = self._by_index[self.indexes.index(index)]
-        except ValueError:
-            names = ", ".join(str(i.names) for i in self.indexes) or "none"
-            raise StoreError(f"no index {index.names} here (indexes: {names})") from None
+        raise _no_index(index, self.indexes)
+
+
+class PythonIndexedCounts:
+    """Value → count with indexes for `iter_by_index`. The counts live in the first index,
+    key → {value: count}: a changed value is hashed once, where a counts dict beside the index
+    hashed it twice (a `Data` value's hash is a Python call). Each further index maps
+    key → values (a dict used as an insertion-ordered set)."""
+
+    def __init__(self, indexes: tuple[Index[Any, Any], ...]) -> None:
+        self.indexes = indexes
+        self._first_key = indexes[0].f
+        self._buckets: dict[Any, dict[Any, int]] = {}
+        self._members: list[dict[Any, dict[Any, None]]] = [{} for _ in indexes[1:]]
+        self.prepare: Callable[[Mapping[Any, int]], Callable[[], None]] = self._prepare
+
+    def get_many(self, values: Iterable[Any]) -> Mapping[Any, int]:
+        buckets, first_key = self._buckets, self._first_key
+        out = {}
+        for value in values:
+            try:
+                key = first_key(value)
+            except Exception:  # noqa: BLE001 - a value its index cannot key was never stored
+                continue
+            bucket = buckets.get(key)
+            if bucket is not None and (count := bucket.get(value)) is not None:
+                out[value] = count
+        return out
+
+    def items(self) -> Iterable[tuple[Any, int]]:
+        return [pair for bucket in self._buckets.values() for pair in bucket.items()]
+
+    def __len__(self) -> int:
+        return sum(map(len, self._buckets.values()))
+
+    def iter_by_index(self, index: Index[Any, Any], keys: Any) -> Iterator[tuple[Any, Any, int]]:
+        if index not in self.indexes:
+            raise _no_index(index, self.indexes)
+        position = self.indexes.index(index)
+        by_key: Mapping[Any, Mapping[Any, Any]] = (
+            self._buckets if position == 0 else self._members[position - 1])
         present = by_key.keys() if keys is None else [k for k in keys if k in by_key]
-        counts = self.counts
+        buckets, first_key = self._buckets, self._first_key
         for key in sorted(present, key=index.sort_key):
-            for value in by_key[key]:
-                yield key, value, counts[value]
+            if position == 0:
+                for value, count in by_key[key].items():
+                    yield key, value, count
+            else:
+                for value in by_key[key]:
+                    yield key, value, buckets[first_key(value)][value]
 
     def _prepare(self, changes: Mapping[Any, int]) -> Callable[[], None]:
         # Each value's key in every index (the user's functions: may raise, so before apply).
@@ -135,16 +178,19 @@ class PythonCounts:
 
     def _apply(self, changes: Mapping[Any, int], keys: list[Any], one_index: bool) -> None:
         """``keys``: each value's key (``one_index``), or its tuple of keys, one per index."""
-        counts = self.counts
-        by_index = self._by_index
+        buckets = self._buckets
         for (value, change), value_keys in zip(changes.items(), keys):
-            old = add_count(counts, value, change)
-            new = old + change
-            if bool(old) == bool(new):
-                continue  # a member of its index keys before and after, or neither
-            keyed = ((value_keys, by_index[0]),) if one_index else zip(value_keys, by_index)
-            for key, by_key in keyed:
-                if new:
+            first = value_keys if one_index else value_keys[0]
+            bucket = buckets.get(first)
+            if bucket is None:
+                bucket = buckets[first] = {}
+            old = add_count(bucket, value, change)
+            if not bucket:
+                del buckets[first]
+            if one_index or bool(old) == bool(old + change):
+                continue  # no further index, or a member of its keys before and after
+            for key, by_key in zip(value_keys[1:], self._members):
+                if old + change:
                     members = by_key.get(key)
                     if members is None:
                         by_key[key] = {value: None}
@@ -155,6 +201,11 @@ class PythonCounts:
                     del members[value]
                     if not members:
                         del by_key[key]
+
+
+def _no_index(index: Index[Any, Any], indexes: tuple[Index[Any, Any], ...]) -> StoreError:
+    names = ", ".join(str(i.names) for i in indexes) or "none"
+    return StoreError(f"no index {index.names} here (indexes: {names})")
 
 
 class PythonBag:

@@ -16,7 +16,15 @@ from typing import Any, Protocol, TypeVar, cast
 from flows.ivm.errors import StoreError
 from flows.ivm.graph import Graph, Node
 from flows.ivm.index import Index
-from flows.ivm.state import Aggregates, Bag, Counts, PythonAggregates, PythonBag, PythonCounts
+from flows.ivm.state import (
+    Aggregates,
+    Bag,
+    Counts,
+    PythonAggregates,
+    PythonBag,
+    PythonCounts,
+    PythonIndexedCounts,
+)
 from flows.ivm.zset import MATCH_ALL, MatchAll, ZSet, ZSetPython, table
 
 T = TypeVar("T")
@@ -151,8 +159,10 @@ class StorePython(StoreBase):
     # State primitives, one per (node, role) -------------------------------------------
 
     def counts(self, node: Node, role: str, indexes: tuple[Any, ...] = (),
-               value_type: Any = None) -> PythonCounts:
-        return self._state(node, role, lambda: PythonCounts(indexes))
+               value_type: Any = None) -> PythonCounts | PythonIndexedCounts:
+        if indexes:
+            return self._state(node, role, lambda: PythonIndexedCounts(indexes))
+        return self._state(node, role, PythonCounts)
 
     def bag(self, node: Node, role: str, value_type: Any = None) -> PythonBag:
         return self._state(node, role, PythonBag)
@@ -219,7 +229,7 @@ class CacheView(ZSet[T]):
 class CachedZSet(CacheView[T]):
     """A cache of `StorePython`: reads its live counts."""
 
-    def __init__(self, counts: PythonCounts) -> None:
+    def __init__(self, counts: PythonCounts | PythonIndexedCounts) -> None:
         self._counts = counts
 
     @property
@@ -239,7 +249,7 @@ class CachedZSet(CacheView[T]):
         yield from list(self._counts.iter_by_index(index, keys))
 
     def __len__(self) -> int:
-        return len(self._counts.counts)
+        return len(self._counts)
 
     def __repr__(self) -> str:
         return f"<CachedZSet {len(self)} values>"

@@ -240,6 +240,10 @@ def check_caches(graph: st.Graph[Any, Any], store: st.Store, current: list[Count
         expected = expected_nodes[cache.node_name]
         zset = cache.zset(store)
         assert dict(zset.iter()) == expected
+        # Looked up by value: the present ones with their counts, an absent one left out.
+        absent = Row(k=9, v=9) if cache is cache_rows else 99
+        probes = frozenset([*list(expected)[:3], absent])
+        assert dict(zset.iter(probes)) == {v: expected[v] for v in probes if v in expected}
         for index in zset.indexes:
             by_index = list(zset.iter_by_index(index))
             keys = [key for key, _, _ in by_index]

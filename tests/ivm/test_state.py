@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st_h
 
-from flows.ivm.state import add_count
+from flows.ivm.errors import StoreError
+from flows.ivm.index import Index
+from flows.ivm.state import PythonIndexedCounts, add_count
 
 
 class CountedHash:
@@ -54,3 +56,19 @@ def test_add_count_sums_and_keeps_no_zero(changes: list[tuple[str, int]]) -> Non
         add_count(counts, value, change)
     sums = {value: sum(c for v, c in changes if v == value) for value, _ in changes}
     assert counts == {value: total for value, total in sums.items() if total}
+
+
+def test_indexed_counts_keep_counts_in_their_first_index() -> None:
+    by_length = Index.atom("length", str, int, len)
+    by_first = Index.atom("first", str, str, lambda s: s[0])
+    counts = PythonIndexedCounts((by_length, by_first))
+    counts.prepare({"ab": 2, "cd": 1, "xyz": -1})()
+    counts.prepare({"cd": -1, "xyz": 1, "ef": 3})()
+    assert dict(counts.items()) == {"ab": 2, "ef": 3} and len(counts) == 2
+    assert list(counts.iter_by_index(by_length, None)) == [(2, "ab", 2), (2, "ef", 3)]
+    assert list(counts.iter_by_index(by_first, None)) == [("a", "ab", 2), ("e", "ef", 3)]
+    assert list(counts.iter_by_index(by_first, ["e", "q"])) == [("e", "ef", 3)]
+    # A value its index cannot key (here a number has no len) was never stored: absent.
+    assert counts.get_many(["ab", "cd", 5]) == {"ab": 2}
+    with pytest.raises(StoreError, match="no index"):
+        list(counts.iter_by_index(Index.atom("upper", str, str, str.upper), None))
