@@ -9,12 +9,18 @@ from operator import attrgetter
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, dataclass_transform
 from uuid import UUID
 
-from flows.ivm.frozen import set_field, set_fields
+from flows.ivm import frozen
 
 T = TypeVar("T")
 U = TypeVar("U")
 
 _HASH_KEY = "_flows_hash"
+# Fields are set past the frozen guard by `flows.ivm.frozen` where it is compiled (one C call
+# for all of a record's fields); interpreted, one ``object.__setattr__`` per field is faster
+# than a Python function looping over them.
+_COMPILED_FIELDS = not str(frozen.__file__).endswith(".py")
+_set_field: Callable[[object, str, Any], None] = (
+    frozen.set_field if _COMPILED_FIELDS else object.__setattr__)
 
 
 @dataclass_transform(kw_only_default=True, frozen_default=True)
@@ -53,7 +59,7 @@ def _cached_hash(self: Data) -> int:
     cached: int | None = self._flows_hash  # the class's None until computed
     if cached is None:
         cached = hash((type(self), type(self)._st_values(self)))
-        set_field(self, _HASH_KEY, cached)
+        _set_field(self, _HASH_KEY, cached)
     return cached
 
 
@@ -79,7 +85,7 @@ def _make_hash(cls: type, names: tuple[str, ...]) -> Any:
     # Shaped as `_st_values` (one field: the value, not a tuple), so the hash is the same.
     by_int = attrgetter(*(f"{name}.int" if name in uuid_fields else name for name in names))
     namespace: dict[str, Any] = {"__flows_uuid": UUID, "__flows_cls": cls,
-                                 "__flows_by_int": by_int, "__flows_set": set_field}
+                                 "__flows_by_int": by_int, "__flows_set": _set_field}
     exec(source, namespace)
     hash_function = namespace["__hash__"]
     hash_function.__qualname__ = f"{cls.__qualname__}.__hash__"
@@ -103,10 +109,10 @@ def _make_init(cls: type, names: tuple[str, ...]) -> Any:
     factories: dict[str, Any] = {}
     params: list[str] = []
     # Local names start with "__flows" so that no field name can shadow them. The fields are
-    # set past the frozen guard, all in one call (`frozen.set_fields`, in C when compiled),
-    # never through __dict__: touching it would make CPython give every instance a dict of
-    # its own, where it otherwise keeps the values inline — a third of a small record's
-    # memory, which counts when a join holds millions of them.
+    # set past the frozen guard (all in one call where `frozen` is compiled, else one by
+    # one), never through __dict__: touching it would make CPython give every instance a
+    # dict of its own, where it otherwise keeps the values inline — a third of a small
+    # record's memory, which counts when a join holds millions of them.
     body = []
     for field in dataclasses.fields(cls):
         name = field.name
@@ -119,15 +125,17 @@ def _make_init(cls: type, names: tuple[str, ...]) -> Any:
             body.append(f"    if {name} is __flows_missing: {name} = __flows_factories[{name!r}]()")
         else:
             params.append(name)
-    if names:
+    if names and _COMPILED_FIELDS:
         body.append(f"    __flows_set_fields(__flows_self, __flows_names, ({', '.join(names)},))")
+    else:
+        body.extend(f"    __flows_set(__flows_self, {name!r}, {name})" for name in names)
     if hasattr(cls, "__post_init__"):
         body.append("    __flows_self.__post_init__()")
     signature = f"__flows_self, *, {', '.join(params)}" if params else "__flows_self"
     source = f"def __init__({signature}):\n" + ("\n".join(body) or "    pass")
     namespace: dict[str, Any] = {"__flows_defaults": defaults, "__flows_factories": factories,
                                  "__flows_missing": object(), "__flows_names": names,
-                                 "__flows_set_fields": set_fields}
+                                 "__flows_set_fields": frozen.set_fields, "__flows_set": _set_field}
     exec(source, namespace)
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"

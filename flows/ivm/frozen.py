@@ -3,7 +3,9 @@
 Compiled with mypyc (setup.py), ``object.__setattr__`` here is one C call into CPython's
 generic setattr; from interpreted code it is a wrapper call that builds an argument tuple per
 field — about a third of building a `Data` record, and a read in the seed query builds two and
-sets twelve fields. Pure Python it is the same rule, only slower.
+sets twelve fields. `flows.ivm.data` calls it only where it is compiled: interpreted, a
+Python function looping over the fields costs more than one ``object.__setattr__`` per field
+from the record's generated ``__init__``, which is what it does then.
 """
 
 from __future__ import annotations
