@@ -27,7 +27,7 @@ from uuid import UUID
 
 import msgspec
 
-from flows.ivm.data import Empty
+from flows.ivm.data import Data, Empty
 from flows.ivm.errors import StoreError
 from flows.ivm.zset import ZSetPython
 
@@ -45,17 +45,51 @@ def _encode_hook(value: Any) -> Any:
 def _zset_entries(zset: ZSetPython[Any]) -> list[msgspec.Raw]:
     """A Z-set's ``[value, count]`` pairs ordered by the value's JSON: equal Z-sets (whatever
     order their values came in) encode alike, so they are one row."""
-    encoded = sorted((_encoder.encode(value), count) for value, count in zset.iter())
+    encoded = sorted((_json(value), count) for value, count in zset.iter())
     return [msgspec.Raw(b"[%s,%d]" % (text, count)) for text, count in encoded]
 
 
 _encoder = msgspec.json.Encoder(enc_hook=_encode_hook, order="deterministic")
 
+# Per `Data` class, a msgspec Struct with the same fields in the same order: it encodes as the
+# dataclass does ({"field": value, ...}), from the values themselves. msgspec reads a
+# dataclass through its __dict__, and asking for that makes CPython give the record a dict
+# for good (it otherwise keeps the fields inline): a dict more per stored value, as long as
+# the caller keeps the value — and a hundred thousand of them for the garbage collector to
+# walk in every full collection (lookups of 1 ms that took 60 when one landed).
+_MIRRORS: dict[type, Any] = {}
+
+
+def _mirror(cls: type[Data]) -> Any:
+    mirror = _MIRRORS.get(cls)
+    if mirror is None:
+        mirror = _MIRRORS[cls] = msgspec.defstruct(
+            cls.__name__, [(name, Any) for name in cls.st_field_names])
+    return mirror
+
+
+def _without_records(value: Any) -> Any:
+    """``value`` for msgspec: each `Data` record in it (itself, or in tuples, pairs and its own
+    fields) as its mirror Struct — the same JSON, the record untouched."""
+    if isinstance(value, Data):
+        cls = type(value)
+        fields = cls._st_values(value)  # one field: the value, not a tuple
+        if len(cls.st_field_names) == 1:
+            fields = (fields,)
+        return _mirror(cls)(*map(_without_records, fields))
+    if isinstance(value, tuple):  # named tuples (`Pair`) too: arrays, like tuples
+        return tuple(map(_without_records, value))
+    return value
+
+
+def _json(value: Any) -> bytes:
+    return _encoder.encode(_without_records(value))
+
 
 def encode(value: Any) -> str:
     """The canonical JSON text of ``value``."""
     try:
-        return _encoder.encode(value).decode()
+        return _json(value).decode()
     except (TypeError, NotImplementedError) as error:
         raise StoreError(f"cannot store {value!r}: {error}") from error
 

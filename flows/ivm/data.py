@@ -49,10 +49,9 @@ class Data:
         cls.__eq__ = _equal  # type: ignore[method-assign, assignment]
 
     def __getstate__(self) -> dict[str, Any]:
-        # The cached hash of a str-bearing value differs between processes: never pickle it.
-        state = dict(self.__dict__)
-        state.pop(_HASH_KEY, None)
-        return state
+        # The fields only: the cached hash of a str-bearing value differs between processes.
+        # Read one by one: asking for __dict__ would give the record a dict for good.
+        return {name: getattr(self, name) for name in self.st_field_names}
 
 
 def _cached_hash(self: Data) -> int:
