@@ -25,7 +25,7 @@ from flows.ivm.kernels import (
     stored_type,
 )
 from flows.ivm.recursion import FORWARD, MAX_ROUNDS, Part, recursive_parts
-from flows.ivm.state import Counts, Transaction, add_count
+from flows.ivm.state import Counts, Transaction, add_counts
 from flows.ivm.store import StagedChanges, Store, StorePython
 
 
@@ -92,15 +92,13 @@ class PartKernel(Kernel):
         inputs = []
         for state, delta in zip(self.input_states, changes, strict=True):
             whole = dict(state.items())
-            for value, count in delta.items():
-                add_count(whole, value, count)
+            add_counts(whole, delta)
             tx.stage(state, delta)
             inputs.append(whole)
         self.changes = []
         for state, fixed in zip(self.exit_states, self._fixed_point(inputs), strict=True):
             change = {value: -count for value, count in state.items()}
-            for value, count in fixed.items():
-                add_count(change, value, count)
+            add_counts(change, fixed)
             tx.stage(state, change)
             self.changes.append(change)
         self.ran_in = tx
@@ -131,8 +129,7 @@ class PartKernel(Kernel):
             for apply in staged.prepare_states():
                 apply()
             for total, exit_node in zip(totals, self.part.exits, strict=True):
-                for value, count in results[id(exit_node)].items():
-                    add_count(total, value, count)
+                add_counts(total, results[id(exit_node)])
             carried = {id(delay): results[id(delay.inputs[0])] for delay in self.delays}
             if not any(carried.values()):
                 return totals

@@ -22,7 +22,7 @@ from typing import Any
 from flows.ivm.data import EMPTY, Pair, new_pair
 from flows.ivm.errors import InputTypeError, IvmError, RemoveError
 from flows.ivm.graph import SCALAR_ZERO, Node, OperatorKind
-from flows.ivm.state import Bag, Transaction, add_count
+from flows.ivm.state import Bag, Transaction, add_count, add_counts
 from flows.ivm.store import Store
 
 try:
@@ -87,8 +87,7 @@ def consolidated(pairs: list[tuple[Any, int]]) -> Changes:
 def merged(old: Mapping[Any, int] | None, change: Mapping[Any, int] | None) -> dict[Any, int]:
     out = dict(old) if old else {}
     if change:
-        for value, count in change.items():
-            add_count(out, value, count)
+        add_counts(out, change)
     return out
 
 
@@ -292,8 +291,7 @@ class AddKernel(Kernel):
         if not left:
             return right
         out = dict(left)
-        for value, count in right.items():
-            add_count(out, value, count)
+        add_counts(out, right)
         return out
 
 
@@ -568,8 +566,7 @@ class FirstNKernel(Kernel):
             before = old.get(key) or {}
             for value, count in self._first(before).items():
                 add_count(out, value, -count)
-            for value, count in self._first(merged(before, rows)).items():
-                add_count(out, value, count)
+            add_counts(out, self._first(merged(before, rows)))
         tx.stage(self.state, by_group)
         return out
 
@@ -594,8 +591,7 @@ class IntegrateKernel(Kernel):
         if not self.consumed:
             return NO_CHANGES  # only read through its cache: no snapshot to build
         snapshot = dict(self.state.items())
-        for value, count in delta.items():
-            add_count(snapshot, value, count)
+        add_counts(snapshot, delta)
         return snapshot
 
 
@@ -614,8 +610,7 @@ class DelayKernel(Kernel):
     def step(self, changes: Sequence[Changes], tx: Transaction) -> Changes:
         previous = dict(self.state.items())
         replace = {value: -count for value, count in previous.items()}
-        for value, count in changes[0].items():
-            add_count(replace, value, count)
+        add_counts(replace, changes[0])
         if replace:
             tx.stage(self.state, replace)
         return previous or self.first()
