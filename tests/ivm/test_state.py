@@ -1,4 +1,5 @@
-"""`state.add_count`, the one rule by which every in-memory Z-set takes a change."""
+"""`flows.ivm.state`: `add_count`, the one rule by which every in-memory Z-set takes a
+change, and the in-memory indexed counts."""
 
 from __future__ import annotations
 
